@@ -1,0 +1,477 @@
+package transform
+
+import (
+	"strings"
+)
+
+// derive fills the exported fields from the MARC fields, in one pass.
+func (r *Record) derive() {
+	r.Leader = r.str(r.leader)
+	r.Type = dcType(r.Leader)
+	r.Authors = []string{}
+	r.ISBNs = []string{}
+	r.ISSNs = []string{}
+	r.Subjects = []string{}
+	r.Holdings = []Holding{}
+	r.Availability = []Availability{}
+
+	var (
+		f008                    string
+		lang041                 string
+		pub264, pub264x, pub260 string
+		yr264, yr264x, yr260    string
+		types                   []string
+		typeRanges              [][2]int
+	)
+	for i := range r.fields {
+		f := &r.fields[i]
+		tag := r.str(f.tag)
+		if f.control {
+			switch tag {
+			case "001":
+				if r.MMSID == "" {
+					r.MMSID = strings.TrimSpace(r.str(f.value))
+				}
+			case "008":
+				if f008 == "" {
+					f008 = r.str(f.value)
+				}
+			}
+			continue
+		}
+		subs := r.subs[f.sub0:f.sub1]
+		switch tag {
+		case "020":
+			for _, s := range subs {
+				if r.code(s) == 'a' {
+					if isbn := normalizeISBN(r.str(s.value)); isbn != "" {
+						r.ISBNs = appendUnique(r.ISBNs, isbn)
+					}
+				}
+			}
+		case "022":
+			for _, s := range subs {
+				if r.code(s) == 'a' {
+					if issn := normalizeISSN(r.str(s.value)); issn != "" {
+						r.ISSNs = appendUnique(r.ISSNs, issn)
+					}
+				}
+			}
+		case "035":
+			for _, s := range subs {
+				if r.code(s) != 'a' {
+					continue
+				}
+				v := strings.TrimSpace(r.str(s.value))
+				switch {
+				case strings.HasPrefix(v, "(EXLCZ)"):
+					if r.CZMMSID == "" {
+						r.CZMMSID = strings.TrimSpace(v[len("(EXLCZ)"):])
+					}
+				case strings.HasPrefix(v, "(EXLNZ-"):
+					if end := strings.IndexByte(v, ')'); end > len("(EXLNZ-") && r.NZMMSID == "" {
+						r.NetworkCode = v[len("(EXLNZ-"):end]
+						r.NZMMSID = strings.TrimSpace(v[end+1:])
+					}
+				}
+			}
+		case "041":
+			if lang041 == "" {
+				if v := r.first(subs, 'a'); len(v) >= 3 && isLowerAlpha(v[:3]) {
+					lang041 = v[:3]
+				}
+			}
+		case "100", "110", "111", "700", "710", "711":
+			if a := r.author(tag, subs); a != "" {
+				r.Authors = appendUnique(r.Authors, a)
+			}
+		case "245":
+			if r.Title == "" {
+				r.Title = r.title(subs)
+			}
+		case "260":
+			if pub260 == "" {
+				pub260 = cleanPublisher(r.first(subs, 'b'))
+			}
+			if yr260 == "" {
+				yr260 = year(r.first(subs, 'c'))
+			}
+		case "264":
+			pub, yr := &pub264x, &yr264x
+			if r.str(f.ind2) == "1" {
+				pub, yr = &pub264, &yr264
+			}
+			if *pub == "" {
+				*pub = cleanPublisher(r.first(subs, 'b'))
+			}
+			if *yr == "" {
+				*yr = year(r.first(subs, 'c'))
+			}
+		case "600", "610", "611", "630", "648", "650", "651", "653", "655":
+			if s := r.subject(subs); s != "" {
+				r.Subjects = appendUnique(r.Subjects, s)
+			}
+		case "852":
+			// SPEC 1: only ind1=0 ind2=1 with $a is member availability.
+			if r.str(f.ind1) != "0" || r.str(f.ind2) != "1" {
+				continue
+			}
+			inst := strings.TrimSpace(r.first(subs, 'a'))
+			if inst == "" {
+				continue
+			}
+			h := Holding{Institution: inst, IZMMSID: strings.TrimSpace(r.first(subs, '6'))}
+			start := len(types)
+			for _, s := range subs {
+				if r.code(s) != '9' {
+					continue
+				}
+				if t := holdingType(strings.TrimSpace(r.str(s.value))); t != "" {
+					types = append(types, t)
+				}
+			}
+			typeRanges = append(typeRanges, [2]int{start, len(types)})
+			r.Holdings = append(r.Holdings, h)
+		case "AVA", "AVE", "AVD":
+			r.Availability = append(r.Availability, r.availability(tag, subs))
+		}
+	}
+	// The holdings share one backing array for their types; the full slice
+	// expressions keep an append on one from writing into the next.
+	if types == nil {
+		types = []string{}
+	}
+	for i, tr := range typeRanges {
+		r.Holdings[i].Types = types[tr[0]:tr[1]:tr[1]]
+	}
+
+	r.Publisher = firstNonEmpty(pub264, pub264x, pub260)
+	r.Year = firstNonEmpty(yr264, yr264x, yr260)
+	if r.Year == "" && len(f008) >= 11 && isDigits(f008[7:11]) {
+		r.Year = f008[7:11]
+	}
+	if len(f008) >= 38 && isLowerAlpha(f008[35:38]) {
+		r.Language = f008[35:38]
+	} else {
+		r.Language = lang041
+	}
+}
+
+// code returns a subfield's one-character code, or 0.
+func (r *Record) code(s subfield) byte {
+	if s.code.end-s.code.off != 1 {
+		return 0
+	}
+	return r.text[s.code.off]
+}
+
+// first returns the first subfield value with the code, or "".
+func (r *Record) first(subs []subfield, code byte) string {
+	for _, s := range subs {
+		if r.code(s) == code {
+			return r.str(s.value)
+		}
+	}
+	return ""
+}
+
+func holdingType(code string) string {
+	switch code {
+	case "P":
+		return "print"
+	case "E":
+		return "electronic"
+	case "D":
+		return "digital"
+	}
+	return code
+}
+
+// title joins 245 $a $b $n $p with single spaces and strips the trailing
+// ISBD punctuation. Non-filing characters are kept: the title is displayed.
+func (r *Record) title(subs []subfield) string {
+	var b strings.Builder
+	for _, s := range subs {
+		switch r.code(s) {
+		case 'a', 'b', 'n', 'p':
+			v := collapseSpace(r.str(s.value))
+			if v == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(v)
+		}
+	}
+	return trimISBD(b.String())
+}
+
+// author is $a for personal names and meetings (100, 111, 700, 711) and
+// $a followed by the subordinate units $b for corporate names (110, 710),
+// with trailing punctuation stripped.
+func (r *Record) author(tag string, subs []subfield) string {
+	corporate := tag == "110" || tag == "710"
+	var b strings.Builder
+	for _, s := range subs {
+		c := r.code(s)
+		if c != 'a' && !(corporate && c == 'b') {
+			continue
+		}
+		if c == 'a' && b.Len() > 0 {
+			break // a second $a is not part of this name
+		}
+		v := collapseSpace(r.str(s.value))
+		if v == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(v)
+	}
+	return trimISBD(b.String())
+}
+
+// subject is the heading ($a-$d, $q, $t) followed by its subdivisions ($v,
+// $x, $y, $z), joined by " -- ".
+func (r *Record) subject(subs []subfield) string {
+	var head, sub []string
+	for _, s := range subs {
+		v := collapseSpace(r.str(s.value))
+		if v == "" {
+			continue
+		}
+		switch r.code(s) {
+		case 'a', 'b', 'c', 'd', 'q', 't':
+			head = append(head, v)
+		case 'v', 'x', 'y', 'z':
+			sub = append(sub, trimISBD(v))
+		}
+	}
+	if len(head) == 0 {
+		return ""
+	}
+	parts := append([]string{trimISBD(strings.Join(head, " "))}, sub...)
+	return strings.Join(parts, " -- ")
+}
+
+func cleanPublisher(s string) string { return trimISBD(collapseSpace(s)) }
+
+// year returns the first four consecutive digits of s, or "".
+func year(s string) string {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			run++
+			if run == 4 {
+				return s[i-3 : i+1]
+			}
+		} else {
+			run = 0
+		}
+	}
+	return ""
+}
+
+// normalizeISBN takes the number at the start of an 020 $a, without
+// qualifiers such as " (pbk.)", hyphens or spaces, with an upper-case X, and
+// returns it if it has the shape of an ISBN-10 or ISBN-13 ("" otherwise).
+// Check digits are not verified: a misprinted ISBN is still the one on the
+// book. ISBN-10s are not converted.
+func normalizeISBN(s string) string {
+	var buf [16]byte
+	n := 0
+	s = strings.TrimSpace(s)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
+			if n == len(buf) {
+				return ""
+			}
+			if c == 'x' {
+				c = 'X'
+			}
+			buf[n] = c
+			n++
+		case c == '-' || c == ' ':
+			// A space ends the number once it is complete: "0375400699 1997".
+			if c == ' ' && (n == 10 || n == 13) {
+				i = len(s)
+			}
+		default:
+			i = len(s)
+		}
+	}
+	v := string(buf[:n])
+	switch n {
+	case 10:
+		if isDigits(v[:9]) && (v[9] == 'X' || v[9] >= '0' && v[9] <= '9') {
+			return v
+		}
+	case 13:
+		if isDigits(v) && (strings.HasPrefix(v, "978") || strings.HasPrefix(v, "979")) {
+			return v
+		}
+	}
+	return ""
+}
+
+// normalizeISSN returns an 022 $a as NNNN-NNNC, or "" when it is not
+// shaped like an ISSN.
+func normalizeISSN(s string) string {
+	var buf [8]byte
+	n := 0
+	s = strings.TrimSpace(s)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
+			if n == len(buf) {
+				return ""
+			}
+			if c == 'x' {
+				c = 'X'
+			}
+			buf[n] = c
+			n++
+		case c == '-' && n == 4:
+		default:
+			i = len(s)
+		}
+	}
+	if n != 8 || !isDigits(string(buf[:7])) || !(buf[7] == 'X' || buf[7] >= '0' && buf[7] <= '9') {
+		return ""
+	}
+	return string(buf[:4]) + "-" + string(buf[4:])
+}
+
+// trimISBD strips trailing ISBD punctuation (" /", " :", " ;", " =", ",",
+// and a final "." unless it ends an abbreviation or an initial) and spaces.
+func trimISBD(s string) string {
+	for {
+		s = strings.TrimRight(s, " \t\n\r")
+		if s == "" {
+			return s
+		}
+		switch c := s[len(s)-1]; c {
+		case '/', ':', ';', '=', ',':
+			s = s[:len(s)-1]
+			continue
+		case '.':
+			if endsWithAbbreviation(s) {
+				return s
+			}
+			s = s[:len(s)-1]
+			continue
+		}
+		return s
+	}
+}
+
+// endsWithAbbreviation reports whether the final "." of s belongs to an
+// abbreviation ("Jr.", "etc.", "U.S.A.", an initial "J.", an ellipsis).
+func endsWithAbbreviation(s string) bool {
+	word := s[:len(s)-1]
+	if i := strings.LastIndexAny(word, " ,("); i >= 0 {
+		word = word[i+1:]
+	}
+	if word == "" || strings.HasSuffix(word, "..") {
+		return strings.HasSuffix(s, "...")
+	}
+	if strings.IndexByte(word, '.') >= 0 {
+		return true // U.S.A. or ...
+	}
+	if len(word) == 1 && (word[0] >= 'A' && word[0] <= 'Z') {
+		return true // an initial
+	}
+	switch strings.ToLower(word) {
+	case "jr", "sr", "etc", "inc", "ltd", "co", "corp", "bros", "st", "dr", "mr",
+		"mrs", "ms", "ed", "eds", "vol", "vols", "no", "ca", "cf", "publ", "hrsg", "dept":
+		return true
+	}
+	return false
+}
+
+// collapseSpace trims s and turns runs of white space into single spaces.
+func collapseSpace(s string) string {
+	s = strings.TrimSpace(s)
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\t' || c == '\n' || c == '\r' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// dcType maps leader/06 (type of record) to a DCMI Type Vocabulary term,
+// lower case, following the Library of Congress MARC to Dublin Core
+// crosswalk (a, c, d, t: text; e, f, k: image; g: moving image; i, j:
+// sound; m: software; o, p: collection; r: physical object).
+func dcType(leader string) string {
+	if len(leader) < 7 {
+		return ""
+	}
+	switch leader[6] {
+	case 'a', 'c', 'd', 't':
+		return "text"
+	case 'e', 'f', 'k':
+		return "image"
+	case 'g':
+		return "moving image"
+	case 'i', 'j':
+		return "sound"
+	case 'm':
+		return "software"
+	case 'o', 'p':
+		return "collection"
+	case 'r':
+		return "physical object"
+	}
+	return ""
+}

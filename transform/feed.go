@@ -1,0 +1,181 @@
+package transform
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// FeedRecord is one record of the JSON search feed (SPEC 3.2).
+type FeedRecord struct {
+	Position  int           `json:"position"`
+	MMSID     string        `json:"mms_id"`
+	CZMMSID   *string       `json:"cz_mms_id"`
+	Title     string        `json:"title"`
+	Authors   []string      `json:"authors"`
+	ISBNs     []string      `json:"isbns"`
+	ISSNs     []string      `json:"issns"`
+	Publisher string        `json:"publisher"`
+	Year      string        `json:"year"`
+	Language  string        `json:"language"`
+	Holdings  []FeedHolding `json:"holdings"`
+}
+
+// FeedHolding is one member holding in the feed.
+type FeedHolding struct {
+	Institution string   `json:"institution"`
+	IZMMSID     *string  `json:"iz_mms_id"`
+	Types       []string `json:"types"`
+}
+
+// Feed returns the record as the feed serves it at the given position.
+// Lists are never nil, so they encode as [] rather than null.
+func (r *Record) Feed(position int) FeedRecord {
+	fr := FeedRecord{
+		Position:  position,
+		MMSID:     r.MMSID,
+		Title:     r.Title,
+		Authors:   nonNil(r.Authors),
+		ISBNs:     nonNil(r.ISBNs),
+		ISSNs:     nonNil(r.ISSNs),
+		Publisher: r.Publisher,
+		Year:      r.Year,
+		Language:  r.Language,
+		Holdings:  make([]FeedHolding, len(r.Holdings)),
+	}
+	if r.CZMMSID != "" {
+		cz := r.CZMMSID
+		fr.CZMMSID = &cz
+	}
+	for i, h := range r.Holdings {
+		fh := FeedHolding{Institution: h.Institution, Types: nonNil(h.Types)}
+		if h.IZMMSID != "" {
+			iz := h.IZMMSID
+			fh.IZMMSID = &iz
+		}
+		fr.Holdings[i] = fh
+	}
+	return fr
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// AppendFeedJSON appends the record's feed JSON, byte for byte what
+// json.Marshal(r.Feed(position)) gives, without reflection or allocation.
+func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
+	dst = append(dst, `{"position":`...)
+	dst = strconv.AppendInt(dst, int64(position), 10)
+	dst = append(dst, `,"mms_id":`...)
+	dst = appendJSONString(dst, r.MMSID)
+	dst = append(dst, `,"cz_mms_id":`...)
+	if r.CZMMSID == "" {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, r.CZMMSID)
+	}
+	dst = append(dst, `,"title":`...)
+	dst = appendJSONString(dst, r.Title)
+	dst = append(dst, `,"authors":`...)
+	dst = appendJSONStrings(dst, r.Authors)
+	dst = append(dst, `,"isbns":`...)
+	dst = appendJSONStrings(dst, r.ISBNs)
+	dst = append(dst, `,"issns":`...)
+	dst = appendJSONStrings(dst, r.ISSNs)
+	dst = append(dst, `,"publisher":`...)
+	dst = appendJSONString(dst, r.Publisher)
+	dst = append(dst, `,"year":`...)
+	dst = appendJSONString(dst, r.Year)
+	dst = append(dst, `,"language":`...)
+	dst = appendJSONString(dst, r.Language)
+	dst = append(dst, `,"holdings":[`...)
+	for i := range r.Holdings {
+		h := &r.Holdings[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"institution":`...)
+		dst = appendJSONString(dst, h.Institution)
+		dst = append(dst, `,"iz_mms_id":`...)
+		if h.IZMMSID == "" {
+			dst = append(dst, "null"...)
+		} else {
+			dst = appendJSONString(dst, h.IZMMSID)
+		}
+		dst = append(dst, `,"types":`...)
+		dst = appendJSONStrings(dst, h.Types)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+func appendJSONStrings(dst []byte, list []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s exactly as encoding/json does with HTML
+// escaping on (json.Marshal's default): <, > and & as \u003c..., invalid
+// UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

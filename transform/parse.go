@@ -1,0 +1,251 @@
+package transform
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// ErrNoRecord is returned by Parse when its input holds no <record> element.
+var ErrNoRecord = errors.New("transform: no record element")
+
+// Parse reads one MARCXML <record> element: in the MARC namespace, with a
+// prefix (marc:record), or in no namespace, matched by local names. Markup
+// before the record (an XML declaration, even one that claims UTF-16, or
+// enclosing elements such as a collection) is skipped; the first record is
+// read. The input must be UTF-8; invalid bytes become U+FFFD and characters
+// XML 1.0 forbids are dropped. Parse does not keep data.
+func Parse(data []byte) (*Record, error) {
+	var p parser
+	return p.parse(data)
+}
+
+// parser reads a record out of a byte slice. Its arena is reused between
+// records when the same parser parses many (as Convert does).
+type parser struct {
+	b     []byte
+	i     int
+	arena []byte
+	tag   []byte // scratch for attribute decoding
+}
+
+func (p *parser) parse(data []byte) (*Record, error) {
+	p.b, p.i = data, 0
+	if cap(p.arena) < len(data)/2 {
+		p.arena = make([]byte, 0, len(data)/2+64)
+	}
+	p.arena = p.arena[:0]
+	r := &Record{}
+	err := p.record(r)
+	p.b = nil
+	if err != nil {
+		return nil, err
+	}
+	r.text = string(p.arena)
+	r.derive()
+	return r, nil
+}
+
+var errEOF = errors.New("unexpected end of input")
+
+func (p *parser) next() (kind tokKind, s, e int, err error) {
+	if p.i >= len(p.b) {
+		return 0, 0, 0, errEOF
+	}
+	s = p.i
+	if p.b[s] != '<' {
+		j := bytes.IndexByte(p.b[s:], '<')
+		if j < 0 {
+			j = len(p.b) - s
+		}
+		p.i = s + j
+		return tokText, s, p.i, nil
+	}
+	end, kind, ok := markupEnd(p.b, s)
+	if !ok {
+		return 0, 0, 0, fmt.Errorf("transform: unterminated markup at byte %d", s)
+	}
+	p.i = end
+	return kind, s, end, nil
+}
+
+func (p *parser) record(r *Record) error {
+	var recName []byte
+	for {
+		kind, s, e, err := p.next()
+		if err == errEOF {
+			return ErrNoRecord
+		}
+		if err != nil {
+			return err
+		}
+		if kind != tokStart && kind != tokEmpty {
+			continue
+		}
+		name := tagName(p.b[s:e])
+		if string(localName(name)) != "record" {
+			continue
+		}
+		if kind == tokEmpty {
+			return nil
+		}
+		recName = name
+		break
+	}
+	for {
+		kind, s, e, err := p.next()
+		if err != nil {
+			return fmt.Errorf("transform: record: %w", err)
+		}
+		switch kind {
+		case tokEnd:
+			if !bytes.Equal(tagName(p.b[s:e]), recName) {
+				return fmt.Errorf("transform: record: unexpected </%s>", tagName(p.b[s:e]))
+			}
+			return nil
+		case tokStart, tokEmpty:
+			tag := p.b[s:e]
+			name := tagName(tag)
+			empty := kind == tokEmpty
+			switch string(localName(name)) {
+			case "leader":
+				v, err := p.text(name, empty)
+				if err != nil {
+					return err
+				}
+				r.leader = v
+			case "controlfield":
+				f := field{control: true, tag: p.attr(tag, "tag")}
+				if f.value, err = p.text(name, empty); err != nil {
+					return err
+				}
+				r.fields = append(r.fields, f)
+			case "datafield":
+				if err := p.datafield(r, tag, name, empty); err != nil {
+					return err
+				}
+			default:
+				if !empty {
+					if err := p.skip(name); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+}
+
+func (p *parser) datafield(r *Record, tag, name []byte, empty bool) error {
+	f := field{
+		tag:  p.attr(tag, "tag"),
+		ind1: p.attr(tag, "ind1"),
+		ind2: p.attr(tag, "ind2"),
+		sub0: int32(len(r.subs)),
+	}
+	for !empty {
+		kind, s, e, err := p.next()
+		if err != nil {
+			return fmt.Errorf("transform: datafield: %w", err)
+		}
+		if kind == tokEnd {
+			if !bytes.Equal(tagName(p.b[s:e]), name) {
+				return fmt.Errorf("transform: datafield: unexpected </%s>", tagName(p.b[s:e]))
+			}
+			break
+		}
+		if kind != tokStart && kind != tokEmpty {
+			continue
+		}
+		stag := p.b[s:e]
+		sname := tagName(stag)
+		if string(localName(sname)) != "subfield" {
+			if kind == tokStart {
+				if err := p.skip(sname); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		sf := subfield{code: p.attr(stag, "code")}
+		if sf.value, err = p.text(sname, kind == tokEmpty); err != nil {
+			return err
+		}
+		r.subs = append(r.subs, sf)
+	}
+	f.sub1 = int32(len(r.subs))
+	r.fields = append(r.fields, f)
+	return nil
+}
+
+// attr decodes an attribute of tag into the arena.
+func (p *parser) attr(tag []byte, name string) span {
+	v, ok := attr(tag, name)
+	if !ok {
+		return span{int32(len(p.arena)), int32(len(p.arena))}
+	}
+	off := len(p.arena)
+	if bytes.IndexByte(v, '&') < 0 {
+		p.arena = appendClean(p.arena, v)
+	} else {
+		p.arena = appendDecoded(p.arena, v)
+	}
+	return span{int32(off), int32(len(p.arena))}
+}
+
+// text decodes the character data of the element just opened (name) into
+// the arena, up to its end tag. Elements nested inside are skipped.
+func (p *parser) text(name []byte, empty bool) (span, error) {
+	off := len(p.arena)
+	depth := 0
+	for !empty {
+		kind, s, e, err := p.next()
+		if err != nil {
+			return span{}, fmt.Errorf("transform: %s: %w", name, err)
+		}
+		switch kind {
+		case tokText:
+			if depth == 0 {
+				p.arena = appendDecoded(p.arena, p.b[s:e])
+			}
+		case tokCDATA:
+			if depth == 0 {
+				p.arena = appendClean(p.arena, p.b[s+9:e-3])
+			}
+		case tokStart:
+			depth++
+		case tokEnd:
+			if depth == 0 {
+				if !bytes.Equal(tagName(p.b[s:e]), name) {
+					return span{}, fmt.Errorf("transform: %s: unexpected </%s>", name, tagName(p.b[s:e]))
+				}
+				empty = true
+				continue
+			}
+			depth--
+		}
+	}
+	return span{int32(off), int32(len(p.arena))}, nil
+}
+
+// skip passes over the element just opened, whatever it holds.
+func (p *parser) skip(name []byte) error {
+	depth := 0
+	for {
+		kind, s, e, err := p.next()
+		if err != nil {
+			return fmt.Errorf("transform: %s: %w", name, err)
+		}
+		switch kind {
+		case tokStart:
+			depth++
+		case tokEnd:
+			if depth == 0 {
+				if !bytes.Equal(tagName(p.b[s:e]), name) {
+					return fmt.Errorf("transform: %s: unexpected </%s>", name, tagName(p.b[s:e]))
+				}
+				return nil
+			}
+			depth--
+		}
+	}
+}

@@ -1,0 +1,212 @@
+package transform
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxRecordSize is the largest single record a Scanner accepts.
+const MaxRecordSize = 16 << 20
+
+// ErrRecordTooLarge is returned (wrapped) by Scanner.Err when one record
+// is larger than MaxRecordSize.
+var ErrRecordTooLarge = errors.New("transform: record larger than 16 MiB")
+
+const scanInitial = 64 << 10
+
+// Scanner streams MARC <record> elements out of an SRU searchRetrieve
+// response, a MARCXML collection, or a bare record, holding only the
+// record at hand (and the unread rest of its buffer) in memory.
+//
+// It tracks element depth with the same byte tokenizer as Parse. A
+// <record> whose first child is an SRU element (recordSchema,
+// recordPacking, recordData, ...) is SRU's wrapper and is looked into;
+// any other <record> with child elements is a MARC record and is returned
+// whole. An SRU recordData holding text (recordPacking=string) or CDATA
+// is unescaped and returned as the record. Records are matched by local
+// name, so namespaces and prefixes do not matter.
+type Scanner struct {
+	r   io.Reader
+	buf []byte
+	n   int // valid bytes in buf
+	pos int // next byte to tokenize
+	eof bool
+	err error
+	max int
+
+	rec     []byte
+	decoded []byte
+
+	depth     int
+	cand      int // offset of the <record> being looked at, -1 none
+	candDepth int
+	capturing bool
+	rd        int // offset of recordData content while it may be text, -1 none
+	rdDepth   int
+}
+
+// NewScanner returns a Scanner reading from r.
+func NewScanner(r io.Reader) *Scanner {
+	return &Scanner{r: r, max: MaxRecordSize, cand: -1, rd: -1}
+}
+
+// Scan advances to the next record, which Bytes then returns. It returns
+// false at the end of the input or on an error (see Err).
+func (s *Scanner) Scan() bool {
+	s.rec = nil
+	for s.err == nil {
+		if s.pos >= s.n {
+			if s.eof {
+				if s.cand >= 0 && s.capturing || s.rd >= 0 {
+					s.err = fmt.Errorf("transform: input ends inside a record: %w", io.ErrUnexpectedEOF)
+				}
+				return false
+			}
+			s.fill()
+			continue
+		}
+		if s.buf[s.pos] != '<' {
+			j := bytes.IndexByte(s.buf[s.pos:s.n], '<')
+			if j < 0 {
+				s.pos = s.n
+			} else {
+				s.pos += j
+			}
+			continue
+		}
+		end, kind, ok := markupEnd(s.buf[:s.n], s.pos)
+		if !ok {
+			if s.eof {
+				s.err = fmt.Errorf("transform: unterminated markup: %w", io.ErrUnexpectedEOF)
+				return false
+			}
+			s.fill()
+			continue
+		}
+		start := s.pos
+		s.pos = end
+		switch kind {
+		case tokStart, tokEmpty:
+			name := localName(tagName(s.buf[start:end]))
+			if s.cand >= 0 && !s.capturing {
+				if isSRUChild(name) {
+					s.cand = -1
+				} else {
+					s.capturing = true
+				}
+			}
+			s.rd = -1 // recordData holds elements: packed as XML
+			if kind == tokEmpty {
+				continue
+			}
+			s.depth++
+			if s.cand < 0 {
+				switch string(name) {
+				case "record":
+					s.cand, s.candDepth = start, s.depth
+				case "recordData":
+					s.rd, s.rdDepth = end, s.depth
+				}
+			}
+		case tokEnd:
+			d := s.depth
+			s.depth--
+			if s.cand >= 0 && d == s.candDepth {
+				capturing := s.capturing
+				rec := s.buf[s.cand:end]
+				s.cand, s.capturing = -1, false
+				if capturing {
+					s.rec = rec
+					return true
+				}
+				continue // a record element without child elements
+			}
+			if s.rd >= 0 && d == s.rdDepth {
+				content := s.buf[s.rd:start]
+				s.rd = -1
+				s.decoded = appendDecoded(s.decoded[:0], content)
+				if rec := bytes.TrimSpace(s.decoded); bytes.IndexByte(rec, '<') >= 0 {
+					s.rec = rec
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isSRUChild(name []byte) bool {
+	switch string(name) {
+	case "recordSchema", "recordPacking", "recordData", "recordPosition",
+		"recordIdentifier", "extraRecordData", "recordXMLEscaping":
+		return true
+	}
+	return false
+}
+
+// fill drops what is no longer needed from the buffer and reads more,
+// until the buffer is full or the input ends, so that a long piece of
+// markup is rescanned only a logarithmic number of times.
+func (s *Scanner) fill() {
+	keep := s.pos
+	if s.cand >= 0 && s.cand < keep {
+		keep = s.cand
+	}
+	if s.rd >= 0 && s.rd < keep {
+		keep = s.rd
+	}
+	if keep > 0 {
+		copy(s.buf, s.buf[keep:s.n])
+		s.n -= keep
+		s.pos -= keep
+		if s.cand >= 0 {
+			s.cand -= keep
+		}
+		if s.rd >= 0 {
+			s.rd -= keep
+		}
+	}
+	if s.n >= s.max {
+		if s.cand >= 0 || s.rd >= 0 {
+			s.err = ErrRecordTooLarge
+		} else {
+			s.err = fmt.Errorf("transform: markup longer than %d bytes", s.max)
+		}
+		return
+	}
+	if len(s.buf)-s.n < len(s.buf)/4 || len(s.buf) == 0 {
+		size := max(2*len(s.buf), scanInitial)
+		size = min(size, s.max+1)
+		nb := make([]byte, size)
+		copy(nb, s.buf[:s.n])
+		s.buf = nb
+	}
+	zero := 0
+	for s.n < len(s.buf) {
+		m, err := s.r.Read(s.buf[s.n:])
+		s.n += m
+		if err == io.EOF {
+			s.eof = true
+			return
+		}
+		if err != nil {
+			s.err = err
+			return
+		}
+		if m == 0 {
+			if zero++; zero > 100 {
+				s.err = io.ErrNoProgress
+				return
+			}
+		}
+	}
+}
+
+// Bytes returns the current record's bytes. They are valid until the next
+// call of Scan.
+func (s *Scanner) Bytes() []byte { return s.rec }
+
+// Err returns the first error met, or nil at a clean end of input.
+func (s *Scanner) Err() error { return s.err }
