@@ -1,0 +1,158 @@
+package sru
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Doer sends an HTTP request; *http.Client is one.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Client calls one Alma SRU endpoint.
+type Client struct {
+	BaseURL string // e.g. https://host/view/sru/41SLSP_NETWORK
+	HTTP    Doer   // nil → http.DefaultClient
+	MaxBody int64  // largest body read; 0 → 32 MiB
+}
+
+// SearchParams is one searchRetrieve call.
+type SearchParams struct {
+	Query  string // the AlmaQuery of a Request
+	Start  int    // startRecord; < 1 → 1
+	Max    int    // maximumRecords; Alma serves at most 50, larger values are cut to 50
+	Schema string // recordSchema; "" → "marcxml"
+}
+
+// AlmaMaxRecords is the largest page Alma's SRU serves.
+const AlmaMaxRecords = 50
+
+// ErrBodyTooLarge is wrapped by Client errors for a body over MaxBody.
+var ErrBodyTooLarge = errors.New("sru response body too large")
+
+// HTTPError is a non-200 answer from Alma.
+type HTTPError struct {
+	Status     int
+	RetryAfter time.Duration // from Retry-After, 0 when absent
+}
+
+func (e *HTTPError) Error() string {
+	s := "alma sru: http status " + strconv.Itoa(e.Status)
+	if e.RetryAfter > 0 {
+		s += ", retry after " + e.RetryAfter.String()
+	}
+	return s
+}
+
+// Search runs one searchRetrieve on Alma. Alma's SRU answers problems with
+// HTTP 200 and diagnostics, which come back in Page.Diagnostics; a non-200
+// status is an *HTTPError, a body over MaxBody wraps ErrBodyTooLarge, an
+// unreadable body wraps ErrMalformed.
+func (c *Client) Search(ctx context.Context, p SearchParams) (*Page, error) {
+	if p.Start < 1 {
+		p.Start = 1
+	}
+	p.Max = max(0, min(p.Max, AlmaMaxRecords))
+	if p.Schema == "" {
+		p.Schema = "marcxml"
+	}
+	v := url.Values{}
+	v.Set("version", "1.2")
+	v.Set("operation", "searchRetrieve")
+	v.Set("recordSchema", p.Schema)
+	v.Set("query", p.Query)
+	v.Set("startRecord", strconv.Itoa(p.Start))
+	v.Set("maximumRecords", strconv.Itoa(p.Max))
+	body, err := c.get(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePage(body)
+}
+
+// Explain fetches Alma's explain response (for ParseExplain).
+func (c *Client) Explain(ctx context.Context) ([]byte, error) {
+	v := url.Values{}
+	v.Set("version", "1.2")
+	v.Set("operation", "explain")
+	return c.get(ctx, v)
+}
+
+// get builds the URL from BaseURL and the re-encoded parameters (no
+// client input reaches the URL any other way: SPEC 6), and reads the body.
+func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
+	base, err := url.Parse(c.BaseURL)
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("alma sru: bad base url %q", c.BaseURL)
+	}
+	q := base.Query()
+	for k, vals := range v {
+		q[k] = vals
+	}
+	base.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("alma sru: %w", err)
+	}
+	req.Header.Set("Accept", "application/xml, text/xml")
+	doer := c.HTTP
+	if doer == nil {
+		doer = http.DefaultClient
+	}
+	resp, err := doer.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("alma sru: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// Drain a little so the connection can be reused.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		return nil, &HTTPError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	limit := c.MaxBody
+	if limit <= 0 {
+		limit = 32 << 20
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("alma sru: %w (%d bytes announced)", ErrBodyTooLarge, resp.ContentLength)
+	}
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("alma sru: read body: %w", err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("alma sru: %w (over %d bytes)", ErrBodyTooLarge, limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// retryAfter reads a Retry-After value: seconds or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(h); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(min(secs, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,94 @@
+package sru
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and generated data")
+
+// schemaDir is where the shared schemas sit, relative to this package.
+const schemaDir = "../../shared/schemas"
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkGolden compares got with testdata/golden/name, or rewrites it with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+// wellFormed decodes b with encoding/xml to the end.
+func wellFormed(b []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	roots := 0
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			if roots != 1 {
+				return errors.New("want exactly one root element")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// validate runs xmllint against a schema under schemaDir. It fails, not
+// skips, when xmllint is missing (apt-get install libxml2-utils).
+func validate(t *testing.T, schema string, doc []byte) {
+	t.Helper()
+	lint, err := exec.LookPath("xmllint")
+	if err != nil {
+		t.Fatalf("xmllint not found (install libxml2-utils): %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "doc.xml")
+	if err := os.WriteFile(f, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(lint, "--noout", "--nonet", "--schema", filepath.Join(schemaDir, schema), f).CombinedOutput()
+	if err != nil {
+		t.Errorf("xmllint --schema %s: %v\n%s", schema, err, out)
+	}
+}

@@ -1,0 +1,130 @@
+package sru
+
+import (
+	"bytes"
+	"slices"
+	"unicode/utf8"
+)
+
+// allowedRune reports whether r is a Char of XML 1.0 (production [2]):
+// #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+func allowedRune(r rune) bool {
+	switch {
+	case r == 0x9 || r == 0xA || r == 0xD:
+		return true
+	case r >= 0x20 && r <= 0xD7FF:
+		return true
+	case r >= 0xE000 && r <= 0xFFFD:
+		return true
+	case r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
+}
+
+// cleanXML reports whether b holds only valid UTF-8 made of XML 1.0 chars.
+func cleanXML(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != 0x9 && c != 0xA && c != 0xD {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return false
+		}
+		if !allowedRune(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// SanitizeXML returns b without the bytes XML 1.0 forbids: invalid UTF-8
+// sequences and characters outside the Char production (control characters
+// other than tab, newline and carriage return, surrogates, U+FFFE, U+FFFF).
+// It returns b itself when there is nothing to drop.
+func SanitizeXML(b []byte) []byte {
+	if cleanXML(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 || c == 0x9 || c == 0xA || c == 0xD {
+				out = append(out, c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if !(r == utf8.RuneError && n == 1) && allowedRune(r) {
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
+	}
+	return out
+}
+
+// sanitizeString is SanitizeXML for strings.
+func sanitizeString(s string) string {
+	if cleanXML([]byte(s)) {
+		return s
+	}
+	return string(SanitizeXML([]byte(s)))
+}
+
+// writeText writes s as XML character data (also safe in attribute values),
+// escaping markup and dropping characters XML 1.0 forbids.
+func writeText(buf *bytes.Buffer, s string) {
+	writeTextBytes(buf, []byte(sanitizeString(s)))
+}
+
+// writeTextBytes escapes already sanitized bytes.
+func writeTextBytes(buf *bytes.Buffer, b []byte) {
+	last := 0
+	for i, c := range b {
+		var esc string
+		switch c {
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '&':
+			esc = "&amp;"
+		case '"':
+			esc = "&quot;"
+		case '\'':
+			esc = "&apos;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		buf.Write(b[last:i])
+		buf.WriteString(esc)
+		last = i + 1
+	}
+	buf.Write(b[last:])
+}
+
+// writeElem writes <prefix:name>text</prefix:name>.
+func writeElem(buf *bytes.Buffer, prefix, name, text string) {
+	buf.WriteByte('<')
+	buf.WriteString(prefix)
+	buf.WriteString(name)
+	buf.WriteByte('>')
+	writeText(buf, text)
+	buf.WriteString("</")
+	buf.WriteString(prefix)
+	buf.WriteString(name)
+	buf.WriteByte('>')
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
