@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -75,19 +76,25 @@ func wellFormed(b []byte) error {
 	}
 }
 
-// validate runs xmllint against a schema under schemaDir. It fails, not
-// skips, when xmllint is missing (apt-get install libxml2-utils).
-func validate(t *testing.T, schema string, doc []byte) {
+// validate runs xmllint against a schema under schemaDir, on all docs in
+// one run. It fails, not skips, when xmllint is missing (apt-get install
+// libxml2-utils).
+func validate(t *testing.T, schema string, docs ...[]byte) {
 	t.Helper()
 	lint, err := exec.LookPath("xmllint")
 	if err != nil {
 		t.Fatalf("xmllint not found (install libxml2-utils): %v", err)
 	}
-	f := filepath.Join(t.TempDir(), "doc.xml")
-	if err := os.WriteFile(f, doc, 0o644); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	args := []string{"--noout", "--nonet", "--schema", filepath.Join(schemaDir, schema)}
+	for i, doc := range docs {
+		f := filepath.Join(dir, fmt.Sprintf("doc%03d.xml", i))
+		if err := os.WriteFile(f, doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, f)
 	}
-	out, err := exec.Command(lint, "--noout", "--nonet", "--schema", filepath.Join(schemaDir, schema), f).CombinedOutput()
+	out, err := exec.Command(lint, args...).CombinedOutput()
 	if err != nil {
 		t.Errorf("xmllint --schema %s: %v\n%s", schema, err, out)
 	}

@@ -76,7 +76,7 @@ var (
 	explainParams11 = set("operation", "version", "recordPacking", "stylesheet")
 	explainParams20 = set("operation", "version", "recordXMLEscaping", "recordPacking", "stylesheet")
 	searchParams11  = set("operation", "version", "query", "startRecord", "maximumRecords", "recordPacking",
-		"recordSchema", "recordXPath", "resultSetTTL", "sortKeys", "stylesheet")
+		"recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
 	searchParams12 = set("operation", "version", "query", "startRecord", "maximumRecords", "recordPacking",
 		"recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
 	searchParams20 = set("operation", "version", "query", "queryType", "startRecord", "maximumRecords",
