@@ -99,3 +99,5 @@ func validate(t *testing.T, schema string, docs ...[]byte) {
 		t.Errorf("xmllint --schema %s: %v\n%s", schema, err, out)
 	}
 }
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

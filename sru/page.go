@@ -69,8 +69,8 @@ func ParsePage(body []byte) (*Page, error) {
 				return nil, malformed("second root element")
 			}
 			sawRoot = true
-			if string(localName(s.name)) != "searchRetrieveResponse" {
-				return nil, malformed("root element %q", s.name)
+			if string(localName(s.name())) != "searchRetrieveResponse" {
+				return nil, malformed("root element %q", s.name())
 			}
 			if k == tokEmpty {
 				continue
@@ -95,7 +95,7 @@ func parseResponse(s *xmlScanner, p *Page) (sawCount bool, err error) {
 		case tokEnd:
 			return sawCount, nil // the root closed
 		case tokStart, tokEmpty:
-			switch string(localName(s.name)) {
+			switch string(localName(s.name())) {
 			case "numberOfRecords":
 				t, err := s.readText()
 				if err != nil {
@@ -149,7 +149,7 @@ func parseRecords(s *xmlScanner, p *Page) error {
 		case tokEnd:
 			return nil
 		case tokStart, tokEmpty:
-			if string(localName(s.name)) != "record" || k == tokEmpty {
+			if string(localName(s.name())) != "record" || k == tokEmpty {
 				if err := s.skip(); err != nil {
 					return malformed("at byte %d", s.pos)
 				}
@@ -182,7 +182,7 @@ func parseRecord(s *xmlScanner) (RawRecord, error) {
 			return rec, nil
 		case tokStart, tokEmpty:
 			var err error
-			switch string(localName(s.name)) {
+			switch string(localName(s.name())) {
 			case "recordPacking":
 				rec.Packing, err = s.readText()
 			case "recordIdentifier":
@@ -276,7 +276,7 @@ func parseDiagnostics(s *xmlScanner, p *Page) error {
 		case tokEnd:
 			return nil
 		case tokStart, tokEmpty:
-			if string(localName(s.name)) != "diagnostic" || k == tokEmpty {
+			if string(localName(s.name())) != "diagnostic" || k == tokEmpty {
 				if err := s.skip(); err != nil {
 					return malformed("at byte %d", s.pos)
 				}
@@ -304,7 +304,7 @@ func parseDiagnostic(s *xmlScanner, d *Diagnostic) error {
 			return nil
 		case tokStart, tokEmpty:
 			var err error
-			switch string(localName(s.name)) {
+			switch string(localName(s.name())) {
 			case "uri":
 				d.URI, err = s.readText()
 			case "details":
@@ -339,7 +339,7 @@ func parseExtra(s *xmlScanner, p *Page) error {
 				return nil
 			}
 		case tokStart:
-			if string(localName(s.name)) == "exact" {
+			if string(localName(s.name())) == "exact" {
 				t, err := s.readText()
 				if err != nil {
 					return malformed("in exact")

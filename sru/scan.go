@@ -33,11 +33,19 @@ type xmlScanner struct {
 	pos int
 	// of the last token:
 	kind       tokKind
-	name       []byte // qualified name of a start, empty or end tag
-	start, end int    // byte range of the whole token
+	nameStart  int // qualified name of a start, empty or end tag:
+	nameEnd    int // b[nameStart:nameEnd]
+	start, end int // byte range of the whole token
 	cdata      bool
-	stack      [][]byte
+	// stack holds the open elements' names as offset pairs: no pointers,
+	// so pushing costs no write barrier on the hot path.
+	stack []span
 }
+
+type span struct{ from, to int }
+
+// name is the qualified name of the last tag token.
+func (s *xmlScanner) name() []byte { return s.b[s.nameStart:s.nameEnd] }
 
 func newScanner(b []byte) *xmlScanner {
 	s := &xmlScanner{b: b}
@@ -55,7 +63,7 @@ func (s *xmlScanner) next() (tokKind, error) {
 	b := s.b
 	s.start = s.pos
 	s.cdata = false
-	s.name = nil
+	s.nameStart, s.nameEnd = 0, 0
 	if s.pos >= len(b) {
 		s.kind, s.end = tokEOF, s.pos
 		return tokEOF, nil
@@ -69,7 +77,7 @@ func (s *xmlScanner) next() (tokKind, error) {
 		if err := checkRefs(text); err != nil {
 			return 0, err
 		}
-		if bytes.Contains(text, []byte("]]>")) {
+		if bytes.IndexByte(text, ']') >= 0 && bytes.Contains(text, []byte("]]>")) {
 			return 0, errSyntax
 		}
 		s.pos += i
@@ -110,17 +118,20 @@ func (s *xmlScanner) next() (tokKind, error) {
 		if n == p {
 			return 0, errSyntax
 		}
-		name := b[p:n]
+		nameStart := p
 		p = skipSpace(b, n)
 		if p >= len(b) || b[p] != '>' {
 			return 0, errSyntax
 		}
-		if len(s.stack) == 0 || !bytes.Equal(s.stack[len(s.stack)-1], name) {
+		if len(s.stack) == 0 {
+			return 0, errSyntax
+		}
+		if top := s.stack[len(s.stack)-1]; !bytes.Equal(b[top.from:top.to], b[nameStart:n]) {
 			return 0, errSyntax
 		}
 		s.stack = s.stack[:len(s.stack)-1]
 		s.pos = p + 1
-		s.kind, s.name, s.end = tokEnd, name, s.pos
+		s.kind, s.nameStart, s.nameEnd, s.end = tokEnd, nameStart, n, s.pos
 		return tokEnd, nil
 	}
 	p := s.pos + 1
@@ -128,7 +139,7 @@ func (s *xmlScanner) next() (tokKind, error) {
 	if n == p {
 		return 0, errSyntax
 	}
-	name := b[p:n]
+	nameStart, nameEnd := p, n
 	p = n
 	for {
 		q := skipSpace(b, p)
@@ -137,16 +148,16 @@ func (s *xmlScanner) next() (tokKind, error) {
 		}
 		switch b[q] {
 		case '>':
-			s.stack = append(s.stack, name)
+			s.stack = append(s.stack, span{nameStart, nameEnd})
 			s.pos = q + 1
-			s.kind, s.name, s.end = tokStart, name, s.pos
+			s.kind, s.nameStart, s.nameEnd, s.end = tokStart, nameStart, nameEnd, s.pos
 			return tokStart, nil
 		case '/':
 			if q+1 >= len(b) || b[q+1] != '>' {
 				return 0, errSyntax
 			}
 			s.pos = q + 2
-			s.kind, s.name, s.end = tokEmpty, name, s.pos
+			s.kind, s.nameStart, s.nameEnd, s.end = tokEmpty, nameStart, nameEnd, s.pos
 			return tokEmpty, nil
 		}
 		if q == p { // attributes need white space before them
