@@ -114,7 +114,8 @@ func NewRedis(opt RedisOptions) (*Redis, error) {
 	ro.WriteTimeout = r.timeout
 	ro.PoolTimeout = r.timeout
 	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1 // a retry doubles the wait; the latch handles failures
+	ro.MaxRetries = -1   // a retry doubles the wait; the latch handles failures
+	ro.DialerRetries = 1 // likewise for dials (0 would mean 5)
 	ro.DisableIdentity = true
 	r.client = redis.NewClient(ro)
 	return r, nil
