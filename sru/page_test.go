@@ -3,7 +3,6 @@ package sru
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -222,5 +221,3 @@ func readTestdataB(b *testing.B, name string) []byte {
 	}
 	return data
 }
-
-var _ = strings.Contains

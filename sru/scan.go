@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,6 +41,18 @@ type xmlScanner struct {
 	// stack holds the open elements' names as offset pairs: no pointers,
 	// so pushing costs no write barrier on the hot path.
 	stack []span
+
+	// strict adds what embedding a fragment needs beyond the envelope
+	// scan: name characters, unique attributes, declared prefixes.
+	strict bool
+	attrs  []span
+	nsDecl []nsDecl
+}
+
+// nsDecl is a prefix declared by the element at depth.
+type nsDecl struct {
+	prefix string
+	depth  int
 }
 
 type span struct{ from, to int }
@@ -130,6 +143,9 @@ func (s *xmlScanner) next() (tokKind, error) {
 			return 0, errSyntax
 		}
 		s.stack = s.stack[:len(s.stack)-1]
+		if s.strict {
+			s.popNS(len(s.stack))
+		}
 		s.pos = p + 1
 		s.kind, s.nameStart, s.nameEnd, s.end = tokEnd, nameStart, n, s.pos
 		return tokEnd, nil
@@ -141,6 +157,9 @@ func (s *xmlScanner) next() (tokKind, error) {
 	}
 	nameStart, nameEnd := p, n
 	p = n
+	if s.strict {
+		s.attrs = s.attrs[:0]
+	}
 	for {
 		q := skipSpace(b, p)
 		if q >= len(b) {
@@ -148,6 +167,11 @@ func (s *xmlScanner) next() (tokKind, error) {
 		}
 		switch b[q] {
 		case '>':
+			if s.strict {
+				if err := s.checkNames(nameStart, nameEnd, len(s.stack)+1); err != nil {
+					return 0, err
+				}
+			}
 			s.stack = append(s.stack, span{nameStart, nameEnd})
 			s.pos = q + 1
 			s.kind, s.nameStart, s.nameEnd, s.end = tokStart, nameStart, nameEnd, s.pos
@@ -155,6 +179,12 @@ func (s *xmlScanner) next() (tokKind, error) {
 		case '/':
 			if q+1 >= len(b) || b[q+1] != '>' {
 				return 0, errSyntax
+			}
+			if s.strict {
+				if err := s.checkNames(nameStart, nameEnd, len(s.stack)+1); err != nil {
+					return 0, err
+				}
+				s.popNS(len(s.stack))
 			}
 			s.pos = q + 2
 			s.kind, s.nameStart, s.nameEnd, s.end = tokEmpty, nameStart, nameEnd, s.pos
@@ -166,6 +196,14 @@ func (s *xmlScanner) next() (tokKind, error) {
 		an := scanName(b, q)
 		if an == q {
 			return 0, errSyntax
+		}
+		if s.strict {
+			for _, a := range s.attrs {
+				if bytes.Equal(b[a.from:a.to], b[q:an]) {
+					return 0, errSyntax
+				}
+			}
+			s.attrs = append(s.attrs, span{q, an})
 		}
 		q = skipSpace(b, an)
 		if q >= len(b) || b[q] != '=' {
@@ -358,6 +396,7 @@ func localName(qname []byte) []byte {
 // this scanner's rules, so that it can be embedded in a response.
 func wellFormedElement(b []byte) bool {
 	s := newScanner(b)
+	s.strict = true
 	roots := 0
 	for {
 		k, err := s.next()
@@ -382,4 +421,85 @@ func wellFormedElement(b []byte) bool {
 			}
 		}
 	}
+}
+
+// checkNames runs the strict checks on a complete start tag: the element
+// at depth, its name at b[from:to], its attribute names in s.attrs.
+func (s *xmlScanner) checkNames(from, to, depth int) error {
+	b := s.b
+	attrs := s.attrs
+	for _, a := range attrs {
+		name := b[a.from:a.to]
+		if !validQName(name) {
+			return errSyntax
+		}
+		if p, ok := bytes.CutPrefix(name, []byte("xmlns:")); ok {
+			s.nsDecl = append(s.nsDecl, nsDecl{prefix: string(p), depth: depth})
+		}
+	}
+	if !validQName(b[from:to]) || !s.declared(b[from:to]) {
+		return errSyntax
+	}
+	for _, a := range attrs {
+		name := b[a.from:a.to]
+		if bytes.HasPrefix(name, []byte("xmlns:")) {
+			continue
+		}
+		if !s.declared(name) {
+			return errSyntax
+		}
+	}
+	return nil
+}
+
+// declared reports whether a qualified name's prefix is in scope.
+func (s *xmlScanner) declared(qname []byte) bool {
+	i := bytes.IndexByte(qname, ':')
+	if i < 0 {
+		return true
+	}
+	prefix := string(qname[:i])
+	if prefix == "xml" {
+		return true
+	}
+	for _, d := range s.nsDecl {
+		if d.prefix == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// popNS drops the declarations of elements deeper than depth.
+func (s *xmlScanner) popNS(depth int) {
+	for len(s.nsDecl) > 0 && s.nsDecl[len(s.nsDecl)-1].depth > depth {
+		s.nsDecl = s.nsDecl[:len(s.nsDecl)-1]
+	}
+}
+
+// validQName checks a name against XML's name characters (letters,
+// digits, marks and ._-) with at most one colon, not at either end.
+func validQName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	colons := 0
+	for i, w := 0, 0; i < len(name); i += w {
+		r, n := utf8.DecodeRune(name[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			return false
+		case r == ':':
+			colons++
+			if i == 0 || i == len(name)-1 || colons > 1 {
+				return false
+			}
+		case r == '_' || unicode.IsLetter(r):
+		case i > 0 && (r == '-' || r == '.' || r == 0xB7 || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r)):
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -226,11 +226,19 @@ func TestWriteRecordRobustness(t *testing.T) {
 		{"doctype escaped", `<!DOCTYPE r [<!ENTITY x "y">]><record>&x;</record>`, "string", "&lt;!DOCTYPE"},
 		{"two elements escaped", "<a/><b/>", "string", "&lt;a/&gt;&lt;b/&gt;"},
 		{"text only escaped", "just text", "string", "just text"},
+		{"duplicate attribute escaped", `<record a="1" a="2"/>`, "string", "&lt;record a=&quot;1&quot; a=&quot;2&quot;/&gt;"},
+		{"undeclared prefix escaped", `<marc:record><marc:leader/></marc:record>`, "string", "&lt;marc:record&gt;"},
+		{"declared prefix kept", `<marc:record xmlns:marc="http://www.loc.gov/MARC21/slim"><marc:leader/></marc:record>`, "xml",
+			`<zs:recordData><marc:record xmlns:marc="http://www.loc.gov/MARC21/slim"><marc:leader/></marc:record></zs:recordData>`},
+		{"prefix out of scope escaped", `<r><a xmlns:p="u"/><p:b/></r>`, "string", "&lt;p:b/&gt;"},
+		{"bad name character escaped", "<rec€ord/>", "string", "&lt;rec€ord/&gt;"},
 	}
+	var docs [][]byte
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			WriteSearchRetrieve(&buf, req, &Result{Total: 1, Records: []Record{{Data: []byte(tt.data), Position: 1}}})
+			docs = append(docs, buf.Bytes())
 			if err := wellFormed(buf.Bytes()); err != nil {
 				t.Fatalf("not well-formed: %v\n%s", err, buf.Bytes())
 			}
@@ -242,6 +250,7 @@ func TestWriteRecordRobustness(t *testing.T) {
 			}
 		})
 	}
+	validate(t, "", docs...) // libxml2 agrees they are namespace well-formed
 }
 
 func TestSanitizeXML(t *testing.T) {

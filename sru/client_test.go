@@ -1,0 +1,184 @@
+package sru
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeAlma serves the samples like Alma's SRU does and records the queries.
+type fakeAlma struct {
+	mu      sync.Mutex
+	queries []url.Values
+	status  int
+	header  http.Header
+	body    []byte
+}
+
+func (f *fakeAlma) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.queries = append(f.queries, r.URL.Query())
+	f.mu.Unlock()
+	for k, v := range f.header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	if f.status != 0 {
+		w.WriteHeader(f.status)
+	}
+	w.Write(f.body)
+}
+
+func TestClientSearch(t *testing.T) {
+	fake := &fakeAlma{body: readTestdata(t, "slsp_nz_sru_searchRetrieve_20records_852.xml")}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/view/sru/41SLSP_NETWORK", HTTP: srv.Client()}
+	page, err := c.Search(context.Background(), SearchParams{Query: `alma.title="a&b" and alma.creator="x y"`, Start: 11, Max: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 20 || len(page.Records) != 10 || page.Next != 11 {
+		t.Errorf("page total %d records %d next %d", page.Total, len(page.Records), page.Next)
+	}
+	want := url.Values{
+		"version": {"1.2"}, "operation": {"searchRetrieve"}, "recordSchema": {"marcxml"},
+		"query": {`alma.title="a&b" and alma.creator="x y"`}, "startRecord": {"11"}, "maximumRecords": {"50"},
+	}
+	if diff := cmp.Diff([]url.Values{want}, fake.queries); diff != "" {
+		t.Errorf("query sent to Alma (-want +got):\n%s", diff)
+	}
+}
+
+func TestClientBaseURLKeepsItsParameters(t *testing.T) {
+	fake := &fakeAlma{body: readTestdata(t, "princeton_iz_sru_zero_hits.xml")}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/view/sru/X?x-site=1", HTTP: srv.Client()}
+	page, err := c.Search(context.Background(), SearchParams{Query: "x", Max: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 0 || len(page.Records) != 0 {
+		t.Errorf("zero hits parsed as %+v", page)
+	}
+	if got := fake.queries[0].Get("x-site"); got != "1" {
+		t.Errorf("base URL parameter x-site = %q, want 1", got)
+	}
+}
+
+func TestClientExplain(t *testing.T) {
+	fake := &fakeAlma{body: readTestdata(t, "alma_explain_response_TR_INTEGRATION_INST.xml")}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c := &Client{BaseURL: srv.URL + "/view/sru/TR", HTTP: srv.Client()}
+	body, err := c.Explain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := ParseExplain(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx.Len() != 392 {
+		t.Errorf("explain through the client gave %d indexes, want 392", idx.Len())
+	}
+	if got := fake.queries[0].Get("operation"); got != "explain" {
+		t.Errorf("operation %q, want explain", got)
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		fake     *fakeAlma
+		maxBody  int64
+		check    func(error) bool
+		wantDesc string
+	}{
+		{"503 with Retry-After", &fakeAlma{status: 503, header: http.Header{"Retry-After": {"7"}}, body: []byte("down")}, 0,
+			func(err error) bool {
+				var he *HTTPError
+				return errors.As(err, &he) && he.Status == 503 && he.RetryAfter == 7*time.Second
+			}, "*HTTPError{503, 7s}"},
+		{"429", &fakeAlma{status: 429, body: []byte("PER_SECOND_THRESHOLD")}, 0,
+			func(err error) bool {
+				var he *HTTPError
+				return errors.As(err, &he) && he.Status == 429
+			}, "*HTTPError{429}"},
+		{"malformed body", &fakeAlma{body: []byte("<html>oops")}, 0,
+			func(err error) bool { return errors.Is(err, ErrMalformed) }, "ErrMalformed"},
+		{"body over MaxBody", &fakeAlma{body: readTestdata(t, "slsp_nz_sru_searchRetrieve_20records_852.xml")}, 1000,
+			func(err error) bool { return errors.Is(err, ErrBodyTooLarge) }, "ErrBodyTooLarge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.fake)
+			defer srv.Close()
+			c := &Client{BaseURL: srv.URL, HTTP: srv.Client(), MaxBody: tt.maxBody}
+			_, err := c.Search(context.Background(), SearchParams{Query: "x"})
+			if err == nil || !tt.check(err) {
+				t.Errorf("Search() error = %v, want %s", err, tt.wantDesc)
+			}
+		})
+	}
+}
+
+func TestClientRespectsContext(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := &Client{BaseURL: srv.URL, HTTP: srv.Client()}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Search(ctx, SearchParams{Query: "x"})
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Search() after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func TestClientBadBaseURL(t *testing.T) {
+	for _, base := range []string{"", "not a url", "/relative/only"} {
+		c := &Client{BaseURL: base}
+		if _, err := c.Search(context.Background(), SearchParams{Query: "x"}); err == nil {
+			t.Errorf("Search with BaseURL %q succeeded", base)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"5", 5 * time.Second},
+		{"-3", 0},
+		{"soon", 0},
+		{"Thu, 26 Nov 2026 12:00:30 GMT", 30 * time.Second},
+		{"Thu, 26 Nov 2026 11:00:00 GMT", 0},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.in, now); got != tt.want {
+			t.Errorf("retryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
