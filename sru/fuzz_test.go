@@ -1,0 +1,115 @@
+package sru
+
+import (
+	"bytes"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// FuzzRequest drives the request parser, the CQL handling and every
+// response writer with arbitrary query strings: nothing may panic, every
+// answer must be well-formed XML, and the canonical query must be a fixed
+// point.
+func FuzzRequest(f *testing.F) {
+	seeds := []string{
+		"",
+		"query=title%3Dx",
+		"version=1.1&operation=searchRetrieve&query=alma.title+%3D+%22x%22&startRecord=2&maximumRecords=5&recordPacking=string&sortKeys=alma.title,,0",
+		"version=2.0&query=history+sortBy+alma.title%2Fsort.descending&recordXMLEscaping=string&stylesheet=%2Fa.xsl",
+		"version=2.0&scanClause=a",
+		"operation=explain&version=1.2&recordPacking=string",
+		"query=a+prox%2Funit%3Dword%2Fdistance%3E2+b",
+		"query=%22unterminated",
+		"query=title%3D%22a%5C%22b%22+and+(creator%3Dc+or+rec.id%3E%3D5)",
+		"query=x&startRecord=10001",
+		"query=x%00y",
+		"query=%3E+dc+%3D+%22u%22+dc.title%3Dx",
+		"version=3&query=x",
+		"query=x&query=y",
+		"query=x&maximumRecords=-1&foo=bar",
+	}
+	for _, s := range seeds {
+		f.Add(s, []byte("<record><leader>x</leader></record>"))
+	}
+	f.Add("query=x", []byte("<a\x01>&bogus;</b>\xff"))
+	idx := DefaultIndexSet()
+	info := ExplainInfo{Host: "h<&>", Port: 1, Database: "sru", Indexes: idx}
+	f.Fuzz(func(t *testing.T, raw string, record []byte) {
+		vals, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		req, d := ParseRequest(vals, idx, Limits{})
+		var buf bytes.Buffer
+		switch {
+		case d != nil && req == nil:
+			WriteDiagnostics(&buf, DefaultVersion, "searchRetrieve", []Diagnostic{*d})
+		case d != nil:
+			WriteDiagnostics(&buf, req.Version, req.Operation, []Diagnostic{*d})
+		case req.Operation == "explain":
+			WriteExplain(&buf, req.Version, info, req)
+		default:
+			WriteSearchRetrieve(&buf, req, &Result{Total: 3, NextPosition: 2,
+				Records:     []Record{{Data: record, Identifier: string(record), Position: 1}},
+				Diagnostics: []Diagnostic{{URI: string(record), Details: raw, Message: raw}},
+				Extra:       &Extra{Cache: raw, AsOf: time.Unix(0, 0)}})
+			again, d := ParseQuery(req.AlmaQuery, idx)
+			if d != nil {
+				t.Fatalf("canonical %q does not parse: %v", req.AlmaQuery, d)
+			}
+			if again.AlmaQuery != req.AlmaQuery {
+				t.Fatalf("canonical not a fixed point: %q → %q", req.AlmaQuery, again.AlmaQuery)
+			}
+		}
+		if err := wellFormed(buf.Bytes()); err != nil {
+			t.Fatalf("response not well-formed: %v\n%s", err, buf.Bytes())
+		}
+	})
+}
+
+// FuzzParsePage feeds arbitrary bodies to the envelope scanner: no panic,
+// and whatever comes out can be written back into a well-formed response.
+func FuzzParsePage(f *testing.F) {
+	for _, name := range []string{"princeton_iz_sru_zero_hits.xml", "alma_sru_diagnostic_missing_version_200832.xml",
+		"slsp_nz_sru_mms_id_single_record_852.xml", "princeton_iz_sru_AVE.xml"} {
+		b, err := readFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`<searchRetrieveResponse><numberOfRecords>1</numberOfRecords><records><record><recordPacking>string</recordPacking><recordData>&lt;a/&gt;</recordData></record></records></searchRetrieveResponse>`))
+	f.Add([]byte(`<a:searchRetrieveResponse xmlns:a="x"><a:numberOfRecords><![CDATA[2]]></a:numberOfRecords><!-- c --><?pi x?></a:searchRetrieveResponse>`))
+	req := &Request{Version: V20, Operation: "searchRetrieve", RecordSchema: SchemaMARCXML, RecordPacking: "xml"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := ParsePage(body)
+		if err != nil {
+			return
+		}
+		res := &Result{Total: p.Total, NextPosition: p.Next, Diagnostics: p.Diagnostics}
+		for _, r := range p.Records {
+			res.Records = append(res.Records, Record{Data: r.Data, Identifier: r.Identifier, Position: r.Position})
+		}
+		var buf bytes.Buffer
+		WriteSearchRetrieve(&buf, req, res)
+		if err := wellFormed(buf.Bytes()); err != nil {
+			t.Fatalf("response from a parsed page not well-formed: %v\n%s", err, buf.Bytes())
+		}
+	})
+}
+
+// FuzzSanitizeXML: the result is always clean, and clean input is kept.
+func FuzzSanitizeXML(f *testing.F) {
+	f.Add([]byte("ok"))
+	f.Add([]byte("a\x00\xff\xed\xa0\x80\uFFFE"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out := SanitizeXML(b)
+		if !cleanXML(out) {
+			t.Fatalf("SanitizeXML(%q) = %q is not clean", b, out)
+		}
+		if cleanXML(b) && !bytes.Equal(out, b) {
+			t.Fatalf("clean input %q changed to %q", b, out)
+		}
+	})
+}
