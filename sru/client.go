@@ -104,6 +104,7 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("alma sru: %w", err)
 	}
 	req.Header.Set("Accept", "application/xml, text/xml")
+	req.Header.Set("User-Agent", "almanet-gateway")
 	doer := c.HTTP
 	if doer == nil {
 		doer = http.DefaultClient

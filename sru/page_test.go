@@ -221,3 +221,23 @@ func readTestdataB(b *testing.B, name string) []byte {
 	}
 	return data
 }
+
+// TestParsePageRecordsAreMARC checks that the exact record bytes Alma sent
+// validate against MARC21slim.xsd on their own.
+func TestParsePageRecordsAreMARC(t *testing.T) {
+	var docs [][]byte
+	for _, name := range []string{"slsp_nz_sru_searchRetrieve_20records_852.xml", "slsp_nz_sru_mms_id_single_record_852.xml",
+		"princeton_iz_sru_AVE.xml", "princeton_iz_sru_AVA_summary_holdings_plus_legacy_852.xml"} {
+		p, err := ParsePage(readTestdata(t, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, r := range p.Records {
+			docs = append(docs, r.Data)
+		}
+	}
+	if len(docs) != 13 {
+		t.Fatalf("%d records, want 13", len(docs))
+	}
+	validate(t, "MARC21slim.xsd", docs...)
+}

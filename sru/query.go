@@ -26,10 +26,13 @@ type Query struct {
 }
 
 // ParseQuery parses a CQL query, validates it against idx and
-// canonicalizes it. Diagnostics: 7 empty query, 10 syntax, 15/48
-// unsupported prefix maps, 16 unknown index, 19 unsupported relation,
-// 80-series for sortBy.
+// canonicalizes it; a nil idx means DefaultIndexSet(). Diagnostics: 7
+// empty query, 10 syntax, 14 unterminated quote, 48 prefix assignments,
+// 16 unknown index, 19 unsupported relation, 80-series for sortBy.
 func ParseQuery(query string, idx *IndexSet) (*Query, *Diagnostic) {
+	if idx == nil {
+		idx = DefaultIndexSet()
+	}
 	if strings.TrimSpace(query) == "" {
 		return nil, NewDiagnostic(7, "query")
 	}

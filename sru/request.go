@@ -92,13 +92,17 @@ func set(names ...string) map[string]bool {
 }
 
 // ParseRequest validates an SRU request. params are the merged GET query
-// or POST form values. The version defaults to 1.2; when the diagnostic is
+// or POST form values; a nil idx means DefaultIndexSet(). The version
+// defaults to 1.2; when the diagnostic is
 // about the version itself, Request is nil and the caller answers in
 // DefaultVersion. Otherwise a non-nil Request comes back with the
 // diagnostic too (with Version and Operation set) so that the answer can be
 // written in the right version and element.
 func ParseRequest(params url.Values, idx *IndexSet, lim Limits) (*Request, *Diagnostic) {
 	lim = lim.withDefaults()
+	if idx == nil {
+		idx = DefaultIndexSet()
+	}
 	req := &Request{Version: DefaultVersion, StartRecord: 1, MaximumRecords: lim.DefaultRecords,
 		RecordSchema: SchemaMARCXML, SchemaName: "marcxml", RecordPacking: "xml", Echo: url.Values{}}
 

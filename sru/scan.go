@@ -485,6 +485,14 @@ func validQName(name []byte) bool {
 	}
 	colons := 0
 	for i, w := 0, 0; i < len(name); i += w {
+		if c := name[i]; c < utf8.RuneSelf && c != ':' {
+			// ASCII fast path: letters and _ anywhere, digits - . after the first.
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || i > 0 && (c >= '0' && c <= '9' || c == '-' || c == '.') {
+				w = 1
+				continue
+			}
+			return false
+		}
 		r, n := utf8.DecodeRune(name[i:])
 		w = n
 		switch {

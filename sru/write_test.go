@@ -277,3 +277,29 @@ func TestSanitizeXML(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkWriteSearchRetrieve(b *testing.B) {
+	body, err := readFile("testdata/slsp_nz_sru_searchRetrieve_20records_852.xml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ParsePage(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := &Result{Total: p.Total, NextPosition: p.Next}
+	for _, r := range p.Records {
+		res.Records = append(res.Records, Record{Data: r.Data, Identifier: r.Identifier, Position: r.Position})
+	}
+	req, d := ParseRequest(url.Values{"query": {"alma.title=data"}}, nil, Limits{})
+	if d != nil {
+		b.Fatal(d)
+	}
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		WriteSearchRetrieve(&buf, req, res)
+	}
+	b.SetBytes(int64(buf.Len()))
+}

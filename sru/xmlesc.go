@@ -22,22 +22,28 @@ func allowedRune(r rune) bool {
 	return false
 }
 
+// asciiOK marks the ASCII bytes XML 1.0 allows; bytes ≥ 0x80 are false
+// and take the UTF-8 path.
+var asciiOK = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = true
+	}
+	t['\t'], t['\n'], t['\r'] = true, true, true
+	return t
+}()
+
 // cleanXML reports whether b holds only valid UTF-8 made of XML 1.0 chars.
 func cleanXML(b []byte) bool {
 	for i := 0; i < len(b); {
-		c := b[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 && c != 0x9 && c != 0xA && c != 0xD {
-				return false
-			}
+		if asciiOK[b[i]] {
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n == 1 {
+		if b[i] < utf8.RuneSelf {
 			return false
 		}
-		if !allowedRune(r) {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 || !allowedRune(r) {
 			return false
 		}
 		i += n
