@@ -14,4 +14,32 @@
 // its envelope with a byte scanner rather than a DOM: it finds each
 // record's element inside recordData and hands back its exact bytes, so the
 // hot path costs one pass over the body and one copy per record.
+//
+// Decisions where the standards leave room:
+//
+//   - A term without an index (cql.serverChoice, also cql.anywhere and
+//     cql.keywords) searches alma.all_for_ui, Alma's keyword index. An
+//     index without a prefix belongs to the first context set Alma's
+//     explain declares ("alma"): title means alma.title.
+//   - Canonical CQL: index, relation, boolean and modifier names in lower
+//     case; "scr" written "=" and "exact" written "==" (CQL 1.2); every
+//     search term in double quotes; no spaces around symbolic relations,
+//     single spaces around named relations and booleans; parentheses only
+//     around a boolean on the right. Terms keep their case and content.
+//     The cache key is Request.Canonical plus Request.SortKey.
+//   - Sorting: Alma sorts on one index marked sortable in its explain, in
+//     the form "sortBy alma.title/sort.ascending". CQL sortBy and the
+//     sortKeys parameter (SRU 1.1 syntax, accepted in every version) map to
+//     that; anything else is a diagnostic from the 80 series, and both at
+//     once is 96.
+//   - A record that is not a namespace-well-formed element (Alma bytes with
+//     an undeclared prefix, a stray DOCTYPE, a broken tag) is not embedded:
+//     it is sent escaped, with recordPacking (2.0: recordXMLEscaping)
+//     "string" on that record, so the response always stays well-formed.
+//     Characters XML 1.0 forbids are dropped from everything written.
+//   - SRU 2.0: no version element; recordXMLEscaping carries xml/string and
+//     recordPacking accepts only "packed"; scan answers in the scan
+//     namespace; an explain diagnostic carries an empty explain record,
+//     which sruResponse.xsd requires. recordIdentifier is written in 1.2
+//     only (1.1 and 2.0 have no such element).
 package sru
