@@ -194,6 +194,8 @@ var (
 		"recordXMLEscaping", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet"}
 )
 
+// writeEcho writes echoedSearchRetrieveRequest from req.Echo (the query
+// from req.Query).
 func writeEcho(buf *bytes.Buffer, v Version, req *Request) {
 	if len(req.Echo) == 0 {
 		return
@@ -208,6 +210,11 @@ func writeEcho(buf *bytes.Buffer, v Version, req *Request) {
 			continue
 		}
 		val := req.Echo.Get(name)
+		if name == "query" {
+			// Request.Query, so that a caller sharing one cached answer
+			// among spellings of a query can echo the canonical one.
+			val = req.Query
+		}
 		if !echoable(name, val) {
 			continue
 		}

@@ -303,3 +303,13 @@ func BenchmarkWriteSearchRetrieve(b *testing.B) {
 	}
 	b.SetBytes(int64(buf.Len()))
 }
+
+func TestEchoUsesRequestQuery(t *testing.T) {
+	req := mustRequest(t, "query", "TITLE = x")
+	req.Query = req.Canonical
+	var buf bytes.Buffer
+	WriteSearchRetrieve(&buf, req, &Result{})
+	if want := `<zs:query>alma.title=&quot;x&quot;</zs:query>`; !strings.Contains(buf.String(), want) {
+		t.Errorf("echo lacks %s:\n%s", want, buf.String())
+	}
+}
