@@ -89,6 +89,7 @@ func TestIntegrationReplicasShareEntries(t *testing.T) {
 	if err != nil || got.Status != StatusMiss {
 		t.Fatalf("a.Get = %s, %v; want MISS", got.Status, err)
 	}
+	a.bg.Wait() // the Redis write follows the answer
 	got, err = b.Get(ctx, "sru|alma.title=\"x\"|1|10|marcxml", life, func(context.Context) (Loaded, error) {
 		t.Error("replica b loaded although replica a had stored the entry in Redis")
 		return Loaded{}, fmt.Errorf("unexpected load")

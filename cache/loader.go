@@ -98,6 +98,7 @@ type Stats struct {
 	LoadErrors  uint64 // load calls that failed (never cached)
 	BadEntries  uint64 // stored bytes that did not decode (treated as misses)
 	Uncached    uint64 // loads not stored: Cache false, no lifetime, bad tags, or a purge meanwhile
+	RedisHits   uint64 // live entries found in Redis (and promoted into memory)
 
 	Evictions    uint64 // memory entries evicted or expired
 	DroppedSets  uint64 // memory Sets dropped
@@ -125,11 +126,11 @@ type Loader struct {
 	epoch atomic.Uint64
 
 	mu         sync.Mutex          // guards closed, refreshing and bg.Add
-	closed     bool                // no new background refreshes after Close
+	closed     bool                // no new background work after Close
 	refreshing map[string]struct{} // keys with a background refresh running
-	bg         sync.WaitGroup      // background refreshes
+	bg         sync.WaitGroup      // background refreshes and Redis writes
 
-	hits, misses, stale, coalesced, refreshes, loadErrs, bad, uncached atomic.Uint64
+	hits, misses, stale, coalesced, refreshes, loadErrs, bad, uncached, l2hits atomic.Uint64
 }
 
 // NewLoader returns a Loader over opt's stores. It panics if opt.Memory is nil:
@@ -254,6 +255,7 @@ func (l *Loader) Stats() Stats {
 		LoadErrors:   l.loadErrs.Load(),
 		BadEntries:   l.bad.Load(),
 		Uncached:     l.uncached.Load(),
+		RedisHits:    l.l2hits.Load(),
 		Evictions:    ms.Evictions,
 		DroppedSets:  ms.Dropped,
 		RejectedSets: ms.Rejected,
@@ -270,8 +272,8 @@ func (l *Loader) Stats() Stats {
 	return s
 }
 
-// Close stops new background refreshes and waits for running ones, at most
-// LoadTimeout plus a second. It does not close the stores.
+// Close stops new background work and waits for running refreshes and Redis
+// writes, at most LoadTimeout plus a second. It does not close the stores.
 func (l *Loader) Close() {
 	l.mu.Lock()
 	l.closed = true
@@ -288,6 +290,23 @@ func (l *Loader) Close() {
 	case <-t.C:
 		l.log.Warn("cache: background refreshes still running at close")
 	}
+}
+
+// background runs f on its own goroutine, tracked for Close, unless the
+// Loader is closed.
+func (l *Loader) background(f func()) bool {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return false
+	}
+	l.bg.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // refresh starts a background refresh of key unless one is running. It goes
@@ -364,7 +383,11 @@ func (l *Loader) flight(ctx context.Context, key string, life Lifetime, load Loa
 		l.mem.Wait()
 	}
 	if l.rds != nil {
-		l.rds.Set(ctx, key, env, ttl, tags...)
+		// The shared copy is written after the flight answers: a slow Redis
+		// must not delay the callers (a cold replica may miss it meanwhile).
+		if !l.background(func() { l.rds.Set(context.WithoutCancel(ctx), key, env, ttl, tags...) }) {
+			l.rds.Set(ctx, key, env, ttl, tags...)
+		}
 	}
 	return res, nil
 }
@@ -405,6 +428,7 @@ func (l *Loader) lookup(ctx context.Context, key string, now time.Time, deep boo
 	if e.stateAt(now) == stateExpired || (found && !e.storedAt.After(best.storedAt)) {
 		return best, found
 	}
+	l.l2hits.Add(1)
 	if ttl := min(e.remaining(now), e.life.Fresh+e.life.Stale); ttl > 0 {
 		l.mem.Set(key, b, ttl, e.tagList()...)
 	}

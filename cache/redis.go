@@ -197,31 +197,35 @@ func (r *Redis) PurgeTag(ctx context.Context, tag string) {
 	r.ok()
 }
 
-// Clear deletes every key under the prefix (entries and tag sets), scanning
-// in batches. It gets ten times the per-call timeout.
+// Clear deletes every entry and tag set under the prefix (Prefix+"e:*" and
+// Prefix+"t:*", so that other users of the prefix, such as the call budget's
+// "almagw:budget:" keys, survive), scanning in batches. It gets ten times the
+// per-call timeout.
 func (r *Redis) Clear(ctx context.Context) {
 	if r.skip() {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*r.timeout)
 	defer cancel()
-	var cursor uint64
-	for {
-		keys, next, err := r.client.Scan(cctx, cursor, escapeGlob(r.prefix)+"*", 500).Result()
-		if err != nil {
-			r.fail(ctx, "clear", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := r.client.Unlink(cctx, keys...).Err(); err != nil {
+	for _, pattern := range []string{escapeGlob(r.prefix+"e:") + "*", escapeGlob(r.prefix+"t:") + "*"} {
+		var cursor uint64
+		for {
+			keys, next, err := r.client.Scan(cctx, cursor, pattern, 500).Result()
+			if err != nil {
 				r.fail(ctx, "clear", err)
 				return
 			}
+			if len(keys) > 0 {
+				if err := r.client.Unlink(cctx, keys...).Err(); err != nil {
+					r.fail(ctx, "clear", err)
+					return
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
 		}
-		if next == 0 {
-			break
-		}
-		cursor = next
 	}
 	r.ok()
 }

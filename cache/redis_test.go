@@ -101,9 +101,10 @@ func TestRedisSetGetTags(t *testing.T) {
 	}
 
 	mr.Set("other:keep", "not ours")
+	mr.Set("almagw:budget:rate:0123456789ab", "the call budget's")
 	r.Clear(ctx)
-	if keys := mr.Keys(); !slices.Equal(keys, []string{"other:keep"}) {
-		t.Errorf("after Clear, keys = %q, want only other:keep", keys)
+	if keys := mr.Keys(); !slices.Equal(keys, []string{"almagw:budget:rate:0123456789ab", "other:keep"}) {
+		t.Errorf("after Clear, keys = %q, want only the budget's and other:keep", keys)
 	}
 	if s := r.Stats(); s.Errors != 0 {
 		t.Errorf("Errors = %d, want 0", s.Errors)
