@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/gateway"
+	"github.com/almanet/gateway/transform"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// run is the whole program: it reads the configuration, wires the parts,
+// serves until ctx ends, and shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "convert":
+			return runConvert(ctx, args[1:], stdin, stdout, stderr)
+		case "simulate":
+			return almasim.Run(ctx, args[1:], stdout, stderr)
+		case "healthcheck":
+			return runHealthcheck(ctx, getenv)
+		}
+	}
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "YAML configuration file (members, tuning); also GATEWAY_CONFIG")
+	demo := fs.Bool("demo", false, "serve against an embedded simulated Alma network: no network, no keys")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gateway [-config FILE] [-demo]\n       gateway convert [-to json|marcxml|dc] [FILE]\n       gateway simulate [-addr 127.0.0.1:8081] [-seed N] [-records N]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (subcommands: convert, simulate)", fs.Arg(0))
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	var sim *almasim.Server
+	if *demo {
+		s := almasim.New(almasim.Config{})
+		srv, err := s.Start(ctx, "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo: starting the simulated Alma network: %v", err)
+		}
+		defer srv.Close()
+		sim = srv
+		getenv = demoEnv(s, srv.URL(), getenv)
+		if *configFile == "" && getenv("GATEWAY_CONFIG") == "" {
+			f, err := demoConfig(s, srv.URL())
+			if err != nil {
+				return err
+			}
+			defer os.Remove(f)
+			*configFile = f
+		}
+	}
+
+	cfg, err := gateway.LoadConfig(*configFile, getenv)
+	if err != nil {
+		return err
+	}
+	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %v", cfg.Addr, err)
+	}
+	base := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "gateway listening on %s\n", base)
+	if sim != nil {
+		fmt.Fprintf(stdout, "demo: simulated Alma network at %s\n", sim.URL())
+		fmt.Fprintf(stdout, "try:\n  curl '%s/v1/search?q=history'\n  curl '%s/sru?version=1.2&operation=searchRetrieve&query=alma.all_for_ui=history'\n  curl '%s/sru?version=2.0&query=alma.title=science&maximumRecords=3&recordSchema=dc'\n  curl '%s/v1/status'\n  open %s/dashboard\n",
+			base, base, base, base, base)
+	}
+	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
+	err = srv.Serve(ctx, ln)
+	log.Info("gateway stopped")
+	return err
+}
+
+// displayAddr turns a listener address into one a person can paste.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// demoEnv points the gateway at the simulator unless the environment names
+// another Alma, and supplies the simulated members' keys under the
+// variables the demo configuration names. Tuning variables and GATEWAY_ADDR
+// still come from the real environment.
+func demoEnv(s *almasim.Simulator, base string, getenv func(string) string) func(string) string {
+	vals := map[string]string{
+		"ALMA_SRU_URL": s.SRUURL(base),
+		"ALMA_API_URL": base,
+		"ALMA_API_KEY": s.NZKey(),
+	}
+	for _, m := range s.Members() {
+		vals[demoKeyEnv(m.Code)] = m.APIKey
+	}
+	return func(k string) string {
+		if v, ok := vals[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
+
+func demoKeyEnv(code string) string { return "DEMO_KEY_" + strings.ToUpper(code) }
+
+// demoConfig writes the demo's members list as a YAML file, exactly as an
+// operator would write one.
+func demoConfig(s *almasim.Simulator, base string) (string, error) {
+	f, err := os.CreateTemp("", "gateway-demo-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "# members of the simulated network (written by gateway -demo)")
+	fmt.Fprintln(w, "members:")
+	for _, m := range s.Members() {
+		fmt.Fprintf(w, "  - code: %q\n    name: %q\n    api_key_env: %q\n    sru_url: %q\n", m.Code, m.Name, demoKeyEnv(m.Code), base+"/view/sru/"+m.Code)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	return f.Name(), f.Close()
+}
+
+// runConvert is `gateway convert`: an SRU response or MARCXML collection in,
+// what the feed would serve for it out, streaming.
+func runConvert(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	to := fs.String("to", "json", "output: json (the feed's records), marcxml (a MARC collection) or dc (Dublin Core)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	switch *to {
+	case "json", "marcxml", "dc":
+	default:
+		return fmt.Errorf("convert: -to must be json, marcxml or dc, not %q", *to)
+	}
+	in := stdin
+	if fs.NArg() > 1 {
+		return errors.New("convert: give at most one input file")
+	}
+	if fs.NArg() == 1 && fs.Arg(0) != "-" {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("convert: %v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	var progress io.Writer
+	if isTerminal(stderr) {
+		progress = stderr
+	}
+	w := bufio.NewWriterSize(stdout, 256<<10)
+	n, err := transform.Convert(ctx, w, in, *to, progress)
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("convert: after %d records: %v", n, err)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runHealthcheck is the container's health check: it asks the gateway
+// listening on GATEWAY_ADDR for /healthz, so the image needs no curl.
+func runHealthcheck(ctx context.Context, getenv func(string) string) error {
+	addr := getenv("GATEWAY_ADDR")
+	if addr == "" {
+		addr = ":8080"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: GATEWAY_ADDR %q: %v", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
+)
+
+// requestID gives every answer an X-Request-Id: the client's own when it is
+// a sane token, else a new random one.
+func (s *Server) requestID(c *fiber.Ctx) error {
+	id := c.Get("X-Request-Id")
+	if !saneToken(id, 64) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Set("X-Request-Id", id)
+	c.Locals("rid", id)
+	return c.Next()
+}
+
+func saneToken(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// observe counts and times every request by route pattern (never by raw
+// path, which a client controls).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		// Let the error handler write the answer now so the status is known.
+		if herr := s.fiberError(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := "other"
+	if r := c.Route(); r != nil && r.Path != "/" && r.Path != "" {
+		route = r.Path
+	}
+	status := c.Response().StatusCode()
+	s.m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	s.m.requestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// bounds refuses oversized URLs and clients over their rate before any
+// handler runs (SPEC section 6).
+func (s *Server) bounds(c *fiber.Ctx) error {
+	if len(c.Request().RequestURI()) > s.cfg.Limits.MaxURLBytes {
+		return s.plainError(c, http.StatusRequestURITooLong, "the request URL is longer than "+strconv.Itoa(s.cfg.Limits.MaxURLBytes)+" bytes")
+	}
+	if s.limiter != nil && !s.limiter.allow(c.Context().RemoteIP()) {
+		s.m.clientLimited.Inc()
+		c.Set("Retry-After", "1")
+		return s.plainError(c, http.StatusTooManyRequests, "too many requests from this client; slow down")
+	}
+	return c.Next()
+}
+
+// staffOnly guards the staff routes: the bearer token when one is
+// configured (compared in constant time), else loopback clients only.
+func (s *Server) staffOnly(c *fiber.Ctx) error {
+	if s.cfg.AdminToken == "" {
+		if c.Context().RemoteIP().IsLoopback() {
+			return c.Next()
+		}
+		return s.plainError(c, http.StatusForbidden, "staff endpoints are served to loopback clients only while GATEWAY_ADMIN_TOKEN is unset")
+	}
+	got, ok := strings.CutPrefix(c.Get("Authorization"), "Bearer ")
+	if !ok {
+		// The dashboard page may pass the token as a query parameter, as a
+		// browser cannot set a header on navigation.
+		got = c.Query("token")
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+		c.Set("WWW-Authenticate", `Bearer realm="gateway"`)
+		return s.plainError(c, http.StatusUnauthorized, "a valid bearer token is required")
+	}
+	return c.Next()
+}
+
+// plainError answers a non-SRU error with a JSON body carrying a diagnostic.
+func (s *Server) plainError(c *fiber.Ctx, status int, msg string) error {
+	return c.Status(status).JSON(fiber.Map{
+		"diagnostics": []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: http.StatusText(status), Details: msg}},
+	})
+}
+
+// fiberError answers errors Fiber itself raises (unknown method, body too
+// large, malformed request) with the same JSON shape.
+func (s *Server) fiberError(c *fiber.Ctx, err error) error {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return s.plainError(c, fe.Code, fe.Message)
+	}
+	a := errorAnswer(s.log, c.Path(), err)
+	return s.plainError(c, a.status, a.diag.Details)
+}
+
+func (s *Server) logPanic(c *fiber.Ctx, e any) {
+	s.log.Error("panic while answering a request", "path", c.Path(), "panic", e)
+}
+
+// handleNotFound answers every path no route matched. A wrong method on a
+// known path gets 405 with Allow.
+func (s *Server) handleNotFound() fiber.Handler {
+	allowed := map[string]string{
+		"/sru": "GET, POST, HEAD, OPTIONS", "/admin/cache/purge": "POST, OPTIONS",
+		"/v1/search": "GET, HEAD, OPTIONS", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
+		"/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD", "/v1/status": "GET, HEAD", "/dashboard": "GET, HEAD",
+	}
+	return func(c *fiber.Ctx) error {
+		p := c.Path()
+		if allow, ok := allowed[p]; ok || strings.HasPrefix(p, "/v1/records/") || strings.HasPrefix(p, "/v1/availability/") {
+			if allow == "" {
+				allow = "GET, HEAD, OPTIONS"
+			}
+			c.Set("Allow", allow)
+			return s.plainError(c, http.StatusMethodNotAllowed, "method "+c.Method()+" is not allowed here")
+		}
+		return s.plainError(c, http.StatusNotFound, "no such endpoint; see /openapi.json and /sru")
+	}
+}
+
+// clientLimiter is the per-client request rate limit: a token bucket per
+// client address, forgotten after a few idle minutes.
+type clientLimiter struct {
+	limit         rate.Limit
+	burst         int
+	limitLoopback bool
+
+	mu      sync.Mutex // guards clients and swept
+	clients map[string]*clientBucket
+	swept   time.Time
+}
+
+type clientBucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newClientLimiter(l LimitsConfig) *clientLimiter {
+	if l.ClientRate < 0 {
+		return nil
+	}
+	return &clientLimiter{limit: rate.Limit(l.ClientRate), burst: l.ClientBurst, limitLoopback: l.LimitLoopback, clients: map[string]*clientBucket{}}
+}
+
+func (l *clientLimiter) allow(ip net.IP) bool {
+	if ip.IsLoopback() && !l.limitLoopback {
+		return true
+	}
+	key := ip.String()
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute || len(l.clients) > 100_000 {
+		for k, b := range l.clients {
+			if now.Sub(b.seen) > 5*time.Minute {
+				delete(l.clients, k)
+			}
+		}
+		l.swept = now
+	}
+	b, ok := l.clients[key]
+	if !ok {
+		b = &clientBucket{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.clients[key] = b
+	}
+	b.seen = now
+	return b.lim.AllowN(now, 1)
+}

@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"context"
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/almanet/gateway/cache"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+//go:embed dashboard.html
+var dashboardPage []byte
+
+// handleHealthz answers while the process lives.
+func (s *Server) handleHealthz() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "no-store")
+		return c.JSON(fiber.Map{"status": "ok", "version": s.version})
+	}
+}
+
+// handleReadyz answers 200 while the gateway can serve, which it can while
+// Alma is down (from cache); it turns 503 only while draining for shutdown,
+// so a load balancer stops sending new requests.
+func (s *Server) handleReadyz() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "no-store")
+		if s.draining.Load() {
+			return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+		}
+		return c.JSON(fiber.Map{"status": "ready", "alma": s.nz.guard.cb.State().String()})
+	}
+}
+
+func (s *Server) handleMetrics() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+}
+
+func (s *Server) handleOpenAPI() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		c.Set("Cache-Control", "public, max-age=3600")
+		return c.Send(openAPIDoc)
+	}
+}
+
+func (s *Server) handleDashboard() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		c.Set("Cache-Control", "no-store")
+		c.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+		return c.Send(dashboardPage)
+	}
+}
+
+// upstreamStatus is one upstream's line in /v1/status.
+type upstreamStatus struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Requests uint32 `json:"requests"`
+	Failures uint32 `json:"consecutive_failures"`
+}
+
+// handleStatus serves /v1/status, the JSON behind the dashboard (SPEC 3.5).
+func (s *Server) handleStatus() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "no-store")
+		var ups []upstreamStatus
+		add := func(g *guard) {
+			cnt := g.cb.Counts()
+			ups = append(ups, upstreamStatus{Name: g.name, State: g.cb.State().String(), Requests: cnt.Requests, Failures: cnt.ConsecutiveFailures})
+		}
+		add(s.nz.guard)
+		for _, u := range s.members {
+			add(u.guard)
+		}
+		for _, g := range s.apiGuard {
+			add(g)
+		}
+		cs := s.loader.Stats()
+		lookups := cs.Hits + cs.Misses + cs.StaleServes
+		ratio := 0.0
+		if lookups > 0 {
+			ratio = float64(cs.Hits+cs.StaleServes+cs.Coalesced) / float64(lookups)
+		}
+		return c.JSON(fiber.Map{
+			"version":        s.version,
+			"uptime_seconds": int(time.Since(s.started).Seconds()),
+			"upstreams":      ups,
+			"cache": fiber.Map{
+				"stats":     cs,
+				"hit_ratio": ratio,
+				"max_bytes": s.cfg.Cache.MaxBytes,
+				"redis":     s.redis != nil,
+			},
+			"budget":            s.budget.Stats(),
+			"recent_errors":     s.health.errors(),
+			"indexes":           s.indexes.Load().Len(),
+			"breaker_open":      s.nz.guard.cb.State() == gobreaker.StateOpen,
+			"draining":          s.draining.Load(),
+			"live_availability": s.api != nil && s.cfg.APIKey != "",
+		})
+	}
+}
+
+// handlePurge serves POST /admin/cache/purge: everything, or ?mms_id=, or
+// ?query= (canonicalized like any query, so any spelling purges the entry).
+func (s *Server) handlePurge() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p := queryParams(c)
+		switch {
+		case p.Has("mms_id"):
+			id := p.Get("mms_id")
+			if !validMMSID(id) {
+				return s.plainError(c, http.StatusBadRequest, "mms_id must be 2 to 24 digits")
+			}
+			s.loader.PurgeTag(ctx, "mms:"+id)
+			return c.JSON(fiber.Map{"purged": "mms_id", "mms_id": id})
+		case p.Has("query"):
+			req, err := s.validateCQL(p.Get("query"))
+			if err != nil {
+				a := errorAnswer(s.log, "/admin/cache/purge", err)
+				return s.plainError(c, a.status, a.diag.Message+": "+a.diag.Details)
+			}
+			s.loader.PurgeTag(ctx, "q:"+req.Canonical)
+			return c.JSON(fiber.Map{"purged": "query", "query": req.Canonical})
+		case len(p) == 0:
+			s.loader.PurgeAll(ctx)
+			return c.JSON(fiber.Map{"purged": "all"})
+		}
+		return s.plainError(c, http.StatusBadRequest, "purge takes no parameter (all), mms_id or query")
+	}
+}
+
+// registerCacheMetrics exports the cache's counters, read at scrape time.
+func (s *Server) registerCacheMetrics() {
+	for _, c := range []struct {
+		name, help string
+		counter    bool
+		get        func(cache.Stats) float64
+	}{
+		{"gateway_cache_hits_total", "Fresh cache hits.", true, func(x cache.Stats) float64 { return float64(x.Hits) }},
+		{"gateway_cache_misses_total", "Cache misses.", true, func(x cache.Stats) float64 { return float64(x.Misses) }},
+		{"gateway_cache_stale_total", "Stale answers served.", true, func(x cache.Stats) float64 { return float64(x.StaleServes) }},
+		{"gateway_cache_coalesced_total", "Requests answered by another request's Alma call.", true, func(x cache.Stats) float64 { return float64(x.Coalesced) }},
+		{"gateway_cache_refreshes_total", "Background refreshes of stale entries.", true, func(x cache.Stats) float64 { return float64(x.Refreshes) }},
+		{"gateway_cache_load_errors_total", "Failed loads (never cached).", true, func(x cache.Stats) float64 { return float64(x.LoadErrors) }},
+		{"gateway_cache_evictions_total", "In-process cache evictions and expiries.", true, func(x cache.Stats) float64 { return float64(x.Evictions) }},
+		{"gateway_cache_dropped_sets_total", "In-process cache writes dropped or rejected.", true, func(x cache.Stats) float64 { return float64(x.DroppedSets + x.RejectedSets) }},
+		{"gateway_cache_redis_errors_total", "Failed Redis calls (the request still succeeds).", true, func(x cache.Stats) float64 { return float64(x.RedisErrors) }},
+		{"gateway_cache_bytes", "In-process cache bytes in use.", false, func(x cache.Stats) float64 { return float64(x.BytesInUse) }},
+		{"gateway_cache_max_bytes", "In-process cache bound.", false, func(x cache.Stats) float64 { return float64(x.MaxBytes) }},
+	} {
+		get := c.get
+		fn := func() float64 { return get(s.loader.Stats()) }
+		if c.counter {
+			s.m.counterFunc(c.name, c.help, fn)
+		} else {
+			s.m.gaugeFunc(c.name, c.help, fn)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+// Package gateway is the HTTP service in front of Alma: the SRU server, the
+// JSON feed, live availability and the operations endpoints (SPEC section 3).
+//
+// A request is copied out of Fiber at the door into an owned struct, turned
+// into a canonical cache key, and answered through a read-through cache
+// (cache → singleflight → re-check → breaker → Alma, see package cache). What
+// is cached is the finished response body for that key; the per-request parts
+// (the JSON meta block, SRU's stale marker, the cache headers) are added when
+// it is served, so a hit costs a map lookup and a write. Every Alma call goes
+// through a guard (upstream.go) that owns the upstream's circuit breaker,
+// deadline and error classification, over a transport that spends the call
+// budget and retries at most once. One function, errorAnswer in answer.go,
+// turns errors into HTTP statuses, SRU diagnostics and JSON bodies.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/sru"
+)
+
+// Options are the parts of a Server that are not configuration.
+type Options struct {
+	// Logger receives the gateway's structured log. Nil means discard.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Version is reported by /healthz and /v1/status. Empty means "dev".
+	Version string
+}
+
+// Server is one gateway instance.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	version string
+	started time.Time
+
+	app     *fiber.App
+	m       *metrics
+	health  *upstreamHealth
+	loader  *cache.Loader
+	memory  *cache.Memory
+	redis   *cache.Redis
+	budget  *budget.Budget
+	limiter *clientLimiter
+
+	nz       *sruUpstream            // the network's SRU endpoint
+	members  map[string]*sruUpstream // members' own SRU endpoints, by code
+	api      *alma.Client            // Alma REST, shared by every key
+	apiGuard map[string]*guard       // REST guards by "nz" or member code
+
+	indexes atomic.Pointer[sru.IndexSet]
+
+	draining atomic.Bool
+	stop     context.CancelFunc
+	bg       chan struct{} // closed when background work has ended
+}
+
+// sruUpstream is one Alma SRU endpoint and its guard.
+type sruUpstream struct {
+	client *sru.Client
+	guard  *guard
+}
+
+// New wires a gateway from its configuration. It does not listen; call
+// Serve. Background work (index refresh) starts here and ends with Close.
+func New(cfg Config, opt Options) (*Server, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: opt.Logger, now: opt.Now, version: opt.Version, bg: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	s.started = s.now()
+	s.m = newMetrics()
+	s.health = &upstreamHealth{m: s.m, log: s.log}
+
+	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %v", err)
+	}
+	s.memory = mem
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst}
+	if cfg.RedisURL != "" {
+		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("config: REDIS_URL: %v", err)
+		}
+		s.redis = r
+		rc.Redis = r.Client()
+	}
+	s.budget = budget.New(rc)
+	s.loader = cache.NewLoader(cache.LoaderOptions{
+		Memory: mem, Redis: s.redis, LoadTimeout: cfg.Upstream.Timeout.D() + 5*time.Second,
+		Now: s.now, Logger: s.log,
+	})
+	s.limiter = newClientLimiter(cfg.Limits)
+
+	tr := newTransport(cfg.Upstream, s.budget, s.m)
+	timeout := cfg.Upstream.Timeout.D()
+	s.nz = &sruUpstream{
+		client: &sru.Client{BaseURL: cfg.SRUURL, HTTP: tr.doer("sru:nz"), MaxBody: cfg.Upstream.MaxBodyBytes},
+		guard:  newGuard("sru:nz", cfg.Breaker, timeout, s.health),
+	}
+	s.nz.guard.probe = s.sruProbe(s.nz.client)
+	s.members = map[string]*sruUpstream{}
+	for _, mb := range cfg.Members {
+		if mb.SRUURL == "" {
+			continue
+		}
+		name := "sru:" + mb.Code
+		u := &sruUpstream{
+			client: &sru.Client{BaseURL: mb.SRUURL, HTTP: tr.doer(name), MaxBody: cfg.Upstream.MaxBodyBytes},
+			guard:  newGuard(name, cfg.Breaker, timeout, s.health),
+		}
+		u.guard.probe = s.sruProbe(u.client)
+		s.members[mb.Code] = u
+	}
+	s.apiGuard = map[string]*guard{}
+	if cfg.APIURL != "" {
+		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
+		s.apiGuard["nz"] = newGuard("api:nz", cfg.Breaker, timeout, s.health)
+		for _, mb := range cfg.Members {
+			s.apiGuard[mb.Code] = newGuard("api:"+mb.Code, cfg.Breaker, timeout, s.health)
+		}
+	}
+
+	s.indexes.Store(sru.DefaultIndexSet())
+	s.registerCacheMetrics()
+	s.app = s.newApp()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.refreshIndexes(ctx)
+	return s, nil
+}
+
+// sruProbe is the cheap half-open trial for an SRU upstream: a count-only
+// search, which Alma answers without building records.
+func (s *Server) sruProbe(c *sru.Client) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.Search(ctx, sru.SearchParams{Query: `alma.mms_id=0`, Start: 1, Max: 0, Schema: "marcxml"})
+		return err
+	}
+}
+
+// App returns the Fiber app, for tests (app.Test) and for Serve.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers on ln until ctx ends, then drains: it stops accepting,
+// lets in-flight requests finish (bounded by the drain timeout), and
+// returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.Limits.DrainTimeout.D().String())
+	if err := s.app.ShutdownWithTimeout(s.cfg.Limits.DrainTimeout.D()); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// Close stops background work and releases the caches.
+func (s *Server) Close() error {
+	s.stop()
+	<-s.bg
+	s.loader.Close()
+	if s.redis != nil {
+		return s.redis.Close()
+	}
+	return nil
+}
+
+// refreshIndexes reads Alma's explain now and then every ExplainRefresh, so
+// that the SRU layer validates indexes against what Alma really offers
+// (SPEC 3.1). Until the first success, the built-in list is used.
+func (s *Server) refreshIndexes(ctx context.Context) {
+	defer close(s.bg)
+	if s.cfg.Cache.ExplainRefresh < 0 {
+		return // turned off: the built-in list stays
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		next := s.cfg.Cache.ExplainRefresh.D()
+		if err := s.loadIndexes(ctx); err != nil {
+			s.log.Warn("could not read Alma's explain; keeping the current index list", "error", err)
+			next = min(next, time.Minute)
+		}
+		t.Reset(next)
+	}
+}
+
+func (s *Server) loadIndexes(ctx context.Context) error {
+	var body []byte
+	err := s.nz.guard.do(ctx, func(ctx context.Context) error {
+		var err error
+		body, err = s.nz.client.Explain(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	set, err := sru.ParseExplain(body)
+	if err != nil {
+		return err
+	}
+	if set.Len() == 0 {
+		return errors.New("alma's explain lists no indexes")
+	}
+	s.indexes.Store(set)
+	s.log.Info("index list read from Alma's explain", "indexes", set.Len())
+	return nil
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the integration suite, the benchmarks and the soak test use:
+# real SRU clients (YAZ's zoomsh and yaz-client, the npm @natlibfi/sru-client),
+# redis-server, wrk, headless Chromium, xmllint (libxml2-utils) and nginx.
+# Run as root on Debian. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in zoomsh:yaz yaz-client:yaz redis-server:redis-server wrk:wrk chromium:chromium xmllint:libxml2-utils nginx:nginx-light; do
+  cmd=${pair%%:*} pkg=${pair##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+# nginx-light's package starts a server on :80; the benchmarks run their own.
+if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
+
+# The Node SRU client, pinned (7.x needs a newer Node than Debian's).
+if [ ! -d integration/node/node_modules/@natlibfi/sru-client ]; then
+  (cd integration/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+for cmd in zoomsh yaz-client redis-server wrk chromium xmllint nginx node; do
+  command -v "$cmd" >/dev/null 2>&1 || { echo "install-tools: $cmd is still missing" >&2; exit 1; }
+done
+echo "install-tools: all tools present"
