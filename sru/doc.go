@@ -37,8 +37,9 @@
 //     it is sent escaped, with recordPacking (2.0: recordXMLEscaping)
 //     "string" on that record, so the response always stays well-formed.
 //     Characters XML 1.0 forbids are dropped from everything written.
-//   - SRU 2.0: no version element; recordXMLEscaping carries xml/string and
-//     recordPacking accepts only "packed"; scan answers in the scan
+//   - SRU 2.0: no version element; recordXMLEscaping carries xml/string,
+//     recordPacking "packed" (or, leniently, 1.2's xml/string when
+//     recordXMLEscaping is absent); scan answers in the scan
 //     namespace; an explain diagnostic carries an empty explain record,
 //     which sruResponse.xsd requires. recordIdentifier is written in 1.2
 //     only (1.1 and 2.0 have no such element).

@@ -254,8 +254,11 @@ func parseSearch(req *Request, params url.Values, idx *IndexSet, lim Limits) *Di
 }
 
 // parsePacking reads recordPacking (1.1/1.2: xml or string) or, in 2.0,
-// recordXMLEscaping (xml or string) and recordPacking (packed or
-// unpacked: SRU 2.0 redefined it; only packed is offered).
+// recordXMLEscaping (xml or string) and recordPacking, which SRU 2.0
+// redefined as packed or unpacked (Part 3 "recordPacking"); only packed
+// is offered. A 2.0 request with the 1.2 values xml or string in
+// recordPacking and no recordXMLEscaping gets the 1.2 meaning: no 2.0
+// client sends those, and 1.2 habits are common.
 func parsePacking(req *Request, params url.Values) *Diagnostic {
 	if req.Version != V20 {
 		if params.Has("recordPacking") {
@@ -277,11 +280,14 @@ func parsePacking(req *Request, params url.Values) *Diagnostic {
 		req.Echo.Set("recordXMLEscaping", p)
 	}
 	if params.Has("recordPacking") {
-		p := one(params, "recordPacking")
-		if p != "packed" {
+		switch p := one(params, "recordPacking"); {
+		case p == "packed":
+		case (p == "xml" || p == "string") && !params.Has("recordXMLEscaping"):
+			req.RecordPacking = p
+		default:
 			return NewDiagnostic(71, p)
 		}
-		req.Echo.Set("recordPacking", p)
+		req.Echo.Set("recordPacking", one(params, "recordPacking"))
 	}
 	return nil
 }

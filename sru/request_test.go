@@ -60,6 +60,13 @@ func TestParseRequest(t *testing.T) {
 				Echo: params("version", "2.0", "query", "history", "recordSchema", SchemaMARCXML, "recordXMLEscaping", "xml", "maximumRecords", "0")},
 		},
 		{
+			name:   "2.0 with the 1.2 meaning of recordPacking",
+			params: params("version", "2.0", "query", "x", "recordPacking", "string"),
+			want: Request{Version: V20, Operation: "searchRetrieve", Query: "x", Canonical: `alma.all_for_ui="x"`, AlmaQuery: `alma.all_for_ui="x"`,
+				StartRecord: 1, MaximumRecords: 10, RecordSchema: SchemaMARCXML, SchemaName: "marcxml", RecordPacking: "string",
+				Echo: params("version", "2.0", "query", "x", "recordPacking", "string")},
+		},
+		{
 			name:   "page cut to the maximum and to the last position",
 			params: params("query", "x", "startRecord", "9995", "maximumRecords", "500"),
 			want: Request{Version: V12, Operation: "searchRetrieve", Query: "x", Canonical: `alma.all_for_ui="x"`, AlmaQuery: `alma.all_for_ui="x"`,
@@ -126,6 +133,7 @@ func TestParseRequestDiagnostics(t *testing.T) {
 		{"bad packing 1.2", params("query", "x", "recordPacking", "json"), 71, "json", V12, "searchRetrieve"},
 		{"bad escaping 2.0", params("version", "2.0", "query", "x", "recordXMLEscaping", "json"), 71, "json", V20, "searchRetrieve"},
 		{"unpacked 2.0", params("version", "2.0", "query", "x", "recordPacking", "unpacked"), 71, "unpacked", V20, "searchRetrieve"},
+		{"string packing beside escaping 2.0", params("version", "2.0", "query", "x", "recordXMLEscaping", "xml", "recordPacking", "string"), 71, "string", V20, "searchRetrieve"},
 		{"queryType not cql", params("version", "2.0", "query", "x", "queryType", "searchTerms"), 6, "queryType", V20, "searchRetrieve"},
 		{"bad resultSetTTL", params("query", "x", "resultSetTTL", "soon"), 6, "resultSetTTL", V12, "searchRetrieve"},
 		{"bad stylesheet", params("query", "x", "stylesheet", `a"?><b`), 111, `a"?><b`, V12, "searchRetrieve"},
