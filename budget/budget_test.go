@@ -418,3 +418,22 @@ func ExampleBudget_Wait() {
 	fmt.Println(s.ID, s.Calls, s.Remaining)
 	// Output: 22c9f9b57df8 1 49999
 }
+
+func TestGarbageInRedisIsHarmless(t *testing.T) {
+	mr := miniredis.RunT(t)
+	clock := newFakeClock()
+	b := newShared(t, mr, clock, 20, 5)
+	mr.Set("almagw:budget:rate:"+ID(apiKey), "not a number")
+	mr.Set("almagw:budget:backoff:"+ID(apiKey), "{}")
+	for i := range 6 {
+		if err := b.Wait(context.Background(), apiKey); err != nil {
+			t.Fatalf("Wait %d: %v", i, err)
+		}
+	}
+	if got := clock.totalSlept(); got != 50*time.Millisecond {
+		t.Errorf("slept %v, want 50ms (the garbage read as an empty schedule)", got)
+	}
+	if n := b.RedisErrors(); n != 0 {
+		t.Errorf("RedisErrors = %d, want 0", n)
+	}
+}

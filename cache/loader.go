@@ -367,7 +367,8 @@ func (l *Loader) flight(ctx context.Context, key string, life Lifetime, load Loa
 	if ld.Life != nil {
 		lf = *ld.Life
 	}
-	lf.Fresh, lf.Stale = max(lf.Fresh, 0), max(lf.Stale, 0)
+	lf.Fresh = min(max(lf.Fresh, 0), maxLifetime)
+	lf.Stale = min(max(lf.Stale, 0), maxLifetime)
 	ttl := lf.Fresh + lf.Stale
 	tags := cleanTags(ld.Tags)
 	if ttl <= 0 || !encodable(tags) || l.epoch.Load() != epoch {

@@ -347,6 +347,7 @@ func TestLoaderLoadedControlsCaching(t *testing.T) {
 		{"not cacheable", Loaded{Value: []byte("v"), Cache: false}, 0, false},
 		{"own shorter life, within", Loaded{Value: []byte("v"), Cache: true, Life: short}, 999 * time.Millisecond, true},
 		{"own shorter life, past", Loaded{Value: []byte("v"), Cache: true, Life: short}, time.Second, false},
+		{"life past a century is capped", Loaded{Value: []byte("v"), Cache: true, Life: &Lifetime{Fresh: 1 << 62}}, 50 * 365 * 24 * time.Hour, true},
 		{"zero life", Loaded{Value: []byte("v"), Cache: true, Life: &Lifetime{}}, 0, false},
 		{"negative life", Loaded{Value: []byte("v"), Cache: true, Life: &Lifetime{Fresh: -time.Second, Stale: -time.Second}}, 0, false},
 		{"too many tags", Loaded{Value: []byte("v"), Cache: true, Tags: tooManyTags()}, 0, false},
