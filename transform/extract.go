@@ -11,8 +11,19 @@ func (r *Record) derive() {
 	r.Authors = []string{}
 	r.ISBNs = []string{}
 	r.ISSNs = []string{}
-	r.Subjects = []string{}
-	r.Holdings = []Holding{}
+	var n852, n6xx int
+	for i := range r.fields {
+		if f := &r.fields[i]; !f.control {
+			switch r.str(f.tag) {
+			case "852":
+				n852++
+			case "600", "610", "611", "630", "648", "650", "651", "653", "655":
+				n6xx++
+			}
+		}
+	}
+	r.Holdings = make([]Holding, 0, n852)
+	r.Subjects = make([]string, 0, n6xx)
 	r.Availability = []Availability{}
 
 	var (
@@ -236,24 +247,33 @@ func (r *Record) author(tag string, subs []subfield) string {
 // subject is the heading ($a-$d, $q, $t) followed by its subdivisions ($v,
 // $x, $y, $z), joined by " -- ".
 func (r *Record) subject(subs []subfield) string {
-	var head, sub []string
+	var stack [256]byte
+	out := stack[:0]
 	for _, s := range subs {
-		v := collapseSpace(r.str(s.value))
-		if v == "" {
-			continue
-		}
 		switch r.code(s) {
 		case 'a', 'b', 'c', 'd', 'q', 't':
-			head = append(head, v)
-		case 'v', 'x', 'y', 'z':
-			sub = append(sub, trimISBD(v))
+			if v := collapseSpace(r.str(s.value)); v != "" {
+				if len(out) > 0 {
+					out = append(out, ' ')
+				}
+				out = append(out, v...)
+			}
 		}
 	}
-	if len(head) == 0 {
+	out = trimISBD(out)
+	if len(out) == 0 {
 		return ""
 	}
-	parts := append([]string{trimISBD(strings.Join(head, " "))}, sub...)
-	return strings.Join(parts, " -- ")
+	for _, s := range subs {
+		switch r.code(s) {
+		case 'v', 'x', 'y', 'z':
+			if v := trimISBD(collapseSpace(r.str(s.value))); v != "" {
+				out = append(out, " -- "...)
+				out = append(out, v...)
+			}
+		}
+	}
+	return string(out)
 }
 
 func cleanPublisher(s string) string { return trimISBD(collapseSpace(s)) }
@@ -349,10 +369,12 @@ func normalizeISSN(s string) string {
 
 // trimISBD strips trailing ISBD punctuation (" /", " :", " ;", " =", ",",
 // and a final "." unless it ends an abbreviation or an initial) and spaces.
-func trimISBD(s string) string {
+func trimISBD[S string | []byte](s S) S {
 	for {
-		s = strings.TrimRight(s, " \t\n\r")
-		if s == "" {
+		for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+			s = s[:len(s)-1]
+		}
+		if len(s) == 0 {
 			return s
 		}
 		switch c := s[len(s)-1]; c {
@@ -372,21 +394,39 @@ func trimISBD(s string) string {
 
 // endsWithAbbreviation reports whether the final "." of s belongs to an
 // abbreviation ("Jr.", "etc.", "U.S.A.", an initial "J.", an ellipsis).
-func endsWithAbbreviation(s string) bool {
+func endsWithAbbreviation[S string | []byte](s S) bool {
 	word := s[:len(s)-1]
-	if i := strings.LastIndexAny(word, " ,("); i >= 0 {
-		word = word[i+1:]
+	for i := len(word) - 1; i >= 0; i-- {
+		if c := word[i]; c == ' ' || c == ',' || c == '(' {
+			word = word[i+1:]
+			break
+		}
 	}
-	if word == "" || strings.HasSuffix(word, "..") {
-		return strings.HasSuffix(s, "...")
+	if len(word) == 0 || word[len(word)-1] == '.' {
+		// "..." is an ellipsis; " ." or ".." otherwise is just punctuation.
+		n := len(s)
+		return n >= 3 && s[n-1] == '.' && s[n-2] == '.' && s[n-3] == '.'
 	}
-	if strings.IndexByte(word, '.') >= 0 {
-		return true // U.S.A. or ...
+	for i := 0; i < len(word); i++ {
+		if word[i] == '.' {
+			return true // U.S.A. or ...
+		}
 	}
 	if len(word) == 1 && (word[0] >= 'A' && word[0] <= 'Z') {
 		return true // an initial
 	}
-	switch strings.ToLower(word) {
+	if len(word) > 5 {
+		return false
+	}
+	var lower [5]byte
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower[:len(word)]) {
 	case "jr", "sr", "etc", "inc", "ltd", "co", "corp", "bros", "st", "dr", "mr",
 		"mrs", "ms", "ed", "eds", "vol", "vols", "no", "ca", "cf", "publ", "hrsg", "dept":
 		return true

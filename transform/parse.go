@@ -23,10 +23,11 @@ func Parse(data []byte) (*Record, error) {
 // parser reads a record out of a byte slice. Its arena is reused between
 // records when the same parser parses many (as Convert does).
 type parser struct {
-	b     []byte
-	i     int
-	arena []byte
-	tag   []byte // scratch for attribute decoding
+	b      []byte
+	i      int
+	arena  []byte
+	fields []field    // scratch, copied into the Record at the end
+	subs   []subfield // scratch, copied into the Record at the end
 }
 
 func (p *parser) parse(data []byte) (*Record, error) {
@@ -35,6 +36,7 @@ func (p *parser) parse(data []byte) (*Record, error) {
 		p.arena = make([]byte, 0, len(data)/2+64)
 	}
 	p.arena = p.arena[:0]
+	p.fields, p.subs = p.fields[:0], p.subs[:0]
 	r := &Record{}
 	err := p.record(r)
 	p.b = nil
@@ -42,6 +44,8 @@ func (p *parser) parse(data []byte) (*Record, error) {
 		return nil, err
 	}
 	r.text = string(p.arena)
+	r.fields = append([]field(nil), p.fields...)
+	r.subs = append([]subfield(nil), p.subs...)
 	r.derive()
 	return r, nil
 }
@@ -115,13 +119,13 @@ func (p *parser) record(r *Record) error {
 				}
 				r.leader = v
 			case "controlfield":
-				f := field{control: true, tag: p.attr(tag, "tag")}
+				f := field{control: true, tag: p.attr(tag, len(name), "tag")}
 				if f.value, err = p.text(name, empty); err != nil {
 					return err
 				}
-				r.fields = append(r.fields, f)
+				p.fields = append(p.fields, f)
 			case "datafield":
-				if err := p.datafield(r, tag, name, empty); err != nil {
+				if err := p.datafield(tag, name, empty); err != nil {
 					return err
 				}
 			default:
@@ -135,12 +139,12 @@ func (p *parser) record(r *Record) error {
 	}
 }
 
-func (p *parser) datafield(r *Record, tag, name []byte, empty bool) error {
+func (p *parser) datafield(tag, name []byte, empty bool) error {
 	f := field{
-		tag:  p.attr(tag, "tag"),
-		ind1: p.attr(tag, "ind1"),
-		ind2: p.attr(tag, "ind2"),
-		sub0: int32(len(r.subs)),
+		tag:  p.attr(tag, len(name), "tag"),
+		ind1: p.attr(tag, len(name), "ind1"),
+		ind2: p.attr(tag, len(name), "ind2"),
+		sub0: int32(len(p.subs)),
 	}
 	for !empty {
 		kind, s, e, err := p.next()
@@ -166,20 +170,21 @@ func (p *parser) datafield(r *Record, tag, name []byte, empty bool) error {
 			}
 			continue
 		}
-		sf := subfield{code: p.attr(stag, "code")}
+		sf := subfield{code: p.attr(stag, len(sname), "code")}
 		if sf.value, err = p.text(sname, kind == tokEmpty); err != nil {
 			return err
 		}
-		r.subs = append(r.subs, sf)
+		p.subs = append(p.subs, sf)
 	}
-	f.sub1 = int32(len(r.subs))
-	r.fields = append(r.fields, f)
+	f.sub1 = int32(len(p.subs))
+	p.fields = append(p.fields, f)
 	return nil
 }
 
-// attr decodes an attribute of tag into the arena.
-func (p *parser) attr(tag []byte, name string) span {
-	v, ok := attr(tag, name)
+// attr decodes an attribute of tag, whose name is nameLen bytes long,
+// into the arena.
+func (p *parser) attr(tag []byte, nameLen int, name string) span {
+	v, ok := attrAfter(tag, 1+nameLen, name)
 	if !ok {
 		return span{int32(len(p.arena)), int32(len(p.arena))}
 	}

@@ -77,24 +77,33 @@ func markupEnd(b []byte, i int) (end int, kind tokKind, complete bool) {
 		return i + e + 1, tokEnd, true
 	}
 	// Start tag: '>' inside a quoted attribute value does not end it.
-	var quote byte
-	for j := 1; j < len(rest); j++ {
-		c := rest[j]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '>':
-			if rest[j-1] == '/' {
-				return i + j + 1, tokEmpty, true
-			}
-			return i + j + 1, tokStart, true
+	// Vectorized searches for '>' and the quotes keep this fast.
+	j := 1
+	for {
+		e := bytes.IndexByte(rest[j:], '>')
+		if e < 0 {
+			return 0, 0, false
 		}
+		e += j
+		dq := bytes.IndexByte(rest[j:e], '"')
+		sq := bytes.IndexByte(rest[j:e], '\'')
+		q := dq
+		if q < 0 || (sq >= 0 && sq < q) {
+			q = sq
+		}
+		if q < 0 {
+			if rest[e-1] == '/' {
+				return i + e + 1, tokEmpty, true
+			}
+			return i + e + 1, tokStart, true
+		}
+		q += j
+		c := bytes.IndexByte(rest[q+1:], rest[q])
+		if c < 0 {
+			return 0, 0, false
+		}
+		j = q + 1 + c + 1
 	}
-	return 0, 0, false
 }
 
 // tagName returns the qualified name of a start or end tag (tag includes
@@ -126,7 +135,11 @@ func localName(qname []byte) []byte {
 // attr returns the raw (undecoded) value of the attribute called name in a
 // start tag, matched by local name.
 func attr(tag []byte, name string) (value []byte, ok bool) {
-	i := 1 + len(tagName(tag))
+	return attrAfter(tag, 1+len(tagName(tag)), name)
+}
+
+// attrAfter is attr for a tag whose name ends at i.
+func attrAfter(tag []byte, i int, name string) (value []byte, ok bool) {
 	for i < len(tag) {
 		c := tag[i]
 		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
