@@ -12,7 +12,8 @@ import (
 // what the feed would serve for its records to w, one record at a time, in
 // format:
 //   - "json" (or ""): one JSON document {"records":[...]} with one feed
-//     record (SPEC 3.2) per line, positions counted from 1;
+//     record (SPEC 3.2) per line, at its SRU recordPosition (or counted
+//     from 1 when the input has none);
 //   - "marcxml": a MARCXML collection (AppendCollectionStart);
 //   - "dc": the records as <srw_dc:dc> elements inside a <records>
 //     element without namespace (Dublin Core has no collection element).
@@ -25,24 +26,24 @@ import (
 // malformed record, or when ctx is done; the output is then incomplete.
 func Convert(ctx context.Context, w io.Writer, r io.Reader, format string, progress io.Writer) (n int, err error) {
 	var start, end []byte
-	var emit func(dst []byte, rec *Record, n int) []byte
+	var emit func(dst []byte, rec *Record, n, position int) []byte
 	switch format {
 	case "", "json":
 		start, end = []byte(`{"records":[`+"\n"), []byte("\n]}\n")
-		emit = func(dst []byte, rec *Record, n int) []byte {
+		emit = func(dst []byte, rec *Record, n, position int) []byte {
 			if n > 1 {
 				dst = append(dst, ",\n"...)
 			}
-			return rec.AppendFeedJSON(dst, n)
+			return rec.AppendFeedJSON(dst, position)
 		}
 	case "marcxml":
 		start, end = AppendCollectionStart(nil), AppendCollectionEnd(nil)
-		emit = func(dst []byte, rec *Record, _ int) []byte {
+		emit = func(dst []byte, rec *Record, _, _ int) []byte {
 			return append(rec.AppendMARCXML(dst), '\n')
 		}
 	case "dc":
 		start, end = []byte(`<?xml version="1.0" encoding="UTF-8"?>`+"\n<records>\n"), []byte("</records>\n")
-		emit = func(dst []byte, rec *Record, _ int) []byte {
+		emit = func(dst []byte, rec *Record, _, _ int) []byte {
 			return append(rec.AppendDC(dst), '\n')
 		}
 	default:
@@ -79,7 +80,11 @@ func Convert(ctx context.Context, w io.Writer, r io.Reader, format string, progr
 			return n, fmt.Errorf("record %d: %w", n+1, err)
 		}
 		n++
-		buf = emit(buf[:0], rec, n)
+		position := sc.Position()
+		if position <= 0 {
+			position = n
+		}
+		buf = emit(buf[:0], rec, n, position)
 		if _, err := bw.Write(buf); err != nil {
 			return n, err
 		}

@@ -25,7 +25,9 @@ const scanInitial = 64 << 10
 // recordPacking, recordData, ...) is SRU's wrapper and is looked into;
 // any other <record> with child elements is a MARC record and is returned
 // whole. An SRU recordData holding text (recordPacking=string) or CDATA
-// is unescaped and returned as the record. Records are matched by local
+// is unescaped and returned as the record. A record inside an SRU wrapper
+// is returned when the wrapper closes, so that its recordPosition (which
+// Alma sends after recordData) is known. Records are matched by local
 // name, so namespaces and prefixes do not matter.
 type Scanner struct {
 	r   io.Reader
@@ -36,8 +38,9 @@ type Scanner struct {
 	err error
 	max int
 
-	rec     []byte
-	decoded []byte
+	rec      []byte
+	position int
+	decoded  []byte
 
 	depth     int
 	cand      int // offset of the <record> being looked at, -1 none
@@ -45,21 +48,30 @@ type Scanner struct {
 	capturing bool
 	rd        int // offset of recordData content while it may be text, -1 none
 	rdDepth   int
+
+	// Inside an SRU wrapper record: the MARC record found in it, waiting
+	// for the wrapper's end (held in buf, or in decoded when it was packed
+	// as a string), and the recordPosition.
+	wrapDepth    int // -1 outside a wrapper
+	held0, held1 int // buf[held0:held1], held0 -1 none
+	heldDecoded  bool
+	posStart     int // offset of recordPosition content, -1 none
+	wrapPosition int
 }
 
 // NewScanner returns a Scanner reading from r.
 func NewScanner(r io.Reader) *Scanner {
-	return &Scanner{r: r, max: MaxRecordSize, cand: -1, rd: -1}
+	return &Scanner{r: r, max: MaxRecordSize, cand: -1, rd: -1, wrapDepth: -1, held0: -1, posStart: -1}
 }
 
 // Scan advances to the next record, which Bytes then returns. It returns
 // false at the end of the input or on an error (see Err).
 func (s *Scanner) Scan() bool {
-	s.rec = nil
+	s.rec, s.position = nil, 0
 	for s.err == nil {
 		if s.pos >= s.n {
 			if s.eof {
-				if s.cand >= 0 && s.capturing || s.rd >= 0 {
+				if s.cand >= 0 && s.capturing || s.rd >= 0 || s.held0 >= 0 || s.heldDecoded {
 					s.err = fmt.Errorf("transform: input ends inside a record: %w", io.ErrUnexpectedEOF)
 				}
 				return false
@@ -92,6 +104,7 @@ func (s *Scanner) Scan() bool {
 			name := localName(tagName(s.buf[start:end]))
 			if s.cand >= 0 && !s.capturing {
 				if isSRUChild(name) {
+					s.wrapDepth, s.wrapPosition = s.candDepth, 0
 					s.cand = -1
 				} else {
 					s.capturing = true
@@ -108,33 +121,79 @@ func (s *Scanner) Scan() bool {
 					s.cand, s.candDepth = start, s.depth
 				case "recordData":
 					s.rd, s.rdDepth = end, s.depth
+				case "recordPosition":
+					if s.wrapDepth >= 0 && s.depth == s.wrapDepth+1 {
+						s.posStart = end
+					}
 				}
 			}
 		case tokEnd:
 			d := s.depth
 			s.depth--
-			if s.cand >= 0 && d == s.candDepth {
+			switch {
+			case s.cand >= 0 && d == s.candDepth:
 				capturing := s.capturing
-				rec := s.buf[s.cand:end]
+				c := s.cand
 				s.cand, s.capturing = -1, false
-				if capturing {
-					s.rec = rec
-					return true
+				if !capturing {
+					continue // a record element without child elements
 				}
-				continue // a record element without child elements
-			}
-			if s.rd >= 0 && d == s.rdDepth {
+				if s.wrapDepth >= 0 {
+					// SRU wraps one record; a second one (in
+					// extraRecordData, say) is not a result.
+					if s.held0 < 0 && !s.heldDecoded {
+						s.held0, s.held1 = c, end
+					}
+					continue
+				}
+				s.rec = s.buf[c:end]
+				return true
+			case s.rd >= 0 && d == s.rdDepth:
 				content := s.buf[s.rd:start]
 				s.rd = -1
 				s.decoded = appendDecoded(s.decoded[:0], content)
 				if rec := bytes.TrimSpace(s.decoded); bytes.IndexByte(rec, '<') >= 0 {
+					if s.wrapDepth >= 0 {
+						s.heldDecoded = s.held0 < 0
+						continue
+					}
 					s.rec = rec
+					return true
+				}
+			case s.posStart >= 0 && d == s.wrapDepth+1:
+				s.wrapPosition = atoiPositive(bytes.TrimSpace(s.buf[s.posStart:start]))
+				s.posStart = -1
+			case s.wrapDepth >= 0 && d == s.wrapDepth:
+				s.wrapDepth = -1
+				switch {
+				case s.held0 >= 0:
+					s.rec, s.position = s.buf[s.held0:s.held1], s.wrapPosition
+					s.held0 = -1
+					return true
+				case s.heldDecoded:
+					s.rec, s.position = bytes.TrimSpace(s.decoded), s.wrapPosition
+					s.heldDecoded = false
 					return true
 				}
 			}
 		}
 	}
 	return false
+}
+
+// atoiPositive reads a decimal number, 0 when b is not one.
+func atoiPositive(b []byte) int {
+	if len(b) == 0 || len(b) > 9 {
+		return 0
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 func isSRUChild(name []byte) bool {
@@ -151,25 +210,26 @@ func isSRUChild(name []byte) bool {
 // markup is rescanned only a logarithmic number of times.
 func (s *Scanner) fill() {
 	keep := s.pos
-	if s.cand >= 0 && s.cand < keep {
-		keep = s.cand
-	}
-	if s.rd >= 0 && s.rd < keep {
-		keep = s.rd
+	for _, off := range [...]int{s.cand, s.rd, s.held0, s.posStart} {
+		if off >= 0 && off < keep {
+			keep = off
+		}
 	}
 	if keep > 0 {
 		copy(s.buf, s.buf[keep:s.n])
 		s.n -= keep
 		s.pos -= keep
-		if s.cand >= 0 {
-			s.cand -= keep
+		for _, off := range [...]*int{&s.cand, &s.rd, &s.held0, &s.posStart} {
+			if *off >= 0 {
+				*off -= keep
+			}
 		}
-		if s.rd >= 0 {
-			s.rd -= keep
+		if s.held0 >= 0 {
+			s.held1 -= keep
 		}
 	}
 	if s.n >= s.max {
-		if s.cand >= 0 || s.rd >= 0 {
+		if s.cand >= 0 || s.rd >= 0 || s.held0 >= 0 {
 			s.err = ErrRecordTooLarge
 		} else {
 			s.err = fmt.Errorf("transform: markup longer than %d bytes", s.max)
@@ -203,6 +263,10 @@ func (s *Scanner) fill() {
 		}
 	}
 }
+
+// Position returns the SRU recordPosition of the current record, or 0
+// when it has none (a collection, or a response without positions).
+func (s *Scanner) Position() int { return s.position }
 
 // Bytes returns the current record's bytes. They are valid until the next
 // call of Scan.

@@ -120,6 +120,60 @@ func TestScannerErrors(t *testing.T) {
 	})
 }
 
+func TestScannerPositions(t *testing.T) {
+	rec := func(id string) string {
+		return `<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">` + id + `</controlfield></record>`
+	}
+	in := `<searchRetrieveResponse><records>` +
+		`<record><recordSchema>marcxml</recordSchema><recordData>` + rec("a") + `</recordData><recordIdentifier>a</recordIdentifier><recordPosition> 11 </recordPosition></record>` +
+		`<record><recordData>&lt;record&gt;&lt;controlfield tag="001"&gt;b&lt;/controlfield&gt;&lt;/record&gt;</recordData><recordPosition>12</recordPosition></record>` +
+		`<record><recordData>` + rec("c") + `</recordData><extraRecordData>` + rec("extra") + `</extraRecordData></record>` +
+		`<record><recordData>` + rec("d") + `</recordData><recordPosition>x</recordPosition></record>` +
+		`</records></searchRetrieveResponse>` + `<collection>` + rec("e") + `</collection>`
+	type got struct {
+		ID       string
+		Position int
+	}
+	want := []got{{"a", 11}, {"b", 12}, {"c", 0}, {"d", 0}, {"e", 0}}
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
+		sc := NewScanner(r)
+		var all []got
+		for sc.Scan() {
+			rec, err := Parse(sc.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, got{rec.MMSID, sc.Position()})
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, all); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	}
+}
+
+func TestConvertUsesRecordPosition(t *testing.T) {
+	in := strings.Replace(string(readTestdata(t, "slsp_nz_sru_searchRetrieve_20records_852.xml")),
+		"<recordPosition>1</recordPosition>", "<recordPosition>41</recordPosition>", 1)
+	var out bytes.Buffer
+	if _, err := Convert(context.Background(), &out, strings.NewReader(in), "json", nil); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Records []FeedRecord }
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, r := range doc.Records {
+		got = append(got, r.Position)
+	}
+	if diff := cmp.Diff([]int{41, 2, 3, 4, 5, 6, 7, 8, 9, 10}, got); diff != "" {
+		t.Errorf("positions (-want +got):\n%s", diff)
+	}
+}
+
 type zeroReader struct{}
 
 func (zeroReader) Read([]byte) (int, error) { return 0, nil }
