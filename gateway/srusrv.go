@@ -106,6 +106,11 @@ func versionOf(p url.Values) sru.Version {
 func (s *Server) renderSRU(req *sru.Request, rs *resultSet) cache.Loaded {
 	tags := []string{"q:" + req.Canonical}
 	res := &sru.Result{Total: rs.total, Diagnostics: rs.diagnostics}
+	if len(rs.diagnostics) == 0 && len(rs.records) == 0 && req.MaximumRecords > 0 {
+		if d := req.CheckPosition(rs.total); d != nil {
+			res.Diagnostics = append(res.Diagnostics, *d) // startRecord past the end (61)
+		}
+	}
 	for _, raw := range rs.records {
 		rec, err := transform.Parse(raw.Data)
 		if err != nil {
