@@ -152,9 +152,16 @@ func parseBib(contentType string, body []byte) (*Bib, error) {
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
 	}
-	isJSON := strings.Contains(contentType, "json")
-	if !isJSON && !strings.Contains(contentType, "xml") {
-		isJSON = trimmed[0] == '{' || trimmed[0] == '['
+	// The first byte decides when it can; Content-Type only otherwise (an
+	// HTML error page labelled JSON is still not JSON).
+	var isJSON bool
+	switch trimmed[0] {
+	case '{', '[':
+		isJSON = true
+	case '<':
+		isJSON = false
+	default:
+		isJSON = strings.Contains(contentType, "json")
 	}
 	if isJSON {
 		return parseBibJSON(trimmed)

@@ -95,6 +95,8 @@ func TestGetBib(t *testing.T) {
 		{"json", "application/json;charset=UTF-8", "princeton_bibs_api_json_anies_AVA_unavailable.json", "9922486553506421"},
 		{"json sniffed", "", "princeton_bibs_api_json_anies_AVA_unavailable.json", "9922486553506421"},
 		{"xml sniffed", "text/plain", "bibs_api_bib.xml", "9922486553506421"},
+		{"xml labelled json", "application/json", "bibs_api_bib.xml", "9922486553506421"},
+		{"json labelled xml", "application/xml", "princeton_bibs_api_json_anies_AVA_unavailable.json", "9922486553506421"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

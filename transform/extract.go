@@ -215,6 +215,17 @@ func (r *Record) title(subs []subfield) string {
 			b.WriteString(v)
 		}
 	}
+	if b.Len() == 0 {
+		// No title proper: fall back to the form subheading ($k), as for
+		// archival material.
+		for _, s := range subs {
+			if r.code(s) == 'k' {
+				if v := collapseSpace(r.str(s.value)); v != "" {
+					return trimISBD(v)
+				}
+			}
+		}
+	}
 	return trimISBD(b.String())
 }
 

@@ -30,7 +30,13 @@ type parser struct {
 	subs   []subfield // scratch, copied into the Record at the end
 }
 
+// maxParse bounds Parse's input: offsets into a record are int32.
+const maxParse = 1 << 30
+
 func (p *parser) parse(data []byte) (*Record, error) {
+	if len(data) > maxParse {
+		return nil, fmt.Errorf("transform: record of %d bytes is too large", len(data))
+	}
 	p.b, p.i = data, 0
 	if cap(p.arena) < len(data)/2 {
 		p.arena = make([]byte, 0, len(data)/2+64)

@@ -158,6 +158,8 @@ func TestTitle(t *testing.T) {
 		{"CDATA", []string{"a", "<![CDATA[A <b> & c]]>"}, "A <b> & c"},
 		{"unknown entity and bare ampersand kept", []string{"a", "Caf&eacute; &amp x"}, "Caf&eacute; &amp x"},
 		{"no 245", nil, ""},
+		{"form subheading only", []string{"k", "Papers,", "f", "1900-1950."}, "Papers"},
+		{"$k ignored when $a present", []string{"a", "Letters", "k", "Papers"}, "Letters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
