@@ -30,4 +30,23 @@
 // alma.mms_id (and the Bibs API), never by any other search, so that the
 // gateway can test its stripping while ordinary answers stay well-formed, as
 // Alma's are.
+//
+// Where the samples and the documentation at hand are silent, the simulator
+// decides, and these decisions are what the gateway's tests meet:
+//   - maximumRecords above 50 is capped to 50 (no diagnostic); startRecord
+//     above 10,000, or past the last hit, is diagnostic 61; no
+//     nextRecordPosition points past 10,000.
+//   - Every SRU diagnostic has the shape of Alma's bare-number one
+//     (searchRetrieveResponse, diag: prefix, no XML declaration, HTTP 200).
+//   - A missing or unknown API key is HTTP 400 UNAUTHORIZED "API-key not
+//     defined or not configured to allow this API." (as Alma users' fixtures
+//     show); a key of another institution than the record's is 402203.
+//   - AVD carries $0, $a, $b (representation), $d (label) and $u (link); its
+//     other subfields could not be confirmed.
+//   - IZ SRU records carry their member's AVA/AVE/AVD (a profile enriched
+//     with availability, as in Princeton's answers); NZ SRU records carry
+//     the member 852s only; Bibs API records carry no member 852s.
+//   - `=` on a word index is a phrase (adjacent words in order), `all` and
+//     `any` are word sets, `==` is the whole value, `<>` the complement of
+//     `=`; words are case and accent blind; `*` truncates on the right only.
 package almasim

@@ -51,13 +51,19 @@ const (
 	Fault429       FaultKind = "429"       // HTTP 429 PER_SECOND_THRESHOLD with Retry-After
 	FaultMalformed FaultKind = "malformed" // HTTP 200 whose body is ill-formed XML (or JSON)
 	FaultTruncated FaultKind = "truncated" // HTTP 200, the body cut in the middle of a record, Content-Length honest
-	FaultHang      FaultKind = "hang"      // no answer until the client gives up, the server closes, or faults change
+	FaultHang      FaultKind = "hang"      // no answer until the client gives up, Server.Close, or SetFault/ClearFaults (see below)
 	FaultReset     FaultKind = "reset"     // the connection is reset (RST) without an answer
 )
 
 var faultKinds = []FaultKind{FaultNone, FaultSlow, Fault500, Fault429, FaultMalformed, FaultTruncated, FaultHang, FaultReset}
 
 // Fault is injected into the next requests of an endpoint.
+//
+// A request that ends early (the client gives up during FaultSlow or
+// FaultHang, or Server.Close) gets no answer at all: the connection is
+// dropped. Under a server that is not the simulator's own (Handler mounted
+// in httptest.NewServer), a hanging request holds that server's Close until
+// its client's deadline or ClearFaults.
 type Fault struct {
 	Kind       FaultKind
 	Delay      time.Duration // FaultSlow: how long to wait
@@ -83,9 +89,10 @@ func endpoints(e Endpoint) []Endpoint {
 	return []Endpoint{e}
 }
 
-// SetFault injects f into the endpoint's next requests (both endpoints for
-// EndpointAll), replacing any fault there. FaultNone clears it. Requests
-// hanging in FaultHang are released and answered normally.
+// SetFault injects f into the endpoint's next requests (for EndpointAll,
+// into each endpoint, Times counting per endpoint), replacing any fault
+// there. FaultNone clears it. Requests hanging in FaultHang are released and
+// answered normally.
 func (s *Simulator) SetFault(e Endpoint, f Fault) {
 	s.faults.mu.Lock()
 	for _, ep := range endpoints(e) {

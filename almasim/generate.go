@@ -25,12 +25,12 @@ type generator struct {
 func (s *Simulator) generate() {
 	g := &generator{s: s, rng: rand.New(rand.NewPCG(s.cfg.Seed, s.cfg.Seed^0x9e3779b97f4a7c15))}
 	g.members()
-	nz := &zone{code: s.cfg.NetworkCode, suffix: nzSuffix, nz: true}
+	nz := &zone{code: s.cfg.NetworkCode, nz: true}
 	s.nz = nz
 	s.zones[nz.code] = nz
 	izs := make([]*zone, len(s.members))
 	for i, m := range s.members {
-		izs[i] = &zone{code: m.Code, suffix: m.Suffix, member: i}
+		izs[i] = &zone{code: m.Code}
 		s.zones[m.Code] = izs[i]
 	}
 	g.izSeq = make([]int64, len(s.members))

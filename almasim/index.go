@@ -64,10 +64,8 @@ func lookupIndex(name string) (int, bool) {
 
 // zone is one searchable set of records: the NZ or one member's IZ.
 type zone struct {
-	code   string
-	suffix string
-	nz     bool
-	member int // IZ: index into Simulator.members
+	code string
+	nz   bool
 
 	recs    []*Record
 	byID    map[string]int32

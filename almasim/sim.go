@@ -1,6 +1,7 @@
 package almasim
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,30 +90,29 @@ type Record struct {
 	NZMMSID     string // IZ records: the NZ record (035 (EXLNZ-<network>)); "" for NZ records
 	CZMMSID     string // 035 (EXLCZ); "" when none
 
-	Title      string // 245 $a $b as catalogued (with ISBD punctuation)
-	NonFiling  int    // 245 ind2
-	Authors    []string
-	ISBNs      []string
-	ISSNs      []string
-	Publisher  string
-	Place      string
-	Year       string
-	Language   string
-	Subjects   []string
-	Serial     bool
-	Legacy852  bool      // carries legacy cataloguing 852s (ind1=0 ind2=" ") that are not member availability
-	NoNS       bool      // the SRU recordData holds the MARC in no namespace
-	Prefixed   bool      // the SRU recordData holds the MARC with a "marc:" prefix
-	Holdings   []Holding // NZ records: member-availability 852s
-	Avail      []Availability
-	MARCXML    []byte // the record exactly as the SRU recordData carries it
-	hidden     bool   // reachable by alma.mms_id only (the control-character record)
-	fields     []field
-	doc        int32
-	nz         *Record // IZ records: their NZ record
-	izRecords  []*Record
-	toks       [][][]string // NZ records: per text index, per value, the tokens
-	createdStr string
+	Title     string // 245 $a " : " $b, without the closing ISBD punctuation
+	NonFiling int    // 245 ind2
+	Authors   []string
+	ISBNs     []string
+	ISSNs     []string
+	Publisher string
+	Place     string
+	Year      string
+	Language  string
+	Subjects  []string
+	Serial    bool
+	Legacy852 bool      // carries legacy cataloguing 852s (ind1=0 ind2=" ") that are not member availability
+	NoNS      bool      // the SRU recordData holds the MARC in no namespace
+	Prefixed  bool      // the SRU recordData holds the MARC with a "marc:" prefix
+	Holdings  []Holding // NZ records: member-availability 852s
+	Avail     []Availability
+	MARCXML   []byte // the record exactly as the SRU recordData carries it
+	hidden    bool   // reachable by alma.mms_id only (the control-character record)
+	fields    []field
+	doc       int32
+	nz        *Record // IZ records: their NZ record
+	izRecords []*Record
+	toks      [][][]string // NZ records: per text index, per value, the tokens
 }
 
 // Simulator is a generated Alma network and its request state. It is safe
@@ -156,6 +156,10 @@ func (s *Simulator) SRUURL(base string) string {
 	return strings.TrimRight(base, "/") + "/view/sru/" + s.cfg.NetworkCode
 }
 
+// APIURL is the Alma REST base under base, the value for ALMA_API_URL (the
+// gateway adds /almaws/v1/...): the simulator serves both on one listener.
+func (s *Simulator) APIURL(base string) string { return strings.TrimRight(base, "/") }
+
 // NZKey is the network's API key.
 func (s *Simulator) NZKey() string { return s.nzKey }
 
@@ -171,9 +175,7 @@ func (s *Simulator) ControlCharMMSID() string { return "99000000000000" + nzSuff
 func (s *Simulator) Record(mmsID string) (Record, bool) {
 	for _, z := range s.zones {
 		if i, ok := z.byID[mmsID]; ok {
-			r := *z.recs[i]
-			r.MARCXML = append([]byte(nil), r.MARCXML...)
-			return r, true
+			return z.recs[i].clone(), true
 		}
 	}
 	return Record{}, false
@@ -185,15 +187,15 @@ func (s *Simulator) Records() []Record {
 	out := make([]Record, 0, len(s.nz.recs))
 	for _, r := range s.nz.recs {
 		if !r.hidden {
-			out = append(out, *r)
+			out = append(out, r.clone())
 		}
 	}
 	return out
 }
 
 // Search runs a CQL query against the NZ the way the SRU endpoint does and
-// returns the matching MMS IDs in result order, or the SRU diagnostic as an
-// error (*Diagnostic).
+// returns the matching MMS IDs in result order (all of them: no page or
+// position cap), or the SRU diagnostic as an error (*Diagnostic).
 func (s *Simulator) Search(cql string) ([]string, error) {
 	return s.SearchIn(s.cfg.NetworkCode, cql)
 }
@@ -213,6 +215,24 @@ func (s *Simulator) SearchIn(code, cql string) ([]string, error) {
 		ids[i] = z.recs[doc].MMSID
 	}
 	return ids, nil
+}
+
+// clone copies the record's exported slices, so that callers cannot change
+// the ground truth the index was built from.
+func (r *Record) clone() Record {
+	c := *r
+	c.Authors = slices.Clone(r.Authors)
+	c.ISBNs = slices.Clone(r.ISBNs)
+	c.ISSNs = slices.Clone(r.ISSNs)
+	c.Subjects = slices.Clone(r.Subjects)
+	c.Avail = slices.Clone(r.Avail)
+	c.MARCXML = slices.Clone(r.MARCXML)
+	c.Holdings = make([]Holding, len(r.Holdings))
+	for i, h := range r.Holdings {
+		h.Types = slices.Clone(h.Types)
+		c.Holdings[i] = h
+	}
+	return c
 }
 
 // releaser lets ClearFaults and SetFault wake requests blocked by FaultHang.
