@@ -99,6 +99,9 @@ type Stats struct {
 	BadEntries  uint64 // stored bytes that did not decode (treated as misses)
 	Uncached    uint64 // loads not stored: Cache false, no lifetime, bad tags, or a purge meanwhile
 	RedisHits   uint64 // live entries found in Redis (and promoted into memory)
+	// RemotePurges counts purges received on Redis's purge channel (this
+	// replica's own included) and applied to memory.
+	RemotePurges uint64
 
 	Evictions    uint64 // memory entries evicted or expired
 	DroppedSets  uint64 // memory Sets dropped
@@ -130,7 +133,10 @@ type Loader struct {
 	refreshing map[string]struct{} // keys with a background refresh running
 	bg         sync.WaitGroup      // background refreshes and Redis writes
 
-	hits, misses, stale, coalesced, refreshes, loadErrs, bad, uncached, l2hits atomic.Uint64
+	stopListen func()        // ends the purge listener; nil without Redis
+	listening  chan struct{} // closed when the purge listener has ended
+
+	hits, misses, stale, coalesced, refreshes, loadErrs, bad, uncached, l2hits, remotePurges atomic.Uint64
 }
 
 // NewLoader returns a Loader over opt's stores. It panics if opt.Memory is nil:
@@ -155,6 +161,22 @@ func NewLoader(opt LoaderOptions) *Loader {
 	}
 	if l.log == nil {
 		l.log = slog.Default()
+	}
+	if l.rds != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		l.stopListen, l.listening = cancel, make(chan struct{})
+		go func() {
+			defer close(l.listening)
+			l.rds.listenPurges(ctx, func(tag string) {
+				l.remotePurges.Add(1)
+				l.epoch.Add(1)
+				l.mem.PurgeTag(tag)
+			}, func() {
+				l.remotePurges.Add(1)
+				l.epoch.Add(1)
+				l.mem.Clear()
+			})
+		}()
 	}
 	return l
 }
@@ -223,9 +245,10 @@ func (l *Loader) Peek(ctx context.Context, key string) (Result, bool) {
 	return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Stale: true}, true
 }
 
-// PurgeTag deletes the entries tagged with tag, in memory and in Redis.
-// Flights running meanwhile do not store their values. Other replicas' memory
-// keeps its copies until they expire.
+// PurgeTag deletes the entries tagged with tag, in memory and in Redis, and
+// (through Redis) in the other replicas' memory. Flights running meanwhile do
+// not store their values. While Redis is down, other replicas keep their
+// copies until they expire.
 func (l *Loader) PurgeTag(ctx context.Context, tag string) {
 	l.epoch.Add(1)
 	l.mem.PurgeTag(tag)
@@ -256,6 +279,7 @@ func (l *Loader) Stats() Stats {
 		BadEntries:   l.bad.Load(),
 		Uncached:     l.uncached.Load(),
 		RedisHits:    l.l2hits.Load(),
+		RemotePurges: l.remotePurges.Load(),
 		Evictions:    ms.Evictions,
 		DroppedSets:  ms.Dropped,
 		RejectedSets: ms.Rejected,
@@ -272,14 +296,19 @@ func (l *Loader) Stats() Stats {
 	return s
 }
 
-// Close stops new background work and waits for running refreshes and Redis
-// writes, at most LoadTimeout plus a second. It does not close the stores.
+// Close stops new background work and the purge listener, and waits for
+// running refreshes and Redis writes, at most LoadTimeout plus a second. It
+// does not close the stores.
 func (l *Loader) Close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
+		if l.stopListen != nil {
+			l.stopListen()
+			<-l.listening
+		}
 		l.bg.Wait()
 		close(done)
 	}()

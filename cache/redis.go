@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,9 @@ type RedisOptions struct {
 
 // Redis is the shared second-level cache: entries under Prefix+"e:"+key with
 // a TTL, and per tag a set Prefix+"t:"+tag of entry keys whose expiry is kept
-// at least as long as its longest member's.
+// at least as long as its longest member's. Purges are also published on the
+// channel Prefix+"purge", so that every replica's Loader drops its memory
+// copies.
 //
 // Redis is best effort. Every call has a short deadline; a failure is counted,
 // treated as a miss (or a lost write), and latches the client "down" for
@@ -194,6 +198,7 @@ func (r *Redis) PurgeTag(ctx context.Context, tag string) {
 		}
 		keys = keys[n:]
 	}
+	r.publish(cctx, ctx, "t"+tag)
 	r.ok()
 }
 
@@ -227,7 +232,89 @@ func (r *Redis) Clear(ctx context.Context) {
 			cursor = next
 		}
 	}
+	r.publish(cctx, ctx, "a")
 	r.ok()
+}
+
+// The purge channel tells every replica's Loader to drop its memory copies:
+// a message is "a" (everything) or "t" followed by a tag.
+func (r *Redis) purgeChannel() string { return r.prefix + "purge" }
+
+// publish announces a purge; a failure is counted like any other.
+func (r *Redis) publish(cctx, ctx context.Context, msg string) {
+	if err := r.client.Publish(cctx, r.purgeChannel(), msg).Err(); err != nil {
+		r.fail(ctx, "publish", err)
+	}
+}
+
+// listenPurges calls onTag or onAll for every purge announced on the purge
+// channel (this replica's own included) until ctx ends. It reconnects after
+// failures, waiting up to DownFor between attempts, and treats a connection
+// that stays silent through a read timeout and a ping as dead.
+func (r *Redis) listenPurges(ctx context.Context, onTag func(tag string), onAll func()) {
+	const idle = 30 * time.Second // how long a healthy subscription may be silent before a ping
+	// A blocked read ignores ctx: closing the subscription ends it.
+	var mu sync.Mutex // guards sub
+	var sub *redis.PubSub
+	closeSub := func() {
+		mu.Lock()
+		if sub != nil {
+			sub.Close()
+			sub = nil
+		}
+		mu.Unlock()
+	}
+	stop := context.AfterFunc(ctx, closeSub)
+	defer stop()
+	defer closeSub()
+	pinged := false
+	var wait time.Duration
+	for ctx.Err() == nil {
+		mu.Lock()
+		if ctx.Err() != nil { // closeSub has run or will find sub
+			mu.Unlock()
+			return
+		}
+		if sub == nil {
+			sub = r.client.Subscribe(ctx, r.purgeChannel())
+			pinged = false
+		}
+		cur := sub
+		mu.Unlock()
+		msg, err := cur.ReceiveTimeout(ctx, idle)
+		if ctx.Err() != nil {
+			return
+		}
+		var ne net.Error
+		switch {
+		case err == nil:
+			wait, pinged = 0, false
+			if m, ok := msg.(*redis.Message); ok {
+				switch {
+				case m.Payload == "a":
+					onAll()
+				case strings.HasPrefix(m.Payload, "t"):
+					onTag(m.Payload[1:])
+				}
+			}
+			continue
+		case errors.As(err, &ne) && ne.Timeout() && !pinged:
+			if cur.Ping(ctx) == nil {
+				pinged = true
+				continue
+			}
+		}
+		// A dead or failing connection: start over after a pause.
+		closeSub()
+		wait = min(max(2*wait, 100*time.Millisecond), r.downFor)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Stats returns the counters.

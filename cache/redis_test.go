@@ -302,3 +302,75 @@ func TestEscapeGlob(t *testing.T) {
 		}
 	}
 }
+
+// waitUntil polls cond; a broken implementation hangs until the test binary's
+// own timeout rather than asserting a duration.
+func waitUntil(cond func() bool) {
+	for !cond() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPurgesReachOtherReplicas(t *testing.T) {
+	mr := miniredis.RunT(t)
+	clock := newFakeClock()
+	ctx := context.Background()
+	a := newTestLoader(t, clock, newTestRedis(t, mr.Addr(), clock))
+	b := newTestLoader(t, clock, newTestRedis(t, mr.Addr(), clock))
+	subscribed := func(n int) func() bool {
+		return func() bool { return mr.PubSubNumSub("almagw:purge")["almagw:purge"] == n }
+	}
+	waitUntil(subscribed(2))
+
+	fill := func(key string, tags ...string) {
+		t.Helper()
+		c := &counter{tags: tags}
+		if _, err := a.Get(ctx, key, life, c.load); err != nil {
+			t.Fatal(err)
+		}
+		settle(a, key)
+		if got, err := b.Get(ctx, key, life, c.load); err != nil || got.Status != StatusHit {
+			t.Fatalf("b.Get(%s) = %s, %v; want a HIT from Redis", key, got.Status, err)
+		}
+		b.mem.Wait()
+		if _, ok := b.mem.Get(key); !ok {
+			t.Fatalf("b's memory has no copy of %s", key)
+		}
+	}
+	inMemoryOfB := func(key string) bool {
+		b.mem.Wait()
+		_, ok := b.mem.Get(key)
+		return ok
+	}
+
+	fill("k1", "mms:1")
+	fill("k2", "mms:2")
+	a.PurgeTag(ctx, "mms:1")
+	waitUntil(func() bool { return b.Stats().RemotePurges >= 1 })
+	if inMemoryOfB("k1") || !inMemoryOfB("k2") {
+		t.Errorf("after a purged mms:1, b's memory holds k1 %v, k2 %v; want false, true", inMemoryOfB("k1"), inMemoryOfB("k2"))
+	}
+	a.PurgeAll(ctx)
+	waitUntil(func() bool { return b.Stats().RemotePurges >= 2 })
+	if inMemoryOfB("k2") {
+		t.Errorf("after a purged everything, b's memory still holds k2")
+	}
+
+	// The listeners come back with Redis.
+	mr.Close()
+	waitUntil(subscribed(0))
+	if err := mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(subscribed(2))
+	clock.Advance(5 * time.Second) // past the cache's down latch
+	fill("k3", "mms:3")
+	a.PurgeTag(ctx, "mms:3")
+	waitUntil(func() bool { return b.Stats().RemotePurges >= 3 })
+	if inMemoryOfB("k3") {
+		t.Errorf("after reconnecting, a purge of mms:3 did not reach b")
+	}
+	// Garbage on the channel is ignored.
+	mr.Publish("almagw:purge", "")
+	mr.Publish("almagw:purge", "xyz")
+}
