@@ -221,7 +221,7 @@ func (s *Server) renderSearch(req *searchRequest, rs *resultSet) cache.Loaded {
 		dj, _ := json.Marshal(toJSONDiagnostics(diags))
 		body = append(body, dj...)
 	}
-	l := cache.Loaded{Value: packAnswer(status, body), Cache: true, Tags: tags}
+	l := cache.Loaded{Value: packAnswer(status, body), Cache: true, Tags: capTags(tags)}
 	if len(rs.diagnostics) > 0 {
 		l.Life = &cache.Lifetime{Fresh: s.cfg.Cache.DiagnosticTTL.D()}
 	}
@@ -274,4 +274,14 @@ func (s *Server) jsonError(c *fiber.Ctx, route string, err error, t0 time.Time) 
 	v := cacheView{status: "MISS", storedAt: s.now()}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Status(a.status).Send(jsonMeta(out, v, time.Since(t0)))
+}
+
+// maxEntryTags is how many tags the cache keeps on one entry. A list longer
+// than that is tagged with its query and its first records only: purging
+// one of its later records by MMS ID leaves the list to expire with its
+// lifetime (the record's own entries are purged).
+const maxEntryTags = 64
+
+func capTags(tags []string) []string {
+	return tags[:min(len(tags), maxEntryTags)]
 }

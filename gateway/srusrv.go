@@ -139,7 +139,7 @@ func (s *Server) renderSRU(req *sru.Request, rs *resultSet) cache.Loaded {
 	echo.Query = req.Canonical
 	var buf bytes.Buffer
 	sru.WriteSearchRetrieve(&buf, &echo, res)
-	l := cache.Loaded{Value: packAnswer(http.StatusOK, buf.Bytes()), Cache: true, Tags: tags}
+	l := cache.Loaded{Value: packAnswer(http.StatusOK, buf.Bytes()), Cache: true, Tags: capTags(tags)}
 	if len(rs.diagnostics) > 0 {
 		l.Life = &cache.Lifetime{Fresh: s.cfg.Cache.DiagnosticTTL.D()}
 	}
