@@ -168,13 +168,13 @@ func NewLoader(opt LoaderOptions) *Loader {
 		go func() {
 			defer close(l.listening)
 			l.rds.listenPurges(ctx, func(tag string) {
-				l.remotePurges.Add(1)
 				l.epoch.Add(1)
 				l.mem.PurgeTag(tag)
-			}, func() {
 				l.remotePurges.Add(1)
+			}, func() {
 				l.epoch.Add(1)
 				l.mem.Clear()
+				l.remotePurges.Add(1)
 			})
 		}()
 	}
