@@ -46,7 +46,10 @@ type Scanner struct {
 	cand      int // offset of the <record> being looked at, -1 none
 	candDepth int
 	capturing bool
-	rd        int // offset of recordData content while it may be text, -1 none
+	nest      int    // records nested in the one being captured
+	endPat    []byte // "</qname" of the record being captured
+	startPat  []byte // "<qname" of the record being captured
+	rd        int    // offset of recordData content while it may be text, -1 none
 	rdDepth   int
 
 	// Inside an SRU wrapper record: the MARC record found in it, waiting
@@ -79,6 +82,34 @@ func (s *Scanner) Scan() bool {
 			s.fill()
 			continue
 		}
+		if s.capturing {
+			// Fast path: inside a MARC record only its end matters, so
+			// jump to the next "</qname" (with '>' or white space after
+			// it) unless a comment, CDATA section, processing
+			// instruction or nested record start comes first: those go
+			// through the tokenizer, which counts nested records.
+			region := s.buf[s.pos:s.n]
+			end := s.indexEnd(region)
+			stop := len(region)
+			if end >= 0 {
+				stop = end
+			}
+			switch special := s.indexSpecial(region[:stop]); {
+			case special >= 0:
+				s.pos += special
+			case end >= 0:
+				s.pos += end
+				if s.nest == 0 {
+					s.depth = s.candDepth
+				}
+			case s.eof:
+				s.err = fmt.Errorf("transform: input ends inside a record: %w", io.ErrUnexpectedEOF)
+				return false
+			default:
+				s.fill()
+				continue
+			}
+		}
 		if s.buf[s.pos] != '<' {
 			j := bytes.IndexByte(s.buf[s.pos:s.n], '<')
 			if j < 0 {
@@ -107,7 +138,10 @@ func (s *Scanner) Scan() bool {
 					s.wrapDepth, s.wrapPosition = s.candDepth, 0
 					s.cand = -1
 				} else {
-					s.capturing = true
+					s.capturing, s.nest = true, 0
+					qname := tagName(s.buf[s.cand:])
+					s.endPat = append(append(s.endPat[:0], "</"...), qname...)
+					s.startPat = append(append(s.startPat[:0], '<'), qname...)
 				}
 			}
 			s.rd = -1 // recordData holds elements: packed as XML
@@ -115,6 +149,9 @@ func (s *Scanner) Scan() bool {
 				continue
 			}
 			s.depth++
+			if s.capturing && bytes.Equal(tagName(s.buf[start:end]), s.startPat[1:]) {
+				s.nest++
+			}
 			if s.cand < 0 {
 				switch string(name) {
 				case "record":
@@ -131,6 +168,8 @@ func (s *Scanner) Scan() bool {
 			d := s.depth
 			s.depth--
 			switch {
+			case s.capturing && s.nest > 0 && bytes.Equal(tagName(s.buf[start:end]), s.startPat[1:]):
+				s.nest--
 			case s.cand >= 0 && d == s.candDepth:
 				capturing := s.capturing
 				c := s.cand
@@ -179,6 +218,53 @@ func (s *Scanner) Scan() bool {
 		}
 	}
 	return false
+}
+
+// indexEnd returns the offset in b of the first end tag named like the
+// captured record ("</qname" then '>' or white space), or -1.
+func (s *Scanner) indexEnd(b []byte) int {
+	for off := 0; ; {
+		i := bytes.Index(b[off:], s.endPat)
+		if i < 0 {
+			return -1
+		}
+		j := off + i + len(s.endPat)
+		if j >= len(b) {
+			return -1 // what follows is not read yet
+		}
+		switch b[j] {
+		case '>', ' ', '\t', '\n', '\r':
+			return off + i
+		}
+		off = j
+	}
+}
+
+// indexSpecial returns the offset of the first "<!", "<?" or start tag
+// named like the captured record in b, or -1.
+func (s *Scanner) indexSpecial(b []byte) int {
+	first := -1
+	for _, pat := range [...]string{"<!", "<?"} {
+		if i := bytes.Index(b, []byte(pat)); i >= 0 {
+			first = i
+			b = b[:i]
+		}
+	}
+	for off := 0; ; {
+		i := bytes.Index(b[off:], s.startPat)
+		if i < 0 {
+			return first
+		}
+		j := off + i + len(s.startPat)
+		if j >= len(b) {
+			return off + i // cannot tell yet: let the tokenizer look
+		}
+		switch b[j] {
+		case ' ', '\t', '\n', '\r', '/', '>':
+			return off + i
+		}
+		off = j
+	}
 }
 
 // atoiPositive reads a decimal number, 0 when b is not one.

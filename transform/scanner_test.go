@@ -51,6 +51,12 @@ func TestScanner(t *testing.T) {
 		{"empty record elements skipped", `<collection><record/><record> </record>` + rec("3") + `</collection>`, []string{"3"}},
 		{"comments, PIs, CDATA and '>' in attributes around", `<!DOCTYPE x [<!ENTITY a "b">]><collection a="x>y"><!-- <record> --><?pi <record>?><![CDATA[<record>]]>` + rec("4") + `</collection>`, []string{"4"}},
 		{"empty input", "", []string{}},
+		{"end tag inside CDATA and comment", `<collection><record><controlfield tag="001">8</controlfield><datafield tag="500" ind1=" " ind2=" "><subfield code="a"><![CDATA[</record>]]></subfield></datafield><!-- </record> --><?pi </record>?></record>` + rec("9") + `</collection>`, []string{"8", "9"}},
+		{"end tag with space", `<collection><record><controlfield tag="001">10</controlfield></record >` + rec("11") + `</collection >`, []string{"10", "11"}},
+		{"prefixed end tag with space at the end of input", `<m:record xmlns:m="x"><m:controlfield tag="001">12</m:controlfield></m:record
+>`, []string{"12"}},
+		{"nested record", `<collection><record><controlfield tag="001">13</controlfield><record><controlfield tag="001">x</controlfield></record></record><record/>` + rec("14") + `</collection>`, []string{"13", "14"}},
+		{"similar names", `<collection><record><controlfield tag="001">15</controlfield><recordX>y</recordX></record></collection>`, []string{"15"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
