@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -101,9 +106,11 @@ func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamH
 			if c.ConsecutiveFailures >= bc.ConsecutiveFailures {
 				return true
 			}
-			return c.Requests >= bc.MinRequests && float64(c.TotalFailures)/float64(c.Requests) >= bc.FailureRatio
+			counted := c.Requests - min(c.Requests, c.TotalExclusions)
+			return counted >= bc.MinRequests && float64(c.TotalFailures)/float64(counted) >= bc.FailureRatio
 		},
 		IsSuccessful: isBreakerSuccess,
+		IsExcluded:   isBreakerExcluded,
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			h.log.Warn("circuit breaker changed state", "upstream", name, "from", from.String(), "to", to.String())
 			h.m.breakerState.WithLabelValues(name).Set(float64(to))
@@ -114,22 +121,36 @@ func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamH
 	return g
 }
 
-// isBreakerSuccess says which outcomes do not count against Alma (SPEC 5):
-// an SRU diagnostic is a healthy answer (not an error at all here), a
-// client's cancel is not Alma's fault, and a 429 is Alma protecting itself.
+// isBreakerSuccess says which outcomes show a healthy Alma (SPEC 5): an
+// answer, including an SRU diagnostic (not an error at all here) and a 4xx
+// of the REST API (an unknown record, a key Alma refuses).
 func isBreakerSuccess(err error) bool {
 	if err == nil {
 		return true
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, errRateLimited) {
-		return true
-	}
 	var ae *alma.Error
-	if errors.As(err, &ae) {
-		// A 4xx from the REST API (unknown record, bad key) is an answer.
-		return ae.Status < 500 || ae.RateLimited()
+	var ue *upstreamError
+	if errors.As(err, &ae) && !errors.As(err, &ue) {
+		return ae.Status < 500
 	}
 	return false
+}
+
+// isBreakerExcluded says which outcomes count neither for nor against Alma:
+// a cancelled call (a client left, or a sibling page of the same fetch
+// failed first) is not Alma's doing, and a 429 or the gateway's own call
+// budget is Alma protecting itself, not Alma failing. Counting them as
+// successes would be as wrong as counting them as failures: a cancel would
+// reset the run of consecutive failures, and a 429 would close a half-open
+// breaker.
+func isBreakerExcluded(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errRateLimited) {
+		return true
+	}
+	return errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // do runs call under the breaker and the whole-call deadline. When the
@@ -154,7 +175,9 @@ func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) er
 }
 
 // classify turns transport-level failures into the gateway's error kinds,
-// keeping the cause for the log.
+// keeping the cause for the log. What counts against the breaker is decided
+// from its result by isBreakerSuccess: rate limits (Alma's 429 and the
+// gateway's own call budget) and a client's cancel do not.
 func (g *guard) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -165,6 +188,10 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	}
 	var ae *alma.Error
 	if errors.As(err, &ae) {
+		if ae.Remaining >= 0 {
+			// Alma sends its daily quota on error answers too (429 above all).
+			g.health.m.apiRemaining.WithLabelValues(g.name).Set(float64(ae.Remaining))
+		}
 		if ae.RateLimited() {
 			return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "Alma answered 429 PER_SECOND_THRESHOLD", retryAfter: ae.RetryAfter, cause: err}
 		}
@@ -176,15 +203,27 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
 		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "Alma answered 429", retryAfter: he.RetryAfter, cause: err}
 	}
-	if errors.Is(err, budget.ErrBackoff) {
-		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "backing off after Alma's 429", retryAfter: time.Second, cause: err}
+	var be *budgetError
+	if errors.As(err, &be) {
+		detail := "the gateway's Alma call budget has no slot before the deadline"
+		if errors.Is(be.err, budget.ErrBackoff) {
+			detail = "backing off after Alma's 429"
+		}
+		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: detail, retryAfter: be.wait, cause: err}
 	}
 	detail := "Alma could not be reached"
+	var ne net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded || errors.As(err, &ne) && ne.Timeout():
 		detail = "Alma did not answer within " + g.timeout.String()
+	case errors.Is(err, context.Canceled):
+		detail = "the call was cancelled"
 	case errors.Is(err, sru.ErrMalformed) || errors.Is(err, alma.ErrMalformed):
 		detail = "Alma sent a malformed or truncated answer"
+	case errors.Is(err, sru.ErrBodyTooLarge) || errors.Is(err, alma.ErrTooLarge):
+		detail = "Alma sent an answer larger than the gateway accepts"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		detail = "Alma's answer was cut off"
 	case he != nil:
 		detail = fmt.Sprintf("Alma answered HTTP %d", he.Status)
 	case ae != nil:
@@ -200,6 +239,10 @@ func (g *guard) fail(err error) error {
 	}
 	var ue *upstreamError
 	if errors.As(err, &ue) {
+		if isBreakerExcluded(err) && !errors.Is(ue.kind, errRateLimited) {
+			g.health.m.upstreamCalls.WithLabelValues(g.name, "cancelled").Inc()
+			return err
+		}
 		outcome := "error"
 		if errors.Is(ue.kind, errRateLimited) {
 			outcome = "rate_limited"
@@ -228,23 +271,27 @@ func redactErr(err error) string {
 // http.DefaultClient): connect and header deadlines, the call budget spent
 // per attempt, and at most one retry.
 type transport struct {
-	base    *http.Transport
+	base    http.RoundTripper
 	budget  *budget.Budget
 	retries *retryBudget
 	m       *metrics
+	// jitter returns the wait before a retry; nil means 50-250ms at random.
+	jitter func() time.Duration
 }
 
 func newTransport(cfg UpstreamConfig, b *budget.Budget, m *metrics) *transport {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
 	return &transport{
 		base: &http.Transport{
-			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   cfg.ConnectTimeout.D(),
-			ResponseHeaderTimeout: cfg.HeaderTimeout.D(),
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
+			Proxy:                  nil, // Alma is called directly; no proxy from the environment
+			DialContext:            dialer.DialContext,
+			TLSHandshakeTimeout:    cfg.ConnectTimeout.D(),
+			ResponseHeaderTimeout:  cfg.HeaderTimeout.D(),
+			MaxResponseHeaderBytes: 64 << 10,
+			MaxIdleConns:           256,
+			MaxIdleConnsPerHost:    64,
+			IdleConnTimeout:        90 * time.Second,
+			ForceAttemptHTTP2:      true,
 		},
 		budget:  b,
 		retries: newRetryBudget(cfg.RetryBudget),
@@ -263,9 +310,22 @@ type upstreamDoer struct {
 	upstream string
 }
 
+// budgetError is the call budget refusing an attempt: a 429 back-off window
+// (wrapping budget.ErrBackoff) or no slot before the deadline. It is the
+// gateway pacing itself, not Alma failing, so the breaker does not count it.
+type budgetError struct {
+	err  error
+	wait time.Duration // how long until a call may go; 0 unknown
+}
+
+func (e *budgetError) Error() string { return e.err.Error() }
+func (e *budgetError) Unwrap() error { return e.err }
+
 // Do sends req, spending the budget named by the upstream (or by the API key
 // for REST calls), and retries once when the call is idempotent and failed
-// to connect or got 502/503/504, within the retry budget.
+// to connect or got 502/503/504, within the retry budget. net/http itself
+// replays an idempotent request once when a reused keep-alive connection
+// dies under it; such an attempt counts as the one retry.
 func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 	// REST calls spend their API key's budget (Alma counts per key; the
 	// budget stores only a hash of it); SRU calls spend the endpoint's.
@@ -273,21 +333,34 @@ func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 	if k, ok := strings.CutPrefix(req.Header.Get("Authorization"), "apikey "); ok && k != "" {
 		key = "apikey:" + k
 	}
-	resp, err := d.attempt(req, key)
+	var conns atomic.Int32
+	traced := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { conns.Add(1) },
+	}))
+	resp, err := d.attempt(traced, key)
 	d.t.retries.call()
-	if !retryable(req, resp, err) || !d.t.retries.allow() {
+	if conns.Load() > 1 || !retryable(req, resp, err) {
 		return resp, err
-	}
-	if resp != nil {
-		resp.Body.Close()
 	}
 	// Jitter: 50-250 ms, never past the caller's deadline.
 	wait := 50*time.Millisecond + rand.N(200*time.Millisecond)
+	if d.t.jitter != nil {
+		wait = d.t.jitter()
+	}
 	if dl, ok := req.Context().Deadline(); ok && time.Until(dl) < wait {
 		return resp, err
 	}
+	if !d.t.retries.allow() {
+		return resp, err
+	}
+	if resp != nil {
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		resp.Body.Close()
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
-	case <-time.After(wait):
+	case <-t.C:
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
@@ -297,11 +370,19 @@ func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 
 func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, error) {
 	if err := d.t.budget.Wait(req.Context(), key); err != nil {
-		return nil, err
+		if req.Context().Err() != nil {
+			return nil, err // the caller's own deadline or cancel
+		}
+		return nil, &budgetError{err: err, wait: d.backoffLeft(key)}
 	}
 	resp, err := d.t.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
+	}
+	if v := resp.Header.Get("X-Exl-Api-Remaining"); v != "" && key != d.upstream {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+			d.t.budget.Remaining(key, n)
+		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		d.t.budget.Backoff(key, retryAfter(resp.Header.Get("Retry-After")))
@@ -309,16 +390,45 @@ func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, e
 	return resp, nil
 }
 
+// backoffLeft is how long key's back-off window still runs (0 when none),
+// for the Retry-After the client is given.
+func (d *upstreamDoer) backoffLeft(key string) time.Duration {
+	id := budget.ID(key)
+	for _, st := range d.t.budget.Stats() {
+		if st.ID == id && !st.BackoffUntil.IsZero() {
+			return max(0, time.Until(st.BackoffUntil))
+		}
+	}
+	return 0
+}
+
+// retryable says whether a failed attempt may be tried once more: only GET
+// and HEAD, only when the connection failed (refused, reset, closed before
+// an answer: the request most likely never reached Alma's application) or
+// Alma's front answered 502, 503 or 504. Timeouts are not retried (a slow
+// Alma would only get twice the load), nor 500 or 429.
 func retryable(req *http.Request, resp *http.Response, err error) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return false
 	}
 	if err != nil {
-		if req.Context().Err() != nil || errors.Is(err, budget.ErrBackoff) {
+		if req.Context().Err() != nil {
+			return false
+		}
+		var be *budgetError
+		if errors.As(err, &be) {
+			return false
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
 			return false
 		}
 		var op *net.OpError
-		return errors.As(err, &op) && op.Op == "dial"
+		if errors.As(err, &op) && op.Op == "dial" {
+			return true
+		}
+		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 	}
 	switch resp.StatusCode {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
