@@ -216,7 +216,11 @@ func (p *parser) text(name []byte, empty bool) (span, error) {
 		switch kind {
 		case tokText:
 			if depth == 0 {
-				p.arena = appendDecoded(p.arena, p.b[s:e])
+				if t := p.b[s:e]; bytes.IndexByte(t, '&') < 0 {
+					p.arena = appendClean(p.arena, t)
+				} else {
+					p.arena = appendDecoded(p.arena, t)
+				}
 			}
 		case tokCDATA:
 			if depth == 0 {

@@ -47,6 +47,7 @@ type Scanner struct {
 	candDepth int
 	capturing bool
 	nest      int    // records nested in the one being captured
+	clean     int    // bytes from pos the fast path has already searched
 	endPat    []byte // "</qname" of the record being captured
 	startPat  []byte // "<qname" of the record being captured
 	rd        int    // offset of recordData content while it may be text, -1 none
@@ -83,29 +84,26 @@ func (s *Scanner) Scan() bool {
 			continue
 		}
 		if s.capturing {
-			// Fast path: inside a MARC record only its end matters, so
-			// jump to the next "</qname" (with '>' or white space after
-			// it) unless a comment, CDATA section, processing
-			// instruction or nested record start comes first: those go
-			// through the tokenizer, which counts nested records.
-			region := s.buf[s.pos:s.n]
-			end := s.indexEnd(region)
-			stop := len(region)
-			if end >= 0 {
-				stop = end
-			}
-			switch special := s.indexSpecial(region[:stop]); {
-			case special >= 0:
-				s.pos += special
-			case end >= 0:
-				s.pos += end
-				if s.nest == 0 {
+			// Fast path: inside a MARC record only its end matters. Jump
+			// to the next end tag named like the record, unless a
+			// comment, CDATA section, processing instruction or nested
+			// record start comes first: those go through the tokenizer,
+			// which counts nested records.
+			off, isEnd := s.scanCapture(s.buf[s.pos+s.clean : s.n])
+			switch {
+			case off >= 0:
+				s.pos += s.clean + off
+				s.clean = 0
+				if isEnd && s.nest == 0 {
 					s.depth = s.candDepth
 				}
 			case s.eof:
 				s.err = fmt.Errorf("transform: input ends inside a record: %w", io.ErrUnexpectedEOF)
 				return false
 			default:
+				// Nothing up to the last few bytes, which may hold the
+				// start of what is looked for.
+				s.clean = max(s.clean, s.n-s.pos-len(s.endPat)-2)
 				s.fill()
 				continue
 			}
@@ -138,7 +136,7 @@ func (s *Scanner) Scan() bool {
 					s.wrapDepth, s.wrapPosition = s.candDepth, 0
 					s.cand = -1
 				} else {
-					s.capturing, s.nest = true, 0
+					s.capturing, s.nest, s.clean = true, 0, 0
 					qname := tagName(s.buf[s.cand:])
 					s.endPat = append(append(s.endPat[:0], "</"...), qname...)
 					s.startPat = append(append(s.startPat[:0], '<'), qname...)
@@ -220,50 +218,42 @@ func (s *Scanner) Scan() bool {
 	return false
 }
 
-// indexEnd returns the offset in b of the first end tag named like the
-// captured record ("</qname" then '>' or white space), or -1.
-func (s *Scanner) indexEnd(b []byte) int {
-	for off := 0; ; {
-		i := bytes.Index(b[off:], s.endPat)
-		if i < 0 {
-			return -1
+// scanCapture finds, in b, the first markup the fast path must hand to
+// the tokenizer: "<!", "<?", or a start or end tag named like the
+// captured record (isEnd tells which). It returns -1 when b holds none,
+// or ends before one can be recognised.
+func (s *Scanner) scanCapture(b []byte) (off int, isEnd bool) {
+	for i := 0; ; i++ {
+		k := bytes.IndexByte(b[i:], '<')
+		if k < 0 {
+			return -1, false
 		}
-		j := off + i + len(s.endPat)
+		i += k
+		if i+1 >= len(b) {
+			return -1, false
+		}
+		pat := s.startPat
+		switch b[i+1] {
+		case '!', '?':
+			return i, false
+		case '/':
+			pat = s.endPat
+		}
+		if !bytes.HasPrefix(b[i:], pat) {
+			continue
+		}
+		j := i + len(pat)
 		if j >= len(b) {
-			return -1 // what follows is not read yet
+			return -1, false
 		}
 		switch b[j] {
 		case '>', ' ', '\t', '\n', '\r':
-			return off + i
+			return i, pat[1] == '/'
+		case '/':
+			if pat[1] != '/' {
+				return i, false
+			}
 		}
-		off = j
-	}
-}
-
-// indexSpecial returns the offset of the first "<!", "<?" or start tag
-// named like the captured record in b, or -1.
-func (s *Scanner) indexSpecial(b []byte) int {
-	first := -1
-	for _, pat := range [...]string{"<!", "<?"} {
-		if i := bytes.Index(b, []byte(pat)); i >= 0 {
-			first = i
-			b = b[:i]
-		}
-	}
-	for off := 0; ; {
-		i := bytes.Index(b[off:], s.startPat)
-		if i < 0 {
-			return first
-		}
-		j := off + i + len(s.startPat)
-		if j >= len(b) {
-			return off + i // cannot tell yet: let the tokenizer look
-		}
-		switch b[j] {
-		case ' ', '\t', '\n', '\r', '/', '>':
-			return off + i
-		}
-		off = j
 	}
 }
 

@@ -77,33 +77,24 @@ func markupEnd(b []byte, i int) (end int, kind tokKind, complete bool) {
 		return i + e + 1, tokEnd, true
 	}
 	// Start tag: '>' inside a quoted attribute value does not end it.
-	// Vectorized searches for '>' and the quotes keep this fast.
-	j := 1
-	for {
-		e := bytes.IndexByte(rest[j:], '>')
-		if e < 0 {
-			return 0, 0, false
-		}
-		e += j
-		dq := bytes.IndexByte(rest[j:e], '"')
-		sq := bytes.IndexByte(rest[j:e], '\'')
-		q := dq
-		if q < 0 || (sq >= 0 && sq < q) {
-			q = sq
-		}
-		if q < 0 {
-			if rest[e-1] == '/' {
-				return i + e + 1, tokEmpty, true
+	// Tags are short: a plain loop, with quoted values skipped by one
+	// vectorized search each, beats searching the whole tag repeatedly.
+	for j := 1; j < len(rest); j++ {
+		switch c := rest[j]; c {
+		case '>':
+			if rest[j-1] == '/' {
+				return i + j + 1, tokEmpty, true
 			}
-			return i + e + 1, tokStart, true
+			return i + j + 1, tokStart, true
+		case '"', '\'':
+			k := bytes.IndexByte(rest[j+1:], c)
+			if k < 0 {
+				return 0, 0, false
+			}
+			j += k + 1
 		}
-		q += j
-		c := bytes.IndexByte(rest[q+1:], rest[q])
-		if c < 0 {
-			return 0, 0, false
-		}
-		j = q + 1 + c + 1
 	}
+	return 0, 0, false
 }
 
 // tagName returns the qualified name of a start or end tag (tag includes
