@@ -45,10 +45,16 @@ type Memory struct {
 	c       *ristretto.Cache[string, *memEntry]
 	maxCost int64
 
-	mu        sync.Mutex                     // guards index, tags, lastSweep
+	mu        sync.Mutex                     // guards index, tags, lastSweep; taken before ristretto's locks
 	index     map[string]*memEntry           // key → the entry its tags came from
 	tags      map[string]map[string]struct{} // tag → keys
 	lastSweep int                            // len(index) after the last sweep
+
+	// Ristretto calls OnEvict and OnReject under its own locks (Clear holds
+	// a shard lock), so they must not take mu: they queue the entries here
+	// and the next holder of mu applies them.
+	goneMu sync.Mutex  // guards gone; never held while calling ristretto or taking mu
+	gone   []*memEntry // evicted or rejected, not yet removed from the index
 
 	sets, dropped, rejected, evicted, tooManyTags atomic.Uint64
 }
@@ -84,11 +90,11 @@ func NewMemory(maxBytes int64) (*Memory, error) {
 		BufferItems: 64,
 		OnEvict: func(it *ristretto.Item[*memEntry]) {
 			m.evicted.Add(1)
-			m.forget(it.Value)
+			m.queueGone(it.Value)
 		},
 		OnReject: func(it *ristretto.Item[*memEntry]) {
 			m.rejected.Add(1)
-			m.forget(it.Value)
+			m.queueGone(it.Value)
 		},
 	})
 	if err != nil {
@@ -122,6 +128,7 @@ func (m *Memory) Set(key string, v []byte, ttl time.Duration, tags ...string) bo
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.drainGoneLocked()
 	if prev, ok := m.index[key]; ok && e.set.Sub(prev.set) < racingSet {
 		// Two Sets of one new key close together may both be queued as new
 		// in ristretto, which then keeps the first and rejects the second:
@@ -151,6 +158,7 @@ func (m *Memory) Set(key string, v []byte, ttl time.Duration, tags ...string) bo
 // index named for it.
 func (m *Memory) PurgeTag(tag string) int {
 	m.mu.Lock()
+	m.drainGoneLocked()
 	keys := make([]string, 0, len(m.tags[tag]))
 	for k := range m.tags[tag] {
 		keys = append(keys, k)
@@ -180,11 +188,14 @@ func (m *Memory) Del(key string) {
 
 // Clear deletes every entry.
 func (m *Memory) Clear() {
-	m.c.Clear() // calls OnEvict for each entry: not under mu
+	m.c.Clear()
 	m.mu.Lock()
 	clear(m.index)
 	clear(m.tags)
 	m.lastSweep = 0
+	m.goneMu.Lock()
+	m.gone = nil
+	m.goneMu.Unlock()
 	m.mu.Unlock()
 }
 
@@ -198,6 +209,7 @@ func (m *Memory) Close() { m.c.Close() }
 // Stats returns the counters.
 func (m *Memory) Stats() MemoryStats {
 	m.mu.Lock()
+	m.drainGoneLocked()
 	keys, tags := len(m.index), len(m.tags)
 	m.mu.Unlock()
 	return MemoryStats{
@@ -212,17 +224,28 @@ func (m *Memory) Stats() MemoryStats {
 	}
 }
 
-// forget drops e from the tag index when ristretto lets it go, unless a newer
-// Set for the same key has replaced it in the index.
-func (m *Memory) forget(e *memEntry) {
+// queueGone notes that ristretto let e go (see gone).
+func (m *Memory) queueGone(e *memEntry) {
 	if e == nil {
 		return
 	}
-	m.mu.Lock()
-	if m.index[e.key] == e {
-		m.unindexLocked(e)
+	m.goneMu.Lock()
+	m.gone = append(m.gone, e)
+	m.goneMu.Unlock()
+}
+
+// drainGoneLocked drops the entries ristretto let go from the tag index,
+// unless a newer Set for the same key has replaced them there.
+func (m *Memory) drainGoneLocked() {
+	m.goneMu.Lock()
+	gone := m.gone
+	m.gone = nil
+	m.goneMu.Unlock()
+	for _, e := range gone {
+		if m.index[e.key] == e {
+			m.unindexLocked(e)
+		}
 	}
-	m.mu.Unlock()
 }
 
 func (m *Memory) indexLocked(e *memEntry) {

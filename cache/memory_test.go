@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -243,4 +244,41 @@ func BenchmarkMemoryGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMemoryConcurrentSetClearPurge hammers Set, Clear and PurgeTag together.
+// Ristretto's Clear calls OnEvict under a shard lock that Set also needs: an
+// eviction callback that took the index lock deadlocked here (the test then
+// hangs until the test binary's timeout).
+func TestMemoryConcurrentSetClearPurge(t *testing.T) {
+	m := newTestMemory(t, 64<<20)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 3 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m.Set(fmt.Sprint(w, "-", i%2000), []byte("v"), time.Minute, fmt.Sprint("t", i%7))
+			}
+		})
+	}
+	for i := range 50 {
+		time.Sleep(time.Millisecond) // let the writers fill a little between clears
+		if i%2 == 0 {
+			m.Clear()
+		} else {
+			m.PurgeTag(fmt.Sprint("t", i%7))
+		}
+	}
+	close(stop)
+	wg.Wait()
+	m.Wait()
+	m.Clear()
+	if s := m.Stats(); s.IndexedKeys != 0 || s.Tags != 0 {
+		t.Errorf("after the final Clear the index holds %d keys, %d tags; want 0, 0", s.IndexedKeys, s.Tags)
+	}
 }
