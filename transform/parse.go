@@ -146,11 +146,44 @@ func (p *parser) record(r *Record) error {
 }
 
 func (p *parser) datafield(tag, name []byte, empty bool) error {
-	f := field{
-		tag:  p.attr(tag, len(name), "tag"),
-		ind1: p.attr(tag, len(name), "ind1"),
-		ind2: p.attr(tag, len(name), "ind2"),
-		sub0: int32(len(p.subs)),
+	f := field{sub0: int32(len(p.subs))}
+	var seen [3]bool
+	for i := 1 + len(name); ; {
+		an, v, next, more := nextAttr(tag, i)
+		if !more {
+			break
+		}
+		i = next
+		var dst *span
+		switch string(localName(an)) {
+		case "tag":
+			dst = &f.tag
+			if seen[0] {
+				continue
+			}
+			seen[0] = true
+		case "ind1":
+			dst = &f.ind1
+			if seen[1] {
+				continue
+			}
+			seen[1] = true
+		case "ind2":
+			dst = &f.ind2
+			if seen[2] {
+				continue
+			}
+			seen[2] = true
+		default:
+			continue
+		}
+		*dst = p.value(v)
+	}
+	// Missing attributes are empty spans at the arena's end.
+	for k, sp := range [...]*span{&f.tag, &f.ind1, &f.ind2} {
+		if !seen[k] {
+			*sp = span{int32(len(p.arena)), int32(len(p.arena))}
+		}
 	}
 	for !empty {
 		kind, s, e, err := p.next()
@@ -194,6 +227,11 @@ func (p *parser) attr(tag []byte, nameLen int, name string) span {
 	if !ok {
 		return span{int32(len(p.arena)), int32(len(p.arena))}
 	}
+	return p.value(v)
+}
+
+// value decodes a raw attribute value into the arena.
+func (p *parser) value(v []byte) span {
 	off := len(p.arena)
 	if bytes.IndexByte(v, '&') < 0 {
 		p.arena = appendClean(p.arena, v)

@@ -131,6 +131,22 @@ func attr(tag []byte, name string) (value []byte, ok bool) {
 
 // attrAfter is attr for a tag whose name ends at i.
 func attrAfter(tag []byte, i int, name string) (value []byte, ok bool) {
+	for {
+		an, v, next, more := nextAttr(tag, i)
+		if !more {
+			return nil, false
+		}
+		if string(localName(an)) == name {
+			return v, true
+		}
+		i = next
+	}
+}
+
+// nextAttr reads the attribute at or after tag[i]: its name, its raw
+// value, and where to continue. more is false when there is none left.
+// Malformed attributes (no '=', no quotes) are skipped.
+func nextAttr(tag []byte, i int) (name, value []byte, next int, more bool) {
 	for i < len(tag) {
 		c := tag[i]
 		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
@@ -138,7 +154,7 @@ func attrAfter(tag []byte, i int, name string) (value []byte, ok bool) {
 			continue
 		}
 		if c == '/' || c == '>' {
-			return nil, false
+			return nil, nil, i, false
 		}
 		ns := i
 		for i < len(tag) && tag[i] != '=' && tag[i] != ' ' && tag[i] != '\t' &&
@@ -157,7 +173,7 @@ func attrAfter(tag []byte, i int, name string) (value []byte, ok bool) {
 			i++
 		}
 		if i >= len(tag) {
-			return nil, false
+			return nil, nil, i, false
 		}
 		q := tag[i]
 		if q != '"' && q != '\'' {
@@ -166,12 +182,9 @@ func attrAfter(tag []byte, i int, name string) (value []byte, ok bool) {
 		vs := i + 1
 		ve := bytes.IndexByte(tag[vs:], q)
 		if ve < 0 {
-			return nil, false
+			return nil, nil, i, false
 		}
-		i = vs + ve + 1
-		if string(localName(an)) == name {
-			return tag[vs : vs+ve], true
-		}
+		return an, tag[vs : vs+ve], vs + ve + 1, true
 	}
-	return nil, false
+	return nil, nil, i, false
 }
