@@ -216,6 +216,19 @@ func TestSLSPPage(t *testing.T) {
 	}
 }
 
+func TestSLSPSingleRecord(t *testing.T) {
+	recs := parseAll(t, readTestdata(t, "slsp_nz_sru_mms_id_single_record_852.xml"))
+	if len(recs) != 1 {
+		t.Fatalf("got %d records, want 1", len(recs))
+	}
+	if got, want := len(recs[0].Holdings), 12; got != want {
+		t.Errorf("got %d member holdings, want %d", got, want)
+	}
+	if got, want := recs[0].MMSID, "991012502969705501"; got != want {
+		t.Errorf("mms id: got %q, want %q", got, want)
+	}
+}
+
 func TestPrincetonLegacy852Ignored(t *testing.T) {
 	recs := parseAll(t, readTestdata(t, "princeton_iz_sru_AVA_summary_holdings_plus_legacy_852.xml"))
 	if len(recs) != 1 {

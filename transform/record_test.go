@@ -156,6 +156,7 @@ func TestTitle(t *testing.T) {
 		{"quotes", []string{"a", "&quot;Quoted&quot; &apos;title&apos; \"raw\" 'raw'"}, `"Quoted" 'title' "raw" 'raw'`},
 		{"numeric references", []string{"a", "&#72;&#x69;&#X21; &#x1F600;"}, "Hi! 😀"},
 		{"CDATA", []string{"a", "<![CDATA[A <b> & c]]>"}, "A <b> & c"},
+		{"line ends", []string{"a", "one\r\ntwo\rthree&#13;"}, "one two three"},
 		{"unknown entity and bare ampersand kept", []string{"a", "Caf&eacute; &amp x"}, "Caf&eacute; &amp x"},
 		{"no 245", nil, ""},
 		{"form subheading only", []string{"k", "Papers,", "f", "1900-1950."}, "Papers"},
@@ -376,6 +377,16 @@ func TestAppendFeedJSONMatchesMarshal(t *testing.T) {
 		if diff := cmp.Diff(string(want), string(got)); diff != "" {
 			t.Errorf("record %d (%s): AppendFeedJSON differs from json.Marshal (-marshal +fast):\n%s", i, r.MMSID, diff)
 		}
+	}
+}
+
+func TestLineEnds(t *testing.T) {
+	r := mustParse(t, marc(df("500", " ", " ", "a", "a\r\nb\rc&#13;d")))
+	if got, want := r.Fields()[0].Subfields[0].Value, "a\nb\nc\rd"; got != want {
+		t.Errorf("got %q, want %q (CR LF and CR read as LF; a character reference stays)", got, want)
+	}
+	if out := string(r.AppendMARCXML(nil)); !strings.Contains(out, "a\nb\nc&#13;d") {
+		t.Errorf("MARCXML should keep the CR as a reference: %s", out)
 	}
 }
 

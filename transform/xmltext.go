@@ -23,7 +23,8 @@ func isXMLChar(r rune) bool {
 
 // appendClean appends src to dst as valid UTF-8 containing only characters
 // XML 1.0 allows: invalid UTF-8 becomes U+FFFD, forbidden characters (most
-// C0 controls, U+FFFE, U+FFFF) are dropped. Every string a Record holds went
+// C0 controls, U+FFFE, U+FFFF) are dropped, and line ends are normalized
+// to LF as an XML parser does. Every string a Record holds went
 // through here, so every output made from it is clean.
 func appendClean(dst, src []byte) []byte {
 	i := 0
@@ -42,7 +43,13 @@ func appendClean(dst, src []byte) []byte {
 	for i < len(src) {
 		b := src[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 || b == '\t' || b == '\n' || b == '\r' {
+			switch {
+			case b == '\r':
+				// XML 1.0 section 2.11: CR LF and a lone CR read as LF.
+				if i+1 >= len(src) || src[i+1] != '\n' {
+					dst = append(dst, '\n')
+				}
+			case b >= 0x20 || b == '\t' || b == '\n':
 				dst = append(dst, b)
 			}
 			i++
