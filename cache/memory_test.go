@@ -262,11 +262,11 @@ func TestMemoryConcurrentSetClearPurge(t *testing.T) {
 					return
 				default:
 				}
-				m.Set(fmt.Sprint(w, "-", i%2000), []byte("v"), time.Minute, fmt.Sprint("t", i%7))
+				m.Set(fmt.Sprint(w, "-", i%500), []byte("v"), time.Minute, fmt.Sprint("t", i%7))
 			}
 		})
 	}
-	for i := range 50 {
+	for i := range 30 {
 		time.Sleep(time.Millisecond) // let the writers fill a little between clears
 		if i%2 == 0 {
 			m.Clear()
