@@ -135,7 +135,13 @@ func TestLoaderLifetimes(t *testing.T) {
 }
 
 func TestLoaderColdCoalescing(t *testing.T) {
-	const callers = 200
+	for _, callers := range []int{200, 500} {
+		t.Run(fmt.Sprint(callers), func(t *testing.T) { testColdCoalescing(t, callers) })
+	}
+}
+
+// testColdCoalescing makes callers concurrent Gets of one cold key.
+func testColdCoalescing(t *testing.T, callers int) {
 	l := newTestLoader(t, newFakeClock(), nil)
 	release := make(chan struct{})
 	var calls atomic.Int64
@@ -157,7 +163,7 @@ func TestLoaderColdCoalescing(t *testing.T) {
 	// Every caller misses (the load is blocked) before it returns. One that
 	// joins the flight only after it ended finds the stored entry instead
 	// (HIT); either way one load.
-	for l.Stats().Misses < callers {
+	for l.Stats().Misses < uint64(callers) {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
@@ -502,4 +508,28 @@ func BenchmarkLoaderHit(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLoaderMiss measures what the Loader adds to a load on a miss
+// (singleflight, envelope, memory Set and Wait); the load itself is free.
+func BenchmarkLoaderMiss(b *testing.B) {
+	m, err := NewMemory(64 << 20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	l := NewLoader(LoaderOptions{Memory: m})
+	defer l.Close()
+	value := bytes.Repeat([]byte("x"), 8<<10)
+	load := func(context.Context) (Loaded, error) {
+		return Loaded{Value: value, Cache: true, Tags: []string{"q:x"}}, nil
+	}
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		if _, err := l.Get(ctx, fmt.Sprint("key-", i), Lifetime{Fresh: time.Hour}, load); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
