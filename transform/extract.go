@@ -26,6 +26,7 @@ func (r *Record) derive() {
 	r.Subjects = make([]string, 0, n6xx)
 	r.Availability = []Availability{}
 
+	var seen dedup
 	var (
 		f008                    string
 		lang041                 string
@@ -56,7 +57,7 @@ func (r *Record) derive() {
 			for _, s := range subs {
 				if r.code(s) == 'a' {
 					if isbn := normalizeISBN(r.str(s.value)); isbn != "" {
-						r.ISBNs = appendUnique(r.ISBNs, isbn)
+						r.ISBNs = seen.add(r.ISBNs, "i", isbn)
 					}
 				}
 			}
@@ -64,7 +65,7 @@ func (r *Record) derive() {
 			for _, s := range subs {
 				if r.code(s) == 'a' {
 					if issn := normalizeISSN(r.str(s.value)); issn != "" {
-						r.ISSNs = appendUnique(r.ISSNs, issn)
+						r.ISSNs = seen.add(r.ISSNs, "s", issn)
 					}
 				}
 			}
@@ -94,7 +95,7 @@ func (r *Record) derive() {
 			}
 		case "100", "110", "111", "700", "710", "711":
 			if a := r.author(tag, subs); a != "" {
-				r.Authors = appendUnique(r.Authors, a)
+				r.Authors = seen.add(r.Authors, "a", a)
 			}
 		case "245":
 			if r.Title == "" {
@@ -120,7 +121,7 @@ func (r *Record) derive() {
 			}
 		case "600", "610", "611", "630", "648", "650", "651", "653", "655":
 			if s := r.subject(subs); s != "" {
-				r.Subjects = appendUnique(r.Subjects, s)
+				r.Subjects = seen.add(r.Subjects, "j", s)
 			}
 		case "852":
 			// SPEC 1: only ind1=0 ind2=1 with $a is member availability.
@@ -461,12 +462,39 @@ func collapseSpace(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func appendUnique(list []string, s string) []string {
-	for _, v := range list {
-		if v == s {
-			return list
+// dedup keeps lists free of repeats: by a linear search while they are
+// short, by a map once they are long, so that a record with thousands of
+// subjects costs linear time, not quadratic.
+type dedup struct {
+	seen map[string]bool // kind + value, once some list is long
+}
+
+const dedupLinear = 16
+
+func (d *dedup) add(list []string, kind, s string) []string {
+	if len(list) < dedupLinear && d.seen == nil {
+		for _, v := range list {
+			if v == s {
+				return list
+			}
 		}
+		return append(list, s)
 	}
+	if d.seen == nil {
+		d.seen = make(map[string]bool)
+	}
+	if !d.seen[kind+"\x00"] {
+		// First time this list is looked up by map: index it.
+		for _, v := range list {
+			d.seen[kind+"\x00"+v] = true
+		}
+		d.seen[kind+"\x00"] = true
+	}
+	key := kind + "\x00" + s
+	if d.seen[key] {
+		return list
+	}
+	d.seen[key] = true
 	return append(list, s)
 }
 

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -377,6 +378,37 @@ func TestAppendFeedJSONMatchesMarshal(t *testing.T) {
 		if diff := cmp.Diff(string(want), string(got)); diff != "" {
 			t.Errorf("record %d (%s): AppendFeedJSON differs from json.Marshal (-marshal +fast):\n%s", i, r.MMSID, diff)
 		}
+	}
+}
+
+// TestManyRepeats: deduplication stays linear on a record with very many
+// subjects and ISBNs, and keeps first-seen order.
+func TestManyRepeats(t *testing.T) {
+	var fields []string
+	var want []string
+	for i := range 5000 {
+		v := fmt.Sprintf("Subject %d", i%2500)
+		fields = append(fields, df("650", " ", "0", "a", v))
+		if i < 2500 {
+			want = append(want, v)
+		}
+		fields = append(fields, df("020", " ", " ", "a", "3406441823"))
+	}
+	r := mustParse(t, marc(fields...))
+	if diff := cmp.Diff(want, r.Subjects); diff != "" {
+		t.Errorf("subjects (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"3406441823"}, r.ISBNs); diff != "" {
+		t.Errorf("isbns (-want +got):\n%s", diff)
+	}
+}
+
+// TestManyAmpersands: bare '&'s are kept, and cost linear time.
+func TestManyAmpersands(t *testing.T) {
+	amps := strings.Repeat("&", 1<<20)
+	r := mustParse(t, marc(df("245", "0", "0", "a", amps+"x")))
+	if r.Title != amps+"x" {
+		t.Errorf("got a title of %d bytes, want %d", len(r.Title), len(amps)+1)
 	}
 }
 

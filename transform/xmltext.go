@@ -127,8 +127,10 @@ func appendDecoded(dst, src []byte) []byte {
 // and reports how many bytes it used. Anything that is not a well-formed
 // reference is kept as a literal '&'.
 func appendEntity(dst, src []byte) ([]byte, int) {
-	end := bytes.IndexByte(src, ';')
-	if end < 2 || end > 12 {
+	// Only look a few bytes ahead: a long run of bare '&'s must not make
+	// this quadratic.
+	end := bytes.IndexByte(src[:min(len(src), 13)], ';')
+	if end < 2 {
 		return append(dst, '&'), 1
 	}
 	name := src[1:end]
