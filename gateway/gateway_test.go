@@ -410,7 +410,12 @@ func TestLocalThenNetworkAvailability(t *testing.T) {
 	var got struct {
 		NZMMSID *string `json:"nz_mms_id"`
 		Network []struct {
-			Institution string `json:"institution"`
+			Institution  string `json:"institution"`
+			Total        *int   `json:"total"`
+			Availability []struct {
+				Kind  string `json:"kind"`
+				Total *int   `json:"total"`
+			} `json:"availability"`
 		} `json:"network"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
@@ -432,6 +437,22 @@ func TestLocalThenNetworkAvailability(t *testing.T) {
 	}
 	if d := cmp.Diff(want, gotI); d != "" {
 		t.Errorf("network holders (-want +got):\n%s", d)
+	}
+	// Counts are summed from AVA fields that carry them; none means null.
+	for _, n := range got.Network {
+		sum, counted := 0, false
+		for _, a := range n.Availability {
+			if a.Kind == "physical" && a.Total != nil {
+				sum += *a.Total
+				counted = true
+			}
+		}
+		switch {
+		case !counted && n.Total != nil:
+			t.Errorf("%s: total %d with no counted AVA field, want null", n.Institution, *n.Total)
+		case counted && (n.Total == nil || *n.Total != sum):
+			t.Errorf("%s: total %v, want %d", n.Institution, n.Total, sum)
+		}
 	}
 }
 

@@ -291,19 +291,27 @@ func (s *Server) networkHolders(ctx context.Context, nzID, self string) ([]netwo
 			nh.IZMMSID = &v
 		}
 		if byInst != nil {
-			total, avail := 0, 0
+			// Counts are summed over the member's AVA fields that carry
+			// them; a member whose fields carry none (Alma's
+			// check_holdings) has null counts, not zero.
+			var total, avail *int
+			add := func(dst **int, v *int) {
+				if v == nil {
+					return
+				}
+				if *dst == nil {
+					*dst = new(int)
+				}
+				**dst += *v
+			}
 			for _, a := range byInst[h.Institution] {
 				nh.Items = append(nh.Items, a)
 				if a.Kind == "physical" {
-					if a.Total != nil {
-						total += *a.Total
-					}
-					if a.Available != nil {
-						avail += *a.Available
-					}
+					add(&total, a.Total)
+					add(&avail, a.Available)
 				}
 			}
-			nh.Total, nh.Available = &total, &avail
+			nh.Total, nh.Available = total, avail
 		}
 		out = append(out, nh)
 	}
