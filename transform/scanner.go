@@ -75,8 +75,13 @@ func (s *Scanner) Scan() bool {
 	for s.err == nil {
 		if s.pos >= s.n {
 			if s.eof {
-				if s.cand >= 0 && s.capturing || s.rd >= 0 || s.held0 >= 0 || s.heldDecoded {
+				switch {
+				case s.cand >= 0 && s.capturing || s.rd >= 0 || s.held0 >= 0 || s.heldDecoded:
 					s.err = fmt.Errorf("transform: input ends inside a record: %w", io.ErrUnexpectedEOF)
+				case s.depth > 0:
+					// A truncated response: the records so far were
+					// returned, but the caller must know it is not all.
+					s.err = fmt.Errorf("transform: input ends inside an element: %w", io.ErrUnexpectedEOF)
 				}
 				return false
 			}

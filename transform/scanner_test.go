@@ -87,6 +87,12 @@ func TestScannerErrors(t *testing.T) {
 			t.Errorf("got %v, want io.ErrUnexpectedEOF", err)
 		}
 	})
+	t.Run("truncated after a record", func(t *testing.T) {
+		ids, err := mmsIDs(t, strings.NewReader(`<searchRetrieveResponse><records><record><recordData><record><controlfield tag="001">1</controlfield></record></recordData></record><record><recordSchema>marcxml</recordSchema>`))
+		if !errors.Is(err, io.ErrUnexpectedEOF) || len(ids) != 1 {
+			t.Errorf("got %v, %v; want the one record, then io.ErrUnexpectedEOF", ids, err)
+		}
+	})
 	t.Run("truncated tag", func(t *testing.T) {
 		_, err := mmsIDs(t, strings.NewReader(`<collection><record><controlfield tag="00`))
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
