@@ -277,28 +277,38 @@ func waitHTTP(t *testing.T, u string) {
 	}
 }
 
-// get fetches u and returns status, headers and body.
+// get fetches u and returns status, headers and body; a transport error
+// fails the test.
 func get(t *testing.T, u string, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
+	code, h, body, err := fetch(u, hdr...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, h, body
+}
+
+// fetch is get for goroutines other than the test's: it returns the error.
+func fetch(u string, hdr ...string) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, nil, err
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
+		return 0, nil, nil, fmt.Errorf("GET %s: %v", u, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", u, err)
+		return 0, nil, nil, fmt.Errorf("GET %s: reading body: %v", u, err)
 	}
-	return resp.StatusCode, resp.Header, body
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 // counters are the simulator's request counters (GET /_sim/counters).
