@@ -72,6 +72,7 @@ type Result struct {
 	Value    []byte
 	Status   Status
 	StoredAt time.Time // when the value was loaded; zero for an uncached load
+	Life     Lifetime  // the entry's lifetime (a load's own Life if it gave one); zero for an uncached load
 	Stale    bool
 }
 
@@ -197,11 +198,11 @@ func (l *Loader) Get(ctx context.Context, key string, life Lifetime, load LoadFu
 		switch e.stateAt(now) {
 		case stateFresh:
 			l.hits.Add(1)
-			return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt}, nil
+			return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt, Life: e.life}, nil
 		case stateStale:
 			l.stale.Add(1)
 			l.refresh(ctx, key, life, load)
-			return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Stale: true}, nil
+			return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Life: e.life, Stale: true}, nil
 		}
 	}
 	l.misses.Add(1)
@@ -240,9 +241,9 @@ func (l *Loader) Peek(ctx context.Context, key string) (Result, bool) {
 		return Result{}, false
 	}
 	if e.stateAt(now) == stateFresh {
-		return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt}, true
+		return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt, Life: e.life}, true
 	}
-	return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Stale: true}, true
+	return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Life: e.life, Stale: true}, true
 }
 
 // PurgeTag deletes the entries tagged with tag, in memory and in Redis, and
@@ -375,7 +376,7 @@ func (l *Loader) flight(ctx context.Context, key string, life Lifetime, load Loa
 
 	now := l.now()
 	if e, ok := l.lookup(ctx, key, now, true); ok && e.stateAt(now) == stateFresh {
-		return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt}, nil
+		return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt, Life: e.life}, nil
 	}
 	if refresh {
 		l.refreshes.Add(1)
@@ -407,6 +408,7 @@ func (l *Loader) flight(ctx context.Context, key string, life Lifetime, load Loa
 	env := encodeEntry(storedAt, lf, tags, ld.Value)
 	res.Value = env[len(env)-len(ld.Value):]
 	res.StoredAt = storedAt
+	res.Life = lf
 	if l.mem.Set(key, env, ttl, tags...) {
 		// Make the entry visible before the flight ends: a caller that
 		// misses just after would otherwise start a second load.

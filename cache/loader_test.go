@@ -119,6 +119,7 @@ func TestLoaderLifetimes(t *testing.T) {
 				t.Errorf("StoredAt = %v, want %v", got.StoredAt, wantStoredAt)
 			}
 			got.StoredAt = time.Time{}
+			tt.want.Life = life
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Get (-want +got):\n%s", diff)
 			}
@@ -531,5 +532,23 @@ func BenchmarkLoaderMiss(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+func TestLoaderResultCarriesEntryLife(t *testing.T) {
+	l := newTestLoader(t, newFakeClock(), nil)
+	ctx := context.Background()
+	diag := Lifetime{Fresh: time.Minute}
+	load := func(context.Context) (Loaded, error) {
+		return Loaded{Value: []byte("diagnostic"), Cache: true, Life: &diag}, nil
+	}
+	for _, want := range []Status{StatusMiss, StatusHit} {
+		got, err := l.Get(ctx, "k", life, load)
+		if err != nil || got.Status != want || got.Life != diag {
+			t.Errorf("Get = %s life %+v, %v; want %s life %+v", got.Status, got.Life, err, want, diag)
+		}
+	}
+	if got, ok := l.Peek(ctx, "k"); !ok || got.Life != diag {
+		t.Errorf("Peek = life %+v, %v; want %+v, true", got.Life, ok, diag)
 	}
 }
