@@ -32,8 +32,8 @@ func (r *Record) derive() {
 		lang041                 string
 		pub264, pub264x, pub260 string
 		yr264, yr264x, yr260    string
-		types                   []string
-		typeRanges              [][2]int
+		types                   = make([]string, 0, n852)
+		typeRanges              = make([][2]int, 0, n852)
 	)
 	for i := range r.fields {
 		f := &r.fields[i]
@@ -169,6 +169,18 @@ func (r *Record) derive() {
 	}
 }
 
+// countCodes counts the subfields that make up a name: $a, and $b when
+// corporate.
+func (r *Record) countCodes(subs []subfield, code byte, corporate bool) int {
+	n := 0
+	for _, s := range subs {
+		if c := r.code(s); c == code || corporate && c == 'b' {
+			n++
+		}
+	}
+	return n
+}
+
 // code returns a subfield's one-character code, or 0.
 func (r *Record) code(s subfield) byte {
 	if s.code.end-s.code.off != 1 {
@@ -235,6 +247,16 @@ func (r *Record) title(subs []subfield) string {
 // with trailing punctuation stripped.
 func (r *Record) author(tag string, subs []subfield) string {
 	corporate := tag == "110" || tag == "710"
+	if n := r.countCodes(subs, 'a', corporate); n == 1 {
+		// One part (the usual case): a substring, no allocation.
+		for _, s := range subs {
+			if r.code(s) == 'a' || corporate && r.code(s) == 'b' {
+				if v := collapseSpace(r.str(s.value)); v != "" {
+					return trimISBD(v)
+				}
+			}
+		}
+	}
 	var b strings.Builder
 	for _, s := range subs {
 		c := r.code(s)
@@ -259,6 +281,20 @@ func (r *Record) author(tag string, subs []subfield) string {
 // subject is the heading ($a-$d, $q, $t) followed by its subdivisions ($v,
 // $x, $y, $z), joined by " -- ".
 func (r *Record) subject(subs []subfield) string {
+	if len(subs) > 0 && r.code(subs[0]) == 'a' {
+		// Only $a (and control subfields such as $0 or $2): a substring,
+		// no allocation.
+		single := true
+		for _, s := range subs[1:] {
+			if c := r.code(s); c >= 'a' && c <= 'z' {
+				single = false
+				break
+			}
+		}
+		if single {
+			return trimISBD(collapseSpace(r.str(subs[0].value)))
+		}
+	}
 	var stack [256]byte
 	out := stack[:0]
 	for _, s := range subs {
@@ -469,7 +505,7 @@ type dedup struct {
 	seen map[string]bool // kind + value, once some list is long
 }
 
-const dedupLinear = 16
+const dedupLinear = 64
 
 func (d *dedup) add(list []string, kind, s string) []string {
 	if len(list) < dedupLinear && d.seen == nil {
