@@ -51,8 +51,7 @@ type Redis struct {
 
 	downUntil atomic.Int64 // Unix nanos until which calls are skipped; 0 when up
 
-	mu   sync.Mutex // guards down
-	down bool       // whether the last call failed, for the up/down log lines
+	down atomic.Bool // whether the last call failed, for the up/down log lines
 
 	errs, skipped, gets, hits, sets atomic.Uint64
 }
@@ -350,11 +349,7 @@ func (r *Redis) fail(ctx context.Context, op string, err error) {
 		return
 	}
 	r.downUntil.Store(r.now().Add(r.downFor).UnixNano())
-	r.mu.Lock()
-	wasDown := r.down
-	r.down = true
-	r.mu.Unlock()
-	if !wasDown {
+	if !r.down.Swap(true) {
 		r.log.Warn("redis cache unavailable, serving from memory only",
 			"op", op, "err", redactErr(err), "retry_in", r.downFor)
 	}
@@ -362,11 +357,8 @@ func (r *Redis) fail(ctx context.Context, op string, err error) {
 
 // ok records a successful call.
 func (r *Redis) ok() {
-	r.mu.Lock()
-	wasDown := r.down
-	r.down = false
-	r.mu.Unlock()
-	if wasDown {
+	// Load first: the common case (up, staying up) writes nothing shared.
+	if r.down.Load() && r.down.Swap(false) {
 		r.log.Info("redis cache available again")
 	}
 }

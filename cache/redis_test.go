@@ -3,9 +3,12 @@ package cache
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -373,4 +376,56 @@ func TestPurgesReachOtherReplicas(t *testing.T) {
 	// Garbage on the channel is ignored.
 	mr.Publish("almagw:purge", "")
 	mr.Publish("almagw:purge", "xyz")
+}
+
+func TestRedisLogsTransitionsOnce(t *testing.T) {
+	mr := miniredis.RunT(t)
+	clock := newFakeClock()
+	var buf strings.Builder
+	var mu sync.Mutex
+	r, err := NewRedis(RedisOptions{
+		URL:    "redis://" + mr.Addr(),
+		Now:    clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	r.Get(ctx, "k")
+	mr.Close()
+	for range 3 { // fail, then probe and fail again after each latch
+		r.Get(ctx, "k")
+		r.Get(ctx, "k") // skipped
+		clock.Advance(5 * time.Second)
+	}
+	if err := mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.Get(ctx, "k")
+	r.Get(ctx, "k")
+	mu.Lock()
+	logs := buf.String()
+	mu.Unlock()
+	if n := strings.Count(logs, "redis cache unavailable"); n != 1 {
+		t.Errorf("logged 'unavailable' %d times, want 1:\n%s", n, logs)
+	}
+	if n := strings.Count(logs, "redis cache available again"); n != 1 {
+		t.Errorf("logged 'available again' %d times, want 1:\n%s", n, logs)
+	}
+	if s := r.Stats(); s.Errors != 3 || s.Skipped != 3 {
+		t.Errorf("Errors, Skipped = %d, %d; want 3, 3", s.Errors, s.Skipped)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }
