@@ -369,9 +369,12 @@ func FuzzParseError(f *testing.F) {
 }
 
 func FuzzParseBib(f *testing.F) {
-	f.Add("application/xml", readTestdata(f, "bibs_api_bib.xml"))
-	f.Add("application/json", readTestdata(f, "princeton_bibs_api_json_anies_AVA_unavailable.json"))
+	// Small seeds shaped like the samples keep the fuzzer quick; the
+	// samples themselves are covered by TestGetBib.
+	f.Add("application/xml", []byte(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><bib><mms_id>99</mms_id><record><leader>01226cam a2200313 a 4500</leader><controlfield tag="001">99</controlfield><datafield ind1=" " ind2=" " tag="AVA"><subfield code="a">01PRI_INST</subfield><subfield code="e">available</subfield></datafield></record></bib>`))
+	f.Add("application/json", []byte(`{"bib":[{"mms_id":"99","anies":["<?xml version=\"1.0\" encoding=\"UTF-16\"?><record>\n<leader>01226cam a2200313 a 4500</leader><controlfield tag=\"001\">99</controlfield><datafield ind1=\" \" ind2=\" \" tag=\"INST\"><subfield code=\"a\">X &amp; Y</subfield></datafield></record>"]}],"total_record_count":1}`))
 	f.Add("", []byte(`{"anies":["<?xml version=\"1.0\" encoding=\"UTF-16\"?><record/>"]}`))
+	f.Add("application/xml", readTestdata(f, "princeton_bibs_api_error_402203_xml.xml"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		bib, err := parseBib(contentType, body)
 		if err != nil {
