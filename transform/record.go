@@ -1,9 +1,10 @@
 package transform
 
 // Record is one bibliographic record, parsed once from Alma's MARCXML. The
-// exported fields are derived from the MARC data when parsing; the MARC
-// itself (leader, control and data fields in their order) is kept to make
-// the MARCXML and Dublin Core outputs.
+// exported fields are derived from the MARC data when parsing and feed the
+// JSON and Dublin Core outputs; the MARC itself (leader, control and data
+// fields in their order) is kept for AppendMARCXML, so changing an
+// exported field does not change the MARCXML.
 type Record struct {
 	MMSID       string // 001
 	CZMMSID     string // 035 $a (EXLCZ)<id>; "" when absent
