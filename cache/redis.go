@@ -35,7 +35,9 @@ type RedisOptions struct {
 // a TTL, and per tag a set Prefix+"t:"+tag of entry keys whose expiry is kept
 // at least as long as its longest member's. Purges are also published on the
 // channel Prefix+"purge", so that every replica's Loader drops its memory
-// copies.
+// copies. The Lua scripts need Redis 5 or later (effect replication of
+// scripts that call SRANDMEMBER) and a single instance, not Cluster (a
+// script touches entry and tag keys in different slots).
 //
 // Redis is best effort. Every call has a short deadline; a failure is counted,
 // treated as a miss (or a lost write), and latches the client "down" for
@@ -65,12 +67,20 @@ type RedisStats struct {
 }
 
 // setScript stores an entry and adds it to its tag sets, extending a set's
-// expiry when this member outlives it. KEYS[1] entry, KEYS[2:] tag sets;
-// ARGV[1] value, ARGV[2] ttl in ms.
+// expiry when this member outlives it. A tag set would otherwise keep the
+// names of expired entries for as long as new ones keep arriving, so each Set
+// also checks a few random members of each of its tags and drops the dead
+// ones (Redis's own expiry sampling, in small). KEYS[1] entry, KEYS[2:] tag
+// sets; ARGV[1] value, ARGV[2] ttl in ms.
 var setScript = redis.NewScript(`
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 for i = 2, #KEYS do
+  for _, m in ipairs(redis.call('SRANDMEMBER', KEYS[i], 3)) do
+    if redis.call('EXISTS', m) == 0 then
+      redis.call('SREM', KEYS[i], m)
+    end
+  end
   redis.call('SADD', KEYS[i], KEYS[1])
   if redis.call('PTTL', KEYS[i]) < ttl then
     redis.call('PEXPIRE', KEYS[i], ttl)

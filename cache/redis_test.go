@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -428,4 +429,36 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(p)
+}
+
+func TestRedisTagSetsShedExpiredMembers(t *testing.T) {
+	mr := miniredis.RunT(t)
+	r := newTestRedis(t, mr.Addr(), nil)
+	ctx := context.Background()
+	for i := range 5 {
+		r.Set(ctx, fmt.Sprint("short-", i), []byte("v"), time.Second, "mms:1")
+	}
+	r.Set(ctx, "long", []byte("v"), time.Hour, "mms:1")
+	mr.FastForward(2 * time.Second) // the five short entries expire
+	dead := func() int {
+		members, _ := mr.Members("almagw:t:mms:1")
+		n := 0
+		for _, m := range members {
+			if !mr.Exists(m) {
+				n++
+			}
+		}
+		return n
+	}
+	sets := 0
+	for ; dead() > 0 && sets < 1000; sets++ {
+		r.Set(ctx, fmt.Sprint("new-", sets), []byte("v"), time.Hour, "mms:1")
+	}
+	if n := dead(); n > 0 {
+		t.Errorf("%d expired members still in the tag set after %d Sets", n, sets)
+	}
+	if ok, _ := mr.IsMember("almagw:t:mms:1", "almagw:e:long"); !ok {
+		t.Errorf("a live member was dropped from the tag set")
+	}
+	t.Logf("expired members gone after %d Sets", sets)
 }
