@@ -37,10 +37,11 @@ type memEntry struct {
 // asynchronously and may drop or reject them; both are counted, never errors.
 //
 // Purge by tag uses an index tag→keys kept beside ristretto. It is cleaned by
-// ristretto's OnEvict and OnReject callbacks and by Del on purge, and its size
-// is paid for in each entry's cost, so it is bounded by MaxCost as well. The
-// index may briefly name keys that are gone (a purge then deletes nothing),
-// never miss a key that is stored.
+// ristretto's OnEvict and OnReject callbacks (queued, and applied by the next
+// Set, PurgeTag or Stats) and by Del on purge, and its size is paid for in
+// each entry's cost, so it is bounded by MaxCost as well. The index may
+// briefly name keys that are gone (a purge then deletes nothing), never miss
+// a key that is stored.
 type Memory struct {
 	c       *ristretto.Cache[string, *memEntry]
 	maxCost int64
@@ -168,8 +169,8 @@ func (m *Memory) PurgeTag(tag string) int {
 	}
 	delete(m.tags, tag)
 	m.mu.Unlock()
-	// Del sends to ristretto's buffer and may block until its goroutine
-	// runs, which may call OnEvict, which takes mu: so never under mu.
+	// Del may block on ristretto's buffer: not under mu, so that Sets and
+	// Gets of other keys go on meanwhile.
 	for _, k := range keys {
 		m.c.Del(k)
 	}
