@@ -44,6 +44,7 @@ func checkOutputs(t *testing.T, r *Record) {
 	}
 	mx := r.AppendMARCXML(nil)
 	checkWellFormed(t, mx)
+	checkMARCSchema(t, mx)
 	checkWellFormed(t, r.AppendDC(nil))
 	back, err := Parse(mx)
 	if err != nil {

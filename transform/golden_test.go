@@ -113,6 +113,12 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Convert: %v", err)
 				}
+				if format == "marcxml" {
+					sc := NewScanner(bytes.NewReader(out.Bytes()))
+					for sc.Scan() {
+						checkMARCSchema(t, sc.Bytes())
+					}
+				}
 				if format == "json" {
 					if !json.Valid(out.Bytes()) {
 						t.Fatalf("invalid JSON:\n%s", out.Bytes())
