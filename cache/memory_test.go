@@ -282,3 +282,37 @@ func TestMemoryConcurrentSetClearPurge(t *testing.T) {
 		t.Errorf("after the final Clear the index holds %d keys, %d tags; want 0, 0", s.IndexedKeys, s.Tags)
 	}
 }
+
+func TestMemoryRejectsEntryLargerThanMaxCost(t *testing.T) {
+	m := newTestMemory(t, 1<<16)
+	m.Set("small", []byte("v"), time.Minute, "t")
+	accepted := m.Set("huge", make([]byte, 1<<17), time.Minute, "t")
+	m.Wait()
+	if _, ok := m.Get("huge"); ok {
+		t.Errorf("an entry larger than MaxCost was stored (Set returned %v)", accepted)
+	}
+	if _, ok := m.Get("small"); !ok {
+		t.Errorf("the small entry was evicted for a huge one that could never fit")
+	}
+	s := m.Stats()
+	if s.Rejected+s.Dropped != 1 || s.IndexedKeys != 1 {
+		t.Errorf("Rejected+Dropped = %d, IndexedKeys = %d; want 1, 1", s.Rejected+s.Dropped, s.IndexedKeys)
+	}
+}
+
+func ExampleMemory_PurgeTag() {
+	m, err := NewMemory(1 << 20)
+	if err != nil {
+		panic(err)
+	}
+	defer m.Close()
+	m.Set(`search|alma.title="data"`, []byte("page 1"), time.Minute, "mms:9978811100191", `q:alma.title="data"`)
+	m.Set("rec|9978811100191", []byte("record"), time.Minute, "mms:9978811100191")
+	m.Wait() // ristretto applies Sets asynchronously
+	fmt.Println(m.PurgeTag("mms:9978811100191"))
+	_, ok := m.Get("rec|9978811100191")
+	fmt.Println(ok)
+	// Output:
+	// 2
+	// false
+}
