@@ -7,6 +7,21 @@ import (
 	"io"
 )
 
+// ErrUTF16 is Scanner.Err for input in UTF-16, which it does not read.
+var ErrUTF16 = errors.New("transform: input is UTF-16; convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8)")
+
+// isUTF16 recognises UTF-16 by its byte order mark, or by the NUL bytes
+// around an ASCII '<' at the start.
+func isUTF16(b []byte) bool {
+	switch {
+	case len(b) >= 2 && (b[0] == 0xFE && b[1] == 0xFF || b[0] == 0xFF && b[1] == 0xFE):
+		return true
+	case len(b) >= 4 && (b[0] == '<' && b[1] == 0 && b[3] == 0 || b[0] == 0 && b[1] == '<' && b[2] == 0):
+		return true
+	}
+	return false
+}
+
 // MaxRecordSize is the largest single record a Scanner accepts.
 const MaxRecordSize = 16 << 20
 
@@ -38,6 +53,7 @@ type Scanner struct {
 	err error
 	max int
 
+	started  bool // the first read is done
 	rec      []byte
 	position int
 	decoded  []byte
@@ -324,7 +340,14 @@ func (s *Scanner) fill() {
 		copy(nb, s.buf[:s.n])
 		s.buf = nb
 	}
+	first := s.n == 0 && !s.started
+	s.started = true
 	zero := 0
+	defer func() {
+		if first && s.err == nil && isUTF16(s.buf[:s.n]) {
+			s.err = ErrUTF16
+		}
+	}()
 	for s.n < len(s.buf) {
 		m, err := s.r.Read(s.buf[s.n:])
 		s.n += m

@@ -124,6 +124,22 @@ func TestScannerErrors(t *testing.T) {
 			t.Errorf("got no error for markup past the limit")
 		}
 	})
+	t.Run("UTF-16", func(t *testing.T) {
+		for name, in := range map[string]string{
+			"BOM LE":    "\xff\xfe<\x00r\x00",
+			"BOM BE":    "\xfe\xff\x00<\x00r",
+			"no BOM LE": "<\x00?\x00x\x00",
+			"no BOM BE": "\x00<\x00?\x00x",
+		} {
+			if _, err := mmsIDs(t, strings.NewReader(in)); !errors.Is(err, ErrUTF16) {
+				t.Errorf("%s: got %v, want ErrUTF16", name, err)
+			}
+		}
+		// A UTF-8 byte order mark is fine.
+		if ids, err := mmsIDs(t, strings.NewReader("\ufeff<record><controlfield tag='001'>1</controlfield></record>")); err != nil || len(ids) != 1 {
+			t.Errorf("UTF-8 BOM: got %v, %v", ids, err)
+		}
+	})
 	t.Run("reader that never progresses", func(t *testing.T) {
 		sc := NewScanner(zeroReader{})
 		if sc.Scan() || !errors.Is(sc.Err(), io.ErrNoProgress) {
