@@ -70,3 +70,28 @@ func ExampleConvert() {
 	// </collection>
 	// 1 <nil>
 }
+
+func ExampleScanner() {
+	page := `<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><numberOfRecords>2</numberOfRecords><records>
+<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking><recordData>
+<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">991</controlfield></record>
+</recordData><recordIdentifier>991</recordIdentifier><recordPosition>11</recordPosition></record>
+<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking><recordData>
+<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">992</controlfield></record>
+</recordData><recordIdentifier>992</recordIdentifier><recordPosition>12</recordPosition></record>
+</records></searchRetrieveResponse>`
+	sc := transform.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		r, err := transform.Parse(sc.Bytes())
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(sc.Position(), r.MMSID)
+	}
+	fmt.Println(sc.Err())
+	// Output:
+	// 11 991
+	// 12 992
+	// <nil>
+}
