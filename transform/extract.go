@@ -564,10 +564,10 @@ func isLowerAlpha(s string) bool {
 	return s != ""
 }
 
-// dcType maps leader/06 (type of record) to a DCMI Type Vocabulary term,
-// lower case, following the Library of Congress MARC to Dublin Core
-// crosswalk (a, c, d, t: text; e, f, k: image; g: moving image; i, j:
-// sound; m: software; o, p: collection; r: physical object).
+// dcType maps the leader to a Dublin Core type as the Library of Congress
+// "MARC to Dublin Core Crosswalk" does: leader/06 a, c, d, t: text; e, f,
+// g, k: image; i, j: sound; otherwise (m, o, p, r: "no type provided")
+// "collection" when leader/07 is c or s, else "".
 func dcType(leader string) string {
 	if len(leader) < 7 {
 		return ""
@@ -575,18 +575,13 @@ func dcType(leader string) string {
 	switch leader[6] {
 	case 'a', 'c', 'd', 't':
 		return "text"
-	case 'e', 'f', 'k':
+	case 'e', 'f', 'g', 'k':
 		return "image"
-	case 'g':
-		return "moving image"
 	case 'i', 'j':
 		return "sound"
-	case 'm':
-		return "software"
-	case 'o', 'p':
+	}
+	if len(leader) >= 8 && (leader[7] == 'c' || leader[7] == 's') {
 		return "collection"
-	case 'r':
-		return "physical object"
 	}
 	return ""
 }

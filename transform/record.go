@@ -21,7 +21,7 @@ type Record struct {
 	Language  string   // 008/35-37, else 041 $a
 
 	Leader string // as Alma sent it
-	Type   string // Dublin Core type from leader/06 (text, image, sound, ...)
+	Type   string // Dublin Core type from leader/06-07: text, image, sound, collection or ""
 
 	Holdings     []Holding      // member-availability 852s (SPEC 1)
 	Availability []Availability // AVA, AVE and AVD fields (SPEC 3.3)

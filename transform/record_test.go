@@ -264,8 +264,9 @@ func TestSubjectsAndType(t *testing.T) {
 	}
 	for leader, want := range map[string]string{
 		"00000nam a2200000 a 4500": "text", "00000ckm a2200000 a 4500": "image",
-		"00000njm a2200000 a 4500": "sound", "00000ngm a2200000 a 4500": "moving image",
-		"00000nmm a2200000 a 4500": "software", "00000nrm a2200000 a 4500": "physical object",
+		"00000njm a2200000 a 4500": "sound", "00000ngm a2200000 a 4500": "image",
+		"00000nmm a2200000 a 4500": "", "00000nrm a2200000 a 4500": "",
+		"00000npc a2200000 a 4500": "collection", "00000nas a2200000 a 4500": "text",
 		"00000nzm a2200000 a 4500": "", "short": "",
 	} {
 		if got := dcType(leader); got != want {
