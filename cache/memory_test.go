@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -315,4 +316,28 @@ func ExampleMemory_PurgeTag() {
 	// Output:
 	// 2
 	// false
+}
+
+// BenchmarkMemoryHeap writes distinct 32 KiB entries into a 16 MiB Memory
+// and reports the live heap afterwards (after a GC) against the bound: what
+// the process really holds, ristretto's counters and the tag index included.
+func BenchmarkMemoryHeap(b *testing.B) {
+	const maxBytes = 16 << 20
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := newTestMemory(b, maxBytes)
+	i := 0
+	for b.Loop() {
+		v := make([]byte, 32<<10)
+		m.Set(fmt.Sprint("key-", i), v, time.Hour, fmt.Sprint("mms:", i), "q:x")
+		i++
+	}
+	m.Wait()
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(m.Stats().BytesInUse), "cost-bytes")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)), "heap-bytes")
+	b.ReportMetric(maxBytes, "max-bytes")
 }
