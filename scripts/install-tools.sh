@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in zoomsh:yaz yaz-client:yaz redis-server:redis-server wrk:wrk chromium:chromium xmllint:libxml2-utils nginx:nginx-light; do
+# node and npm come from Debian (bookworm's Node 18 is enough for
+# @natlibfi/sru-client 6.x) unless a newer Node is already installed.
+for pair in zoomsh:yaz yaz-client:yaz redis-server:redis-server wrk:wrk chromium:chromium xmllint:libxml2-utils nginx:nginx-light node:nodejs npm:npm; do
   cmd=${pair%%:*} pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -20,10 +22,12 @@ fi
 if command -v service >/dev/null 2>&1; then service nginx stop >/dev/null 2>&1 || true; fi
 
 # The Node SRU client, pinned (7.x needs a newer Node than Debian's).
-if [ ! -d integration/node/node_modules/@natlibfi/sru-client ]; then
+# npm ci again when the lock file is newer than the installed tree.
+if [ ! -f integration/node/node_modules/@natlibfi/sru-client/package.json ] ||
+   [ integration/node/package-lock.json -nt integration/node/node_modules/.package-lock.json ]; then
   (cd integration/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
-for cmd in zoomsh yaz-client redis-server wrk chromium xmllint nginx node; do
+for cmd in zoomsh yaz-client redis-server wrk chromium xmllint nginx node npm; do
   command -v "$cmd" >/dev/null 2>&1 || { echo "install-tools: $cmd is still missing" >&2; exit 1; }
 done
 echo "install-tools: all tools present"
