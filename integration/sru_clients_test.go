@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
@@ -64,6 +65,17 @@ var (
 	yazHits     = regexp.MustCompile(`Number of hits: (\d+)`)
 )
 
+var (
+	dcTitles   = regexp.MustCompile(`<dc:title>([^<]*)</dc:title>`)
+	marcInText = regexp.MustCompile(`(?s)<(?:\w+:)?record xmlns(?::\w+)?="http://www.loc.gov/MARC21/slim".*?</(?:\w+:)?record>`)
+)
+
+// marcRecordsIn finds the MARCXML records a client printed.
+func marcRecordsIn(t *testing.T, out string) []string {
+	t.Helper()
+	return marcInText.FindAllString(out, -1)
+}
+
 func ids001(text string) []string {
 	out := []string{}
 	for _, m := range marc001.FindAllStringSubmatch(text, -1) {
@@ -92,7 +104,7 @@ func TestZoomsh(t *testing.T) {
 	g := startGateway(t, s)
 	const query = "alma.title=history"
 
-	for _, version := range []string{"1.2", "2.0"} {
+	for _, version := range []string{"1.1", "1.2", "2.0"} {
 		t.Run("version "+version, func(t *testing.T) {
 			want := s.ask(t, query, 5)
 			out, apdu := zoomsh(t, "set sru get", "set sru_version "+version,
@@ -109,12 +121,48 @@ func TestZoomsh(t *testing.T) {
 			if !strings.Contains(apdu, "GET /sru?version="+version+"&") {
 				t.Errorf("zoomsh did not send version=%s:\n%s", version, head(apdu, 1024))
 			}
-			ns := map[string]string{"1.2": "http://www.loc.gov/zing/srw/", "2.0": "http://docs.oasis-open.org/ns/search-ws/sruResponse"}[version]
+			ns := map[string]string{"1.1": "http://www.loc.gov/zing/srw/", "1.2": "http://www.loc.gov/zing/srw/", "2.0": "http://docs.oasis-open.org/ns/search-ws/sruResponse"}[version]
 			if !strings.Contains(apdu, `"`+ns+`"`) {
 				t.Errorf("the gateway's answer to version %s is not in namespace %s:\n%s", version, ns, head(apdu, 2048))
 			}
 		})
 	}
+
+	t.Run("POST and Dublin Core", func(t *testing.T) {
+		want := s.ask(t, query, 3)
+		marc, _ := zoomsh(t, "set sru get", "connect "+g.base+"/sru", "search cql:"+query, "show 0 3")
+		var titles []string
+		for _, rec := range marcRecordsIn(t, marc) {
+			_, _, title, err := marcRecord([]byte(rec))
+			if err != nil {
+				t.Fatalf("zoomsh showed a record that is not XML: %v", err)
+			}
+			titles = append(titles, title)
+		}
+		if len(titles) != 3 {
+			t.Fatalf("zoomsh showed %d MARC records, want 3", len(titles))
+		}
+		for _, version := range []string{"1.2", "2.0"} {
+			out, apdu := zoomsh(t, "set sru post", "set sru_version "+version, "set schema dc",
+				"connect "+g.base+"/sru", "search cql:"+query, "show 0 3")
+			if !strings.Contains(apdu, "POST /sru") {
+				t.Errorf("zoomsh did not POST:\n%s", head(apdu, 1024))
+			}
+			if got := hitsOf(t, zoomHits, out); got != want.total {
+				t.Errorf("POST %s: %d hits, want %d", version, got, want.total)
+			}
+			dc := dcTitles.FindAllStringSubmatch(out, -1)
+			if len(dc) != 3 {
+				t.Fatalf("POST %s: zoomsh showed %d Dublin Core records, want 3:\n%s", version, len(dc), tail(out, 2048))
+			}
+			for i, m := range dc {
+				// dc:title is 245 $a and $b; it starts with the MARC title.
+				if got := html.UnescapeString(m[1]); !strings.HasPrefix(got, titles[i]) {
+					t.Errorf("POST %s: record %d dc:title %q, want it to start with the MARC title %q", version, i+1, got, titles[i])
+				}
+			}
+		}
+	})
 
 	t.Run("non-Latin titles", func(t *testing.T) {
 		for _, nl := range nonLatin {
@@ -261,13 +309,14 @@ func TestYazClient(t *testing.T) {
 	bin := tool(t, "yaz-client")
 	s := startSim(t)
 	g := startGateway(t, s)
-	for _, version := range []string{"1.2", "2.0"} {
-		t.Run("version "+version, func(t *testing.T) {
+	for _, tc := range []struct{ method, version string }{{"get", "1.2"}, {"get", "2.0"}, {"post", "1.2"}, {"post", "2.0"}} {
+		t.Run(tc.method+" "+tc.version, func(t *testing.T) {
 			want := s.ask(t, "alma.title=history", 3)
 			nl := nonLatin[0]
 			wantNL := s.ask(t, nl.query, 1)
 			before := s.counters(t)
-			out := runTool(t, fmt.Sprintf(`sru get %s
+			apdu := filepath.Join(t.TempDir(), "apdu.log")
+			out := runTool(t, fmt.Sprintf(`sru %s %s
 querytype cql
 open %s/sru
 find alma.nosuchindex=history
@@ -275,8 +324,19 @@ find alma.title=history
 show 1+3
 find %s
 show 1
+scan alma.title=x
 quit
-`, version, g.base, nl.query), bin)
+`, tc.method, tc.version, g.base, nl.query), bin, "-a", apdu)
+			log, err := os.ReadFile(apdu)
+			if err != nil {
+				t.Fatalf("yaz-client wrote no APDU log: %v", err)
+			}
+			if want := strings.ToUpper(tc.method) + " /sru"; !strings.Contains(string(log), want) {
+				t.Errorf("yaz-client did not send %s:\n%s", want, head(string(log), 1024))
+			}
+			if !strings.Contains(out, "SRW diagnostic info:srw/diagnostic/1/4") {
+				t.Errorf("yaz-client's scan did not get diagnostic 4 (unsupported operation):\n%s", tail(out, 2048))
+			}
 			parts := strings.SplitN(out, "Unsupported index", 2)
 			if len(parts) != 2 || !strings.Contains(parts[0], "SRW diagnostic info:srw/diagnostic/1/16") {
 				t.Errorf("yaz-client did not report diagnostic 16 for an unknown index:\n%s", tail(out, 4096))
