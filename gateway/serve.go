@@ -57,6 +57,9 @@ func viewOf(r cache.Result, life cache.Lifetime, now time.Time) cacheView {
 	if at.IsZero() {
 		at = now
 	}
+	if r.Life.Fresh > 0 {
+		life = r.Life // the entry's own lifetime (a diagnostic's is shorter)
+	}
 	return cacheView{status: r.Status, stale: r.Stale, storedAt: at, life: life}
 }
 

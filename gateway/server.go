@@ -192,6 +192,7 @@ func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
 	s.loader.Close()
+	s.memory.Close()
 	if s.redis != nil {
 		return s.redis.Close()
 	}

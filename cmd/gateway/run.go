@@ -14,7 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/gateway"
 	"github.com/almanet/gateway/transform"
 )
@@ -53,6 +56,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return fmt.Errorf("unexpected argument %q (subcommands: convert, simulate)", fs.Arg(0))
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// go-redis logs every failed dial process-wide; route it through the
+	// gateway's log, rate-limited, so a Redis outage is one line a while.
+	redis.SetLogger(cache.RedisLogger(log, 10*time.Second))
 
 	var sim *almasim.Server
 	if *demo {
