@@ -4,23 +4,12 @@ import (
 	"bytes"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/almanet/gateway/internal/xmlchar"
 )
 
-// allowedRune reports whether r is a Char of XML 1.0 (production [2]):
-// #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
-func allowedRune(r rune) bool {
-	switch {
-	case r == 0x9 || r == 0xA || r == 0xD:
-		return true
-	case r >= 0x20 && r <= 0xD7FF:
-		return true
-	case r >= 0xE000 && r <= 0xFFFD:
-		return true
-	case r >= 0x10000 && r <= 0x10FFFF:
-		return true
-	}
-	return false
-}
+// allowedRune reports whether r may appear in an XML 1.0 document.
+func allowedRune(r rune) bool { return xmlchar.Is(r) }
 
 // asciiOK marks the ASCII bytes XML 1.0 allows; bytes ≥ 0x80 are false
 // and take the UTF-8 path.

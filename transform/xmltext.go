@@ -3,23 +3,12 @@ package transform
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/almanet/gateway/internal/xmlchar"
 )
 
-// isXMLChar reports whether r may appear in an XML 1.0 document
-// (production [2] Char of the XML 1.0 recommendation).
-func isXMLChar(r rune) bool {
-	switch {
-	case r == 0x9 || r == 0xA || r == 0xD:
-		return true
-	case r >= 0x20 && r <= 0xD7FF:
-		return true
-	case r >= 0xE000 && r <= 0xFFFD:
-		return true
-	case r >= 0x10000 && r <= 0x10FFFF:
-		return true
-	}
-	return false
-}
+// isXMLChar reports whether r may appear in an XML 1.0 document.
+func isXMLChar(r rune) bool { return xmlchar.Is(r) }
 
 // appendClean appends src to dst as valid UTF-8 containing only characters
 // XML 1.0 allows: invalid UTF-8 becomes U+FFFD, forbidden characters (most
