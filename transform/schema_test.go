@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/almanet/gateway/internal/testtool"
 )
 
 // TestMARCXMLSchema validates the marcxml output of every sample against
@@ -14,17 +16,10 @@ import (
 // test needs; without it the test is skipped, except in the integration
 // run (-tags integration), where it fails.
 func TestMARCXMLSchema(t *testing.T) {
-	skip := t.Skipf
-	if requireTools {
-		skip = t.Fatalf
-	}
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		skip("xmllint not installed (Debian package libxml2-utils)")
-	}
+	xmllint := testtool.Require(t, "xmllint", "libxml2-utils")
 	schema := filepath.Join("..", "..", "shared", "schemas", "MARC21slim.xsd")
 	if _, err := os.Stat(schema); err != nil {
-		skip("schema not found: %v", err)
+		t.Fatalf("schema not found (shared/ lies beside the repository): %v", err)
 	}
 	dir := t.TempDir()
 	inputs := append([]struct{ name, file string }{}, goldenInputs...)
