@@ -330,6 +330,7 @@ func (s *sim) counters(t *testing.T) counters {
 
 // simRequest is one entry of the simulator's request log (GET /_sim/requests).
 type simRequest struct {
+	Time           time.Time           `json:"time"`
 	Endpoint       string              `json:"endpoint"`
 	Method         string              `json:"method"`
 	Path           string              `json:"path"`
