@@ -440,11 +440,15 @@ func retryable(req *http.Request, resp *http.Response, err error) bool {
 // retryAfter reads a Retry-After header in seconds; 1s when absent or odd,
 // capped at 5 minutes.
 func retryAfter(v string) time.Duration {
-	var n int
-	if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n <= 0 {
+	const most = 5 * time.Minute
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
 		return time.Second
 	}
-	return min(time.Duration(n)*time.Second, 5*time.Minute)
+	if n >= int64(most/time.Second) { // before multiplying: no overflow
+		return most
+	}
+	return time.Duration(n) * time.Second
 }
 
 // retryBudget allows retries up to a fraction of the calls seen in the last
