@@ -54,7 +54,11 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	gatewayBin = filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", gatewayBin, "./cmd/gateway")
+	args := []string{"build", "-o", gatewayBin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/gateway")...)
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: building the gateway: %v\n%s", err, out)
@@ -161,6 +165,9 @@ func (p *proc) stop(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
 		<-p.done
+	}
+	if i := strings.Index(p.stderr.String(), "WARNING: DATA RACE"); i >= 0 {
+		t.Errorf("%s reported a data race:\n%s", p.name, head(p.stderr.String()[i:], 8192))
 	}
 	if t.Failed() {
 		if s := p.stderr.String(); s != "" {
