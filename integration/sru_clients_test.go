@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -558,4 +559,124 @@ func deref[T any](p *T) any {
 		return "null"
 	}
 	return *p
+}
+
+// TestSRUClientsWhileAlmaIsDown takes Alma away under the SRU clients (the
+// simulator answers 500, then hangs, then resets connections): a search
+// answered before is served stale to zoomsh and yaz-client with the same
+// hits and records, marked stale in SRU's extraResponseData; a new search
+// gets diagnostic 1 promptly, as a diagnostic the clients report, not a
+// transport error; and once Alma is back, fresh answers return.
+func TestSRUClientsWhileAlmaIsDown(t *testing.T) {
+	s := startSim(t)
+	g := startGateway(t, s, "GATEWAY_CACHE_TTL=1s", "GATEWAY_UPSTREAM_TIMEOUT=2s", "GATEWAY_BREAKER_COOLDOWN=1s")
+	const query = "alma.title=history"
+	want := s.ask(t, query, 3)
+	search := func(q string) (string, string) {
+		return zoomsh(t, "set sru get", "set sru_version 2.0", "connect "+g.base+"/sru", "search cql:"+q, "show 0 3")
+	}
+	yazScript := fmt.Sprintf("sru get 1.2\nquerytype cql\nopen %s/sru\nfind %s\nshow 1\nquit\n", g.base, query)
+	search(query) // cached while Alma is up, for both clients
+	runTool(t, yazScript, tool(t, "yaz-client"))
+
+	for _, kind := range []string{"500", "hang", "reset"} {
+		t.Run(kind, func(t *testing.T) {
+			g.waitBreakerNotOpen(t) // so that this fault, not an open breaker, is what the gateway meets
+			// A refresh may have succeeded when the last fault was cleared:
+			// let the entries turn stale again.
+			time.Sleep(1500 * time.Millisecond)
+			before := s.counters(t)
+			s.setFault(t, "sru", kind, 0)
+			defer s.setFault(t, "sru", "none", 0)
+			defer func() {
+				if after := s.counters(t); after.SRU == before.SRU {
+					t.Errorf("the gateway never met the %s fault: no Alma call", kind)
+				}
+			}()
+			out, apdu := search(query)
+			if got := hitsOf(t, zoomHits, out); got != want.total {
+				t.Errorf("zoomsh reports %d hits from the stale answer, want %d", got, want.total)
+			}
+			if d := cmp.Diff(want.ids, ids001(out)); d != "" {
+				t.Errorf("stale records shown by zoomsh (-want +got):\n%s", d)
+			}
+			if !strings.Contains(apdu, "X-Cache: STALE") || !strings.Contains(apdu, "extraResponseData") {
+				t.Errorf("the answer is not marked stale (X-Cache, extraResponseData):\n%s", head(apdu, 1500))
+			}
+			yaz := runTool(t, yazScript, tool(t, "yaz-client"))
+			if got := hitsOf(t, yazHits, yaz); got != want.total || len(ids001(yaz)) != 1 {
+				t.Errorf("yaz-client: %d hits, records %v from the stale answer; want %d hits and a record", got, ids001(yaz), want.total)
+			}
+
+			fresh := "alma.title=music" + " and alma.title=" + kind // never asked: nothing cached
+			out, _ = zoomsh(t, "set sru get", "set sru_version 2.0", "connect "+g.base+"/sru", "search cql:"+fresh)
+			if m := zoomError.FindStringSubmatch(out); m == nil || m[1] != "info:srw/diagnostic/1:1" {
+				t.Errorf("a new search while Alma is down: zoomsh reported %q, want diagnostic 1:\n%s", m, out)
+			}
+		})
+	}
+
+	t.Run("Alma back", func(t *testing.T) {
+		// The first answers after Alma's return are still stale, and
+		// refresh the entry in the background (SPEC 4); once the breaker's
+		// 1s cooldown has passed, a refresh succeeds and zoomsh gets a fresh
+		// answer.
+		_, apdu := search(query)
+		reqs := zoomRequest.FindAllStringSubmatch(apdu, -1)
+		if len(reqs) == 0 {
+			t.Fatalf("no request in zoomsh's APDU log")
+		}
+		// zoomsh's search asks for the count, its show for the records:
+		// two entries to refresh.
+		for _, r := range reqs {
+			for i := 0; ; i++ {
+				_, h, _ := get(t, g.base+r[1])
+				if x := h.Get("X-Cache"); x == "HIT" || x == "MISS" {
+					break
+				}
+				if i == 100 {
+					t.Fatalf("%s was never refreshed after Alma came back (X-Cache %q)", r[1], h.Get("X-Cache"))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		out, apdu := search(query)
+		if strings.Contains(apdu, "X-Cache: STALE") || strings.Contains(apdu, "extraResponseData") {
+			t.Errorf("after the refresh zoomsh still gets a stale answer:\n%s", head(apdu, 1500))
+		}
+		if d := cmp.Diff(want.ids, ids001(out)); d != "" {
+			t.Errorf("records after Alma came back (-want +got):\n%s", d)
+		}
+	})
+}
+
+// waitBreakerNotOpen waits until /v1/status reports the NZ SRU breaker
+// closed or half-open (its cooldown has passed).
+func (g *gw) waitBreakerNotOpen(t *testing.T) {
+	t.Helper()
+	for i := 0; ; i++ {
+		code, _, body := get(t, g.base+"/v1/status")
+		var st struct {
+			Upstreams []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"upstreams"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &st) != nil {
+			t.Fatalf("/v1/status answered %d: %s", code, head(string(body), 300))
+		}
+		state := ""
+		for _, u := range st.Upstreams {
+			if u.Name == "sru:nz" {
+				state = u.State
+			}
+		}
+		if state != "open" {
+			return
+		}
+		if i == 300 {
+			t.Fatal("the sru:nz breaker stayed open")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
