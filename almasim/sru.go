@@ -139,7 +139,7 @@ func (s *Simulator) searchRetrieve(z *zone, params url.Values) response {
 	end := min(start+count-1, total, sruMaxPosition)
 
 	var b bytes.Buffer
-	b.Grow(1024 + (end-start+1)*6000)
+	b.Grow(1024 + max(0, end-start+1)*6000)
 	b.WriteString(xmlDecl)
 	b.WriteString(`<searchRetrieveResponse xmlns="` + srwNS + `">`)
 	indentSRU(&b, 1)

@@ -57,6 +57,12 @@ func (s *Server) fetch(ctx context.Context, up *sruUpstream, query string, start
 	}
 	rs := &resultSet{total: pages[0].Total}
 	for i, p := range pages {
+		if i > 0 && spans[i].start > rs.total {
+			// A page fetched concurrently past the end of a short list:
+			// Alma answers it with diagnostic 61, which is not the
+			// client's error.
+			continue
+		}
 		if len(p.Diagnostics) > 0 {
 			rs.diagnostics = append(rs.diagnostics, p.Diagnostics...)
 			continue

@@ -513,3 +513,27 @@ func TestKeysNeverLeak(t *testing.T) {
 		}
 	}
 }
+
+// A short list asked for in more than one Alma page: the page fetched past
+// its end is Alma's diagnostic 61, not the client's (found by the npm SRU
+// client, which asks for many records at once).
+func TestShortListAskedInSeveralPages(t *testing.T) {
+	env := newEnv(t, nil)
+	var query string
+	var want []string
+	for _, r := range env.sim.Records() {
+		q := `alma.mms_id=` + r.MMSID
+		if ids, _ := env.sim.Search(q); len(ids) == 1 {
+			query, want = q, ids
+			break
+		}
+	}
+	code, _, got := env.search(url.Values{"query": {query}, "limit": {"100"}})
+	if code != http.StatusOK || len(got.Diagnostics) != 0 || got.Total != len(want) || len(got.Records) != len(want) {
+		t.Errorf("status %d total %d records %d diagnostics %v; want 200, %d, %d, none", code, got.Total, len(got.Records), got.Diagnostics, len(want), len(want))
+	}
+	_, _, body := env.get("/sru?version=1.2&operation=searchRetrieve&maximumRecords=100&query=" + url.QueryEscape(query))
+	if strings.Contains(string(body), "info:srw/diagnostic/1/") {
+		t.Errorf("SRU answer carries a diagnostic:\n%s", body)
+	}
+}

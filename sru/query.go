@@ -163,7 +163,12 @@ func normalizeSearch(sc *cql.SearchClause, idx *IndexSet) *Diagnostic {
 		return NewDiagnostic(19, rel)
 	}
 	sc.Relation = cql.Relation(rel)
-	normalizeModifiers(sc.Modifiers)
+	if len(sc.Modifiers) > 0 {
+		// Alma's explain advertises relations only, no relation modifiers
+		// (its configInfo has no relationModifier support): answer here
+		// rather than spend an Alma call on its diagnostic.
+		return NewDiagnostic(20, sc.Modifiers[0].Name)
+	}
 	return nil
 }
 
