@@ -70,19 +70,22 @@ rps() {
   awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
 
-# compare NAME_A URL_A NAME_B URL_B: alternating rounds, prints "meanA meanB runsA runsB".
+# compare NAME URL [NAME URL ...]: alternating wrk rounds over the sides;
+# prints one line per side: "mean run1,run2,...".
 compare() {
-  local a=() b=() i
+  local -a names=() urls=() runs=()
+  while [ $# -gt 0 ]; do names+=("$1"); urls+=("$2"); runs+=(""); shift 2; done
+  local i k r
   for i in $(seq "$ROUNDS"); do
-    a+=("$(rps "$2")"); log "  $1 round $i: ${a[-1]} rps"
-    b+=("$(rps "$4")"); log "  $3 round $i: ${b[-1]} rps"
+    for k in "${!names[@]}"; do
+      r=$(rps "${urls[$k]}")
+      log "  ${names[$k]} round $i: $r rps"
+      runs[$k]="${runs[$k]:+${runs[$k]},}${r%.*}"
+    done
   done
-  awk -v a="${a[*]}" -v b="${b[*]}" 'BEGIN {
-    na = split(a, x, " "); nb = split(b, y, " "); sa = 0; sb = 0
-    for (i = 1; i <= na; i++) sa += x[i]; for (i = 1; i <= nb; i++) sb += y[i]
-    printf "%.0f %.0f %s %s\n", sa / na, sb / nb, a, b }' | awk '{ ra = ""; rb = "";
-    n = (NF - 2) / 2; for (i = 3; i < 3 + n; i++) ra = ra (ra ? ", " : "") int($i);
-    for (i = 3 + n; i <= NF; i++) rb = rb (rb ? ", " : "") int($i); print $1, $2, ra "|" rb }'
+  for k in "${!names[@]}"; do
+    awk -v r="${runs[$k]}" 'BEGIN { n = split(r, x, ","); s = 0; for (i = 1; i <= n; i++) s += x[i]; printf "%.0f %s\n", s / n, r }'
+  done
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -109,11 +112,13 @@ upstream:
   rate_per_second: 100000
   rate_burst: 10000
 EOF
-start_gateway() { # start_gateway CONFIG OUTFILE: sets $gwbase and $gwpid
-  ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$work/gateway" -config "$1" >"$2" 2>"$2.err" &
+start_gateway() { # start_gateway CONFIG OUTFILE [VAR=value...]: sets $gwbase and $gwpid
+  local cfg=$1 out=$2
+  shift 2
+  env ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$@" "$work/gateway" -config "$cfg" >"$out" 2>"$out.err" &
   gwpid=$!
   pids+=("$gwpid")
-  gwbase=$(wait_line "$2" 'gateway listening on' | awk '{print $4}')
+  gwbase=$(wait_line "$out" 'gateway listening on' | awk '{print $4}')
 }
 start_gateway "$work/gw.yaml" "$work/gw.out"
 gw=$gwbase
@@ -135,7 +140,13 @@ ng_sru="$ng/view/sru/01NET_NETWORK?version=1.2&operation=searchRetrieve&$q&recor
 curl -s -o /dev/null "$gw_sru"; curl -s -o /dev/null "$ng_sru"
 [ "$(header_of "$gw_sru" X-Cache)" = HIT ] || { echo "bench: the gateway did not cache $gw_sru" >&2; exit 1; }
 [ "$(header_of "$ng_sru" X-Cache)" = HIT ] || { echo "bench: nginx did not cache $ng_sru" >&2; cat "$work/nginx/error.log" >&2; exit 1; }
-read -r t1_gw t1_ng t1_runs < <(compare gateway "$gw_sru" nginx "$ng_sru")
+fpsport=$(free_port)
+"$work/fiberpeer" -from "$gw_sru" -addr "127.0.0.1:$fpsport" >"$work/fps.out" 2>&1 &
+pids+=($!)
+wait_line "$work/fps.out" 'fiberpeer serving' >/dev/null
+fps="http://127.0.0.1:$fpsport/sru"
+mapfile -t t1 < <(compare gateway "$gw_sru" nginx "$ng_sru" bare-fiber "$fps")
+read -r t1_gw t1_gw_runs <<<"${t1[0]}"; read -r t1_ng t1_ng_runs <<<"${t1[1]}"; read -r t1_fp t1_fp_runs <<<"${t1[2]}"
 t1_gw_bytes=$(bytes_of "$gw_sru"); t1_ng_bytes=$(bytes_of "$ng_sru")
 
 # ------------------------------------ 2. cached /v1/search vs bare Fiber
@@ -148,7 +159,8 @@ fpport=$(free_port)
 pids+=($!)
 wait_line "$work/fp.out" 'fiberpeer serving' >/dev/null
 fp="http://127.0.0.1:$fpport/v1/search?q=history"
-read -r t2_gw t2_fp t2_runs < <(compare gateway "$gw_search" bare-fiber "$fp")
+mapfile -t t2 < <(compare gateway "$gw_search" bare-fiber "$fp")
+read -r t2_gw t2_gw_runs <<<"${t2[0]}"; read -r t2_fp t2_fp_runs <<<"${t2[1]}"
 t2_gw_bytes=$(bytes_of "$gw_search"); t2_fp_bytes=$(bytes_of "$fp")
 
 # --------------------------- 5b. 500 concurrent cold requests, from outside
@@ -220,44 +232,53 @@ request = function()
   return wrk.format("GET", "/v1/search?query=alma.mms_id%3C%3E" .. id .. "&start=" .. start .. "&limit=" .. (10 + n % 41))
 end
 EOF
-soak() { # soak MAXBYTES: writes "idleMB maxRSSMB endRSSMB maxCacheMB requests" to $work/soak-MAXBYTES.res
-  local cfg="$work/soak-$1.yaml" base pid
-  printf 'cache:\n  max_bytes: %s\nupstream:\n  rate_per_second: 100000\n  rate_burst: 10000\n' "$1" >"$cfg"
-  start_gateway "$cfg" "$work/soak-$1.out"
+soak() { # soak NAME MAXBYTES [VAR=value...]: writes "idleMB maxRSSMB endRSSMB maxCacheMB requests" to $work/soak-NAME.res
+  local name=$1 maxb=$2
+  shift 2
+  local cfg="$work/soak-$name.yaml" base pid
+  printf 'cache:\n  max_bytes: %s\nupstream:\n  rate_per_second: 100000\n  rate_burst: 10000\n' "$maxb" >"$cfg"
+  start_gateway "$cfg" "$work/soak-$name.out" "$@"
   base=$gwbase pid=$gwpid
   sleep 1
   local idle; idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-  wrk -t2 -c32 -d"${SOAK}s" -s "$work/distinct.lua" "$base" >"$work/soak-$1.wrk" 2>&1 &
+  wrk -t2 -c32 -d"${SOAK}s" -s "$work/distinct.lua" "$base" >"$work/soak-$name.wrk" 2>&1 &
   local wrkpid=$!
   local maxrss=0 maxcache=0 rss cb
-  : >"$work/soak-$1.samples"
+  : >"$work/soak-$name.samples"
   while kill -0 "$wrkpid" 2>/dev/null; do
     sleep 2
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
     cb=$(curl -s "$base/metrics" | awk '/^gateway_cache_bytes / { printf "%.0f", $2 }')
-    echo "$rss ${cb:-0}" >>"$work/soak-$1.samples"
+    echo "$rss ${cb:-0}" >>"$work/soak-$name.samples"
     [ "$rss" -gt "$maxrss" ] && maxrss=$rss
     [ "${cb:-0}" -gt "$maxcache" ] && maxcache=${cb:-0}
   done
   wait "$wrkpid" || true
-  local reqs; reqs=$(awk '/requests in/ {print $1}' "$work/soak-$1.wrk")
+  local reqs; reqs=$(awk '/requests in/ {print $1}' "$work/soak-$name.wrk")
   local endrss; endrss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   awk -v i="$idle" -v m="$maxrss" -v e="$endrss" -v c="$maxcache" -v r="$reqs" \
-    'BEGIN { printf "%.1f %.1f %.1f %.1f %s\n", i / 1024, m / 1024, e / 1024, c / 1048576, r }' >"$work/soak-$1.res"
+    'BEGIN { printf "%.1f %.1f %.1f %.1f %s\n", i / 1024, m / 1024, e / 1024, c / 1048576, r }' >"$work/soak-$name.res"
 }
 log "6. memory: ${SOAK}s of distinct queries with a 16 MiB cache, then a 64 MiB cache"
-soak 16777216
-read -r m16_idle m16_max m16_end m16_cache m16_reqs <"$work/soak-16777216.res"
-soak 67108864
-read -r m64_idle m64_max m64_end m64_cache m64_reqs <"$work/soak-67108864.res"
+soak 16 16777216
+read -r m16_idle m16_max m16_end m16_cache m16_reqs <"$work/soak-16.res"
+soak 64 67108864
+read -r m64_idle m64_max m64_end m64_cache m64_reqs <"$work/soak-64.res"
+log "   and again with GOMEMLIMIT = cache bound + 48 MiB"
+soak 16L 16777216 GOMEMLIMIT=64MiB
+read -r l16_idle l16_max l16_end l16_cache l16_reqs <"$work/soak-16L.res"
+soak 64L 67108864 GOMEMLIMIT=112MiB
+read -r l64_idle l64_max l64_end l64_cache l64_reqs <"$work/soak-64L.res"
 
 # ------------------------------------------------------------------ report
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 >= t + 0) ? "met" : "**missed**" }'; }
 verdict_le() { awk -v v="$1" -v t="$2" 'BEGIN { print (v + 0 <= t + 0) ? "met" : "**missed**" }'; }
 r1=$(ratio "$t1_gw" "$t1_ng"); r2=$(ratio "$t2_gw" "$t2_fp"); r3=$(ratio "$t3_gw_rps" "$t3_yaz_rps")
-o16=$(awk -v m="$m16_max" 'BEGIN { printf "%.1f", m - 16 }'); o64=$(awk -v m="$m64_max" 'BEGIN { printf "%.1f", m - 64 }')
+over() { awk -v m="$1" -v b="$2" 'BEGIN { printf "%.1f", m - b }'; }
+o16=$(over "$m16_max" 16); o64=$(over "$m64_max" 64); ol16=$(over "$l16_max" 16); ol64=$(over "$l64_max" 64)
+same() { awk -v a="$1" -v b="$2" 'BEGIN { d = b - a; if (d < 0) d = -d; print (d <= 16) ? "met (overheads differ by " d " MB)" : "**missed** (overheads differ by " d " MB)" }'; }
 results="$work/results.md"
 {
   echo "<!-- bench:begin (written by bench/run.sh; edit the text outside this block) -->"
@@ -266,14 +287,17 @@ results="$work/results.md"
   echo
   echo "| # | target | gateway | baseline | ratio | goal | verdict |"
   echo "|---|---|---|---|---|---|---|"
-  echo "| 1 | cached \`/sru\` page, 10 records | $t1_gw rps [${t1_runs%|*}] ($t1_gw_bytes B) | nginx proxy_cache $t1_ng rps [${t1_runs#*|}] ($t1_ng_bytes B) | $r1 | ≥ 1.00 | $(verdict "$r1" 1) |"
-  echo "| 2 | cached \`/v1/search\`, 10 records | $t2_gw rps [${t2_runs%|*}] ($t2_gw_bytes B) | bare Fiber, same bytes $t2_fp rps [${t2_runs#*|}] ($t2_fp_bytes B) | $r2 | ≥ 0.90 | $(verdict "$r2" 0.9) |"
+  echo "| 1 | cached \`/sru\` page, 10 records | $t1_gw rps [$t1_gw_runs] ($t1_gw_bytes B) | nginx proxy_cache $t1_ng rps [$t1_ng_runs] ($t1_ng_bytes B) | $r1 | ≥ 1.00 | $(verdict "$r1" 1) |"
+  echo "| 1′ | (reference) bare Fiber serving the gateway's cached /sru bytes | $t1_fp rps [$t1_fp_runs] | nginx proxy_cache $t1_ng rps | $(ratio "$t1_fp" "$t1_ng") | the ceiling for any Fiber handler | — |"
+  echo "| 2 | cached \`/v1/search\`, 10 records | $t2_gw rps [$t2_gw_runs] ($t2_gw_bytes B) | bare Fiber, same bytes $t2_fp rps [$t2_fp_runs] ($t2_fp_bytes B) | $r2 | ≥ 0.90 | $(verdict "$r2" 0.9) |"
   echo "| 3 | MARCXML → JSON, $t3_n records ($t3_mb MB) | \`gateway convert -to json\` $t3_gw_rps rec/s (median $t3_gw_ms ms; in process: ${t3_inproc:-?} rec/s) | \`yaz-marcdump -i marcxml -o json\` $t3_yaz_rps rec/s (median $t3_yaz_ms ms) | $r3 | ≥ 1.00 | $(verdict "$r3" 1) |"
   echo "| 4a | miss, 10 records, added to Alma's latency (median) | /v1/search $t4_s10 ms, /sru $t4_sru10 ms | Alma (simulator, 50 ms) direct $t4_alma10 ms | +$t4_add_s10 ms (JSON), +$t4_add_sru10 ms (SRU) | < 1 ms | $(verdict_le "$t4_add_s10" 1) / $(verdict_le "$t4_add_sru10" 1) |"
   echo "| 4b | miss, 100 records (two Alma pages) vs 10 | /v1/search 100: $t4_s100 ms | /v1/search 10: $t4_s10 ms (Alma 50 records direct: $t4_alma50 ms) | $t4_ratio | ≈ 1 (not 2) | $(verdict_le "$t4_ratio" 1.5) |"
   echo "| 5 | 500 concurrent identical cold requests | /v1/search: $t5_search; /sru: $t5_sru; wrk -c500 on a cold query: $t5_wrk_calls call(s) for $t5_wrk_reqs requests | — | — | exactly 1 Alma call | $( [ "${t5_search%% *}" = 1 ] && [ "${t5_sru%% *}" = 1 ] && [ "$t5_wrk_calls" = 1 ] && echo met || echo '**missed**') |"
-  echo "| 6a | memory, 16 MiB cache, ${SOAK}s of distinct queries ($m16_reqs requests) | RSS idle $m16_idle MB, max $m16_max MB, end $m16_end MB; cache bytes max $m16_cache MB | bound 16 MB | RSS − bound = $o16 MB | fixed overhead | see 6b |"
-  echo "| 6b | memory, 64 MiB cache, ${SOAK}s of distinct queries ($m64_reqs requests) | RSS idle $m64_idle MB, max $m64_max MB, end $m64_end MB; cache bytes max $m64_cache MB | bound 64 MB | RSS − bound = $o64 MB | same as 6a | $(awk -v a="$o16" -v b="$o64" 'BEGIN { d = b - a; if (d < 0) d = -d; print (d <= 32) ? "met (overhead differs by " d " MB)" : "**missed** (overhead differs by " d " MB)" }') |"
+  echo "| 6a | memory, 16 MiB cache, ${SOAK}s of distinct queries ($m16_reqs requests) | RSS idle $m16_idle MB, max $m16_max MB, end $m16_end MB; cache bytes max $m16_cache MB | bound 16 MB | RSS − bound = $o16 MB | a fixed overhead | see 6b |"
+  echo "| 6b | memory, 64 MiB cache, ${SOAK}s of distinct queries ($m64_reqs requests) | RSS idle $m64_idle MB, max $m64_max MB, end $m64_end MB; cache bytes max $m64_cache MB | bound 64 MB | RSS − bound = $o64 MB | same as 6a | $(same "$o16" "$o64") |"
+  echo "| 6c | as 6a with GOMEMLIMIT=64MiB ($l16_reqs requests) | RSS idle $l16_idle MB, max $l16_max MB, end $l16_end MB; cache bytes max $l16_cache MB | bound 16 MB | RSS − bound = $ol16 MB | a fixed overhead | see 6d |"
+  echo "| 6d | as 6b with GOMEMLIMIT=112MiB ($l64_reqs requests) | RSS idle $l64_idle MB, max $l64_max MB, end $l64_end MB; cache bytes max $l64_cache MB | bound 64 MB | RSS − bound = $ol64 MB | same as 6c | $(same "$ol16" "$ol64") |"
   echo
   echo "Commands: \`bash bench/run.sh\` (this block); the Go parts alone:"
   echo "\`go test ./gateway -run '^\$' -bench 'BenchmarkMiss\$' -benchtime ${MISS_N}x -alma-latency 50ms\`,"
