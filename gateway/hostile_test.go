@@ -317,3 +317,50 @@ func TestTokenEqual(t *testing.T) {
 		})
 	}
 }
+
+// TestClientLimiterBounds: buckets are per IPv4 address and per IPv6 /64;
+// a flood of new addresses past the table's size shares one overflow
+// bucket instead of growing the table.
+func TestClientLimiterBounds(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	l := newClientLimiter(LimitsConfig{ClientRate: 1, ClientBurst: 2})
+	l.now = clock.Now
+	l.maxClients = 4
+	tests := []struct {
+		name string
+		ip   string
+		want bool
+	}{
+		{"first v4", "192.0.2.1", true},
+		{"first v4 burst", "192.0.2.1", true},
+		{"first v4 over", "192.0.2.1", false},
+		{"other v4 has its own bucket", "192.0.2.2", true},
+		{"v6", "2001:db8:1:2::1", true},
+		{"v6 same /64", "2001:db8:1:2::ffff", true},
+		{"v6 same /64 over", "2001:db8:1:2:abcd::9", false},
+		{"v6 other /64", "2001:db8:1:3::1", true},
+		// The table (4) is full: newcomers share the overflow bucket.
+		{"overflow 1", "198.51.100.1", true},
+		{"overflow 2", "198.51.100.2", true},
+		{"overflow 3", "198.51.100.3", false},
+		{"known client unaffected", "192.0.2.2", true},
+		{"loopback exempt", "127.0.0.1", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := l.allow(net.ParseIP(tt.ip)); got != tt.want {
+				t.Errorf("allow(%s) = %v, want %v", tt.ip, got, tt.want)
+			}
+		})
+	}
+	if n := len(l.clients); n != 4 {
+		t.Errorf("table holds %d clients, want 4 (its bound)", n)
+	}
+	clock.Advance(clientIdle + time.Minute)
+	if !l.allow(net.ParseIP("203.0.113.9")) {
+		t.Errorf("after idle clients were forgotten a newcomer was refused")
+	}
+	if n := len(l.clients); n != 1 {
+		t.Errorf("after the sweep the table holds %d clients, want 1", n)
+	}
+}

@@ -156,15 +156,23 @@ func (s *Server) handleNotFound() fiber.Handler {
 }
 
 // clientLimiter is the per-client request rate limit: a token bucket per
-// client address, forgotten after a few idle minutes.
+// client (an IPv4 address, or an IPv6 /64, the block one subscriber
+// usually holds, so that an attacker cannot mint a fresh bucket per
+// address), forgotten after a few idle minutes. The table is bounded: when
+// it is full, clients not in it share one overflow bucket, so a flood of
+// new addresses neither grows memory nor makes every request sweep the
+// table.
 type clientLimiter struct {
 	limit         rate.Limit
 	burst         int
 	limitLoopback bool
+	maxClients    int
+	now           func() time.Time
 
-	mu      sync.Mutex // guards clients and swept
-	clients map[string]*clientBucket
-	swept   time.Time
+	mu       sync.Mutex // guards clients, swept and overflow
+	clients  map[string]*clientBucket
+	swept    time.Time
+	overflow *rate.Limiter
 }
 
 type clientBucket struct {
@@ -172,31 +180,53 @@ type clientBucket struct {
 	seen time.Time
 }
 
+// clientIdle is how long an idle client's bucket is kept.
+const clientIdle = 5 * time.Minute
+
 func newClientLimiter(l LimitsConfig) *clientLimiter {
 	if l.ClientRate < 0 {
 		return nil
 	}
-	return &clientLimiter{limit: rate.Limit(l.ClientRate), burst: l.ClientBurst, limitLoopback: l.LimitLoopback, clients: map[string]*clientBucket{}}
+	return &clientLimiter{
+		limit: rate.Limit(l.ClientRate), burst: l.ClientBurst, limitLoopback: l.LimitLoopback,
+		maxClients: 100_000, now: time.Now, clients: map[string]*clientBucket{},
+		overflow: rate.NewLimiter(rate.Limit(l.ClientRate), l.ClientBurst),
+	}
+}
+
+// clientKey names the bucket of an address.
+func clientKey(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return string(v4)
+	}
+	if len(ip) == net.IPv6len {
+		return string(ip[:8])
+	}
+	return string(ip)
 }
 
 func (l *clientLimiter) allow(ip net.IP) bool {
 	if ip.IsLoopback() && !l.limitLoopback {
 		return true
 	}
-	key := ip.String()
-	now := time.Now()
+	key := clientKey(ip)
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute || len(l.clients) > 100_000 {
-		for k, b := range l.clients {
-			if now.Sub(b.seen) > 5*time.Minute {
-				delete(l.clients, k)
-			}
-		}
-		l.swept = now
-	}
 	b, ok := l.clients[key]
 	if !ok {
+		// Sweep at most every ten seconds, however full the table is.
+		if len(l.clients) >= l.maxClients && now.Sub(l.swept) > 10*time.Second || now.Sub(l.swept) > time.Minute {
+			for k, b := range l.clients {
+				if now.Sub(b.seen) > clientIdle {
+					delete(l.clients, k)
+				}
+			}
+			l.swept = now
+		}
+		if len(l.clients) >= l.maxClients {
+			return l.overflow.AllowN(now, 1)
+		}
 		b = &clientBucket{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.clients[key] = b
 	}

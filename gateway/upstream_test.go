@@ -469,3 +469,39 @@ func TestHeaderDeadline(t *testing.T) {
 		t.Errorf("a timeout was retried: Alma saw %d calls", got)
 	}
 }
+
+// TestBudgetWaitLeavesTimeForTheCall: a call whose budget slot lies past
+// half its remaining time is refused at once as the gateway's own rate
+// limit (not sent late, to time out on a healthy Alma and count against
+// it in the breaker).
+func TestBudgetWaitLeavesTimeForTheCall(t *testing.T) {
+	f := newFakeAlma(t, func(_ int32, w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second): // slow but within the deadline when called in time
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, `<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><version>1.2</version><numberOfRecords>0</numberOfRecords><records/></searchRetrieveResponse>`)
+	})
+	b := budget.New(budget.Options{PerSecond: 0.4, Burst: 1})
+	if err := b.Wait(context.Background(), "sru:test"); err != nil { // the only token; the next is 2.5s away
+		t.Fatal(err)
+	}
+	tr := newTransport(UpstreamConfig{ConnectTimeout: Duration(time.Second), HeaderTimeout: Duration(10 * time.Second), RetryBudget: -1}, b, newMetrics())
+	g, _ := testGuard(t, time.Minute)
+	g.timeout = 4 * time.Second
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test")}
+	err := g.do(context.Background(), func(ctx context.Context) error {
+		_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
+		return err
+	})
+	if !errors.Is(err, errRateLimited) {
+		t.Errorf("call = %v, want the gateway's own rate limit", err)
+	}
+	if got := f.n.Load(); got != 0 {
+		t.Errorf("Alma saw %d calls, want 0 (a call sent that late would time out)", got)
+	}
+	if got := g.cb.Counts().TotalFailures; got != 0 {
+		t.Errorf("breaker failures = %d, want 0 (Alma did nothing wrong)", got)
+	}
+}

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/almanet/gateway/almasim"
 )
 
@@ -76,6 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	timeout := fs.Duration("timeout", 2*time.Second, "GATEWAY_UPSTREAM_TIMEOUT for the gateway")
 	cooldown := fs.Duration("cooldown", 2*time.Second, "GATEWAY_BREAKER_COOLDOWN for the gateway")
 	ttl := fs.Duration("ttl", 10*time.Second, "GATEWAY_CACHE_TTL for the gateway (short, so entries go stale during faults)")
+	reqRate := fs.Float64("rate", 1000, "requests per second of all clients together (0: as fast as they can)")
 	logPath := fs.String("log", "", "where the gateway's log goes (default: a temporary file, removed)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -126,8 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "soak: gateway %s, simulated Alma %s, %d clients, %v, %d distinct requests\n",
-		base, simS.URL(), *clients, *duration, len(targets))
+	fmt.Fprintf(stdout, "soak: gateway %s, simulated Alma %s (latency %v), %d clients, at most %v requests/s, %v, %d distinct requests\n",
+		base, simS.URL(), *latency, *clients, *reqRate, *duration, len(targets))
 
 	ps := phases(*timeout)
 	tallies := make([]*tally, len(ps))
@@ -146,6 +149,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Timeout:   30 * time.Second, // far past the gateway's own deadline: hitting it is a finding
 		Transport: &http.Transport{MaxIdleConnsPerHost: *clients, MaxIdleConns: *clients},
 	}
+	pace := rate.NewLimiter(rate.Inf, 0)
+	if *reqRate > 0 {
+		pace = rate.NewLimiter(rate.Limit(*reqRate), *clients)
+	}
 	var wg sync.WaitGroup
 	for c := range *clients {
 		wg.Add(1)
@@ -153,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(*seed, uint64(c)))
 			z := rand.NewZipf(r, 1.2, 4, uint64(len(targets)-1))
-			for loadCtx.Err() == nil {
+			for pace.Wait(loadCtx) == nil {
 				target := targets[z.Uint64()]
 				kind, d := hit(loadCtx, client, base+target)
 				if loadCtx.Err() != nil {
