@@ -338,6 +338,13 @@ func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 		GotConn: func(httptrace.GotConnInfo) { conns.Add(1) },
 	}))
 	resp, err := d.attempt(traced, key)
+	var be *budgetError
+	if errors.As(err, &be) {
+		return resp, err // never sent: neither a call nor a reason to retry
+	}
+	// Only calls that went out count towards the retry budget: refusals by
+	// the call budget would otherwise inflate it in exactly the overload
+	// where retries hurt most (the soak found this).
 	d.t.retries.call()
 	if conns.Load() > 1 || !retryable(req, resp, err) {
 		return resp, err

@@ -505,3 +505,33 @@ func TestBudgetWaitLeavesTimeForTheCall(t *testing.T) {
 		t.Errorf("breaker failures = %d, want 0 (Alma did nothing wrong)", got)
 	}
 }
+
+// TestRetryBudgetCountsOnlyCallsSent: calls the call budget refused never
+// reached Alma and must not raise the retry allowance.
+func TestRetryBudgetCountsOnlyCallsSent(t *testing.T) {
+	f := newFakeAlma(t, func(_ int32, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
+	tr, b := testTransport(t, 0.1)
+	b.Backoff("sru:blocked", time.Hour)
+	blocked := tr.doer("sru:blocked")
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
+		if _, err := blocked.Do(req); !errors.Is(err, budget.ErrBackoff) {
+			t.Fatalf("blocked call = %v, want a budget back-off", err)
+		}
+		cancel()
+	}
+	d := tr.doer("sru:test")
+	for range 10 {
+		req, _ := http.NewRequest(http.MethodGet, f.URL, nil)
+		resp, err := d.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// 10 calls sent: at most 1 + 0.1×10 = 2 retries.
+	if got := f.n.Load(); got != 12 {
+		t.Errorf("10 calls to a failing Alma made %d attempts, want 12 (refused calls do not buy retries)", got)
+	}
+}
