@@ -12,6 +12,7 @@
 # (bash scripts/install-tools.sh). Everything listens on 127.0.0.1 only and
 # the whole run is bounded by a 10-minute watchdog. Not part of CI.
 set -euo pipefail
+shopt -s inherit_errexit
 # The watchdog: the whole run ends within 10 minutes whatever happens.
 if [ -z "${BENCH_UNDER_TIMEOUT:-}" ]; then
   BENCH_UNDER_TIMEOUT=1 exec timeout -k 15 600 bash "$0" "$@"
@@ -146,6 +147,7 @@ pids+=($!)
 wait_line "$work/fps.out" 'fiberpeer serving' >/dev/null
 fps="http://127.0.0.1:$fpsport/sru"
 mapfile -t t1 < <(compare gateway "$gw_sru" nginx "$ng_sru" bare-fiber "$fps")
+[ "${#t1[@]}" = 3 ] || { echo "bench: target 1 measurement failed" >&2; exit 1; }
 read -r t1_gw t1_gw_runs <<<"${t1[0]}"; read -r t1_ng t1_ng_runs <<<"${t1[1]}"; read -r t1_fp t1_fp_runs <<<"${t1[2]}"
 t1_gw_bytes=$(bytes_of "$gw_sru"); t1_ng_bytes=$(bytes_of "$ng_sru")
 
@@ -160,6 +162,7 @@ pids+=($!)
 wait_line "$work/fp.out" 'fiberpeer serving' >/dev/null
 fp="http://127.0.0.1:$fpport/v1/search?q=history"
 mapfile -t t2 < <(compare gateway "$gw_search" bare-fiber "$fp")
+[ "${#t2[@]}" = 2 ] || { echo "bench: target 2 measurement failed" >&2; exit 1; }
 read -r t2_gw t2_gw_runs <<<"${t2[0]}"; read -r t2_fp t2_fp_runs <<<"${t2[1]}"
 t2_gw_bytes=$(bytes_of "$gw_search"); t2_fp_bytes=$(bytes_of "$fp")
 
