@@ -31,7 +31,7 @@ func faultEnv(t *testing.T) *testEnv {
 		c.Upstream.Timeout = Duration(700 * time.Millisecond)
 		c.Upstream.HeaderTimeout = Duration(700 * time.Millisecond)
 		c.Breaker.ConsecutiveFailures = 3
-		c.Breaker.Cooldown = Duration(200 * time.Millisecond)
+		c.Breaker.Cooldown = Duration(300 * time.Millisecond)
 		c.Cache.TTL = Duration(time.Minute)
 		c.Cache.Stale = Duration(time.Hour)
 	})
@@ -118,19 +118,30 @@ func TestFaultSuite(t *testing.T) {
 				if cb.State() != gobreaker.StateOpen {
 					t.Fatalf("breaker %v after repeated %s, want open", cb.State(), tt.fault.Kind)
 				}
-				// While open, no call reaches Alma.
-				before := env.sim.Count(almasim.EndpointSRU)
+				// While open, no call reaches Alma. Should the cooldown end
+				// inside this window on a slow machine, the breaker's trial
+				// is the one call allowed (two with the reset's retry), and
+				// the request that carried it gets the trial's own error.
+				trials := func() float64 {
+					return metricValue(t, env.gw.m.breakerTransitions.WithLabelValues("sru:nz", "half-open"))
+				}
+				before, trials0 := env.sim.Count(almasim.EndpointSRU), trials()
+				notNamed := 0
 				for i := range 5 {
 					code, h, got := env.searchPage(401 + 10*i)
 					if code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
 						t.Errorf("while open: status %d, want 503 with Retry-After", code)
 					}
 					if len(got.Diagnostics) == 0 || !strings.Contains(got.Diagnostics[0].Details, "circuit breaker open") {
-						t.Errorf("while open: diagnostics %+v, want the breaker named", got.Diagnostics)
+						notNamed++
 					}
 				}
-				if n := env.sim.Count(almasim.EndpointSRU) - before; n != 0 && cb.State() == gobreaker.StateOpen {
-					t.Errorf("an open breaker let %d calls reach Alma", n)
+				n, tr := env.sim.Count(almasim.EndpointSRU)-before, int64(trials()-trials0)
+				if n > 2*tr {
+					t.Errorf("an open breaker let %d calls reach Alma with %d trials", n, tr)
+				}
+				if int64(notNamed) > tr {
+					t.Errorf("%d answers while open did not name the breaker (%d trials)", notNamed, tr)
 				}
 				_, _, metrics := env.get("/metrics")
 				if !strings.Contains(string(metrics), `gateway_breaker_state{upstream="sru:nz"} 2`) {
