@@ -190,3 +190,48 @@ func TestShutdownProcessOnSIGTERM(t *testing.T) {
 		t.Errorf("the log does not say it drained:\n%s", stderr.String())
 	}
 }
+
+// TestShutdownDrainIsBounded: a request that would outlive the drain
+// timeout (Alma hangs) does not hold the shutdown: Serve returns while the
+// simulator still hangs, and the request is still answered (503, at its
+// own deadline) rather than cut off silently.
+func TestShutdownDrainIsBounded(t *testing.T) {
+	sim := almasim.New(almasim.Config{Seed: 7, Records: 1000})
+	simCtx, simCancel := context.WithCancel(context.Background())
+	defer simCancel()
+	simS, err := sim.Start(simCtx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer simS.Close()
+	cfg := Config{SRUURL: sim.SRUURL(simS.URL())}
+	cfg.Cache.ExplainRefresh = -1
+	cfg.Upstream.Timeout = Duration(3 * time.Second)
+	cfg.Limits.DrainTimeout = Duration(100 * time.Millisecond)
+	gw, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, ln) }()
+
+	sim.SetFault(almasim.EndpointSRU, almasim.Fault{Kind: almasim.FaultHang})
+	wait := inFlight("http://"+ln.Addr().String(), 1)
+	awaitAlmaCalls(t, sim, 1)
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after a bounded drain", err)
+	}
+	if f := sim.Faults()[almasim.EndpointSRU]; f.Kind != almasim.FaultHang {
+		t.Fatalf("the hang ended (%q) before Serve returned; the drain was not bounded", f.Kind)
+	}
+	if codes := wait(); codes[0] != http.StatusServiceUnavailable {
+		t.Errorf("the request in flight got %d, want 503 at its own deadline", codes[0])
+	}
+}
