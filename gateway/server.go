@@ -64,6 +64,9 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
+	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
+	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
+
 	draining atomic.Bool
 	stop     context.CancelFunc
 	bg       chan struct{} // closed when background work has ended
@@ -116,6 +119,8 @@ func New(cfg Config, opt Options) (*Server, error) {
 		Now: s.now, Logger: s.log,
 	})
 	s.limiter = newClientLimiter(cfg.Limits)
+	s.searchMemo = newParseMemo[searchMemo](4096)
+	s.sruMemo = newParseMemo[sruMemo](4096)
 
 	tr := newTransport(cfg.Upstream, s.budget, s.m)
 	timeout := cfg.Upstream.Timeout.D()

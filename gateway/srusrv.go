@@ -33,34 +33,53 @@ func sruParams(c *fiber.Ctx) url.Values {
 	return v
 }
 
+// sruMemo is a parsed SRU searchRetrieve request and its cache key.
+type sruMemo struct {
+	req *sru.Request
+	key string
+}
+
 // handleSRU serves GET and POST /sru (SPEC 3.1). Every answer is SRU XML
 // with HTTP 200, diagnostics included, as SRU clients expect.
 func (s *Server) handleSRU() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		t0 := time.Now()
-		p := sruParams(c)
-		if q := p.Get("query"); len(q) > s.cfg.Limits.MaxQueryBytes {
-			return s.sruDiagnostic(c, versionOf(p), "searchRetrieve", *sru.NewDiagnostic(6, "query is longer than "+itoa(s.cfg.Limits.MaxQueryBytes)+" bytes"))
+		raw, idx := c.Request().URI().QueryString(), s.indexes.Load()
+		get := c.Method() == http.MethodGet
+		var m sruMemo
+		ok := false
+		if get {
+			m, ok = s.sruMemo.get(idx, raw)
 		}
-		req, d := sru.ParseRequest(p, s.indexes.Load(), s.sruLimits())
-		if d != nil {
-			v, op := versionOf(p), "searchRetrieve"
-			if req != nil {
-				v, op = req.Version, req.Operation
+		if !ok {
+			p := sruParams(c)
+			if q := p.Get("query"); len(q) > s.cfg.Limits.MaxQueryBytes {
+				return s.sruDiagnostic(c, versionOf(p), "searchRetrieve", *sru.NewDiagnostic(6, "query is longer than "+itoa(s.cfg.Limits.MaxQueryBytes)+" bytes"))
 			}
-			return s.sruDiagnostic(c, v, op, *d)
+			req, d := sru.ParseRequest(p, idx, s.sruLimits())
+			if d != nil {
+				v, op := versionOf(p), "searchRetrieve"
+				if req != nil {
+					v, op = req.Version, req.Operation
+				}
+				return s.sruDiagnostic(c, v, op, *d)
+			}
+			switch req.Operation {
+			case "explain":
+				return s.sruExplain(c, req)
+			case "scan":
+				return s.sruDiagnostic(c, req.Version, "scan", *sru.NewDiagnostic(4, "scan"))
+			}
+			m = sruMemo{req, strings.Join([]string{"sru", string(req.Version), req.SchemaName, req.RecordPacking,
+				itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.AlmaQuery}, "|")}
+			if get {
+				s.sruMemo.put(idx, raw, m)
+			}
 		}
-		switch req.Operation {
-		case "explain":
-			return s.sruExplain(c, req)
-		case "scan":
-			return s.sruDiagnostic(c, req.Version, "scan", *sru.NewDiagnostic(4, "scan"))
-		}
+		req, key := m.req, m.key
 		ctx, cancel := s.requestContext()
 		defer cancel()
 		life := s.searchLife()
-		key := strings.Join([]string{"sru", string(req.Version), req.SchemaName, req.RecordPacking,
-			itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.AlmaQuery}, "|")
 		res, err := s.loader.Get(ctx, key, life, func(ctx context.Context) (cache.Loaded, error) {
 			rs, err := s.fetch(ctx, s.nz, req.AlmaQuery, req.StartRecord, req.MaximumRecords)
 			if err != nil {
