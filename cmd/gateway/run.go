@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 	"github.com/almanet/gateway/gateway"
 	"github.com/almanet/gateway/transform"
 )
+
+// memOverhead is the memory the gateway needs beyond its cache: buffers,
+// in-flight answers, the index list, the runtime.
+const memOverhead = 64 << 20
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
@@ -83,6 +88,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cfg, err := gateway.LoadConfig(*configFile, getenv)
 	if err != nil {
 		return err
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		// Keep the heap near the cache bound plus a fixed overhead, so that
+		// memory tracks the configured cache size under sustained load
+		// (BENCHMARKS.md target 6); GOMEMLIMIT overrides it.
+		debug.SetMemoryLimit(cfg.Cache.MaxBytes + memOverhead)
 	}
 	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
 	if err != nil {
