@@ -143,10 +143,10 @@ func (s *Server) searchLife() cache.Lifetime {
 }
 
 // requestContext is the time a client waits for an answer: the upstream
-// deadline and a little more. Fiber does not cancel on disconnect, so this
-// is the bound.
+// deadline and a little more (see waitContext).
 func (s *Server) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), s.cfg.Upstream.Timeout.D()+2*time.Second)
+	w := newWaitContext(s.cfg.Upstream.Timeout.D() + 2*time.Second)
+	return w, w.release
 }
 
 // searchMemo is a parsed /v1/search request and its cache key.
