@@ -62,6 +62,16 @@ type guard struct {
 	probe   func(ctx context.Context) error // the cheap half-open trial; nil: use the call itself
 	timeout time.Duration
 	health  *upstreamHealth
+
+	cooldown time.Duration
+	openedAt atomic.Int64 // when the breaker last opened, Unix nanoseconds
+}
+
+// untilTrial is the Retry-After for a client refused by the open breaker:
+// the rest of the cooldown, at least a second.
+func (g *guard) untilTrial() time.Duration {
+	left := g.cooldown - time.Since(time.Unix(0, g.openedAt.Load()))
+	return max(time.Second, left)
 }
 
 // upstreamHealth remembers recent upstream errors for /v1/status.
@@ -96,7 +106,7 @@ func (h *upstreamHealth) errors() []statusError {
 }
 
 func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamHealth) *guard {
-	g := &guard{name: name, timeout: timeout, health: h}
+	g := &guard{name: name, timeout: timeout, health: h, cooldown: bc.Cooldown.D()}
 	g.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: 1,
@@ -112,6 +122,9 @@ func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamH
 		IsSuccessful: isBreakerSuccess,
 		IsExcluded:   isBreakerExcluded,
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				g.openedAt.Store(time.Now().UnixNano())
+			}
 			h.log.Warn("circuit breaker changed state", "upstream", name, "from", from.String(), "to", to.String())
 			h.m.breakerState.WithLabelValues(name).Set(float64(to))
 			h.m.breakerTransitions.WithLabelValues(name, to.String()).Inc()
@@ -235,7 +248,7 @@ func (g *guard) classify(ctx context.Context, err error) error {
 func (g *guard) fail(err error) error {
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		g.health.m.upstreamCalls.WithLabelValues(g.name, "breaker_open").Inc()
-		return &upstreamError{kind: errUnavailable, upstream: g.name, detail: "circuit breaker open after repeated Alma failures", retryAfter: time.Second, cause: err}
+		return &upstreamError{kind: errUnavailable, upstream: g.name, detail: "circuit breaker open after repeated Alma failures", retryAfter: g.untilTrial(), cause: err}
 	}
 	var ue *upstreamError
 	if errors.As(err, &ue) {
@@ -250,7 +263,14 @@ func (g *guard) fail(err error) error {
 		}
 		g.health.m.upstreamCalls.WithLabelValues(g.name, outcome).Inc()
 		g.health.record(g.name, err)
-		g.health.log.Warn("alma call failed", "upstream", g.name, "error", ue.detail, "cause", redactErr(ue.cause))
+		level := slog.LevelWarn
+		var be *budgetError
+		if errors.As(err, &be) {
+			// The gateway pacing itself: one line per refused request would
+			// flood the log exactly when it is busiest; the metric counts it.
+			level = slog.LevelDebug
+		}
+		g.health.log.Log(context.Background(), level, "alma call failed", "upstream", g.name, "error", ue.detail, "cause", redactErr(ue.cause))
 		return err
 	}
 	g.health.m.upstreamCalls.WithLabelValues(g.name, "answer").Inc()

@@ -535,3 +535,21 @@ func TestRetryBudgetCountsOnlyCallsSent(t *testing.T) {
 		t.Errorf("10 calls to a failing Alma made %d attempts, want 12 (refused calls do not buy retries)", got)
 	}
 }
+
+// TestOpenBreakerRetryAfterIsTheCooldownLeft: a client refused by the open
+// breaker is told to come back when the trial is due, not after a fixed
+// second.
+func TestOpenBreakerRetryAfterIsTheCooldownLeft(t *testing.T) {
+	g, _ := testGuard(t, time.Minute)
+	for range 3 {
+		_ = g.do(context.Background(), outcome(errSRU500))
+	}
+	err := g.do(context.Background(), outcome(nil))
+	var ue *upstreamError
+	if !errors.As(err, &ue) || !strings.Contains(ue.detail, "circuit breaker open") {
+		t.Fatalf("do = %v, want the open breaker", err)
+	}
+	if ue.retryAfter < 50*time.Second || ue.retryAfter > time.Minute {
+		t.Errorf("Retry-After = %v, want about the minute of cooldown left", ue.retryAfter)
+	}
+}
