@@ -147,7 +147,7 @@ func (s *Server) renderSRU(req *sru.Request, rs *resultSet) cache.Loaded {
 		if id == "" {
 			id = rec.MMSID
 		}
-		res.Records = append(res.Records, sru.Record{Schema: req.RecordSchema, Packing: req.RecordPacking, Data: data, Identifier: id, Position: raw.Position})
+		res.Records = append(res.Records, sru.Record{Schema: req.RecordSchema, Packing: req.RecordPacking, Data: data, Identifier: id, Position: raw.Position, WellFormed: true})
 	}
 	if req.MaximumRecords > 0 {
 		res.NextPosition = nextPosition(req.StartRecord, len(rs.records), rs.total)

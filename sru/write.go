@@ -31,6 +31,11 @@ type Record struct {
 	Data       []byte
 	Identifier string // written as recordIdentifier in SRU 1.2
 	Position   int    // recordPosition; 0 → omitted
+	// WellFormed promises that Data is exactly one namespace-well-formed
+	// element made of XML 1.0 characters (as transform's output is), so
+	// the writer need not check it again. False: the writer checks, and
+	// sends a record that fails escaped.
+	WellFormed bool
 }
 
 // Result is what the gateway answers a searchRetrieve with.
@@ -141,7 +146,7 @@ func writeRecord(buf *bytes.Buffer, v Version, req *Request, r *Record) {
 		packing = "xml"
 	}
 	data := recordBytes(r.Data)
-	if packing == "xml" && !wellFormedElement(data) {
+	if packing == "xml" && !r.WellFormed && !wellFormedElement(data) {
 		// Embedding it would break the whole response; send this record
 		// escaped instead and say so in its packing element.
 		packing = "string"

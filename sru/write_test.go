@@ -313,3 +313,22 @@ func TestEchoUsesRequestQuery(t *testing.T) {
 		t.Errorf("echo lacks %s:\n%s", want, buf.String())
 	}
 }
+
+// A record the caller promises is well-formed (transform's output) is
+// written as given without the structural check; the promise is the
+// caller's, so a broken one shows up as broken output, which is why the
+// gateway makes it only for records it serialized itself.
+func TestWriteRecordWellFormedPromise(t *testing.T) {
+	req := mustRequest(t, "query", "x")
+	var buf bytes.Buffer
+	data := `<record xmlns="http://www.loc.gov/MARC21/slim"><leader>x</leader></record>`
+	WriteSearchRetrieve(&buf, req, &Result{Total: 1, Records: []Record{{Data: []byte(data), Position: 1, WellFormed: true}}})
+	if !strings.Contains(buf.String(), "<zs:recordPacking>xml</zs:recordPacking><zs:recordData>"+data+"</zs:recordData>") {
+		t.Errorf("promised record not written as given:\n%s", buf.String())
+	}
+	buf.Reset()
+	WriteSearchRetrieve(&buf, req, &Result{Total: 1, Records: []Record{{Data: []byte("<a><b></a>"), Position: 1, WellFormed: true}}})
+	if !strings.Contains(buf.String(), "<zs:recordData><a><b></a></zs:recordData>") {
+		t.Errorf("the promise was second-guessed:\n%s", buf.String())
+	}
+}
