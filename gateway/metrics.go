@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_upstream_calls_total", Help: "Calls to Alma by upstream and outcome (ok, answer, error, rate_limited, breaker_open).",
+			Name: "gateway_upstream_calls_total", Help: "Calls to Alma by upstream and outcome (ok, answer, error, rate_limited, breaker_open, cancelled).",
 		}, []string{"upstream", "outcome"}),
 		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gateway_upstream_duration_seconds", Help: "Duration of guarded Alma calls, retries included.",

@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -14,22 +12,23 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
-// a sane token, else a new random one.
+// a sane token, else a new one: this process's random prefix and a
+// counter, unique without a call to crypto/rand per request.
 func (s *Server) requestID(c *fiber.Ctx) error {
 	id := c.Get("X-Request-Id")
 	if !saneToken(id, 64) {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
+		var b [16 + 16]byte
+		n := copy(b[:], s.idPrefix)
+		id = string(strconv.AppendUint(b[:n], s.idSeq.Add(1), 16))
 	} else {
 		id = strings.Clone(id)
 	}
 	c.Set("X-Request-Id", id)
-	c.Locals("rid", id)
 	return c.Next()
 }
 
@@ -61,10 +60,37 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	if r := c.Route(); r != nil && r.Path != "/" && r.Path != "" {
 		route = r.Path
 	}
-	status := c.Response().StatusCode()
-	s.m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	s.m.requestDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	o := s.observer(route, c.Response().StatusCode())
+	o.requests.Inc()
+	o.duration.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// routeObserver holds a route's resolved metric children, so a request
+// does not look its label values up again.
+type routeObserver struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// observer returns the children for a route pattern and status. Routes are
+// the fixed patterns of routes.go (or "other"), so the set stays small.
+func (s *Server) observer(route string, status int) *routeObserver {
+	key := routeKey{route, status}
+	if o, ok := s.routeObs.Load(key); ok {
+		return o.(*routeObserver)
+	}
+	o := &routeObserver{
+		requests: s.m.requests.WithLabelValues(route, strconv.Itoa(status)),
+		duration: s.m.requestDuration.WithLabelValues(route),
+	}
+	actual, _ := s.routeObs.LoadOrStore(key, o)
+	return actual.(*routeObserver)
+}
+
+type routeKey struct {
+	route  string
+	status int
 }
 
 // bounds refuses oversized URLs and clients over their rate before any

@@ -132,3 +132,21 @@ func TestIndexListReadFromAlmasExplain(t *testing.T) {
 		t.Errorf("explain does not describe the gateway:\n%.600s", body)
 	}
 }
+
+func TestRequestIDs(t *testing.T) {
+	env := newEnv(t, nil)
+	_, h1, _ := env.get("/healthz")
+	_, h2, _ := env.get("/healthz")
+	a, b := h1.Get("X-Request-Id"), h2.Get("X-Request-Id")
+	if a == "" || a == b {
+		t.Errorf("request ids %q and %q: want two different ones", a, b)
+	}
+	_, h, _ := env.get("/healthz", "X-Request-Id", "opac-42.a_b")
+	if got := h.Get("X-Request-Id"); got != "opac-42.a_b" {
+		t.Errorf("a sane client id came back as %q", got)
+	}
+	_, h, _ = env.get("/healthz", "X-Request-Id", "<script>")
+	if got := h.Get("X-Request-Id"); got == "<script>" || got == "" {
+		t.Errorf("an unsafe client id came back as %q", got)
+	}
+}

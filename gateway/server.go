@@ -15,10 +15,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +70,10 @@ type Server struct {
 	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
 	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
 
+	idPrefix string        // random per process: request ids are idPrefix + idSeq
+	idSeq    atomic.Uint64 // the last request id's sequence number
+	routeObs sync.Map      // routeKey → *routeObserver (resolved metric children)
+
 	draining atomic.Bool
 	stop     context.CancelFunc
 	bg       chan struct{} // closed when background work has ended
@@ -96,6 +103,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.version = "dev"
 	}
 	s.started = s.now()
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
