@@ -12,49 +12,22 @@ package budget
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/almanet/gateway/internal/testtool"
 )
 
-// startRedisServer starts redis-server on a free loopback port and returns a
-// client for it; the server stops with the test.
+// startRedisServer starts a real redis-server (see testtool.RedisServer)
+// and returns a client for it.
 func startRedisServer(t *testing.T) *redis.Client {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not found (apt-get install -y redis-server): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), DisableIdentity: true, MaxRetries: -1})
+	addr, _ := testtool.RedisServer(t)
+	c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
-	for i := 0; ; i++ {
-		if err := c.Ping(context.Background()).Err(); err == nil {
-			return c
-		} else if i == 500 {
-			t.Fatalf("redis-server never answered: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return c
 }
 
 func TestIntegrationSharedBudget(t *testing.T) {

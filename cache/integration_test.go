@@ -11,56 +11,18 @@ package cache
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/almanet/gateway/internal/testtool"
 )
 
-// startRedisServer starts redis-server on a free loopback port, without
-// persistence, and returns its address and a func that stops it.
+// startRedisServer starts a real redis-server (see testtool.RedisServer).
 func startRedisServer(t *testing.T) (addr string, stop func()) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not found (apt-get install -y redis-server): %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(stop)
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-
-	c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if err := c.Ping(context.Background()).Err(); err == nil {
-			return addr, stop
-		} else if i == 500 {
-			t.Fatalf("redis-server on %s never answered: %v", addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return testtool.RedisServer(t)
 }
 
 func newIntegrationLoader(t *testing.T, addr string) *Loader {
