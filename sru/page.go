@@ -135,8 +135,22 @@ func parseResponse(s *xmlScanner, p *Page) (sawCount bool, err error) {
 }
 
 func parseRecords(s *xmlScanner, p *Page) error {
+	return eachChild(s, "records", "record", func() error {
+		rec, err := parseRecord(s)
+		if err != nil {
+			return err
+		}
+		p.Records = append(p.Records, rec)
+		return nil
+	})
+}
+
+// eachChild calls fn at the start of every child element of the current
+// element (named parent) whose local name is want, skipping the others,
+// until the parent ends. fn must consume the child through its end tag.
+func eachChild(s *xmlScanner, parent, want string, fn func() error) error {
 	if s.kind == tokEmpty {
-		return nil // zero hits: <records/>
+		return nil // <records/>: zero hits; <diagnostics/>: none
 	}
 	for {
 		k, err := s.next()
@@ -145,21 +159,19 @@ func parseRecords(s *xmlScanner, p *Page) error {
 		}
 		switch k {
 		case tokEOF:
-			return malformed("truncated in records")
+			return malformed("truncated in %s", parent)
 		case tokEnd:
 			return nil
 		case tokStart, tokEmpty:
-			if string(localName(s.name())) != "record" || k == tokEmpty {
+			if string(localName(s.name())) != want || k == tokEmpty {
 				if err := s.skip(); err != nil {
 					return malformed("at byte %d", s.pos)
 				}
 				continue
 			}
-			rec, err := parseRecord(s)
-			if err != nil {
+			if err := fn(); err != nil {
 				return err
 			}
-			p.Records = append(p.Records, rec)
 		}
 	}
 }
@@ -262,33 +274,14 @@ func boolInt(b bool) int {
 }
 
 func parseDiagnostics(s *xmlScanner, p *Page) error {
-	if s.kind == tokEmpty {
+	return eachChild(s, "diagnostics", "diagnostic", func() error {
+		var d Diagnostic
+		if err := parseDiagnostic(s, &d); err != nil {
+			return err
+		}
+		p.Diagnostics = append(p.Diagnostics, normalizeDiagnostic(d))
 		return nil
-	}
-	for {
-		k, err := s.next()
-		if err != nil {
-			return malformed("at byte %d", s.pos)
-		}
-		switch k {
-		case tokEOF:
-			return malformed("truncated in diagnostics")
-		case tokEnd:
-			return nil
-		case tokStart, tokEmpty:
-			if string(localName(s.name())) != "diagnostic" || k == tokEmpty {
-				if err := s.skip(); err != nil {
-					return malformed("at byte %d", s.pos)
-				}
-				continue
-			}
-			var d Diagnostic
-			if err := parseDiagnostic(s, &d); err != nil {
-				return err
-			}
-			p.Diagnostics = append(p.Diagnostics, normalizeDiagnostic(d))
-		}
-	}
+	})
 }
 
 func parseDiagnostic(s *xmlScanner, d *Diagnostic) error {
