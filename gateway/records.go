@@ -46,7 +46,7 @@ func (s *Server) availLife() cache.Lifetime {
 // found through the NZ SRU endpoint so that it carries the member 852s.
 func (s *Server) nzRecord(ctx context.Context, mmsID string) (*transform.Record, cacheView, error) {
 	life := s.recordLife()
-	res, err := s.loader.Get(ctx, "rec|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
+	return s.cachedRecord(ctx, "rec|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
 		rs, err := s.fetch(ctx, s.nz, "alma.mms_id="+mmsID, 1, 1)
 		if err != nil {
 			return cache.Loaded{}, err
@@ -59,14 +59,6 @@ func (s *Server) nzRecord(ctx context.Context, mmsID string) (*transform.Record,
 		}
 		return cache.Loaded{}, notFound("the network has no record with MMS ID " + mmsID)
 	})
-	if err != nil {
-		return nil, cacheView{}, err
-	}
-	rec, err := transform.Parse(res.Value)
-	if err != nil {
-		return nil, cacheView{}, errCorruptEntry
-	}
-	return rec, viewOf(res, life, s.now()), nil
 }
 
 // liveAvailability returns the AVA/AVE/AVD entries of a record from the
@@ -79,7 +71,7 @@ func (s *Server) liveAvailability(ctx context.Context, who, apiKey, mmsID string
 		return nil, cacheView{}, errNoAPI
 	}
 	life := s.availLife()
-	res, err := s.loader.Get(ctx, "avail|"+who+"|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
+	return s.cachedRecord(ctx, "avail|"+who+"|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
 		var bib *alma.Bib
 		err := g.do(ctx, func(ctx context.Context) error {
 			var err error
@@ -98,6 +90,12 @@ func (s *Server) liveAvailability(ctx context.Context, who, apiKey, mmsID string
 		}
 		return cache.Loaded{Value: rec.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 	})
+}
+
+// cachedRecord reads one record through the cache; load returns its
+// canonical MARCXML.
+func (s *Server) cachedRecord(ctx context.Context, key string, life cache.Lifetime, load cache.LoadFunc) (*transform.Record, cacheView, error) {
+	res, err := s.loader.Get(ctx, key, life, load)
 	if err != nil {
 		return nil, cacheView{}, err
 	}
