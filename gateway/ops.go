@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 )
 
@@ -97,12 +98,18 @@ func (s *Server) handleStatus() fiber.Handler {
 			"uptime_seconds": int(time.Since(s.started).Seconds()),
 			"upstreams":      ups,
 			"cache": fiber.Map{
-				"stats":     cs,
+				"stats": fiber.Map{
+					"hits": cs.Hits, "misses": cs.Misses, "stale_serves": cs.StaleServes, "coalesced": cs.Coalesced,
+					"refreshes": cs.Refreshes, "load_errors": cs.LoadErrors, "evictions": cs.Evictions,
+					"dropped_sets": cs.DroppedSets + cs.RejectedSets, "bytes_in_use": cs.BytesInUse,
+					"redis_hits": cs.RedisHits, "redis_errors": cs.RedisErrors, "redis_down": cs.RedisDown,
+					"remote_purges": cs.RemotePurges,
+				},
 				"hit_ratio": ratio,
 				"max_bytes": s.cfg.Cache.MaxBytes,
 				"redis":     s.redis != nil,
 			},
-			"budget":            s.budget.Stats(),
+			"budget":            budgetStatus(s.budget.Stats()),
 			"recent_errors":     s.health.errors(),
 			"indexes":           s.indexes.Load().Len(),
 			"breaker_open":      s.nz.guard.cb.State() == gobreaker.StateOpen,
@@ -170,4 +177,32 @@ func (s *Server) registerCacheMetrics() {
 			s.m.gaugeFunc(c.name, c.help, fn)
 		}
 	}
+}
+
+// budgetLine is one call budget in /v1/status: a key's hash, never the key.
+type budgetLine struct {
+	ID           string     `json:"id"`
+	Calls        uint64     `json:"calls"`
+	Waits        uint64     `json:"waits"`
+	Backoffs     uint64     `json:"backoffs"`
+	Refused      uint64     `json:"refused"`
+	Remaining    *int       `json:"remaining"` // Alma's X-Exl-Api-Remaining; null when unknown
+	BackoffUntil *time.Time `json:"backoff_until"`
+}
+
+func budgetStatus(ks []budget.KeyStats) []budgetLine {
+	out := make([]budgetLine, 0, len(ks))
+	for _, k := range ks {
+		l := budgetLine{ID: k.ID, Calls: k.Calls, Waits: k.Waits, Backoffs: k.Backoffs, Refused: k.Refused}
+		if k.Remaining >= 0 {
+			r := k.Remaining
+			l.Remaining = &r
+		}
+		if !k.BackoffUntil.IsZero() {
+			t := k.BackoffUntil.UTC()
+			l.BackoffUntil = &t
+		}
+		out = append(out, l)
+	}
+	return out
 }

@@ -128,7 +128,7 @@ func TestRedisSharedCache(t *testing.T) {
 				t.Errorf("B %s answered other bytes than A:\nA: %s\nB: %s", path, head(string(bodyA), 500), head(string(bodyB), 500))
 			}
 		}
-		if hits := num(cacheStats(t, b)["RedisHits"]); hits < 3 {
+		if hits := num(cacheStats(t, b)["redis_hits"]); hits < 3 {
 			t.Errorf("B's /v1/status counts %v Redis hits, want at least 3", hits)
 		}
 	})
@@ -138,7 +138,7 @@ func TestRedisSharedCache(t *testing.T) {
 		if _, h, _ := get(t, b.base+path); h.Get("X-Cache") != "HIT" {
 			t.Fatalf("B: X-Cache = %q before the purge, want HIT", h.Get("X-Cache"))
 		}
-		purges := num(cacheStats(t, b)["RemotePurges"])
+		purges := num(cacheStats(t, b)["remote_purges"])
 		resp, err := http.Post(a.base+"/admin/cache/purge?"+url.Values{"query": {`alma.title = "science"`}}.Encode(), "", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +147,7 @@ func TestRedisSharedCache(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("purge on A answered %d", resp.StatusCode)
 		}
-		for i := 0; num(cacheStats(t, b)["RemotePurges"]) <= purges; i++ {
+		for i := 0; num(cacheStats(t, b)["remote_purges"]) <= purges; i++ {
 			if i == 200 {
 				t.Fatal("B never received A's purge")
 			}
