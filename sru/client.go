@@ -128,7 +128,10 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("alma sru: %w (%d bytes announced)", ErrBodyTooLarge, resp.ContentLength)
 	}
 	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength))
+		// bytes.Buffer.ReadFrom wants MinRead bytes free before each read,
+		// including the last one that sees EOF: without them it doubles
+		// the buffer and copies the whole body once more.
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
 	}
 	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
 	if err != nil {
