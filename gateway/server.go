@@ -156,8 +156,11 @@ func New(cfg Config, opt Options) (*Server, error) {
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
 		s.apiGuard["nz"] = newGuard("api:nz", cfg.Breaker, timeout, s.health)
+		s.apiGuard["nz"].probe = s.apiProbe(cfg.APIKey)
 		for _, mb := range cfg.Members {
-			s.apiGuard[mb.Code] = newGuard("api:"+mb.Code, cfg.Breaker, timeout, s.health)
+			g := newGuard("api:"+mb.Code, cfg.Breaker, timeout, s.health)
+			g.probe = s.apiProbe(mb.APIKey)
+			s.apiGuard[mb.Code] = g
 		}
 	}
 
@@ -176,6 +179,20 @@ func New(cfg Config, opt Options) (*Server, error) {
 func (s *Server) sruProbe(c *sru.Client) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := c.Search(ctx, sru.SearchParams{Query: `alma.mms_id=0`, Start: 1, Max: 0, Schema: "marcxml"})
+		return err
+	}
+}
+
+// apiProbe is the cheap half-open trial for the REST API with one key: a
+// lookup of MMS ID 0, which Alma answers at once with "not valid" (an
+// answer, so a healthy API) without building any record. Nil without a
+// key: the first client's call is then the trial.
+func (s *Server) apiProbe(key string) func(ctx context.Context) error {
+	if key == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		_, err := s.api.GetBib(ctx, "0", key)
 		return err
 	}
 }

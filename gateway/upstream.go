@@ -173,7 +173,9 @@ func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) er
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	if g.probe != nil && g.cb.State() == gobreaker.StateHalfOpen {
-		if _, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, g.probe(ctx)) }); err != nil {
+		// An answer the breaker counts as healthy (e.g. the REST probe's
+		// "no such record") closes it; only a failure ends the call here.
+		if _, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, g.probe(ctx)) }); err != nil && !isBreakerSuccess(err) {
 			return g.fail(err)
 		}
 	}

@@ -160,6 +160,9 @@ func TestHalfOpenProbe(t *testing.T) {
 		// Alma is alive but asks to slow down: the client's call waits for
 		// another turn and the breaker stays undecided.
 		{"probe rate limited", errSRU429, 0, gobreaker.StateHalfOpen},
+		// The REST probe's answer is Alma's "no such record": a healthy
+		// API, so the breaker closes and the client's call goes on.
+		{"probe answered 4xx", errAPI404, 1, gobreaker.StateClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
