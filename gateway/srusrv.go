@@ -43,7 +43,6 @@ type sruMemo struct {
 // with HTTP 200, diagnostics included, as SRU clients expect.
 func (s *Server) handleSRU() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		t0 := time.Now()
 		raw, idx := c.Request().URI().QueryString(), s.indexes.Load()
 		get := c.Method() == http.MethodGet
 		var m sruMemo
@@ -104,7 +103,6 @@ func (s *Server) handleSRU() fiber.Handler {
 			body = insertExtra(body, v.storedAt)
 		}
 		c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
-		_ = t0
 		return c.Status(http.StatusOK).Send(body)
 	}
 }
