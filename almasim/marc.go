@@ -143,39 +143,24 @@ func appendRecord(b []byte, leader string, fields []field, l recordLayout) []byt
 
 // appendText escapes s as XML character data the way Alma does: &, < and >
 // only (quotes and apostrophes stay as they are, see the SLSP sample).
-func appendText(b []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); i++ {
-		var esc string
-		switch s[i] {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		default:
-			continue
-		}
-		b = append(b, s[last:i]...)
-		b = append(b, esc...)
-		last = i + 1
-	}
-	return append(b, s[last:]...)
-}
+func appendText(b []byte, s string) []byte { return appendEscaped(b, s, '>', "&gt;") }
 
 // appendAttr escapes s for a double-quoted attribute value.
-func appendAttr(b []byte, s string) []byte {
+func appendAttr(b []byte, s string) []byte { return appendEscaped(b, s, '"', "&quot;") }
+
+// appendEscaped escapes & and < always, and the one more byte that the
+// context needs (> in text as Alma writes it, " in attribute values).
+func appendEscaped(b []byte, s string, extra byte, extraEsc string) []byte {
 	last := 0
 	for i := 0; i < len(s); i++ {
 		var esc string
-		switch s[i] {
-		case '&':
+		switch c := s[i]; {
+		case c == '&':
 			esc = "&amp;"
-		case '<':
+		case c == '<':
 			esc = "&lt;"
-		case '"':
-			esc = "&quot;"
+		case c == extra:
+			esc = extraEsc
 		default:
 			continue
 		}
