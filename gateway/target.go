@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/transform"
+)
+
+// Target is one searchable source behind the search pipeline: the network's
+// Alma SRU (`nz`), a member's own IZ SRU, or another SRU server (SPEC 9.1).
+// The pipeline (cache → coalesce → target → render) and every front end
+// (JSON feed, SRU, Z39.50, federation) reach a source only through this
+// interface; the breaker, call budget and deadline are a wrapper that
+// implements it too. Names are held by whoever registers the target, as
+// with groupcache's Getter.
+type Target interface {
+	// Search returns records q.Start..q.Start+q.Count-1 of q's result list,
+	// parsed once. An SRU diagnostic from the target is an answer
+	// (TargetPage.Diagnostics), not an error; errors are transport,
+	// timeout, breaker, budget and malformed-body failures.
+	Search(ctx context.Context, q TargetQuery) (*TargetPage, error)
+}
+
+// TargetFunc adapts a function to Target, for inline fakes in tests.
+type TargetFunc func(ctx context.Context, q TargetQuery) (*TargetPage, error)
+
+// Search calls f.
+func (f TargetFunc) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+	return f(ctx, q)
+}
+
+// TargetQuery is one canonical search as a target receives it.
+type TargetQuery struct {
+	// CQL is the validated, canonically re-serialized query in the
+	// gateway's own index names (Alma's); a target maps them to its own.
+	CQL string
+	// Start is the first position wanted, 1-based.
+	Start int
+	// Count is how many records are wanted; 0 asks for the hit count only.
+	Count int
+	// Schema is the record schema asked of the target; empty means marcxml.
+	Schema string
+}
+
+// TargetPage is what a target answered for one TargetQuery.
+type TargetPage struct {
+	// Total is the target's own hit count for the query.
+	Total int
+	// Records are in result-list order.
+	Records []TargetRecord
+	// Diagnostics are the target's SRU diagnostics (URIs normalized).
+	Diagnostics []sru.Diagnostic
+}
+
+// TargetRecord is one record of a TargetPage.
+type TargetRecord struct {
+	// Position is the record's position in the target's result list.
+	Position int
+	// ID is the target's own record identifier (SRU recordIdentifier, or
+	// the record's 001 when the target sends none).
+	ID string
+	// Record is the parsed record; Record.XML-equivalent bytes come from
+	// transform's outputs, never from re-parsing.
+	Record *transform.Record
+}
