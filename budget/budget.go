@@ -64,7 +64,7 @@ type Options struct {
 	Timeout time.Duration
 	// DownFor is how long Redis is skipped after a failure; 0 means 5s.
 	DownFor time.Duration
-	// Logger; nil means slog.Default().
+	// Logger; nil discards (the gateway passes its own).
 	Logger *slog.Logger
 }
 
@@ -145,7 +145,7 @@ func New(opt Options) *Budget {
 		b.downFor = 5 * time.Second
 	}
 	if b.log == nil {
-		b.log = slog.Default()
+		b.log = slog.New(slog.DiscardHandler)
 	}
 	return b
 }
