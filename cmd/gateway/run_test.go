@@ -125,20 +125,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestConvertCommand(t *testing.T) {
-	in := filepath.Join("..", "..", "transform", "testdata")
-	entries, err := os.ReadDir(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sample string
-	for _, e := range entries {
-		if strings.Contains(e.Name(), "slsp") && strings.HasSuffix(e.Name(), ".xml") && strings.Contains(e.Name(), "20records") {
-			sample = filepath.Join(in, e.Name())
-		}
-	}
-	if sample == "" {
-		t.Fatal("the SLSP sample is not in transform/testdata")
-	}
+	sample := filepath.Join("..", "..", "testdata", "alma", "slsp_nz_sru_searchRetrieve_20records_852.xml")
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"convert", "-to", "json", sample}, os.Getenv, nil, &out, &errOut); err != nil {
 		t.Fatalf("convert: %v (%s)", err, errOut.String())
