@@ -268,7 +268,8 @@ if want miss; then
     m() { awk -v u="$1" '/^BenchmarkMiss/ { for (i = 2; i <= NF; i++) if ($i == u) print $(i - 1) }' "$work/miss-$lat.out"; }
     a10=$(m alma-10-ms) s10=$(m search-10-ms) r10=$(m sru-10-ms) as=$(m added-search-10-ms) ar=$(m added-sru-10-ms)
     [ -n "$as" ] && [ -n "$ar" ] || { cat "$work/miss-$lat.out" >&2; die "BenchmarkMiss reported no added latency"; }
-    row "| a miss's added latency, Alma at $lat, 10 records (median of $MISS_N) | /v1/search $s10 ms, /sru $r10 ms | Alma (simulator) direct $a10 ms | **+$as ms** (JSON), **+$ar ms** (SRU) | < 1 ms | $(verdict_lt "$as" 1) / $(verdict_lt "$ar" 1) |"
+    ms() { awk -v x="$1" 'BEGIN { printf "%+.2f", x }'; }
+    row "| a miss's added latency, Alma at $lat, 10 records (median of $MISS_N) | /v1/search $s10 ms, /sru $r10 ms | Alma (simulator) direct $a10 ms | **$(ms "$as") ms** (JSON), **$(ms "$ar") ms** (SRU) | < 1 ms | $(verdict_lt "$as" 1) / $(verdict_lt "$ar" 1) |"
   done
 fi
 
