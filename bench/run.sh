@@ -166,7 +166,8 @@ rows="$work/rows.md"
 : >"$rows"
 row() { echo "$*" >>"$rows"; echo "$*" >&2; }
 
-log "building the gateway, its test binary and the helpers"
+commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ' (with uncommitted changes)')"
+log "building the gateway, its test binary and the helpers at $commit"
 go build -o "$work/gateway" ./cmd/gateway
 go build -o "$work/fiberpeer" ./bench/fiberpeer
 go build -o "$work/rounds" ./bench/rounds
@@ -389,7 +390,7 @@ fi
 # ------------------------------------------------------------------ report
 load_end=$(loadavg)
 {
-  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ' (with uncommitted changes)'), $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(go version | awk '{print $3}'), $(nginx -v 2>&1 | awk '{print $3}'), $(varnishd -V 2>&1 | head -1 | grep -oE "varnish-[0-9.]+"), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
+  echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(go version | awk '{print $3}'), $(nginx -v 2>&1 | awk '{print $3}'), $(varnishd -V 2>&1 | head -1 | grep -oE "varnish-[0-9.]+"), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')."
   echo "Load average (1, 5, 15 min) at start $load_start, at end $load_end. Pieces: ${pieces[*]}."
   echo "Servers pinned to CPU 0 (GOMAXPROCS=1, nginx worker_processes 1, Varnish thread_pools=1), \`taskset -c 1 wrk -t1 -c$CONNS -d$DUR\`, all at nice $NICE; $ROUNDS alternating rounds; median of the per-round ratios (min–max)."
   echo
