@@ -35,6 +35,9 @@ type Config struct {
 	// RedisURL enables the shared second-level cache and call budget. Empty
 	// means in-process only.
 	RedisURL string `yaml:"-"`
+	// PublicURL is the address clients use (GATEWAY_PUBLIC_URL), for
+	// explain, OpenSearch and links. Empty means the request's Host.
+	PublicURL string `yaml:"public_url"`
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
@@ -139,6 +142,8 @@ type LimitsConfig struct {
 	LimitLoopback bool `yaml:"limit_loopback"`
 	// DrainTimeout bounds graceful shutdown. Zero means 20s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+
+	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
 }
 
 // Duration is a time.Duration that YAML reads from a Go duration string.
@@ -225,6 +230,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Limits.EdgeLimits.applyDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -287,6 +293,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		*d.dst = Duration(dur)
 	}
+	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
 	for i := range c.Members {
 		if env := c.Members[i].APIKeyEnv; env != "" {
 			c.Members[i].APIKey = getenv(env)
@@ -347,7 +356,7 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return nil
+	return c.validateEdge()
 }
 
 func checkURL(name, raw string) error {

@@ -73,6 +73,7 @@ type Server struct {
 	idPrefix string        // random per process: request ids are idPrefix + idSeq
 	idSeq    atomic.Uint64 // the last request id's sequence number
 	routeObs sync.Map      // routeKey → *routeObserver (resolved metric children)
+	edge     edgeStats     // the HTTP edge's counts (edge.go)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -107,6 +108,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
+	s.registerEdgeMetrics()
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
@@ -205,6 +207,7 @@ func (s *Server) App() *fiber.App { return s.app }
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
+	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:

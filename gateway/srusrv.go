@@ -222,7 +222,7 @@ func (s *Server) sruDiagnostic(c *fiber.Ctx, v sru.Version, op string, d sru.Dia
 // sruExplain answers explain with the gateway's own description: its host
 // and port as the client addressed it, the path /sru.
 func (s *Server) sruExplain(c *fiber.Ctx, req *sru.Request) error {
-	host, port := hostPort(c.Get("Host"), c.Protocol() == "https")
+	host, port := s.explainAddr(c) // GATEWAY_PUBLIC_URL, else Host (edge_http.go)
 	info := sru.ExplainInfo{
 		Host: host, Port: port, Database: "sru",
 		Title:          "Alma network search gateway",
@@ -234,8 +234,7 @@ func (s *Server) sruExplain(c *fiber.Ctx, req *sru.Request) error {
 	var buf bytes.Buffer
 	sru.WriteExplain(&buf, req.Version, info, req)
 	c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
-	c.Set("Cache-Control", "public, max-age=300")
-	c.Set("X-Cache", "HIT")
+	s.explainCacheHeaders(c) // X-Cache MISS; Vary: Host unless public (edge_http.go)
 	return c.Status(http.StatusOK).Send(buf.Bytes())
 }
 
