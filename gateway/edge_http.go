@@ -22,7 +22,10 @@ const corsExpose = "X-Cache,Age,ETag,X-Request-Id,Retry-After"
 // (GET http://host/path) the target's authority is the request's host and
 // a Host header is ignored; the edge guard has checked the form already.
 func (s *Server) edgeHeaders(c *fiber.Ctx) error {
-	if uri := c.Request().RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
+	// The header's raw target: Request.RequestURI would rewrite it to the
+	// path and re-parse the URI with the Host header, losing the target's
+	// authority.
+	if uri := c.Request().Header.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
 		c.Request().Header.SetHostBytes(c.Request().URI().Host())
 	}
 	err := c.Next()
