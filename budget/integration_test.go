@@ -35,7 +35,7 @@ func TestIntegrationSharedBudget(t *testing.T) {
 	rdb := startRedisServer(t)
 	clock := newFakeClock()
 	newB := func() *Budget {
-		return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
+		return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, MaxWait: time.Hour, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
 	}
 	replicas := []*Budget{newB(), newB()}
 	var granted []time.Time

@@ -99,6 +99,10 @@ type UpstreamConfig struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// RateBurst is the budget's burst. Zero means 5.
 	RateBurst int `yaml:"rate_burst"`
+	// BudgetWait is the longest an uncached call waits for a slot of the
+	// call budget, alone or with Redis alike; a slot further away is
+	// answered 503 with Retry-After at once. Zero means 250ms.
+	BudgetWait Duration `yaml:"budget_wait"`
 	// RetryBudget is the fraction of recent calls that may be retried. Zero
 	// means 0.1; a negative value disables retries.
 	RetryBudget float64 `yaml:"retry_budget"`

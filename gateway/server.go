@@ -116,7 +116,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("cache: %v", err)
 	}
 	s.memory = mem
-	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst}
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, MaxWait: cfg.Upstream.BudgetWait.D()}
 	if cfg.RedisURL != "" {
 		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
 		if err != nil {
