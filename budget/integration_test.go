@@ -64,3 +64,23 @@ func TestIntegrationSharedBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationOneWaitRule is TestOneWaitRuleAloneAndShared's shared
+// case on a real redis-server: the same bounded wait, then the same
+// refusal, as the local budget.
+func TestIntegrationOneWaitRule(t *testing.T) {
+	rdb := startRedisServer(t)
+	var slept []time.Duration
+	b := New(Options{PerSecond: 10, Burst: 1, MaxWait: 250 * time.Millisecond, Redis: rdb, Now: newFakeClock().Now, Logger: quietLogger(),
+		Sleep: func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return ctx.Err() }})
+	got := waitOutcomes(t, b, &slept)
+	want := []string{"now", "after 100ms", "after 200ms", "refused, next slot in 300ms", "refused, next slot in 300ms", "refused, next slot in 300ms"}
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			t.Fatalf("outcomes %q, want %q", got, want)
+		}
+	}
+	if b.RedisErrors() != 0 {
+		t.Errorf("%d Redis errors: the shared path was not the one tested", b.RedisErrors())
+	}
+}

@@ -140,7 +140,7 @@ var busyAnswer = func() []byte {
 
 // maxTurningAway bounds the goroutines answering connections over the cap;
 // beyond it, such connections are closed without an answer.
-const maxTurningAway = 128
+const maxTurningAway = 1024
 
 // turnAway answers a connection over the cap with 503 and closes it. It
 // half-closes first and reads what the client sent for a moment, so that
@@ -155,7 +155,7 @@ func (l *edgeListener) turnAway(c net.Conn) {
 	go func() {
 		defer l.refusing.Add(-1)
 		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(time.Second))
+		_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
 		if _, err := c.Write(busyAnswer); err != nil {
 			return
 		}
