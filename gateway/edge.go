@@ -82,6 +82,7 @@ var (
 	errChunkEnd     = refuse(400, "chunk_end", "a chunk's data is not followed by CRLF")
 	errTrailer      = refuse(400, "trailer", "the chunked trailer section is malformed")
 	errHeadTooLarge = refuse(431, "head_too_large", "the request head is larger than the read buffer")
+	errMalformed    = refuse(400, "malformed", "the request is not valid HTTP/1.1")
 )
 
 // The framing states of a connection's byte stream.
@@ -202,7 +203,14 @@ type edgeConn struct {
 	closeOnce sync.Once
 }
 
-func (c *edgeConn) Read(p []byte) (int, error) {
+func (c *edgeConn) Read(p []byte) (n int, err error) {
+	defer func() {
+		// The framing is fuzzed (FuzzEdgeFraming); should it still
+		// panic, refuse the connection rather than take the process down.
+		if r := recover(); r != nil {
+			c.bad, n, err = errMalformed, 0, errMalformed
+		}
+	}()
 	for {
 		if c.rel > 0 {
 			n := copy(p, c.buf[:c.rel])
@@ -398,7 +406,7 @@ func headEnd(b []byte, from int) int {
 			return -1
 		}
 		p := i + j
-		if p == 0 || b[p-1] != '\r' || bytes.IndexByte(b[i:p-1], '\r') >= 0 {
+		if p == 0 || b[p-1] != '\r' || bytes.IndexByte(b[i:max(i, p-1)], '\r') >= 0 {
 			return -2
 		}
 		if p >= 3 && b[p-2] == '\n' && b[p-3] == '\r' {
