@@ -39,9 +39,9 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 
 // explainAddr is the host and port explain describes: GATEWAY_PUBLIC_URL's
 // when set (validated at start), else the request's Host.
-func (s *Server) explainAddr(c *fiber.Ctx) (string, int) {
-	if s.cfg.PublicURL != "" {
-		if a, err := parsePublicURL(s.cfg.PublicURL); err == nil {
+func explainAddr(c *fiber.Ctx, publicURL string) (string, int) {
+	if publicURL != "" {
+		if a, err := parsePublicURL(publicURL); err == nil {
 			return a.host, a.port
 		}
 	}
@@ -76,9 +76,9 @@ func (s *Server) publicBase(c *fiber.Ctx) (base string, fromHost bool) {
 // same for everyone and public; built from the client's Host it is only
 // the client's (private, Vary: Host), so a shared cache in front cannot be
 // made to serve one client's Host to all.
-func (s *Server) explainCacheHeaders(c *fiber.Ctx) {
+func explainCacheHeaders(c *fiber.Ctx, publicURL string) {
 	c.Set("X-Cache", "MISS")
-	if s.cfg.PublicURL != "" {
+	if publicURL != "" {
 		c.Set("Cache-Control", "public, max-age=300")
 		return
 	}
