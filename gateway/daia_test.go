@@ -353,3 +353,32 @@ func TestDAIAConditionalAndCORS(t *testing.T) {
 		t.Errorf("preflight: status %d Allow-Headers %q, want 204 with Content-Type", code, h.Get("Access-Control-Allow-Headers"))
 	}
 }
+
+// The DAIA answers match what openapi.json declares for /v1/daia.
+func TestDAIAMatchesOpenAPI(t *testing.T) {
+	doc := loadOpenAPI(t)
+	env := newEnv(t, nil)
+	held, _ := daiaRecords(t, env.sim)
+	for _, c := range []struct {
+		path, schema string
+		status       int
+	}{
+		{"/v1/daia?format=json&id=" + held.MMSID, "DAIAResponse", 200},
+		{"/v1/daia?format=json&id=nonsense", "DAIAError", 400},
+	} {
+		code, _, body := env.get(c.path)
+		if code != c.status {
+			t.Fatalf("%s: status %d, want %d", c.path, code, c.status)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		if err := doc.Components.Schemas[c.schema].Value.VisitJSON(v); err != nil {
+			t.Errorf("%s does not match %s: %v", c.path, c.schema, err)
+		}
+	}
+	if doc.Paths.Find("/v1/daia") == nil {
+		t.Error("openapi.json has no /v1/daia")
+	}
+}
