@@ -342,7 +342,7 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const buildRun = "go build -o gateway ./cmd/gateway && ./gateway -demo"
+	const buildRun = "go build -o bin/gateway ./cmd/gateway && ./bin/gateway -demo"
 	const goRun = "go run ./cmd/gateway -demo"
 	for _, c := range []string{buildRun, goRun} {
 		if !bytes.Contains(readme, []byte("\n"+c+"\n")) {

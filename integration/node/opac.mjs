@@ -81,10 +81,12 @@ try {
     if (seen.record.where.length && seen.record.rows.length) break;
   }
   await page.screenshot({ path: outDir + '/opac-record.png', fullPage: true });
-  await page.setViewport({ width: 390, height: 844, isMobile: true });
+  await page.setViewport({ width: 390, height: 844, isMobile: true }); // reloads the page
+  await page.waitForFunction(() => [...document.querySelectorAll('main h2')].some(h => h.textContent === 'Live availability'), T);
   await page.screenshot({ path: outDir + '/opac-record-phone.png', fullPage: true });
   seen.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
   await page.setViewport({ width: 1100, height: 900 });
+  await page.waitForFunction(() => [...document.querySelectorAll('main h2')].some(h => h.textContent === 'Live availability'), T);
 
   if (seen.record.where.length) {
     await page.click('main a[href^="#where/"]');
