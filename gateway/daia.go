@@ -68,11 +68,13 @@ func (s *Server) handleDAIA() fiber.Handler {
 			opt.Asking = m.Code
 		}
 		base := publicBase(c)
-		ctx, cancel := s.requestContext()
+		// A client waits for the upstream deadline and a little more, as
+		// for every route; the loads go on and fill the cache after that.
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Upstream.Timeout.D()+2*time.Second)
 		defer cancel()
 
 		docs := make([][]daia.Document, len(ids))
-		views := make([]cacheView, len(ids))
+		views := make([]CacheView, len(ids))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(daiaParallel)
 		for i, id := range ids {
@@ -90,7 +92,7 @@ func (s *Server) handleDAIA() fiber.Handler {
 			Timestamp:   s.now().UTC().Format(time.RFC3339),
 			Document:    []daia.Document{},
 		}
-		view := cacheView{status: "HIT", storedAt: s.now(), life: s.availLife()}
+		view := CacheView{Status: cache.StatusHit, StoredAt: s.now(), Life: s.recs.availLife}
 		seen := map[string]bool{}
 		for i := range ids {
 			view = view.worse(views[i])
@@ -107,13 +109,32 @@ func (s *Server) handleDAIA() fiber.Handler {
 		if err != nil {
 			return s.daiaError(c, err, t0)
 		}
-		a, _ := unpackAnswer(packAnswer(http.StatusOK, body))
+		a, _ := unpackAnswer(packAnswer(Rendered{Status: http.StatusOK, ContentType: ContentJSON, Body: body}))
 		setDAIAHeaders(c)
-		if s.setCacheHeaders(c, view, a.etag) {
+		if s.daiaCacheHeaders(c, view, a.ETag) {
 			return c.SendStatus(http.StatusNotModified)
 		}
 		return c.Status(http.StatusOK).Send(body)
 	}
+}
+
+// daiaCacheHeaders writes X-Cache, Age, Cache-Control and ETag as every
+// /v1 answer has them (writeAnswer's, which would add the feed's meta
+// block that DAIA's schema forbids), and reports whether If-None-Match
+// names the answer.
+func (s *Server) daiaCacheHeaders(c *fiber.Ctx, v CacheView, etag []byte) (notModified bool) {
+	c.Set("X-Cache", string(v.Status))
+	age := max(0, int(s.now().Sub(v.StoredAt)/time.Second))
+	if v.Status == cache.StatusHit || v.Status == cache.StatusStale {
+		c.Set("Age", strconv.Itoa(age))
+	}
+	if v.Stale {
+		c.Set("Cache-Control", "public, max-age=0, must-revalidate")
+	} else {
+		c.Set("Cache-Control", "public, max-age="+strconv.Itoa(max(0, int(v.Life.Fresh/time.Second)-age))+", stale-while-revalidate="+strconv.Itoa(int(v.Life.Stale/time.Second)))
+	}
+	c.Set("ETag", string(etag))
+	return etagMatches(c.Request().Header.Peek("If-None-Match"), etag)
 }
 
 func setDAIAHeaders(c *fiber.Ctx) {
@@ -125,32 +146,32 @@ func setDAIAHeaders(c *fiber.Ctx) {
 
 // daiaDocuments finds the records a request identifier names and maps each
 // to a DAIA document.
-func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.RequestID, opt daia.Options) ([]daia.Document, cacheView, error) {
+func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.RequestID, opt daia.Options) ([]daia.Document, CacheView, error) {
 	var recs []*transform.Record
-	var view cacheView
+	var view CacheView
 	switch id.Kind {
 	case daia.MMSID:
-		rec, v, err := s.nzRecord(ctx, id.Value)
+		rec, v, err := s.recs.nzRecord(ctx, id.Value)
 		var ce *clientError
 		if errors.As(err, &ce) && ce.status == http.StatusNotFound {
-			return nil, cacheView{status: "MISS", storedAt: s.now(), life: s.availLife()}, nil
+			return nil, CacheView{Status: cache.StatusMiss, StoredAt: s.now(), Life: s.recs.availLife}, nil
 		}
 		if err != nil {
-			return nil, cacheView{}, err
+			return nil, CacheView{}, err
 		}
 		recs, view = []*transform.Record{rec}, v
 	case daia.ISBN:
 		var err error
 		recs, view, err = s.isbnRecords(ctx, id.Value)
 		if err != nil {
-			return nil, cacheView{}, err
+			return nil, CacheView{}, err
 		}
 	}
 	docs := make([]daia.Document, 0, len(recs))
 	for _, rec := range recs {
 		docID := base + "/v1/records/" + rec.MMSID
 		var avail []transform.Availability
-		if live, aview, err := s.liveAvailability(ctx, "nz", s.cfg.APIKey, rec.MMSID); err == nil {
+		if live, aview, err := s.recs.liveAvailability(ctx, "nz", s.cfg.APIKey, rec.MMSID); err == nil {
 			avail = live.Availability
 			if avail == nil {
 				avail = []transform.Availability{}
@@ -159,7 +180,7 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 		} else {
 			s.log.Debug("daia: live availability unavailable", "mms_id", rec.MMSID, "error", err)
 			// Not cached: a client should ask again soon.
-			view = view.worse(cacheView{status: "MISS", storedAt: s.now(), life: cache.Lifetime{Fresh: s.cfg.Cache.DiagnosticTTL.D()}})
+			view = view.worse(CacheView{Status: cache.StatusMiss, StoredAt: s.now(), Life: cache.Lifetime{Fresh: s.cfg.Cache.DiagnosticTTL.D()}})
 		}
 		docs = append(docs, daia.Document{
 			ID:        docID,
@@ -174,48 +195,47 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 
 // isbnRecords finds the NZ records cataloguing an ISBN (in its 13- or
 // 10-digit form), cached like a search.
-func (s *Server) isbnRecords(ctx context.Context, isbn string) ([]*transform.Record, cacheView, error) {
+func (s *Server) isbnRecords(ctx context.Context, isbn string) ([]*transform.Record, CacheView, error) {
 	forms := daia.ISBNForms(isbn)
 	terms := make([]string, len(forms))
 	for i, f := range forms {
 		terms[i] = "alma.isbn=" + f
 	}
 	query := strings.Join(terms, " or ")
-	life := s.searchLife()
+	life := cache.Lifetime{Fresh: s.cfg.Cache.TTL.D(), Stale: s.cfg.Cache.Stale.D()}
 	res, err := s.loader.Get(ctx, "daia-isbn|"+forms[0], life, func(ctx context.Context) (cache.Loaded, error) {
-		rs, err := s.fetch(ctx, s.nz, query, 1, maxDAIAPerISBN)
+		page, err := s.targets["nz"].Search(ctx, TargetQuery{CQL: query, Start: 1, Count: maxDAIAPerISBN})
 		if err != nil {
 			return cache.Loaded{}, err
 		}
 		var recs [][]byte
 		tags := []string{"q:" + query}
-		for _, raw := range rs.records {
-			rec, err := transform.Parse(raw.Data)
-			if err != nil {
+		for _, tr := range page.Records {
+			if tr.Record == nil {
 				continue
 			}
-			recs = append(recs, rec.AppendMARCXML(nil))
-			tags = append(tags, "mms:"+rec.MMSID)
+			recs = append(recs, tr.Record.AppendMARCXML(nil))
+			tags = append(tags, "mms:"+tr.Record.MMSID)
 		}
 		v, _ := json.Marshal(recs)
 		l := cache.Loaded{Value: v, Cache: true, Tags: capTags(tags)}
-		if len(rs.diagnostics) > 0 {
+		if len(page.Diagnostics) > 0 {
 			l.Life = &cache.Lifetime{Fresh: s.cfg.Cache.DiagnosticTTL.D()}
 		}
 		return l, nil
 	})
 	if err != nil {
-		return nil, cacheView{}, err
+		return nil, CacheView{}, err
 	}
 	var raws [][]byte
 	if err := json.Unmarshal(res.Value, &raws); err != nil {
-		return nil, cacheView{}, errCorruptEntry
+		return nil, CacheView{}, errCorruptEntry
 	}
 	out := make([]*transform.Record, 0, len(raws))
 	for _, r := range raws {
 		rec, err := transform.Parse(r)
 		if err != nil {
-			return nil, cacheView{}, errCorruptEntry
+			return nil, CacheView{}, errCorruptEntry
 		}
 		out = append(out, rec)
 	}
@@ -245,12 +265,6 @@ var daiaErrorCodes = map[int]string{
 // error_description.
 func (s *Server) daiaError(c *fiber.Ctx, err error, t0 time.Time) error {
 	a := errorAnswer(s.log, "/v1/daia", err)
-	if a.retryAfter > 0 {
-		c.Set("Retry-After", strconv.Itoa(max(1, int(a.retryAfter.Round(time.Second).Seconds()))))
-	}
-	setDAIAHeaders(c)
-	c.Set("Cache-Control", "no-store")
-	c.Set("X-Cache", "MISS")
 	code := daiaErrorCodes[a.status]
 	if code == "" {
 		code = "internal_error"
@@ -265,6 +279,8 @@ func (s *Server) daiaError(c *fiber.Ctx, err error, t0 time.Time) error {
 		Description string           `json:"error_description"`
 		Diagnostics []jsonDiagnostic `json:"diagnostics"`
 	}{code, a.status, desc, toJSONDiagnostics([]sru.Diagnostic{a.diag})})
-	v := cacheView{status: "MISS", storedAt: s.now()}
-	return c.Status(a.status).Send(jsonMeta(head[:len(head)-1], v, time.Since(t0)))
+	body := jsonMeta(head[:len(head)-1], CacheView{Status: cache.StatusMiss, StoredAt: s.now()}, time.Since(t0))
+	s.errs.headers(c, a, body) // Retry-After, no-store, X-Cache MISS, ETag
+	setDAIAHeaders(c)
+	return c.Status(a.status).Send(body)
 }
