@@ -50,6 +50,11 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/v1/records/:mms_id", s.handleRecord())
 	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())
 
+	// For OPAC ecosystems (SPEC 13, issue 15): the search page, DAIA, OpenSearch.
+	app.Get("/", s.handleOPAC())
+	app.Get("/v1/daia", s.handleDAIA())
+	app.Get("/opensearch.xml", s.handleOpenSearch())
+
 	// Staff routes: the admin token, or loopback when none is set.
 	app.Get("/v1/status", s.staffOnly, s.handleStatus())
 	app.Get("/dashboard", s.staffOnly, s.handleDashboard())
