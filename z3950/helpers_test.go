@@ -95,13 +95,16 @@ func (f *fakeBackend) last() Search {
 }
 
 // startServer serves b on a loopback port until the test ends.
-func startServer(t testing.TB, b Backend, cfg Config) (*Server, string) {
+func startServer(t testing.TB, b Backend, cfg Config, setup ...func(*Server)) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := NewServer(b, cfg, nil)
+	for _, f := range setup {
+		f(s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {

@@ -3,6 +3,7 @@ package z3950
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -130,8 +131,11 @@ func (ss *session) read() ([]byte, error) {
 		n, err := ss.conn.Read(ss.buf[ss.have:])
 		ss.have += n
 		if err != nil {
-			if n > 0 && ss.have > 0 {
+			if n > 0 {
 				continue // use what came with the error first
+			}
+			if errors.Is(err, io.EOF) && ss.have > 0 {
+				return nil, &ProtocolError{"the connection ended inside a PDU"}
 			}
 			return nil, err
 		}
