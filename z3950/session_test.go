@@ -19,6 +19,7 @@ type client struct {
 	t    testing.TB
 	conn net.Conn
 	buf  []byte
+	tmp  []byte
 	f    framer
 }
 
@@ -44,7 +45,10 @@ func (c *client) send(b []byte) {
 func (c *client) recv() *ber.Packet {
 	c.t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // hang guard
-	tmp := make([]byte, 64<<10)
+	if c.tmp == nil {
+		c.tmp = make([]byte, 64<<10)
+	}
+	tmp := c.tmp
 	for {
 		if len(c.buf) > 0 {
 			n, err := c.f.next(c.buf)
@@ -53,7 +57,7 @@ func (c *client) recv() *ber.Packet {
 				if derr != nil {
 					c.t.Fatalf("server sent undecodable BER: %v", derr)
 				}
-				c.buf = c.buf[n:]
+				c.buf = append(c.buf[:0], c.buf[n:]...)
 				c.f.reset()
 				return p
 			}
