@@ -31,6 +31,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/z3950"
 )
 
 // Options are the parts of a Server that are not configuration.
@@ -66,6 +67,8 @@ type Server struct {
 	apiGuard map[string]*guard       // REST guards by "nz" or member code
 
 	indexes atomic.Pointer[sru.IndexSet]
+
+	z3950 *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
 
 	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
 	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
@@ -166,6 +169,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 
 	s.indexes.Store(sru.DefaultIndexSet())
 	s.registerCacheMetrics()
+	s.initZ3950()
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -152,9 +152,8 @@ var bib1Messages = map[int]string{
 // surrogate diagnostic.
 type record struct {
 	db   string
-	ext  *ber.Packet
+	ext  []byte // an EXTERNAL's encoding
 	diag *Diagnostic
-	size int // bytes on the wire, for message size accounting
 }
 
 // recordsPacket builds Records: responseRecords [28], or a
@@ -176,7 +175,9 @@ func recordsPacket(recs []record, nonSurrogate *Diagnostic) *ber.Packet {
 		if r.diag != nil {
 			npr.AppendChild(ctxCons(1, ctxCons(2, r.diag.packet())))
 		} else {
-			npr.AppendChild(ctxCons(1, ctxCons(1, r.ext)))
+			inner := ctxCons(1)
+			inner.Data.Write(r.ext) // the EXTERNAL as encoded (and maybe cached)
+			npr.AppendChild(ctxCons(1, inner))
 		}
 		list.AppendChild(npr)
 	}

@@ -80,7 +80,7 @@ func (f *fakeBackend) Search(ctx context.Context, q Search) (*Result, error) {
 	}
 	res := &Result{Total: f.total}
 	for i := q.Start - 1; i < q.Start-1+q.Count && i < len(f.records) && i < f.total; i++ {
-		res.Records = append(res.Records, f.records[i])
+		res.Records = append(res.Records, EncodeRecord(f.records[i], q.Syntax, q.ElementSet))
 	}
 	return res, nil
 }

@@ -19,7 +19,7 @@ func nested(depth int, indefinite bool) []byte {
 		if indefinite {
 			b = append(append([]byte{0x30, 0x80}, b...), 0, 0)
 		} else {
-			b = append(append([]byte{0x30, 0x82, byte(len(b) >> 8), byte(len(b))}, b...))
+			b = append([]byte{0x30, 0x82, byte(len(b) >> 8), byte(len(b))}, b...)
 		}
 	}
 	return append(append([]byte{0xb4, 0x80}, b...), 0, 0)

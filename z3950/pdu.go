@@ -206,7 +206,7 @@ func decodePDU(frame []byte) (any, error) {
 func isCtx(p *ber.Packet, n int) bool { return p.ClassType == ber.ClassContext && int(p.Tag) == n }
 
 func content(p *ber.Packet) []byte {
-	if p.Data == nil {
+	if p == nil || p.Data == nil {
 		return nil
 	}
 	return p.Data.Bytes()

@@ -32,8 +32,9 @@ func offeredSyntaxes() string {
 }
 
 // checkSyntax validates a requested syntax and element set name before
-// anything is searched: "" means the default (USMARC, full record).
-func checkSyntax(oid, esn string) (string, *Diagnostic) {
+// anything is searched ("" means the default: USMARC, full record) and
+// returns them normalized: the element set is "marcxml", "dc" or "" (full).
+func checkSyntax(oid, esn string) (string, string, *Diagnostic) {
 	if oid == "" {
 		oid = OIDUSMARC
 	}
@@ -42,48 +43,60 @@ func checkSyntax(oid, esn string) (string, *Diagnostic) {
 		known = known || s.oid == oid
 	}
 	if !known {
-		return "", diag(239, oid+"; offered: "+offeredSyntaxes())
+		return "", "", diag(239, oid+"; offered: "+offeredSyntaxes())
 	}
-	switch strings.ToLower(esn) {
+	xml := oid == OIDXML || oid == OIDXMLApp
+	switch e := strings.ToLower(esn); e {
 	case "", "f", "b":
-	case "marcxml":
-		if oid != OIDXML && oid != OIDXMLApp {
-			return "", diag(25, esn+" is an element set of the XML syntax")
+		return oid, "", nil
+	case "marcxml", "dc":
+		if !xml {
+			return "", "", diag(25, esn+" is an element set of the XML syntax")
 		}
-	case "dc":
-		if oid != OIDXML && oid != OIDXMLApp {
-			return "", diag(25, esn+" is an element set of the XML syntax")
+		if e == "marcxml" {
+			e = ""
 		}
-	default:
-		return "", diag(25, esn+"; offered: F, B, and for XML marcxml and dc")
+		return oid, e, nil
 	}
-	return oid, nil
+	return "", "", diag(25, esn+"; offered: F, B, and for XML marcxml and dc")
 }
 
-// renderRecord encodes one record in the (checked) syntax and element set.
-func renderRecord(rec *transform.Record, oid, esn string) (*ber.Packet, int, *Diagnostic) {
-	switch oid {
+// Record is one record as a response carries it: the BER encoding of its
+// EXTERNAL, or a surrogate diagnostic when it cannot be had in the syntax
+// asked. A Backend may cache it as it is.
+type Record struct {
+	External []byte
+	Diag     *Diagnostic
+}
+
+// EncodeRecord encodes rec in a syntax and element set a session has
+// checked (Search.Syntax, Search.ElementSet).
+func EncodeRecord(rec *transform.Record, syntax, esn string) Record {
+	var p *ber.Packet
+	switch syntax {
 	case OIDUSMARC:
 		b, err := rec.AppendISO2709(nil)
 		if err != nil {
-			return nil, 0, diag(238, err.Error()+"; available as XML ("+OIDXML+")")
+			return Record{Diag: diag(238, err.Error()+"; available as XML ("+OIDXML+")")}
 		}
-		return externalOctets(oid, b), len(b), nil
+		p = externalOctets(syntax, b)
 	case OIDXML, OIDXMLApp:
-		var b []byte
-		if strings.EqualFold(esn, "dc") {
-			b = rec.AppendDC(nil)
+		if esn == "dc" {
+			p = externalOctets(syntax, rec.AppendDC(nil))
 		} else {
-			b = rec.AppendMARCXML(nil)
+			p = externalOctets(syntax, rec.AppendMARCXML(nil))
 		}
-		return externalOctets(oid, b), len(b), nil
 	case OIDOPAC:
-		return opacRecord(rec)
+		var d *Diagnostic
+		if p, d = opacRecord(rec); d != nil {
+			return Record{Diag: d}
+		}
 	case OIDSUTRS:
-		s := sutrs(rec)
-		return externalASN1(oid, intl(s)), len(s), nil
+		p = externalASN1(syntax, intl(sutrs(rec)))
+	default:
+		return Record{Diag: diag(239, syntax)}
 	}
-	return nil, 0, diag(239, oid)
+	return Record{External: p.Bytes()}
 }
 
 // opacRecord is an OPACRecord: the MARC record plus one holdings entry per
@@ -95,24 +108,21 @@ func renderRecord(rec *transform.Record, oid, esn string) (*ber.Packet, int, *Di
 //	  holdingsData        [2] IMPLICIT SEQUENCE OF HoldingsRecord OPTIONAL }
 //	HoldingsRecord ::= CHOICE { marcHoldingsRecord [1] IMPLICIT EXTERNAL,
 //	  holdingsAndCirc [2] IMPLICIT HoldingsAndCircData }
-func opacRecord(rec *transform.Record) (*ber.Packet, int, *Diagnostic) {
+func opacRecord(rec *transform.Record) (*ber.Packet, *Diagnostic) {
 	marc, err := rec.AppendISO2709(nil)
 	if err != nil {
-		return nil, 0, diag(238, err.Error()+"; available as XML ("+OIDXML+")")
+		return nil, diag(238, err.Error()+"; available as XML ("+OIDXML+")")
 	}
-	size := len(marc)
 	o := seq()
 	bib := externalOctets(OIDUSMARC, marc)
 	bib.ClassType, bib.Tag = ber.ClassContext, 1 // [1] IMPLICIT EXTERNAL
 	o.AppendChild(bib)
 	holdings := ctxCons(2)
 	for _, h := range rec.Holdings {
-		hc := ctxCons(2, holdingsAndCirc(h, rec.Availability)...)
-		size += len(h.Institution) + 32
-		holdings.AppendChild(hc)
+		holdings.AppendChild(ctxCons(2, holdingsAndCirc(h, rec.Availability)...))
 	}
 	o.AppendChild(holdings)
-	return externalASN1(OIDOPAC, o), size, nil
+	return externalASN1(OIDOPAC, o), nil
 }
 
 // holdingsAndCirc is the fields of one HoldingsAndCircData: nucCode [8]

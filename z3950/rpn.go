@@ -199,8 +199,10 @@ func writeTerm(b *strings.Builder, t *Term) *Diagnostic {
 	return nil
 }
 
-// fromSRU maps an SRU diagnostic met while validating a query (or sent by
-// Alma) to the Bib-1 diagnostic a Z39.50 client understands.
+// FromSRU maps an SRU diagnostic (from query validation, or sent by Alma)
+// to the Bib-1 diagnostic a Z39.50 client understands.
+func FromSRU(d *sru.Diagnostic) *Diagnostic { return fromSRU(d) }
+
 func fromSRU(d *sru.Diagnostic) *Diagnostic {
 	info := d.Details
 	switch d.Number() {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/almanet/gateway/sru"
-	"github.com/almanet/gateway/transform"
 )
 
 // Backend is what the server needs from the gateway: database names, the
@@ -40,12 +39,15 @@ type Search struct {
 	CQL      string // validated, canonical (sru.Query.AlmaQuery)
 	Start    int    // 1-based
 	Count    int    // 0: hit count only
+	// Syntax (an OID) and ElementSet ("", "marcxml" or "dc") are the
+	// checked form of the records: encode each with EncodeRecord.
+	Syntax, ElementSet string
 }
 
 // Result is a Backend's answer.
 type Result struct {
 	Total   int
-	Records []*transform.Record // in result-list order from Start
+	Records []Record // in result-list order from Start
 }
 
 // Config bounds the server. Zero values mean the defaults in parentheses.
@@ -61,6 +63,7 @@ type Config struct {
 	MaxPresent      int           // records per Present or piggy-back (100)
 	SearchTimeout   time.Duration // deadline of one Backend call (15s)
 	WriteTimeout    time.Duration // deadline to write one response (30s)
+	DrainTimeout    time.Duration // how long Serve's shutdown waits for sessions (10s)
 	Version         string        // implementationVersion
 }
 
@@ -86,6 +89,7 @@ func (c *Config) applyDefaults() {
 	def(&c.MaxPresent, 100)
 	defD(&c.SearchTimeout, 15*time.Second)
 	defD(&c.WriteTimeout, 30*time.Second)
+	defD(&c.DrainTimeout, 10*time.Second)
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -175,7 +179,7 @@ func (s *Server) Stats() Stats {
 var ErrServerClosed = errors.New("z3950: server closed")
 
 // Serve accepts sessions on ln until Shutdown, or until ctx ends (which
-// shuts the server down, waiting up to 10 seconds for sessions to end).
+// shuts the server down, waiting up to DrainTimeout for sessions to end).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -185,12 +189,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
+	drained := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer close(drained)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 		defer cancel()
 		s.Shutdown(sctx)
 	})
-	defer stop()
+	defer func() {
+		if !stop() {
+			<-drained // ctx ended: return once the sessions are drained
+		}
+	}()
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()

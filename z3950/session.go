@@ -35,6 +35,7 @@ type session struct {
 // resultSet is a named result set: the canonical query and its hit count.
 type resultSet struct {
 	db, cql string
+	name    string // the database as the client named it, echoed in records
 	total   int
 	expires time.Time
 }
@@ -301,21 +302,27 @@ func (ss *session) search(r *SearchRequest) []byte {
 		want = max(want, r.MediumSetPresentNumber)
 	}
 	want = min(max(want, 0), ss.srv.cfg.MaxPresent)
-	syntax, sd := checkSyntax(r.PreferredRecordSyntax, firstNonEmpty(r.SmallSetElementSetName, r.MediumSetElementSetName))
+	// The element set is the small set's; a medium set with its own is
+	// checked (and fetched) when it applies.
+	syntax, esn, sd := checkSyntax(r.PreferredRecordSyntax, r.SmallSetElementSetName)
 	if sd != nil {
 		want = 0
 	}
-	res, err := ss.call(db, cql, 1, want)
+	q := Search{Database: db, CQL: cql, Start: 1, Count: want, Syntax: syntax, ElementSet: esn}
+	if want == 0 {
+		q.Syntax, q.ElementSet = "", "" // a hit count is the same for every syntax
+	}
+	res, err := ss.call(q)
 	if err != nil {
 		return ss.searchFailed(r.ReferenceID, err)
 	}
-	ss.sets[name] = &resultSet{db: db, cql: cql, total: res.Total, expires: ss.srv.now().Add(ss.srv.cfg.ResultSetTTL)}
-	n, esn := 0, ""
+	ss.sets[name] = &resultSet{db: db, name: r.DatabaseNames[0], cql: cql, total: res.Total, expires: ss.srv.now().Add(ss.srv.cfg.ResultSetTTL)}
+	n, medium := 0, false
 	switch {
 	case res.Total <= r.SmallSetUpperBound:
-		n, esn = res.Total, r.SmallSetElementSetName
+		n = res.Total
 	case res.Total < r.LargeSetLowerBound:
-		n, esn = min(r.MediumSetPresentNumber, res.Total), r.MediumSetElementSetName
+		n, medium = min(r.MediumSetPresentNumber, res.Total), true
 	}
 	n = min(n, ss.srv.cfg.MaxPresent, ss.srv.cfg.MaxPosition)
 	fields := []*ber.Packet{ctxInt(23, res.Total)}
@@ -327,14 +334,18 @@ func (ss *session) search(r *SearchRequest) []byte {
 		return pdu(tagSearchResponse, r.ReferenceID, append(fields, ctxInt(24, 0), ctxInt(25, 1), ctxBool(22, true),
 			ctxInt(27, 5), recordsPacket(nil, sd))...)
 	}
-	if esn != "" {
-		if syntax, sd = checkSyntax(r.PreferredRecordSyntax, esn); sd != nil {
+	if medium && r.MediumSetElementSetName != r.SmallSetElementSetName {
+		mSyntax, mESN, md := checkSyntax(r.PreferredRecordSyntax, r.MediumSetElementSetName)
+		if md == nil && mESN != esn {
+			res, md = ss.call(Search{Database: db, CQL: cql, Start: 1, Count: n, Syntax: mSyntax, ElementSet: mESN})
+		}
+		if md != nil {
 			ss.srv.stats.diagnostics.Add(1)
 			return pdu(tagSearchResponse, r.ReferenceID, append(fields, ctxInt(24, 0), ctxInt(25, 1), ctxBool(22, true),
-				ctxInt(27, 5), recordsPacket(nil, sd))...)
+				ctxInt(27, 5), recordsPacket(nil, md))...)
 		}
 	}
-	recs, status := ss.records(res, db, syntax, esn, n, 0)
+	recs, status := ss.records(res, r.DatabaseNames[0], n)
 	return pdu(tagSearchResponse, r.ReferenceID, append(fields, ctxInt(24, len(recs)), ctxInt(25, 1+len(recs)), ctxBool(22, true),
 		ctxInt(27, status), recordsPacket(recs, nil))...)
 }
@@ -371,16 +382,19 @@ func (ss *session) queryCQL(q Query) (string, *Diagnostic) {
 
 // call asks the backend, on the server's deadline, and turns its errors
 // into Bib-1 diagnostics.
-func (ss *session) call(db, cql string, start, count int) (*Result, *Diagnostic) {
+func (ss *session) call(q Search) (*Result, *Diagnostic) {
 	ctx, cancel := context.WithTimeout(ss.srv.base, ss.srv.cfg.SearchTimeout)
 	defer cancel()
-	res, err := ss.srv.backend.Search(ctx, Search{Database: db, CQL: cql, Start: start, Count: count})
+	res, err := ss.srv.backend.Search(ctx, q)
 	if err == nil && res == nil {
 		err = errors.New("no answer")
 	}
 	if err != nil {
 		var d *Diagnostic
 		if errors.As(err, &d) {
+			if d.Condition == 1 || d.Condition == 2 {
+				ss.srv.stats.backendErrors.Add(1)
+			}
 			return nil, d
 		}
 		ss.srv.stats.backendErrors.Add(1)
@@ -392,33 +406,37 @@ func (ss *session) call(db, cql string, start, count int) (*Result, *Diagnostic)
 	return res, nil
 }
 
-// records renders up to n records of res (whose first is at position
-// from+1 of what was fetched) within the negotiated message size. The
-// status is the presentStatus: success, or partial-2 when the message
-// size cut the list short.
-func (ss *session) records(res *Result, db, syntax, esn string, n, from int) ([]record, int) {
+// records takes up to n of res's records within the negotiated message
+// size. The status is the presentStatus: success, or partial-2 when the
+// message size cut the list short.
+func (ss *session) records(res *Result, db string, n int) ([]record, int) {
 	budget := ss.msgSize - 512 // room for the response's own fields
 	var out []record
 	size := 0
-	for i := from; i < len(res.Records) && len(out) < n; i++ {
-		ext, sz, d := renderRecord(res.Records[i], syntax, esn)
-		r := record{db: db, ext: ext, diag: d, size: sz + 64}
-		if d == nil && size+r.size > budget {
+	status := 0
+	for i := 0; i < len(res.Records) && len(out) < n; i++ {
+		rec := res.Records[i]
+		r := record{db: db, ext: rec.External, diag: rec.Diag}
+		sz := len(rec.External) + len(db) + 16
+		if r.diag == nil && size+sz > budget {
 			switch {
 			case len(out) > 0:
-				return out, 2
-			case n == 1 && r.size <= ss.recSize:
+				status = 2
+			case n == 1 && sz <= ss.recSize:
 				// one record beyond the message size: the exceptional
 				// record size allows it
 			default:
-				r = record{db: db, diag: diag(16, strconv.Itoa(sz)+" bytes"), size: 128}
+				r, sz = record{db: db, diag: diag(16, strconv.Itoa(len(rec.External))+" bytes")}, 128
+			}
+			if status != 0 {
+				break
 			}
 		}
-		size += r.size
+		size += sz
 		out = append(out, r)
 	}
 	ss.srv.stats.recordsSent.Add(int64(len(out)))
-	return out, 0
+	return out, status
 }
 
 func (ss *session) presentFailed(ref []byte, d *Diagnostic, next int) []byte {
@@ -444,7 +462,7 @@ func (ss *session) present(r *PresentRequest) []byte {
 	case r.Start > ss.srv.cfg.MaxPosition:
 		return ss.presentFailed(r.ReferenceID, diag(13, "positions past "+strconv.Itoa(ss.srv.cfg.MaxPosition)+" cannot be presented (Alma pages no further)"), r.Start)
 	}
-	syntax, d := checkSyntax(r.PreferredRecordSyntax, r.ElementSetName)
+	syntax, esn, d := checkSyntax(r.PreferredRecordSyntax, r.ElementSetName)
 	if d != nil {
 		return ss.presentFailed(r.ReferenceID, d, r.Start)
 	}
@@ -452,11 +470,11 @@ func (ss *session) present(r *PresentRequest) []byte {
 	if n == 0 {
 		return pdu(tagPresentResponse, r.ReferenceID, ctxInt(24, 0), ctxInt(25, r.Start), ctxInt(27, 0))
 	}
-	res, d := ss.call(rs.db, rs.cql, r.Start, n)
+	res, d := ss.call(Search{Database: rs.db, CQL: rs.cql, Start: r.Start, Count: n, Syntax: syntax, ElementSet: esn})
 	if d != nil {
 		return ss.presentFailed(r.ReferenceID, d, r.Start)
 	}
-	recs, status := ss.records(res, rs.db, syntax, r.ElementSetName, n, 0)
+	recs, status := ss.records(res, rs.name, n)
 	if len(recs) < n && status == 0 {
 		status = 4 // partial-4: Alma returned fewer than asked (its list changed)
 	}

@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		defer srv.Close()
 		sim = srv
-		getenv = demoEnv(s, srv.URL(), getenv)
+		getenv = demoZ3950Env(demoEnv(s, srv.URL(), getenv))
 		if *configFile == "" && getenv("GATEWAY_CONFIG") == "" {
 			f, err := demoConfig(s, srv.URL())
 			if err != nil {
@@ -111,6 +111,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stdout, "try:\n  curl '%s/v1/search?q=history'\n  curl '%s/sru?version=1.2&operation=searchRetrieve&query=alma.all_for_ui=history'\n  curl '%s/sru?version=2.0&query=alma.title=science&maximumRecords=3&recordSchema=dc'\n  curl '%s/v1/status'\n  open %s/dashboard\n",
 			base, base, base, base, base)
 	}
+	waitZ3950, err := startZ3950(ctx, srv, cfg, stdout, log, *demo)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitZ3950()
 	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
 	err = srv.Serve(ctx, ln)
 	log.Info("gateway stopped")
