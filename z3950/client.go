@@ -31,7 +31,9 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	c := &Client{conn: conn, f: framer{max: 64 << 20, maxDepth: 64}, buf: make([]byte, 64<<10)}
 	init := pdu(tagInitRequest, nil,
 		ctxBits(3, 3, func(int) bool { return true }),
-		ctxBits(4, 15, func(i int) bool { return i == OptSearch || i == OptPresent || i == OptDelSet || i == OptNamedResultSets }),
+		ctxBits(4, 15, func(i int) bool {
+			return i == OptSearch || i == OptPresent || i == OptDelSet || i == OptNamedResultSets
+		}),
 		ctxInt(5, 16<<20), ctxInt(6, 16<<20),
 		ctxString(110, "almanet-gateway-client"), ctxString(111, "z3950.Client"), ctxString(112, "1"))
 	p, err := c.exchange(init)
