@@ -292,4 +292,3 @@ func TestZ3950DemoLine(t *testing.T) {
 		t.Errorf("the printed yaz-client line gave %d hits:\n%s", n, tail(out, 2000))
 	}
 }
-
