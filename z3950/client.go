@@ -56,8 +56,18 @@ func child1(p *ber.Packet, n int) *ber.Packet {
 	return nil
 }
 
-// exchange sends one PDU and reads the answer.
+// exchange sends one PDU and decodes the answer.
 func (c *Client) exchange(out []byte) (*ber.Packet, error) {
+	raw, err := c.exchangeRaw(out)
+	if err != nil {
+		return nil, err
+	}
+	return ber.DecodePacketErr(raw)
+}
+
+// exchangeRaw sends one PDU and returns the answer's bytes; a Close is an
+// error.
+func (c *Client) exchangeRaw(out []byte) ([]byte, error) {
 	t := c.Timeout
 	if t <= 0 {
 		t = 30 * time.Second
@@ -70,17 +80,18 @@ func (c *Client) exchange(out []byte) (*ber.Packet, error) {
 		if c.have > 0 {
 			n, err := c.f.next(c.buf[:c.have])
 			if err == nil {
-				p, err := ber.DecodePacketErr(c.buf[:n])
+				raw := append([]byte(nil), c.buf[:n]...)
 				copy(c.buf, c.buf[n:c.have])
 				c.have -= n
 				c.f.reset()
-				if err != nil {
-					return nil, err
+				if raw[0] == 0xbf && len(raw) > 1 && raw[1] == tagClose {
+					msg := ""
+					if p, err := ber.DecodePacketErr(raw); err == nil {
+						msg = string(content(child1(p, 3)))
+					}
+					return nil, errors.New("z3950: the server closed the session: " + msg)
 				}
-				if p.Tag == tagClose {
-					return nil, errors.New("z3950: the server closed the session: " + string(content(child1(p, 3))))
-				}
-				return p, nil
+				return raw, nil
 			}
 			if err != errShort {
 				return nil, err
@@ -137,35 +148,116 @@ func (c *Client) search(db, set string, q *ber.Packet) (int, error) {
 
 // Present asks for count records from start of result set set in a
 // syntax (an OID) and returns each record's data: the octets of an
-// octet-aligned EXTERNAL, or the encoded single-ASN1-type value.
+// octet-aligned EXTERNAL, or the encoded single-ASN1-type value. The
+// response is walked TLV by TLV (records are most of it; a full packet
+// tree would copy each one at every level).
 func (c *Client) Present(set string, start, count int, syntax string) ([][]byte, error) {
-	p, err := c.exchange(pdu(tagPresentRequest, nil, ctxString(31, set), ctxInt(30, start), ctxInt(29, count),
+	raw, err := c.exchangeRaw(pdu(tagPresentRequest, nil, ctxString(31, set), ctxInt(30, start), ctxInt(29, count),
 		ber.NewOID(ber.ClassContext, ber.TypePrimitive, 104, syntax, "")))
 	if err != nil {
 		return nil, err
 	}
-	if child1(p, 28) == nil {
+	top, err := splitTLV(raw)
+	if err != nil || len(top) != 1 || top[0].tag != tagPresentResponse {
+		return nil, errors.New("z3950: not a presentResponse")
+	}
+	fields, err := splitTLV(top[0].content)
+	if err != nil {
+		return nil, err
+	}
+	var list *tlv
+	for i := range fields {
+		if fields[i].tag == 28 && fields[i].class == 0x80 {
+			list = &fields[i]
+		}
+	}
+	if list == nil {
+		p, err := ber.DecodePacketErr(raw)
+		if err != nil {
+			return nil, err
+		}
 		if d := diagIn(p); d != nil {
 			return nil, d
 		}
 		return nil, nil
 	}
+	nprs, err := splitTLV(list.content)
+	if err != nil {
+		return nil, err
+	}
+	bad := errors.New("z3950: a record is a surrogate diagnostic or malformed")
 	var out [][]byte
-	for _, npr := range child1(p, 28).Children {
-		r := child1(npr, 1)
-		if r == nil || len(r.Children) != 1 || !isCtx(r.Children[0], 1) || len(r.Children[0].Children) != 1 {
-			return out, errors.New("z3950: a record is a surrogate diagnostic or malformed")
+	for _, npr := range nprs {
+		parts, err := splitTLV(npr.content)
+		if err != nil || len(parts) == 0 {
+			return out, bad
 		}
-		ext := r.Children[0].Children[0]
-		if len(ext.Children) < 2 {
-			return out, errors.New("z3950: malformed EXTERNAL")
+		rec := parts[len(parts)-1] // record [1]
+		inner, err := splitTLV(rec.content)
+		if err != nil || len(inner) != 1 || inner[0].tag != 1 {
+			return out, bad
 		}
-		enc := ext.Children[len(ext.Children)-1]
-		if isCtx(enc, 0) && len(enc.Children) == 1 {
-			out = append(out, enc.Children[0].Bytes())
+		ext, err := splitTLV(inner[0].content)
+		if err != nil || len(ext) != 1 {
+			return out, bad
+		}
+		els, err := splitTLV(ext[0].content)
+		if err != nil || len(els) < 2 {
+			return out, bad
+		}
+		enc := els[len(els)-1]
+		if enc.tag == 0 {
+			v, err := splitTLV(enc.content)
+			if err != nil || len(v) != 1 {
+				return out, bad
+			}
+			out = append(out, v[0].all)
 		} else {
-			out = append(out, append([]byte(nil), content(enc)...))
+			out = append(out, enc.content)
 		}
+	}
+	return out, nil
+}
+
+// tlv is one BER element of an encoding.
+type tlv struct {
+	class        byte // 0x00 universal, 0x80 context, ...
+	tag          int
+	all, content []byte
+}
+
+// splitTLV splits an encoding into its top-level elements.
+func splitTLV(b []byte) ([]tlv, error) {
+	var out []tlv
+	for len(b) > 0 {
+		id, length, n, err := header(b)
+		if err != nil {
+			return nil, err
+		}
+		tag := int(id & 0x1f)
+		if tag == 0x1f {
+			tag = 0
+			for i := 1; i < n; i++ {
+				tag = tag<<7 | int(b[i]&0x7f)
+				if b[i]&0x80 == 0 {
+					break
+				}
+			}
+		}
+		end := n + length
+		content := b[n:min(end, len(b))]
+		if length < 0 {
+			f := framer{max: len(b), maxDepth: 64}
+			if end, err = f.next(b); err != nil {
+				return nil, err
+			}
+			content = b[n : end-2]
+		}
+		if end > len(b) {
+			return nil, errShort
+		}
+		out = append(out, tlv{class: id & 0xc0, tag: tag, all: b[:end], content: content})
+		b = b[end:]
 	}
 	return out, nil
 }

@@ -67,15 +67,28 @@ func universalInt(v int) *ber.Packet {
 
 // pdu wraps a response's fields in its [tag] IMPLICIT SEQUENCE, with the
 // request's referenceId first when it had one.
+// Each field is encoded once by asn1-ber and copied once into the PDU.
 func pdu(tag int, ref []byte, fields ...*ber.Packet) []byte {
-	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, ber.Tag(tag), nil, "")
 	if ref != nil {
-		p.AppendChild(ctxBytes(2, ref))
+		fields = append([]*ber.Packet{ctxBytes(2, ref)}, fields...)
 	}
-	for _, f := range fields {
-		p.AppendChild(f)
+	enc := make([][]byte, len(fields))
+	n := 0
+	for i, f := range fields {
+		enc[i] = f.Bytes()
+		n += len(enc[i])
 	}
-	return p.Bytes()
+	var b []byte
+	if tag < 31 {
+		b = appendHeader(make([]byte, 0, n+6), 0xa0|byte(tag), n)
+	} else { // [31] and up: high-tag-number form, one octet up to 127
+		b = appendHeader(make([]byte, 0, n+7), 0xbf, n)
+		b = append(b[:1], append([]byte{byte(tag)}, b[1:]...)...)
+	}
+	for _, e := range enc {
+		b = append(b, e...)
+	}
+	return b
 }
 
 // Diagnostic is a Bib-1 diagnostic (diagnostic set 1.2.840.10003.4.1).
@@ -166,22 +179,51 @@ func recordsPacket(recs []record, nonSurrogate *Diagnostic) *ber.Packet {
 		p.ClassType, p.Tag = ber.ClassContext, 130
 		return p
 	}
-	list := ctxCons(28)
+	// The records are the bulk of a response: rather than nest packets
+	// (asn1-ber copies a child into each enclosing packet), the list's
+	// content is written once, each NamePlusRecord's TLVs directly around
+	// the EXTERNAL's (cached) encoding, and handed to asn1-ber whole.
+	size := 0
 	for _, r := range recs {
-		npr := seq()
-		if r.db != "" {
-			npr.AppendChild(ctxString(0, r.db))
-		}
-		if r.diag != nil {
-			npr.AppendChild(ctxCons(1, ctxCons(2, r.diag.packet())))
-		} else {
-			inner := ctxCons(1)
-			inner.Data.Write(r.ext) // the EXTERNAL as encoded (and maybe cached)
-			npr.AppendChild(ctxCons(1, inner))
-		}
-		list.AppendChild(npr)
+		size += len(r.ext) + len(r.db) + 32
 	}
+	b := make([]byte, 0, size)
+	for _, r := range recs {
+		var rec []byte // [1] { [1] EXTERNAL } or [1] { [2] DefaultDiagFormat }
+		if r.diag != nil {
+			rec = ctxCons(1, ctxCons(2, r.diag.packet())).Bytes()
+		} else {
+			inner := appendHeader(nil, 0xa1, len(r.ext)) // retrievalRecord [1]
+			rec = appendHeader(nil, 0xa1, len(inner)+len(r.ext))
+			rec = append(append(rec, inner...), r.ext...)
+		}
+		var name []byte
+		if r.db != "" {
+			name = ctxString(0, r.db).Bytes()
+		}
+		b = appendHeader(b, 0x30, len(name)+len(rec)) // NamePlusRecord SEQUENCE
+		b = append(append(b, name...), rec...)
+	}
+	list := ctxCons(28)
+	list.Data.Write(b)
 	return list
+}
+
+// appendHeader appends a BER identifier octet (tags below 31) and a
+// definite length.
+func appendHeader(dst []byte, id byte, n int) []byte {
+	dst = append(dst, id)
+	switch {
+	case n < 0x80:
+		return append(dst, byte(n))
+	case n < 1<<8:
+		return append(dst, 0x81, byte(n))
+	case n < 1<<16:
+		return append(dst, 0x82, byte(n>>8), byte(n))
+	case n < 1<<24:
+		return append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // externalOctets is an EXTERNAL with octet-aligned data (ISO 2709, XML).
