@@ -8,13 +8,10 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
-	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -44,7 +41,7 @@ func (s *Server) Z3950Databases() []string {
 		out = append(out, nc)
 	}
 	for _, m := range s.cfg.Members {
-		if _, ok := s.members[m.Code]; ok {
+		if _, ok := s.targets[m.Code]; ok {
 			out = append(out, m.Code)
 		}
 	}
@@ -60,8 +57,8 @@ func (b z3950Backend) Database(name string) (string, bool) {
 	if nc := b.s.NetworkCode(); nc != "" && strings.EqualFold(name, nc) {
 		return "nz", true
 	}
-	for code := range b.s.members {
-		if strings.EqualFold(name, code) {
+	for code := range b.s.targets {
+		if code != "nz" && strings.EqualFold(name, code) {
 			return code, true
 		}
 	}
@@ -70,36 +67,43 @@ func (b z3950Backend) Database(name string) (string, bool) {
 
 func (b z3950Backend) Indexes() *sru.IndexSet { return b.s.indexes.Load() }
 
-// Search runs one search through the read-through cache: what is cached
-// is the hit count and the records already encoded in the syntax asked,
-// so a cached search and present costs a lookup and a write. Errors
-// become Bib-1 diagnostics through errorAnswer, the one place that turns
-// errors into answers: Alma unreachable, breaker open, rate limited or
-// slow is diagnostic 2 with errorAnswer's details as addinfo.
+// contentZ3950 marks the pipeline answers of the Z39.50 server: packed
+// BER records (packZ3950), never served over HTTP.
+const contentZ3950 ContentType = 200
+
+// Search runs one search through the search pipeline (cache → coalesce →
+// guarded target), like the SRU server. What is cached is the hit count
+// and the records already encoded in the syntax asked, so a cached search
+// and present costs a lookup and a write, and a cached search answers
+// while Alma is down. Errors become Bib-1 diagnostics through
+// errorAnswer, the one place that turns errors into answers: Alma
+// unreachable, breaker open, rate limited or slow is diagnostic 2 with
+// errorAnswer's details as addinfo.
 func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result, error) {
 	s := b.s
-	up := s.nz
-	if q.Database != "nz" {
-		if up = s.members[q.Database]; up == nil {
-			return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
-		}
+	t, ok := s.targets[q.Database]
+	if !ok {
+		return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
 	}
 	key := "z3950|" + q.Database + "|" + q.Syntax + "|" + q.ElementSet + "|" + itoa(q.Start) + "|" + itoa(q.Count) + "|" + q.CQL
-	res, err := s.loader.Get(ctx, key, s.searchLife(), func(ctx context.Context) (cache.Loaded, error) {
-		rs, err := s.fetch(ctx, up, q.CQL, q.Start, q.Count)
-		if err != nil {
-			return cache.Loaded{}, err
-		}
-		return packZ3950(rs, q, s.cfg.Cache.DiagnosticTTL.D()), nil
+	ans, _, err := s.pipe.Search(ctx, &SearchRequest{
+		Key:    key,
+		Target: t,
+		Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
+		Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
 	})
 	if err != nil {
 		return nil, s.z3950Error(err)
 	}
-	return unpackZ3950(res.Value)
+	return unpackZ3950(ans.Body)
 }
 
 // z3950Error turns a search error into a Bib-1 diagnostic.
 func (s *Server) z3950Error(err error) error {
+	var d *z3950.Diagnostic
+	if errors.As(err, &d) {
+		return d
+	}
 	var ce *clientError
 	if errors.As(err, &ce) {
 		return z3950.FromSRU(&ce.diag)
@@ -108,27 +112,27 @@ func (s *Server) z3950Error(err error) error {
 	return &z3950.Diagnostic{Condition: 2, AddInfo: strings.TrimPrefix(a.diag.Message+": "+a.diag.Details, ": ")}
 }
 
-// packZ3950 is a page as cached: the hit count, then either Alma's first
-// diagnostic (kept for the diagnostic lifetime) or the records, each an
-// encoded EXTERNAL or a surrogate diagnostic, length-prefixed.
-func packZ3950(rs *resultSet, q z3950.Search, diagTTL time.Duration) cache.Loaded {
-	b := binary.AppendUvarint(nil, uint64(rs.total))
-	if len(rs.diagnostics) > 0 && len(rs.records) == 0 {
-		d := z3950.FromSRU(&rs.diagnostics[0])
+// packZ3950 is a page as cached: the hit count, then either the target's
+// first diagnostic (kept for the diagnostic lifetime) or the records, each
+// an encoded EXTERNAL or a surrogate diagnostic, length-prefixed.
+func packZ3950(p *TargetPage, q z3950.Search) Rendered {
+	b := binary.AppendUvarint(nil, uint64(p.Total))
+	if len(p.Diagnostics) > 0 && len(p.Records) == 0 {
+		d := z3950.FromSRU(&p.Diagnostics[0])
 		b = append(b, 'D')
 		b = binary.AppendUvarint(b, uint64(d.Condition))
 		b = append(b, d.AddInfo...)
-		return cache.Loaded{Value: b, Cache: true, Life: &cache.Lifetime{Fresh: diagTTL}}
+		return Rendered{ContentType: contentZ3950, Body: b, Diagnostic: true}
 	}
 	b = append(b, 'R')
-	tags := []string{}
-	for _, raw := range rs.records {
+	tags := []string{"q:" + q.CQL}
+	for _, tr := range p.Records {
 		var rec z3950.Record
-		if r, err := transform.Parse(raw.Data); err != nil {
-			rec.Diag = &z3950.Diagnostic{Condition: 14, AddInfo: "record at position " + itoa(raw.Position) + " could not be read"}
+		if tr.Record == nil {
+			rec.Diag = &z3950.Diagnostic{Condition: 14, AddInfo: "record at position " + itoa(tr.Position) + " could not be read"}
 		} else {
-			tags = append(tags, "mms:"+r.MMSID)
-			rec = z3950.EncodeRecord(r, q.Syntax, q.ElementSet)
+			tags = append(tags, "mms:"+tr.Record.MMSID)
+			rec = z3950.EncodeRecord(tr.Record, q.Syntax, q.ElementSet)
 		}
 		if rec.Diag != nil {
 			b = append(b, 'd')
@@ -141,7 +145,7 @@ func packZ3950(rs *resultSet, q z3950.Search, diagTTL time.Duration) cache.Loade
 		b = binary.AppendUvarint(b, uint64(len(rec.External)))
 		b = append(b, rec.External...)
 	}
-	return cache.Loaded{Value: b, Cache: true, Tags: capTags(tags)}
+	return Rendered{ContentType: contentZ3950, Body: b, Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
 }
 
 var errBadEntry = errors.New("z3950: malformed cache entry")

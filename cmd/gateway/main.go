@@ -3,6 +3,9 @@
 //	gateway [-config FILE] [-demo]        serve
 //	gateway convert [-to json|marcxml|dc] [FILE]
 //	gateway simulate [flags]              run the simulated Alma network alone
+//	gateway healthcheck                   ask the running gateway for /healthz
+//	gateway version                       print the version (also -version)
+//	gateway help                          every subcommand and flag
 package main
 
 import (
