@@ -245,16 +245,19 @@ func splitTLV(b []byte) ([]tlv, error) {
 			}
 		}
 		end := n + length
-		content := b[n:min(end, len(b))]
-		if length < 0 {
+		if length < 0 { // indefinite: the framer finds the end-of-contents
 			f := framer{max: len(b), maxDepth: 64}
 			if end, err = f.next(b); err != nil {
 				return nil, err
 			}
-			content = b[n : end-2]
+			end -= 2
 		}
-		if end > len(b) {
+		if end > len(b) || end < n {
 			return nil, errShort
+		}
+		content := b[n:end]
+		if length < 0 {
+			end += 2
 		}
 		out = append(out, tlv{class: id & 0xc0, tag: tag, all: b[:end], content: content})
 		b = b[end:]

@@ -135,3 +135,21 @@ func TestFramerByteAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestClientReadsIndefiniteLengths: the client's TLV walk reads a present
+// response in either length form (yaz-ztest sends indefinite ones).
+func TestClientReadsIndefiniteLengths(t *testing.T) {
+	rec := EncodeRecord(loadRecords(t)[0], OIDUSMARC, "")
+	resp := pdu(tagPresentResponse, nil, ctxInt(24, 1), ctxInt(25, 2), ctxInt(27, 0),
+		recordsPacket([]record{{db: "Default", ext: rec.External}}, nil))
+	for _, b := range [][]byte{resp, toIndefinite(t, resp)} {
+		top, err := splitTLV(b)
+		if err != nil || len(top) != 1 || top[0].tag != tagPresentResponse || len(top[0].all) != len(b) {
+			t.Fatalf("splitTLV: %v", err)
+		}
+		fields, err := splitTLV(top[0].content)
+		if err != nil || len(fields) != 4 || fields[3].tag != 28 {
+			t.Fatalf("fields: %d, %v", len(fields), err)
+		}
+	}
+}
