@@ -46,6 +46,7 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Z3950    Z3950Config    `yaml:"z3950"`
 }
 
 // Member is one member institution of the network.
@@ -278,6 +279,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("ALMA_API_KEY", &c.APIKey)
 	str("GATEWAY_ADMIN_TOKEN", &c.AdminToken)
 	str("REDIS_URL", &c.RedisURL)
+	c.applyZ3950Env(getenv)
 	for _, d := range []struct {
 		name string
 		dst  *Duration
@@ -310,6 +312,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 
 // Validate refuses a configuration that cannot work, naming the key.
 func (c *Config) Validate() error {
+	if err := c.validateZ3950(); err != nil {
+		return err
+	}
 	if c.SRUURL == "" {
 		return errors.New("config: ALMA_SRU_URL is required (the network's SRU base, e.g. https://host/view/sru/41SLSP_NETWORK)")
 	}

@@ -115,6 +115,7 @@ func (s *Server) handleStatus() fiber.Handler {
 			"breaker_open":      s.nz.guard.cb.State() == gobreaker.StateOpen,
 			"draining":          s.draining.Load(),
 			"live_availability": s.api != nil && s.cfg.APIKey != "",
+			"z3950":             s.z3950Status(),
 		})
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/z3950"
 )
 
 // Options are the parts of a Server that are not configuration.
@@ -66,6 +67,8 @@ type Server struct {
 	apiGuard map[string]*guard       // REST guards by "nz" or member code
 
 	indexes atomic.Pointer[sru.IndexSet]
+
+	z3950 *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
 
 	pipe    *Searcher         // the one search step every front end calls
 	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
@@ -194,6 +197,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
 	}
 	s.registerCacheMetrics()
+	s.initZ3950()
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())

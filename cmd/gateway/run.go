@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		defer srv.Close()
 		sim, simulated = srv, s
-		getenv = demoEnv(s, srv.URL(), getenv)
+		getenv = demoZ3950Env(demoEnv(s, srv.URL(), getenv))
 		if *configFile == "" && getenv("GATEWAY_CONFIG") == "" {
 			f, err := demoConfig(s, srv.URL())
 			if err != nil {
@@ -175,6 +175,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if sim != nil {
 		printDemoURLs(stdout, base, simulated, sim.URL())
 	}
+	waitZ3950, err := startZ3950(ctx, srv, cfg, stdout, log, *demo)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitZ3950()
 	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
 	err = srv.Serve(ctx, ln)
 	log.Info("gateway stopped")
