@@ -35,6 +35,9 @@ type Config struct {
 	// RedisURL enables the shared second-level cache and call budget. Empty
 	// means in-process only.
 	RedisURL string `yaml:"-"`
+	// PublicURL is the address clients use (GATEWAY_PUBLIC_URL), for
+	// explain, OpenSearch and links. Empty means the request's Host.
+	PublicURL string `yaml:"public_url"`
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
@@ -43,6 +46,7 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Z3950    Z3950Config    `yaml:"z3950"`
 }
 
 // Member is one member institution of the network.
@@ -96,6 +100,10 @@ type UpstreamConfig struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// RateBurst is the budget's burst. Zero means 5.
 	RateBurst int `yaml:"rate_burst"`
+	// BudgetWait is the longest an uncached call waits for a slot of the
+	// call budget, alone or with Redis alike; a slot further away is
+	// answered 503 with Retry-After at once. Zero means 250ms.
+	BudgetWait Duration `yaml:"budget_wait"`
 	// RetryBudget is the fraction of recent calls that may be retried. Zero
 	// means 0.1; a negative value disables retries.
 	RetryBudget float64 `yaml:"retry_budget"`
@@ -139,6 +147,8 @@ type LimitsConfig struct {
 	LimitLoopback bool `yaml:"limit_loopback"`
 	// DrainTimeout bounds graceful shutdown. Zero means 20s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+
+	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
 }
 
 // Duration is a time.Duration that YAML reads from a Go duration string.
@@ -225,6 +235,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Limits.EdgeLimits.applyDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -268,6 +279,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("ALMA_API_KEY", &c.APIKey)
 	str("GATEWAY_ADMIN_TOKEN", &c.AdminToken)
 	str("REDIS_URL", &c.RedisURL)
+	c.applyZ3950Env(getenv)
 	for _, d := range []struct {
 		name string
 		dst  *Duration
@@ -287,6 +299,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		*d.dst = Duration(dur)
 	}
+	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
 	for i := range c.Members {
 		if env := c.Members[i].APIKeyEnv; env != "" {
 			c.Members[i].APIKey = getenv(env)
@@ -297,6 +312,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 
 // Validate refuses a configuration that cannot work, naming the key.
 func (c *Config) Validate() error {
+	if err := c.validateZ3950(); err != nil {
+		return err
+	}
 	if c.SRUURL == "" {
 		return errors.New("config: ALMA_SRU_URL is required (the network's SRU base, e.g. https://host/view/sru/41SLSP_NETWORK)")
 	}
@@ -347,7 +365,7 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return nil
+	return c.validateEdge()
 }
 
 func checkURL(name, raw string) error {

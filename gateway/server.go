@@ -31,6 +31,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/z3950"
 )
 
 // Options are the parts of a Server that are not configuration.
@@ -67,6 +68,8 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
+	z3950 *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
+
 	pipe    *Searcher         // the one search step every front end calls
 	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
 	recs    *records          // records and live availability for the record routes
@@ -77,6 +80,7 @@ type Server struct {
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
+	edge     edgeStats                  // the HTTP edge's counts (edge.go)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -111,6 +115,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
+	s.registerEdgeMetrics()
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
@@ -118,7 +123,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("cache: %v", err)
 	}
 	s.memory = mem
-	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, Logger: s.log}
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, MaxWait: cfg.Upstream.BudgetWait.D(), Logger: s.log}
 	if cfg.RedisURL != "" {
 		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
 		if err != nil {
@@ -169,7 +174,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	}
 
 	s.indexes.Store(sru.DefaultIndexSet())
-	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits}
+	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits, publicURL: cfg.PublicURL}
 	s.errs = errorWriter{log: s.log, now: s.now}
 	s.pipe = NewSearcher(SearcherOptions{
 		Loader:        s.loader,
@@ -192,6 +197,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
 	}
 	s.registerCacheMetrics()
+	s.initZ3950()
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -260,6 +266,7 @@ func (s *Server) handleAvailability() fiber.Handler {
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
+	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:

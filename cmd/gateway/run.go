@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	redis.SetLogger(cache.RedisLogger(log, 10*time.Second))
 
 	var sim *almasim.Server
+	var simulated *almasim.Simulator
 	if *demo {
 		s := almasim.New(almasim.Config{})
 		srv, err := s.Start(ctx, "127.0.0.1:0")
@@ -138,8 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("demo: starting the simulated Alma network: %v", err)
 		}
 		defer srv.Close()
-		sim = srv
-		getenv = demoEnv(s, srv.URL(), getenv)
+		sim, simulated = srv, s
+		getenv = demoZ3950Env(demoEnv(s, srv.URL(), getenv))
 		if *configFile == "" && getenv("GATEWAY_CONFIG") == "" {
 			f, err := demoConfig(s, srv.URL())
 			if err != nil {
@@ -172,10 +173,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(stdout, "gateway listening on %s\n", base)
 	if sim != nil {
-		fmt.Fprintf(stdout, "demo: simulated Alma network at %s\n", sim.URL())
-		fmt.Fprintf(stdout, "try:\n  curl '%s/v1/search?q=history'\n  curl '%s/sru?version=1.2&operation=searchRetrieve&query=alma.all_for_ui=history'\n  curl '%s/sru?version=2.0&query=alma.title=science&maximumRecords=3&recordSchema=dc'\n  curl '%s/v1/status'\n  open %s/dashboard\n",
-			base, base, base, base, base)
+		printDemoURLs(stdout, base, simulated, sim.URL())
 	}
+	waitZ3950, err := startZ3950(ctx, srv, cfg, stdout, log, *demo)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitZ3950()
 	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
 	err = srv.Serve(ctx, ln)
 	log.Info("gateway stopped")
