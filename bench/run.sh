@@ -294,7 +294,10 @@ if want allocs; then
   "${SERVER[@]}" "$work/gateway.test" -test.run '^$' -test.bench 'BenchmarkCachedHit' -test.benchmem -test.benchtime 1s \
     -test.count 1 -test.cpu 1 >"$work/allocs.out" 2>&1 || { cat "$work/allocs.out" >&2; die "BenchmarkCachedHit failed"; }
   al() { awk -v n="BenchmarkCachedHit/$1" '$1 == n { for (i = 2; i <= NF; i++) if ($i == "allocs/op") print $(i - 1) " allocs, " $(i - 3) " B" }' "$work/allocs.out"; }
-  for p in search-json-10 sru-marcxml-10; do
+  # every route BenchmarkCachedHit covers (search-json-10, sru-marcxml-10, record-json, …)
+  mapfile -t routes < <(awk '$1 ~ /^BenchmarkCachedHit\/.*\/gateway$/ { split($1, a, "/"); print a[2] }' "$work/allocs.out")
+  [ ${#routes[@]} -ge 2 ] || { cat "$work/allocs.out" >&2; die "BenchmarkCachedHit reported fewer than two routes"; }
+  for p in "${routes[@]}"; do
     g=$(al "$p/gateway") b=$(al "$p/bare-fiber")
     [ -n "$g" ] && [ -n "$b" ] || { cat "$work/allocs.out" >&2; die "BenchmarkCachedHit/$p reported no allocations"; }
     extra=$(( ${g%% *} - ${b%% *} ))
