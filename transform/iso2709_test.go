@@ -3,7 +3,6 @@ package transform
 import (
 	"bytes"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,11 +56,7 @@ func readISO2709(t *testing.T, b []byte) (string, []Field) {
 }
 
 func TestAppendISO2709(t *testing.T) {
-	data, err := os.ReadFile("testdata/slsp_nz_sru_searchRetrieve_20records_852.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewScanner(bytes.NewReader(data))
+	s := NewScanner(bytes.NewReader(readTestdata(t, "slsp_nz_sru_searchRetrieve_20records_852.xml")))
 	n := 0
 	for s.Scan() {
 		r := mustParse(t, s.Bytes())

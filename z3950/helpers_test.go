@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // fakeBackend answers every query from a fixed list of records (the ten
-// SLSP records in testdata), or with err; it records the searches made.
+// SLSP records of testdata/alma), or with err; it records the searches made.
 type fakeBackend struct {
 	mu       sync.Mutex
 	records  []*transform.Record
@@ -27,7 +28,7 @@ type fakeBackend struct {
 
 func loadRecords(t testing.TB) []*transform.Record {
 	t.Helper()
-	data, err := os.ReadFile("testdata/records.xml")
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "alma", "slsp_nz_sru_searchRetrieve_20records_852.xml")) // the SLSP captures, SOURCES.md there
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func loadRecords(t testing.TB) []*transform.Record {
 		out = append(out, r)
 	}
 	if len(out) == 0 {
-		t.Fatal("no records in testdata/records.xml")
+		t.Fatal("no records in the SLSP capture")
 	}
 	return out
 }
