@@ -67,7 +67,7 @@ func (s *Server) handleDAIA() fiber.Handler {
 			}
 			opt.Asking = m.Code
 		}
-		base := publicBase(c)
+		base, fromHost := s.publicBase(c) // document and item IDs are URLs on it
 		// A client waits for the upstream deadline and a little more, as
 		// for every route; the loads go on and fill the cache after that.
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Upstream.Timeout.D()+2*time.Second)
@@ -111,6 +111,9 @@ func (s *Server) handleDAIA() fiber.Handler {
 		}
 		a, _ := unpackAnswer(packAnswer(Rendered{Status: http.StatusOK, ContentType: ContentJSON, Body: body}))
 		setDAIAHeaders(c)
+		if fromHost {
+			c.Vary("Host")
+		}
 		if s.daiaCacheHeaders(c, view, a.ETag) {
 			return c.SendStatus(http.StatusNotModified)
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -55,7 +56,7 @@ func explainAddr(c *fiber.Ctx, publicURL string) (string, int) {
 func (s *Server) publicBase(c *fiber.Ctx) (base string, fromHost bool) {
 	if s.cfg.PublicURL != "" {
 		if a, err := parsePublicURL(s.cfg.PublicURL); err == nil {
-			b := a.scheme + "://" + a.host
+			b := a.scheme + "://" + bracketIPv6(a.host)
 			if a.scheme == "http" && a.port != 80 || a.scheme == "https" && a.port != 443 {
 				b += ":" + strconv.Itoa(a.port)
 			}
@@ -64,11 +65,20 @@ func (s *Server) publicBase(c *fiber.Ctx) (base string, fromHost bool) {
 	}
 	host, port := hostPort(string(c.Request().Host()), c.Protocol() == "https")
 	scheme := c.Protocol()
-	b := scheme + "://" + host
+	b := scheme + "://" + bracketIPv6(host)
 	if scheme == "http" && port != 80 || scheme == "https" && port != 443 {
 		b += ":" + strconv.Itoa(port)
 	}
 	return b, true
+}
+
+// bracketIPv6 puts an IPv6 literal in brackets for a URL (hostPort and
+// url.Hostname take them off).
+func bracketIPv6(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // explainCacheHeaders marks explain truthfully: it is built for each

@@ -88,3 +88,21 @@ func TestOpenSearchDescription(t *testing.T) {
 		}
 	}
 }
+
+// With GATEWAY_PUBLIC_URL the templates use it, whatever Host says, and the
+// description may be cached by anyone.
+func TestOpenSearchUsesThePublicURL(t *testing.T) {
+	env := newEnv(t, func(c *Config) { c.PublicURL = "https://search.example.org/catalogue" })
+	req, err := http.NewRequest(http.MethodGet, env.base+"/opensearch.xml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "attacker.example"
+	code, h, body := env.do(req)
+	if code != http.StatusOK || !strings.HasPrefix(h.Get("Cache-Control"), "public") {
+		t.Fatalf("status %d, Cache-Control %q", code, h.Get("Cache-Control"))
+	}
+	if strings.Contains(string(body), "attacker") || !strings.Contains(string(body), `template="https://search.example.org/catalogue/v1/search?q={searchTerms}`) {
+		t.Errorf("templates do not use GATEWAY_PUBLIC_URL:\n%s", body)
+	}
+}

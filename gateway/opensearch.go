@@ -3,30 +3,9 @@ package gateway
 import (
 	"bytes"
 	"encoding/xml"
-	"net"
-	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 )
-
-// publicBase is the address clients reach the gateway at, without a
-// trailing slash: the scheme and the Host header as the client sent it
-// (kept only when it is a plausible host name, as explain does).
-func publicBase(c *fiber.Ctx) string {
-	tls := c.Protocol() == "https"
-	host, port := hostPort(c.Get("Host"), tls)
-	scheme, std := "http", 80
-	if tls {
-		scheme, std = "https", 443
-	}
-	if net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil {
-		host = "[" + host + "]"
-	}
-	if port != std {
-		host += ":" + strconv.Itoa(port)
-	}
-	return scheme + "://" + host
-}
 
 // handleOpenSearch serves /opensearch.xml: an OpenSearch 1.1 description
 // (https://github.com/dewitt/opensearch, "OpenSearch description
@@ -41,7 +20,7 @@ func publicBase(c *fiber.Ctx) string {
 // (startIndex from 1, count as it likes).
 func (s *Server) handleOpenSearch() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		base := publicBase(c)
+		base, fromHost := s.publicBase(c) // GATEWAY_PUBLIC_URL, else the request's Host
 		var b bytes.Buffer
 		esc := func(v string) {
 			_ = xml.EscapeText(&b, []byte(v))
@@ -74,7 +53,13 @@ func (s *Server) handleOpenSearch() fiber.Handler {
 		b.WriteString("  <OutputEncoding>UTF-8</OutputEncoding>\n")
 		b.WriteString("</OpenSearchDescription>\n")
 		c.Set(fiber.HeaderContentType, "application/opensearchdescription+xml; charset=utf-8")
-		c.Set("Cache-Control", "public, max-age=3600")
+		if fromHost {
+			// Built from the client's Host: only that client's (as explain).
+			c.Set("Cache-Control", "private, max-age=3600")
+			c.Vary("Host")
+		} else {
+			c.Set("Cache-Control", "public, max-age=3600")
+		}
 		return c.Send(b.Bytes())
 	}
 }

@@ -357,7 +357,7 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	sh := startShell(t, dir, buildRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
-	sh.waitLine(t, listenLine, 5*time.Minute) // the build comes first
+	sh.waitLine(t, listenLine, 15*time.Minute) // the build comes first: minutes on a loaded 2-core machine (a hang guard)
 	lines := demoLines(t, sh.lines)
 	var urls []string
 	for _, l := range lines {
@@ -396,7 +396,7 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 	// go command alone. The gateway it built must leave the port.
 	port = freePort(t)
 	gr := startShell(t, dir, "exec "+goRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
-	gr.waitLine(t, listenLine, 5*time.Minute)
+	gr.waitLine(t, listenLine, 15*time.Minute)
 	if err := gr.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
