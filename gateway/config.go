@@ -38,6 +38,13 @@ type Config struct {
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
+	// Staff are the staff tokens of SPEC 11 (config_staff.go).
+	Staff []StaffEntry `yaml:"staff"`
+	// SessionKey signs staff session cookies (GATEWAY_SESSION_KEY). Empty
+	// means a random key per process: sessions then survive neither a
+	// restart nor a hop to another replica.
+	SessionKey string          `yaml:"-"`
+	Dashboard  DashboardConfig `yaml:"dashboard"`
 
 	Cache    CacheConfig    `yaml:"cache"`
 	Upstream UpstreamConfig `yaml:"upstream"`
@@ -225,6 +232,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Dashboard.applyDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -292,6 +300,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			c.Members[i].APIKey = getenv(env)
 		}
 	}
+	c.applyStaffEnv(getenv)
 	return nil
 }
 
@@ -347,7 +356,7 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return nil
+	return c.validateStaff()
 }
 
 func checkURL(name, raw string) error {

@@ -24,6 +24,9 @@ func (s *Server) newApp() *fiber.App {
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	app.Use(s.requestID)
 	app.Use(cors.New(cors.Config{
+		// Staff routes send no CORS headers: no other origin's page may
+		// read them from a staff member's browser (staff.go).
+		Next:          func(c *fiber.Ctx) bool { return isStaffPath(c.Path()) },
 		AllowOrigins:  "*",
 		AllowMethods:  "GET,POST,HEAD,OPTIONS",
 		AllowHeaders:  "Content-Type,If-None-Match,X-Request-Id",
@@ -45,9 +48,13 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/v1/records/:mms_id", s.handleRecord())
 	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())
 
-	// Staff routes: the admin token, or loopback when none is set.
+	// Staff routes (staff.go): a bearer token or the session cookie, or
+	// loopback while no token is set.
 	app.Get("/v1/status", s.staffOnly, s.handleStatus())
-	app.Get("/dashboard", s.staffOnly, s.handleDashboard())
+	app.Get("/dashboard", s.handleDashboard())
+	app.Post("/dashboard/sign-in", s.handleSignIn())
+	app.Post("/dashboard/sign-out", s.staffOnly, s.handleSignOut())
+	app.Get("/dashboard/history", s.staffOnly, s.handleHistory())
 	app.Post("/admin/cache/purge", s.staffOnly, s.handlePurge())
 
 	app.Use(s.handleNotFound())
