@@ -98,11 +98,11 @@ func staffPrincipal(st StaffEntry) Principal {
 type authResult int
 
 const (
-	authNone    authResult = iota // no credentials presented
-	authOK                        // a principal
-	authBad                       // a wrong token, or a cookie no longer valid
-	authLocked                    // too many failed attempts from this client
-	authRemote                    // no token configured and the client is not loopback
+	authNone   authResult = iota // no credentials presented
+	authOK                       // a principal
+	authBad                      // a wrong token, or a cookie no longer valid
+	authLocked                   // too many failed attempts from this client
+	authRemote                   // no token configured and the client is not loopback
 )
 
 // authenticate finds the request's principal. viaCookie reports that the
@@ -224,7 +224,7 @@ func (s *Server) handleSignIn() fiber.Handler {
 		s.staff.attempts.succeeded(ip)
 		v, exp := s.staff.sessions.issue(c.UserContext(), p.Name, want)
 		c.Cookie(&fiber.Cookie{
-			Name: sessionCookie, Value: v, Path: "/", Expires: exp, MaxAge: int(time.Until(exp).Seconds()),
+			Name: sessionCookie, Value: v, Path: "/", Expires: exp, MaxAge: int(s.staff.sessions.lifetime.Seconds()),
 			HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode, Secure: secureRequest(c),
 		})
 		s.log.Info("staff signed in", "staff", p.Name, "institution", p.Institution)
