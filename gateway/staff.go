@@ -274,7 +274,7 @@ func setPageHeaders(c *fiber.Ctx) {
 	c.Set("Cache-Control", "no-store")
 	c.Set("Content-Security-Policy", "default-src 'none'; connect-src 'self'; img-src 'self' data:; script-src 'unsafe-inline'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	c.Set("X-Frame-Options", "DENY")
-	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("Referrer-Policy", "same-origin") // no-referrer would make Chromium send "Origin: null" with the form posts
 }
 
 // signInPage answers with the sign-in form and a message.
