@@ -187,7 +187,8 @@ func sameOrigin(c *fiber.Ctx) bool {
 
 // isStaffPath names the routes that must never carry CORS headers.
 func isStaffPath(p string) bool {
-	return p == "/v1/status" || p == "/dashboard" || strings.HasPrefix(p, "/dashboard/") || strings.HasPrefix(p, "/admin/")
+	return p == "/v1/status" || p == "/dashboard" || strings.HasPrefix(p, "/dashboard/") ||
+		strings.HasPrefix(p, "/admin/") || strings.HasPrefix(p, "/v1/institutions/")
 }
 
 // secureRequest reports whether the request came over TLS, directly or by
