@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -430,4 +432,44 @@ func FuzzSessionCookie(f *testing.F) {
 			t.Errorf("a cookie parsed with fields the gateway never signed: %+v", s)
 		}
 	})
+}
+
+// TestSessionsAcrossReplicas: two replicas with one GATEWAY_SESSION_KEY and
+// one Redis accept each other's cookies, and a sign-out on one ends the
+// session on the other; with Redis gone, the replica that saw the
+// sign-out still refuses the cookie.
+func TestSessionsAcrossReplicas(t *testing.T) {
+	mr := miniredis.RunT(t)
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	replica := func() *sessions {
+		rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rc.Close() })
+		return &sessions{key: []byte("shared-session-key-shared-session-key"), lifetime: time.Hour, now: clock.Now, epochs: newEpochs(rc)}
+	}
+	a, b := replica(), replica()
+	ctx := context.Background()
+	check := func(ss *sessions, v string) error {
+		s, err := ss.parse(v)
+		if err != nil {
+			return err
+		}
+		return ss.verify(ctx, s, testStaffA)
+	}
+	v, _ := a.issue(ctx, "desk", testStaffA)
+	if err := check(b, v); err != nil {
+		t.Fatalf("replica B refuses replica A's cookie: %v", err)
+	}
+	a.epochs.bump(ctx, "desk")
+	if err := check(b, v); err != errSessionRevoked {
+		t.Errorf("replica B after a sign-out on A: %v, want %v", err, errSessionRevoked)
+	}
+	w, _ := b.issue(ctx, "desk", testStaffA)
+	if err := check(a, w); err != nil {
+		t.Errorf("a new sign-in on B, checked on A: %v", err)
+	}
+	mr.Close()
+	a.epochs.bump(ctx, "desk")
+	if err := check(a, w); err != errSessionRevoked {
+		t.Errorf("replica A after its own sign-out with Redis down: %v, want %v", err, errSessionRevoked)
+	}
 }
