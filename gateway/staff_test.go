@@ -473,3 +473,29 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 		t.Errorf("replica A after its own sign-out with Redis down: %v, want %v", err, errSessionRevoked)
 	}
 }
+
+// TestLoopbackWithoutTokens: with no token configured, loopback acts as
+// admin, but a page from another origin open in a browser on that machine
+// cannot use that to change anything.
+func TestLoopbackWithoutTokens(t *testing.T) {
+	env := newEnv(t, nil)
+	tests := []struct {
+		name string
+		hdr  []string
+		want int
+	}{
+		{"a script (no Origin)", nil, http.StatusOK},
+		{"the dashboard", []string{"Origin", env.base}, http.StatusOK},
+		{"another origin's page", []string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"a cross-site fetch without Origin", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"a bearer token means nothing here", []string{"Authorization", "Bearer whatever"}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		if code, _ := env.post("/admin/cache/purge", tt.hdr...); code != tt.want {
+			t.Errorf("%s: purge answered %d, want %d", tt.name, code, tt.want)
+		}
+	}
+	if code, _, body := env.get("/dashboard"); code != http.StatusOK || !strings.Contains(string(body), `id="ups"`) {
+		t.Errorf("/dashboard from loopback without tokens: %d, want the dashboard", code)
+	}
+}
