@@ -149,21 +149,21 @@ func (s *Server) staffOnly(c *fiber.Ctx) error {
 	switch res {
 	case authOK:
 		if viaCookie && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead && !sameOrigin(c) {
-			return s.plainError(c, http.StatusForbidden, "a signed-in request that changes something must come from this gateway's own pages (Origin check)")
+			return s.refuse(c, refused(http.StatusForbidden, "a signed-in request that changes something must come from this gateway's own pages (Origin check)"))
 		}
 		c.Locals(principalKey, p)
 		return c.Next()
 	case authRemote:
-		return s.plainError(c, http.StatusForbidden, "staff endpoints are served to loopback clients only while neither GATEWAY_ADMIN_TOKEN nor staff tokens are set")
+		return s.refuse(c, refused(http.StatusForbidden, "staff endpoints are served to loopback clients only while neither GATEWAY_ADMIN_TOKEN nor staff tokens are set"))
 	case authLocked:
 		c.Set("Retry-After", strconv.Itoa(int(retry.Seconds()+0.999)))
-		return s.plainError(c, http.StatusTooManyRequests, "too many failed sign-in attempts from this address; try again later")
+		return s.refuse(c, refused(http.StatusTooManyRequests, "too many failed sign-in attempts from this address; try again later"))
 	}
 	if wantsHTML(c) {
 		return s.signInPage(c, http.StatusUnauthorized, "Please sign in.")
 	}
 	c.Set("WWW-Authenticate", `Bearer realm="gateway"`)
-	return s.plainError(c, http.StatusUnauthorized, "a valid bearer token or staff session is required")
+	return s.refuse(c, refused(http.StatusUnauthorized, "a valid bearer token or staff session is required"))
 }
 
 // wantsHTML reports a browser navigating (Accept prefers text/html).
