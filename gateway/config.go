@@ -41,6 +41,13 @@ type Config struct {
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
+	// Staff are the staff tokens of SPEC 11 (config_staff.go).
+	Staff []StaffEntry `yaml:"staff"`
+	// SessionKey signs staff session cookies (GATEWAY_SESSION_KEY). Empty
+	// means a random key per process: sessions then survive neither a
+	// restart nor a hop to another replica.
+	SessionKey string          `yaml:"-"`
+	Dashboard  DashboardConfig `yaml:"dashboard"`
 
 	Cache    CacheConfig    `yaml:"cache"`
 	Upstream UpstreamConfig `yaml:"upstream"`
@@ -235,6 +242,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Dashboard.applyDefaults()
 	c.Limits.EdgeLimits.applyDefaults()
 }
 
@@ -307,6 +315,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			c.Members[i].APIKey = getenv(env)
 		}
 	}
+	c.applyStaffEnv(getenv)
 	return nil
 }
 
@@ -365,7 +374,10 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return c.validateEdge()
+	if err := c.validateEdge(); err != nil {
+		return err
+	}
+	return c.validateStaff()
 }
 
 func checkURL(name, raw string) error {

@@ -30,6 +30,9 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 		c.Request().Header.SetHostBytes(c.Request().URI().Host())
 	}
 	err := c.Next()
+	if isStaffPath(c.Path()) {
+		return err // staff routes send no CORS headers (staff.go)
+	}
 	h := &c.Response().Header
 	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
 	if c.Method() != fiber.MethodOptions {

@@ -28,7 +28,8 @@ func (s *Server) newApp() *fiber.App {
 	app.Use(s.requestID)
 	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
 	app.Use(cors.New(cors.Config{
-		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions }, // preflights only
+		// Preflights only; staff routes get none (staff.go).
+		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions || isStaffPath(c.Path()) },
 		AllowOrigins:  "*",
 		AllowMethods:  "GET,POST,HEAD,OPTIONS",
 		AllowHeaders:  "Content-Type,If-None-Match,X-Request-Id",
@@ -55,9 +56,13 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/v1/daia", s.handleDAIA())
 	app.Get("/opensearch.xml", s.handleOpenSearch())
 
-	// Staff routes: the admin token, or loopback when none is set.
+	// Staff routes (staff.go): a bearer token or the session cookie, or
+	// loopback while no token is set.
 	app.Get("/v1/status", s.staffOnly, s.handleStatus())
-	app.Get("/dashboard", s.staffOnly, s.handleDashboard())
+	app.Get("/dashboard", s.handleDashboard())
+	app.Post("/dashboard/sign-in", s.handleSignIn())
+	app.Post("/dashboard/sign-out", s.staffOnly, s.handleSignOut())
+	app.Get("/dashboard/history", s.staffOnly, s.handleHistory())
 	app.Post("/admin/cache/purge", s.staffOnly, s.handlePurge())
 
 	app.Use(s.handleNotFound())

@@ -60,6 +60,8 @@ type Server struct {
 	redis   *cache.Redis
 	budget  *budget.Budget
 	limiter *clientLimiter
+	staff   *staffAuth // staff tokens and sessions (staff.go)
+	history *history   // the dashboard's charts (history.go)
 
 	nz       *sruUpstream            // the network's SRU endpoint
 	members  map[string]*sruUpstream // members' own SRU endpoints, by code
@@ -198,11 +200,13 @@ func New(cfg Config, opt Options) (*Server, error) {
 	}
 	s.registerCacheMetrics()
 	s.initZ3950()
+	s.initStaff()
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.refreshIndexes(ctx)
+	go s.history.run(ctx)
 	return s, nil
 }
 
@@ -285,6 +289,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
+	<-s.history.done
 	s.loader.Close()
 	s.memory.Close()
 	if s.redis != nil {
