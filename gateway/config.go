@@ -43,6 +43,7 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
 }
 
 // Member is one member institution of the network.
@@ -225,6 +226,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Writes.applyDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -268,6 +270,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("ALMA_API_KEY", &c.APIKey)
 	str("GATEWAY_ADMIN_TOKEN", &c.AdminToken)
 	str("REDIS_URL", &c.RedisURL)
+	str("ALMA_WEBHOOK_SECRET", &c.Writes.WebhookSecret)
 	for _, d := range []struct {
 		name string
 		dst  *Duration
@@ -347,7 +350,7 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return nil
+	return c.Writes.validate()
 }
 
 func checkURL(name, raw string) error {

@@ -67,6 +67,8 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
+	writes *writes // the network write workflows and webhooks (SPEC 12, writes.go)
+
 	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
 	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
 
@@ -166,6 +168,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 
 	s.indexes.Store(sru.DefaultIndexSet())
 	s.registerCacheMetrics()
+	s.writes = newWrites(s)
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -223,6 +226,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
+	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
 	if s.redis != nil {
