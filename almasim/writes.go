@@ -54,15 +54,15 @@ import (
 
 // writeState is the overlay of written records and the webhook target.
 type writeState struct {
-	mu     sync.RWMutex       // guards recs, added
-	recs   map[string]*Record // by MMS ID: records created or changed by writes
-	added  map[string][]*Record
-	seq    atomic.Int64 // new MMS IDs, PO line and request numbers
-	hookMu sync.Mutex   // guards hookURL, hookSecret
+	mu                  sync.RWMutex       // guards recs, added
+	recs                map[string]*Record // by MMS ID: records created or changed by writes
+	added               map[string][]*Record
+	seq                 atomic.Int64 // new MMS IDs, PO line and request numbers
+	hookMu              sync.Mutex   // guards hookURL, hookSecret
 	hookURL, hookSecret string
-	hooks  sync.WaitGroup
-	sent   atomic.Int64
-	failed atomic.Int64
+	hooks               sync.WaitGroup
+	sent                atomic.Int64
+	failed              atomic.Int64
 }
 
 func (w *writeState) init() {

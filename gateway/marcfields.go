@@ -54,8 +54,10 @@ var errNoRecord = errors.New("no MARC record element")
 
 // parseMARCRecord reads the first <record> in data (alone, or inside a
 // <bib> or <collection>). It refuses malformed XML, a second record, and
-// fields without a valid tag, indicator or subfield code.
-func parseMARCRecord(data []byte) (*marcRecord, error) {
+// fields without a valid tag, indicator or subfield code. alma allows the
+// tags Alma adds to the records it serves (INT, INST, AVA: letters, up to
+// eight), which a payload may not carry.
+func parseMARCRecord(data []byte, alma bool) (*marcRecord, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	var rec *marcRecord
@@ -114,7 +116,7 @@ func parseMARCRecord(data []byte) (*marcRecord, error) {
 						}
 					}
 				}
-				if !validTag(f.Tag) {
+				if !validTag(f.Tag) && !(alma && almaTag(f.Tag)) {
 					return nil, fmt.Errorf("a %s has tag %q, not three letters or digits", t.Name.Local, f.Tag)
 				}
 				if !f.control {
@@ -184,6 +186,24 @@ func validTag(t string) bool {
 		}
 	}
 	return true
+}
+
+// almaTag is a tag of Alma's enrichment (INT, INST, AVA, AVE, AVD).
+func almaTag(t string) bool {
+	if len(t) == 0 || len(t) > 8 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] < 'A' || t[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// marcTag is a MARC 21 tag: three digits.
+func marcTag(t string) bool {
+	return len(t) == 3 && t[0] >= '0' && t[0] <= '9' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' && t[2] <= '9'
 }
 
 // fieldName names a field for an error message: its tag and position.

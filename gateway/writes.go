@@ -208,10 +208,10 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		}
 		r.idemKey = strings.Clone(key)
 
-		var id string
+		var id, fp string
 		if r.idemKey != "" {
 			id = idemID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
-			fp := fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
+			fp = fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
 			state, stored := w.idem.claim(c.Context(), id, fp)
 			switch state {
 			case idemReplay:
@@ -244,7 +244,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 				if release {
 					w.idem.release(ctx, id)
 				} else {
-					w.idem.finish(ctx, id, idemAnswer{Status: status, Body: body})
+					w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: status, Body: body})
 				}
 			}
 			if retry > 0 {
@@ -256,7 +256,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		body, _ := json.Marshal(res.body)
 		w.evict(ctx, res.records)
 		if id != "" {
-			w.idem.finish(ctx, id, idemAnswer{Status: res.status, Location: res.location, Body: body})
+			w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
 		}
 		w.m.writes.WithLabelValues(op.name, res.outcome).Inc()
 		w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Records: append(slices.Clone(res.records), res.noted...), Status: res.status, Outcome: res.outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
@@ -460,7 +460,7 @@ func (w *writes) localFieldsOp() writeOp {
 			if len(r.params) > 0 {
 				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
 			}
-			rec, err := parseMARCRecord(r.body)
+			rec, err := parseMARCRecord(r.body, false)
 			if err != nil {
 				return badStatus(http.StatusBadRequest, "the body is not one MARCXML record: "+err.Error())
 			}
@@ -480,7 +480,7 @@ func (w *writes) localFieldsOp() writeOp {
 		},
 		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
 			iz := r.path["iz_mms_id"]
-			payload, _ := parseMARCRecord(r.body) // checked
+			payload, _ := parseMARCRecord(r.body, false) // checked
 			var bib *alma.Bib
 			if err := w.call(ctx, r.code, func(ctx context.Context) error {
 				var err error
@@ -489,13 +489,15 @@ func (w *writes) localFieldsOp() writeOp {
 			}); err != nil {
 				return nil, err
 			}
-			cur, err := parseMARCRecord(bib.Record)
+			cur, err := parseMARCRecord(bib.Record, true)
 			if err != nil {
 				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
 			}
 			next := &marcRecord{Leader: cur.Leader}
 			for _, f := range cur.Fields {
-				if !f.isLocal() {
+				// Alma's enrichment (INT, INST, AVA…) is not part of the
+				// record: it is not sent back.
+				if !f.isLocal() && marcTag(f.Tag) {
 					next.Fields = append(next.Fields, f)
 				}
 			}
