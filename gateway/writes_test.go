@@ -801,3 +801,44 @@ func TestAuditAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAPIDescribesWriteAnswers(t *testing.T) {
+	doc := loadOpenAPI(t)
+	env := newEnv(t, nil)
+	m := env.sim.Members()[0]
+	nz := notHeldBy(t, env.sim, m.Code, 0)
+	_, iz := heldBy(t, env.sim, m.Code, 0)
+	_, iz2 := heldBy(t, env.sim, m.Code, 1)
+	base := "/v1/institutions/" + m.Code
+	for _, c := range []struct {
+		name, method, path, ctype, body, schema string
+		status                                  int
+	}{
+		{"link", "POST", base + "/bibs?from_nz_mms_id=" + nz.MMSID, "", "", "LinkResult", 201},
+		{"link again", "POST", base + "/bibs?from_nz_mms_id=" + nz.MMSID, "", "", "LinkResult", 303},
+		{"local fields", "PUT", base + "/bibs/" + iz + "/local-fields", "application/xml", localFieldsRecord(localField("590", "x")), "LocalFieldsResult", 200},
+		{"unlink", "POST", base + "/bibs/" + iz2 + "/unlink", "", "", "UnlinkResult", 200},
+		{"po line", "POST", base + "/po-lines", "application/json", `{"match":"iz","mms_id":"` + iz + `","po_line":{"owner":{"value":"MAIN"},"type":{"value":"PRINTED_BOOK_OT"}}}`, "POLineResult", 201},
+		{"alma refusal", "POST", base + "/bibs?from_nz_mms_id=991111111111110101", "", "", "WriteError", 404},
+		{"gateway refusal", "POST", base + "/po-lines", "application/json", `{}`, "WriteError", 400},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, body := env.send(c.method, c.path, c.ctype, c.body, "Idempotency-Key", "oa-"+keyOf(c.name))
+			if code != c.status {
+				t.Fatalf("status %d, want %d: %s", code, c.status, body)
+			}
+			var v any
+			if err := json.Unmarshal(body, &v); err != nil {
+				t.Fatal(err)
+			}
+			if err := doc.Components.Schemas[c.schema].Value.VisitJSON(v); err != nil {
+				t.Errorf("answer does not match %s: %v\n%s", c.schema, err, body)
+			}
+		})
+	}
+	for _, p := range []string{"/v1/institutions/{code}/bibs", "/v1/institutions/{code}/bibs/{iz_mms_id}/local-fields", "/v1/institutions/{code}/bibs/{iz_mms_id}/unlink", "/v1/institutions/{code}/po-lines", "/v1/institutions/{code}/resource-sharing-requests"} {
+		if doc.Paths.Find(p) == nil {
+			t.Errorf("openapi.json lacks %s", p)
+		}
+	}
+}
