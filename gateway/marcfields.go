@@ -30,8 +30,8 @@ type marcField struct {
 	control    bool
 }
 
-// marcRecord is a leader and fields in order.
-type marcRecord struct {
+// fieldRecord is a leader and fields in order.
+type fieldRecord struct {
 	Leader string
 	Fields []marcField
 }
@@ -57,10 +57,10 @@ var errNoRecord = errors.New("no MARC record element")
 // fields without a valid tag, indicator or subfield code. alma allows the
 // tags Alma adds to the records it serves (INT, INST, AVA: letters, up to
 // eight), which a payload may not carry.
-func parseMARCRecord(data []byte, alma bool) (*marcRecord, error) {
+func parseMARCRecord(data []byte, alma bool) (*fieldRecord, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
-	var rec *marcRecord
+	var rec *fieldRecord
 	var cur *marcField
 	var sub *marcSub
 	var text strings.Builder
@@ -85,7 +85,7 @@ func parseMARCRecord(data []byte, alma bool) (*marcRecord, error) {
 					return nil, errors.New("more than one record")
 				}
 				records++
-				rec = &marcRecord{}
+				rec = &fieldRecord{}
 			case "leader":
 				if rec == nil {
 					continue
@@ -213,7 +213,7 @@ func fieldName(f marcField, i int) string {
 
 // appendXML writes the record as MARCXML without a namespace, as the Bibs
 // API takes it.
-func (r *marcRecord) appendXML(b []byte) []byte {
+func (r *fieldRecord) appendXML(b []byte) []byte {
 	esc := func(b []byte, s string) []byte {
 		var w bytes.Buffer
 		_ = xml.EscapeText(&w, []byte(s))

@@ -15,7 +15,7 @@ func TestParseMARCRecordRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &marcRecord{Leader: "00000nam a2200000 i 4500", Fields: []marcField{
+	want := &fieldRecord{Leader: "00000nam a2200000 i 4500", Fields: []marcField{
 		{Tag: "001", Ind1: ' ', Ind2: ' ', Value: "99", control: true},
 		{Tag: "590", Ind1: '1', Ind2: ' ', Subs: []marcSub{{'a', "A & B <c>"}, {'9', "LOCAL"}}},
 	}}

@@ -68,7 +68,7 @@ func (s *Server) handleWebhookChallenge() fiber.Handler {
 		c.Set("Cache-Control", "no-store")
 		ch := c.Query("challenge")
 		if ch == "" || len(ch) > 1024 || !utf8.ValidString(ch) {
-			return s.plainError(c, http.StatusBadRequest, "challenge (1 to 1024 characters) is required")
+			return s.refuse(c, refused(http.StatusBadRequest, "challenge (1 to 1024 characters) is required"))
 		}
 		return c.JSON(fiber.Map{"challenge": strings.Clone(ch)})
 	}
@@ -83,7 +83,7 @@ func (s *Server) handleWebhook() fiber.Handler {
 		refuse := func(status int, outcome, msg string) error {
 			w.m.webhooks.WithLabelValues("unknown", outcome).Inc()
 			w.audit(auditEntry{Who: "alma", Operation: "webhook", Status: status, Outcome: outcome, RequestID: reqID})
-			return s.plainError(c, status, msg)
+			return s.refuse(c, refused(status, msg))
 		}
 		secret := s.cfg.Writes.WebhookSecret
 		if secret == "" {
@@ -130,7 +130,7 @@ func (s *Server) handleWebhook() fiber.Handler {
 		defer cancel()
 		// A record that is cached now is in use: fetch it again after the
 		// purge. Only NZ records are cached by MMS ID alone ("rec|").
-		_, inUse := s.loader.Peek(ctx, "rec|"+id)
+		_, inUse := s.loader.Cached("rec|" + id)
 		w.evict(ctx, []string{id})
 		if inUse {
 			w.refresh(id)
@@ -156,7 +156,7 @@ func (w *writes) refresh(id string) {
 		defer w.bg.Done()
 		ctx, cancel := context.WithTimeout(w.bgCtx, w.s.cfg.Upstream.Timeout.D())
 		defer cancel()
-		if _, _, err := w.s.nzRecord(ctx, id); err != nil {
+		if _, _, err := w.s.recs.nzRecord(ctx, id); err != nil {
 			w.log.Warn("webhook: refreshing a record failed; the next reader loads it", "mms_id", id, "error", err.Error())
 		}
 	}()

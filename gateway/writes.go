@@ -269,11 +269,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 }
 
 // badStatus is a refusal by the gateway itself (never Alma's).
-func badStatus(status int, details string) error {
-	d := sru.NewDiagnostic(1, details)
-	d.Message = http.StatusText(status)
-	return &clientError{status: status, diag: *d}
-}
+func badStatus(status int, details string) error { return refused(status, details) }
 
 // writeErrorBody is the feed's JSON error shape, with Alma's own code and
 // message when Alma refused.
@@ -371,24 +367,18 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 // member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
 // member has no SRU endpoint configured or none is found.
 func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
-	up := w.s.members[code]
-	if up == nil || w.network == "" {
+	t := w.s.targets[code]
+	if t == nil || w.network == "" {
 		return "", nil
 	}
 	query := `alma.other_system_number="(EXLNZ-` + w.network + `)` + nzID + `"`
-	var page *sru.Page
-	err := up.guard.do(ctx, func(ctx context.Context) error {
-		var err error
-		page, err = up.client.Search(ctx, sru.SearchParams{Query: query, Start: 1, Max: 10, Schema: "marcxml"})
-		return err
-	})
+	page, err := t.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
 	if err != nil {
 		return "", err
 	}
-	for _, raw := range page.Records {
-		rec, err := transform.Parse(raw.Data)
-		if err == nil && rec.NZMMSID == nzID && rec.MMSID != "" {
-			return rec.MMSID, nil
+	for _, tr := range page.Records {
+		if tr.Record != nil && tr.Record.NZMMSID == nzID && tr.Record.MMSID != "" {
+			return tr.Record.MMSID, nil
 		}
 	}
 	return "", nil
@@ -493,7 +483,7 @@ func (w *writes) localFieldsOp() writeOp {
 			if err != nil {
 				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
 			}
-			next := &marcRecord{Leader: cur.Leader}
+			next := &fieldRecord{Leader: cur.Leader}
 			for _, f := range cur.Fields {
 				// Alma's enrichment (INT, INST, AVA…) is not part of the
 				// record: it is not sent back.
@@ -751,7 +741,7 @@ func (w *writes) rsRequestOp() writeOp {
 		},
 		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
 			in, _ := parse(r) // checked
-			rec, _, err := w.s.nzRecord(ctx, in.NZMMSID)
+			rec, _, err := w.s.recs.nzRecord(ctx, in.NZMMSID)
 			if err != nil {
 				return nil, err
 			}

@@ -80,8 +80,8 @@ func keyOf(name string) string {
 	}, name)
 }
 
-// writeAnswer is a write's JSON answer (success and error fields).
-type writeAnswer struct {
+// writeReply is a write's JSON answer (success and error fields).
+type writeReply struct {
 	Institution string  `json:"institution"`
 	NZMMSID     *string `json:"nz_mms_id"`
 	IZMMSID     string  `json:"iz_mms_id"`
@@ -102,9 +102,9 @@ type writeAnswer struct {
 	Alma        *almaErrorJSON   `json:"alma"`
 }
 
-func decodeWrite(t *testing.T, body []byte) writeAnswer {
+func decodeWrite(t *testing.T, body []byte) writeReply {
 	t.Helper()
-	var a writeAnswer
+	var a writeReply
 	if err := json.Unmarshal(body, &a); err != nil {
 		t.Fatalf("answer is not JSON: %v\n%s", err, body)
 	}
