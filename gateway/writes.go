@@ -212,7 +212,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		if r.idemKey != "" {
 			id = idemID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
 			fp = fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
-			state, stored := w.idem.claim(c.Context(), id, fp)
+			state, stored := w.idem.claim(context.Background(), id, fp)
 			switch state {
 			case idemReplay:
 				w.m.replays.Inc()
