@@ -35,6 +35,9 @@ type Config struct {
 	// RedisURL enables the shared second-level cache and call budget. Empty
 	// means in-process only.
 	RedisURL string `yaml:"-"`
+	// PublicURL is the address clients use (GATEWAY_PUBLIC_URL), for
+	// explain, OpenSearch and links. Empty means the request's Host.
+	PublicURL string `yaml:"public_url"`
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
@@ -97,6 +100,10 @@ type UpstreamConfig struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// RateBurst is the budget's burst. Zero means 5.
 	RateBurst int `yaml:"rate_burst"`
+	// BudgetWait is the longest an uncached call waits for a slot of the
+	// call budget, alone or with Redis alike; a slot further away is
+	// answered 503 with Retry-After at once. Zero means 250ms.
+	BudgetWait Duration `yaml:"budget_wait"`
 	// RetryBudget is the fraction of recent calls that may be retried. Zero
 	// means 0.1; a negative value disables retries.
 	RetryBudget float64 `yaml:"retry_budget"`
@@ -140,6 +147,8 @@ type LimitsConfig struct {
 	LimitLoopback bool `yaml:"limit_loopback"`
 	// DrainTimeout bounds graceful shutdown. Zero means 20s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+
+	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
 }
 
 // Duration is a time.Duration that YAML reads from a Go duration string.
@@ -226,6 +235,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Limits.EdgeLimits.applyDefaults()
 	c.Writes.applyDefaults()
 }
 
@@ -290,6 +300,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		*d.dst = Duration(dur)
 	}
+	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
 	for i := range c.Members {
 		if env := c.Members[i].APIKeyEnv; env != "" {
 			c.Members[i].APIKey = getenv(env)
@@ -349,6 +362,9 @@ func (c *Config) Validate() error {
 		return errors.New("config: breaker.failure_ratio must be between 0 and 1")
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
+	}
+	if err := c.validateEdge(); err != nil {
+		return err
 	}
 	return c.Writes.validate()
 }

@@ -109,6 +109,7 @@ func (s *Server) handleStatus() fiber.Handler {
 				"redis":     s.redis != nil,
 			},
 			"budget":            budgetStatus(s.budget.Stats()),
+			"connections":       fiber.Map{"open": s.edge.open.Load(), "max": s.cfg.Limits.MaxConnections}, // edge.go
 			"recent_errors":     s.health.errors(),
 			"indexes":           s.indexes.Load().Len(),
 			"breaker_open":      s.nz.guard.cb.State() == gobreaker.StateOpen,

@@ -15,15 +15,20 @@ func (s *Server) newApp() *fiber.App {
 		AppName:               "alma-network-gateway",
 		DisableStartupMessage: true,
 		BodyLimit:             s.cfg.Limits.MaxBodyBytes,
-		ReadBufferSize:        16 << 10, // the largest request head (URL + headers) accepted
+		ReadBufferSize:        s.cfg.Limits.ReadBufferBytes, // the largest request head (URL + headers) accepted
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		IdleTimeout:           s.cfg.Limits.IdleTimeout.D(),
 		ErrorHandler:          s.fiberError,
 	})
+	// Requests fasthttp cannot read are answered by the edge, without
+	// fasthttp's error text (it quotes the request head).
+	app.Server().ErrorHandler = s.edgeRefusal
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	app.Use(s.requestID)
+	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
 	app.Use(cors.New(cors.Config{
+		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions }, // preflights only
 		AllowOrigins:  "*",
 		AllowMethods:  "GET,POST,HEAD,OPTIONS",
 		AllowHeaders:  "Content-Type,If-None-Match,X-Request-Id",
@@ -44,6 +49,11 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/v1/search", s.handleSearch())
 	app.Get("/v1/records/:mms_id", s.handleRecord())
 	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())
+
+	// For OPAC ecosystems (SPEC 13, issue 15): the search page, DAIA, OpenSearch.
+	app.Get("/", s.handleOPAC())
+	app.Get("/v1/daia", s.handleDAIA())
+	app.Get("/opensearch.xml", s.handleOpenSearch())
 
 	// Staff routes: the admin token, or loopback when none is set.
 	app.Get("/v1/status", s.staffOnly, s.handleStatus())

@@ -79,6 +79,7 @@ type Server struct {
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
+	edge     edgeStats                  // the HTTP edge's counts (edge.go)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -113,6 +114,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
+	s.registerEdgeMetrics()
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
@@ -120,7 +122,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("cache: %v", err)
 	}
 	s.memory = mem
-	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, Logger: s.log}
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, MaxWait: cfg.Upstream.BudgetWait.D(), Logger: s.log}
 	if cfg.RedisURL != "" {
 		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
 		if err != nil {
@@ -171,7 +173,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	}
 
 	s.indexes.Store(sru.DefaultIndexSet())
-	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits}
+	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits, publicURL: cfg.PublicURL}
 	s.errs = errorWriter{log: s.log, now: s.now}
 	s.pipe = NewSearcher(SearcherOptions{
 		Loader:        s.loader,
@@ -263,6 +265,7 @@ func (s *Server) handleAvailability() fiber.Handler {
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
+	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:

@@ -279,7 +279,7 @@ func TestSanitizeXML(t *testing.T) {
 }
 
 func BenchmarkWriteSearchRetrieve(b *testing.B) {
-	body, err := readFile("testdata/slsp_nz_sru_searchRetrieve_20records_852.xml")
+	body, err := readFile(almaSamples + "slsp_nz_sru_searchRetrieve_20records_852.xml")
 	if err != nil {
 		b.Fatal(err)
 	}
