@@ -78,11 +78,10 @@ func (s *Simulator) serveBibs(r *http.Request) response {
 		}
 	}
 	z := s.zones[inst]
-	doc, ok := z.byID[id]
+	rec, ok := s.recordIn(z, id)
 	if !ok {
 		return s.errorResponseH(apiError{http.StatusBadRequest, "402203", "Input parameters mmsId " + id + " is not valid."}, js, hdr)
 	}
-	rec := z.recs[doc]
 	expand := r.URL.Query().Get("expand")
 	var avail []Availability
 	for _, a := range rec.Avail {

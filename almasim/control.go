@@ -49,11 +49,12 @@ func (s *Simulator) ControlHandler() http.Handler {
 			Query          map[string][]string `json:"query"`
 			KeyInURL       bool                `json:"key_in_url"`
 			KeyInHeader    bool                `json:"key_in_header"`
+			KeyOwner       string              `json:"key_owner"`
 			MaximumRecords int                 `json:"maximum_records"`
 		}
 		out := []entry{}
 		for _, e := range s.Requests() {
-			out = append(out, entry{e.Time, e.Endpoint.String(), e.Method, e.Path, e.Query, e.KeyInURL, e.KeyInHeader, e.MaximumRecords})
+			out = append(out, entry{e.Time, e.Endpoint.String(), e.Method, e.Path, e.Query, e.KeyInURL, e.KeyInHeader, e.KeyOwner, e.MaximumRecords})
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

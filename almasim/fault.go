@@ -176,6 +176,7 @@ type RequestLog struct {
 	Query          url.Values // the apikey parameter's value is replaced by "REDACTED"
 	KeyInURL       bool       // the request carried its API key in the URL
 	KeyInHeader    bool       // the request carried Authorization: apikey
+	KeyOwner       string     // the institution whose API key the request carried; "" for none or an unknown key
 	MaximumRecords int        // SRU maximumRecords as asked (-1 when absent or not a number)
 }
 

@@ -19,8 +19,8 @@ func endpointOf(path string) (Endpoint, bool) {
 	switch {
 	case strings.HasPrefix(path, "/view/sru/"):
 		return EndpointSRU, true
-	case strings.HasPrefix(path, bibsPrefix):
-		return EndpointBibs, true
+	case strings.HasPrefix(path, "/almaws/v1/"):
+		return EndpointBibs, true // the REST API: Bibs and the write APIs
 	}
 	return 0, false
 }
@@ -33,9 +33,10 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 	}
 	s.counts.n[ep].Add(1)
 	q, inURL := redactedQuery(r.URL.Query())
+	key, _ := apiKey(r)
 	s.log.add(RequestLog{Time: s.cfg.Now(), Endpoint: ep, Method: r.Method, Path: r.URL.Path, Query: q,
 		KeyInURL: inURL, KeyInHeader: strings.HasPrefix(r.Header.Get("Authorization"), "apikey "),
-		MaximumRecords: maximumRecords(r.URL.Query())})
+		KeyOwner: s.byKey[key], MaximumRecords: maximumRecords(r.URL.Query())})
 
 	ctx := r.Context()
 	released := s.release.wait() // taken before the fault, so that a change after take still wakes us
@@ -70,7 +71,7 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 	if ep == EndpointSRU {
 		resp = s.serveSRU(r)
 	} else {
-		resp = s.serveBibs(r)
+		resp = s.serveREST(r)
 	}
 	if faulted {
 		switch f.Kind {

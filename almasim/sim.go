@@ -131,6 +131,7 @@ type Simulator struct {
 	quota    quota
 	release  releaser     // wakes hanging requests when faults change
 	tracking atomic.Int64 // sequence of error tracking ids
+	writes   writeState   // records written through the write APIs, webhooks (writes.go)
 }
 
 // New generates the network described by cfg.
@@ -145,6 +146,7 @@ func New(cfg Config) *Simulator {
 	s.log.init(1024)
 	s.quota.init(cfg.DailyQuota)
 	s.release.init()
+	s.writes.init()
 	return s
 }
 
@@ -174,8 +176,8 @@ func (s *Simulator) ControlCharMMSID() string { return "99000000000000" + nzSuff
 // Record returns the generated NZ or IZ record with this MMS ID.
 func (s *Simulator) Record(mmsID string) (Record, bool) {
 	for _, z := range s.zones {
-		if i, ok := z.byID[mmsID]; ok {
-			return z.recs[i].clone(), true
+		if r, ok := s.recordIn(z, mmsID); ok {
+			return r.clone(), true
 		}
 	}
 	return Record{}, false

@@ -132,7 +132,14 @@ func (s *Simulator) searchRetrieve(z *zone, params url.Values) response {
 	if d != nil {
 		return diagResponse(d)
 	}
+	var recs []*Record // the overlay's view of docs (writes.go); nil while nothing was written
+	if s.overlayActive() {
+		recs = s.sruRecords(z, query, docs)
+	}
 	total := len(docs)
+	if recs != nil {
+		total = len(recs)
+	}
 	if total > 0 && start > total {
 		return diagResponse(newDiag(61, strconv.Itoa(start), "First record position out of range"))
 	}
@@ -152,7 +159,12 @@ func (s *Simulator) searchRetrieve(z *zone, params url.Values) response {
 	} else {
 		b.WriteString("<records>")
 		for pos := start; pos <= end; pos++ {
-			rec := z.recs[docs[pos-1]]
+			var rec *Record
+			if recs != nil {
+				rec = recs[pos-1]
+			} else {
+				rec = z.recs[docs[pos-1]]
+			}
 			indentSRU(&b, 2)
 			b.WriteString("<record>")
 			indentSRU(&b, 3)

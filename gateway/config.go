@@ -54,6 +54,7 @@ type Config struct {
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Z3950    Z3950Config    `yaml:"z3950"`
+	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
 }
 
 // Member is one member institution of the network.
@@ -244,6 +245,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.Limits.DrainTimeout, 20*time.Second)
 	c.Dashboard.applyDefaults()
 	c.Limits.EdgeLimits.applyDefaults()
+	c.Writes.applyDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -288,6 +290,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("GATEWAY_ADMIN_TOKEN", &c.AdminToken)
 	str("REDIS_URL", &c.RedisURL)
 	c.applyZ3950Env(getenv)
+	str("ALMA_WEBHOOK_SECRET", &c.Writes.WebhookSecret)
 	for _, d := range []struct {
 		name string
 		dst  *Duration
@@ -377,7 +380,10 @@ func (c *Config) Validate() error {
 	if err := c.validateEdge(); err != nil {
 		return err
 	}
-	return c.validateStaff()
+	if err := c.validateStaff(); err != nil {
+		return err
+	}
+	return c.Writes.validate()
 }
 
 func checkURL(name, raw string) error {

@@ -65,6 +65,16 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/dashboard/history", s.staffOnly, s.handleHistory())
 	app.Post("/admin/cache/purge", s.staffOnly, s.handlePurge())
 
+	// Network write workflows (SPEC 12, writes.go): staff only, each for the
+	// institutions the Principal may act for; Alma's webhooks (webhooks.go).
+	app.Post("/v1/institutions/:code/bibs", s.staffOnly, s.handleWrite(s.writes.linkOp()))
+	app.Put("/v1/institutions/:code/bibs/:iz_mms_id/local-fields", s.staffOnly, s.handleWrite(s.writes.localFieldsOp()))
+	app.Post("/v1/institutions/:code/bibs/:iz_mms_id/unlink", s.staffOnly, s.handleWrite(s.writes.unlinkOp()))
+	app.Post("/v1/institutions/:code/po-lines", s.staffOnly, s.handleWrite(s.writes.poLineOp()))
+	app.Post("/v1/institutions/:code/resource-sharing-requests", s.staffOnly, s.handleWrite(s.writes.rsRequestOp()))
+	app.Get("/webhooks/alma", s.handleWebhookChallenge())
+	app.Post("/webhooks/alma", s.handleWebhook())
+
 	app.Use(s.handleNotFound())
 	return app
 }

@@ -70,7 +70,8 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
-	z3950 *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
+	z3950  *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
+	writes *writes       // the network write workflows and webhooks (SPEC 12, writes.go)
 
 	pipe    *Searcher         // the one search step every front end calls
 	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
@@ -201,6 +202,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.registerCacheMetrics()
 	s.initZ3950()
 	s.initStaff()
+	s.writes = newWrites(s)
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -290,6 +292,7 @@ func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
 	<-s.history.done
+	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
 	if s.redis != nil {

@@ -1,0 +1,806 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/transform"
+)
+
+// This file is the network write workflows of SPEC 12 (the Ex Libris
+// article's use cases 1, 3 and 4). Every write goes the same way, in this
+// order, so that nothing reaches Alma that should not:
+//
+//  1. the staff middleware has authenticated a Principal; it must be allowed
+//     to act for the institution in the path (else 403, no Alma call);
+//  2. the institution must be a configured member with its own API key;
+//  3. the payload is checked (content type, size, shape) before anything
+//     else is looked up;
+//  4. the Idempotency-Key is claimed (idempotency.go);
+//  5. the workflow calls Alma with that member's key only, through the
+//     member's REST guard (breaker, deadline); the transport never retries
+//     a POST or PUT;
+//  6. the answer is stored with the key, the cached answers of every record
+//     the write touched are purged (every replica, through Redis), and one
+//     audit line is written.
+//
+// Alma's refusals keep Alma's code and message in the answer's "alma"
+// object; the status says who must act: 400 the payload, 403 the scope, 404
+// no such record in that institution, 409 a conflict with Alma's state, 503
+// Alma unavailable (errorAnswer's mapping, answer.go).
+
+// writes holds the write workflows' state.
+type writes struct {
+	s       *Server
+	log     *slog.Logger
+	idem    *idemStore
+	m       *writeMetrics
+	network string // the network code, from ALMA_SRU_URL's last path segment
+
+	bgCtx  context.Context
+	stopBg context.CancelFunc
+	bg     sync.WaitGroup // background refreshes after webhooks
+}
+
+func newWrites(s *Server) *writes {
+	w := &writes{s: s, log: s.log, m: newWriteMetrics(s.m.reg)}
+	if u, err := url.Parse(s.cfg.SRUURL); err == nil {
+		w.network = u.Path[strings.LastIndexByte(u.Path, '/')+1:]
+	}
+	onRedis := func(err error) {
+		w.log.Warn("idempotency store: redis failed; this replica answers from its own memory", "error", err.Error())
+	}
+	if s.redis != nil {
+		w.idem = newIdemStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, s.redis.Client(), onRedis)
+	} else {
+		w.idem = newIdemStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, nil, onRedis)
+	}
+	w.bgCtx, w.stopBg = context.WithCancel(context.Background())
+	return w
+}
+
+// close ends background refreshes and waits for them.
+func (w *writes) close() {
+	w.stopBg()
+	w.bg.Wait()
+}
+
+// writeReq is a write request copied out of Fiber.
+type writeReq struct {
+	op        string
+	who       Principal
+	code      string
+	member    Member
+	params    url.Values
+	path      map[string]string
+	body      []byte
+	idemKey   string
+	requestID string
+}
+
+// writeResult is a workflow's success.
+type writeResult struct {
+	status   int
+	location string
+	body     any
+	records  []string // MMS IDs the write touched: their cached answers are purged
+	noted    []string // MMS IDs the write concerns without changing them (audit only)
+	outcome  string
+}
+
+// writeOp is one workflow. check runs before the idempotency key is claimed
+// and must not call Alma; run does the work.
+type writeOp struct {
+	name      string
+	method    string
+	params    []string // path parameters to copy
+	ctypes    []string // accepted request content types; nil: no body
+	check     func(r *writeReq) error
+	run       func(ctx context.Context, r *writeReq) (*writeResult, error)
+	keyNeeded bool // Idempotency-Key required (every POST)
+}
+
+// almaRefusal is Alma's refusal of a write, with the status the gateway
+// answers.
+type almaRefusal struct {
+	status int
+	ae     *alma.Error
+	note   string // the gateway's words, before Alma's
+}
+
+func (e *almaRefusal) Error() string { return e.ae.Error() }
+
+// almaWriteStatus is the status for Alma's write error codes: who must act.
+func almaWriteStatus(ae *alma.Error) int {
+	switch ae.Code {
+	case "402203", "33007", "401871", "401861":
+		return http.StatusNotFound // no such record (or user) in that institution
+	case "401652", "40166452", "40166453", "401870", "401876":
+		return http.StatusConflict // the record's state, or the zone, forbids it
+	case "UNAUTHORIZED":
+		return http.StatusBadGateway // the gateway's key for the member is wrong: an operator must act
+	}
+	if ae.Status >= 400 && ae.Status < 500 {
+		return http.StatusBadRequest // the payload (402204, 402209, 402278, 401664, 401872, 60105, …)
+	}
+	return http.StatusBadGateway
+}
+
+func staffName(p Principal) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	if p.Admin {
+		return "admin"
+	}
+	return "staff"
+}
+
+// handleWrite is every write endpoint: op's checks, the key, Alma, the
+// answer.
+func (s *Server) handleWrite(op writeOp) fiber.Handler {
+	w := s.writes
+	return func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "no-store")
+		c.Set("X-Cache", "MISS")
+		r := &writeReq{op: op.name, path: map[string]string{}}
+		r.requestID = strings.Clone(string(c.Response().Header.Peek("X-Request-Id")))
+		p, ok := principalOf(c)
+		if !ok {
+			return w.fail(c, r, badStatus(http.StatusForbidden, "staff sign-in is required for writes"))
+		}
+		r.who = p
+		r.code = strings.Clone(c.Params("code"))
+		if !validCode(r.code) || len(r.code) > 64 {
+			return w.fail(c, r, badStatus(http.StatusBadRequest, "the institution code must be letters, digits and underscores"))
+		}
+		if !p.MayActFor(r.code) {
+			return w.fail(c, r, badStatus(http.StatusForbidden, staffName(p)+" may act for "+p.Institution+" only, not for "+r.code))
+		}
+		m, ok := s.cfg.Member(r.code)
+		if !ok {
+			return w.fail(c, r, badStatus(http.StatusNotFound, "institution "+r.code+" is not a member of this network"))
+		}
+		if m.APIKey == "" || s.api == nil || s.apiGuard[r.code] == nil {
+			return w.fail(c, r, badStatus(http.StatusBadRequest, "institution "+r.code+" has no API key configured (members[].api_key_env) or ALMA_API_URL is unset"))
+		}
+		r.member = m
+		for _, name := range op.params {
+			r.path[name] = strings.Clone(c.Params(name))
+		}
+		r.params = queryParams(c)
+		if op.ctypes != nil {
+			mt, _, err := mime.ParseMediaType(string(c.Request().Header.ContentType()))
+			if err != nil || !slices.Contains(op.ctypes, mt) {
+				return w.fail(c, r, badStatus(http.StatusUnsupportedMediaType, "the body must be "+strings.Join(op.ctypes, " or ")))
+			}
+			if len(c.Body()) > s.cfg.Writes.MaxBodyBytes {
+				return w.fail(c, r, badStatus(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.Itoa(s.cfg.Writes.MaxBodyBytes)+" bytes"))
+			}
+			r.body = bytes.Clone(c.Body())
+		}
+		if op.check != nil {
+			if err := op.check(r); err != nil {
+				return w.fail(c, r, err)
+			}
+		}
+		key := string(c.Request().Header.Peek("Idempotency-Key"))
+		if key == "" && op.keyNeeded {
+			return w.fail(c, r, badStatus(http.StatusBadRequest, "an Idempotency-Key header is required: a unique token per intended write, reused on retries"))
+		}
+		if key != "" && !saneToken(key, 255) {
+			return w.fail(c, r, badStatus(http.StatusBadRequest, "the Idempotency-Key must be 1 to 255 letters, digits, '-', '_' or '.'"))
+		}
+		r.idemKey = strings.Clone(key)
+
+		var id, fp string
+		if r.idemKey != "" {
+			id = idemID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
+			fp = fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
+			state, stored := w.idem.claim(context.Background(), id, fp)
+			switch state {
+			case idemReplay:
+				w.m.replays.Inc()
+				w.m.writes.WithLabelValues(op.name, "replayed").Inc()
+				w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Status: stored.Status, Outcome: "replayed", IdempotencyKey: r.idemKey, RequestID: r.requestID})
+				c.Set("Idempotent-Replayed", "true")
+				if stored.Location != "" {
+					c.Set("Location", stored.Location)
+				}
+				c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+				return c.Status(stored.Status).Send(stored.Body)
+			case idemBusy:
+				c.Set("Retry-After", "1")
+				return w.fail(c, r, badStatus(http.StatusConflict, "a request with this Idempotency-Key is still being processed; retry shortly with the same key"))
+			case idemMismatch:
+				return w.fail(c, r, badStatus(http.StatusUnprocessableEntity, "this Idempotency-Key was used for a different request; use a new key for a new write"))
+			case idemFull:
+				c.Set("Retry-After", "60")
+				return w.fail(c, r, badStatus(http.StatusServiceUnavailable, "too many idempotency keys are held; retry later"))
+			}
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 3*s.cfg.Upstream.Timeout.D())
+		defer cancel()
+		res, err := op.run(ctx, r)
+		if err != nil {
+			status, body, retry, release := w.failure(r, err)
+			if id != "" {
+				if release {
+					w.idem.release(ctx, id)
+				} else {
+					w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: status, Body: body})
+				}
+			}
+			if retry > 0 {
+				c.Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second).Seconds()))))
+			}
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+			return c.Status(status).Send(body)
+		}
+		body, _ := json.Marshal(res.body)
+		w.evict(ctx, res.records)
+		if id != "" {
+			w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
+		}
+		w.m.writes.WithLabelValues(op.name, res.outcome).Inc()
+		w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Records: append(slices.Clone(res.records), res.noted...), Status: res.status, Outcome: res.outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
+		if res.location != "" {
+			c.Set("Location", res.location)
+		}
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Status(res.status).Send(body)
+	}
+}
+
+// badStatus is a refusal by the gateway itself (never Alma's).
+func badStatus(status int, details string) error { return refused(status, details) }
+
+// writeErrorBody is the feed's JSON error shape, with Alma's own code and
+// message when Alma refused.
+type writeErrorBody struct {
+	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Alma        *almaErrorJSON   `json:"alma,omitempty"`
+}
+
+type almaErrorJSON struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// failure turns a workflow's error into the answer; release says that Alma
+// surely did nothing, so the idempotency key is freed for a retry.
+func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry time.Duration, release bool) {
+	var out writeErrorBody
+	outcome, almaCode := "refused", ""
+	var ar *almaRefusal
+	var ae *alma.Error
+	var ue *upstreamError
+	switch {
+	case errors.As(err, &ar) || errors.As(err, &ae) && !errors.As(err, &ue):
+		if ar == nil {
+			ar = &almaRefusal{status: almaWriteStatus(ae), ae: ae}
+		}
+		status = ar.status
+		almaCode = ar.ae.Code
+		details := "Alma answered HTTP " + strconv.Itoa(ar.ae.Status) + ": " + ar.ae.Code + " " + ar.ae.Message
+		if ar.note != "" {
+			details = ar.note + "; " + details
+		}
+		out.Diagnostics = []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma refused the request", Details: details}}
+		out.Alma = &almaErrorJSON{Status: ar.ae.Status, Code: ar.ae.Code, Message: ar.ae.Message}
+		if status == http.StatusConflict {
+			outcome = "conflict"
+		}
+	case errors.Is(err, errNoAPI):
+		status = http.StatusServiceUnavailable
+		out.Diagnostics = []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma is unavailable", Details: err.Error()}}
+		release = true
+	default:
+		a := errorAnswer(w.log, "write:"+r.op, err)
+		status, retry = a.status, a.retryAfter
+		out.Diagnostics = toJSONDiagnostics([]sru.Diagnostic{a.diag})
+		if errors.As(err, &ue) {
+			outcome = "unavailable"
+			// A timeout may have reached Alma: keep the answer so that a
+			// retry does not write twice. Anything else never got an answer
+			// from Alma's application: the key is free again.
+			release = !errors.Is(err, context.DeadlineExceeded)
+		}
+	}
+	body, _ = json.Marshal(out)
+	w.m.writes.WithLabelValues(r.op, outcome).Inc()
+	w.audit(auditEntry{Who: staffName(r.who), Institution: r.code, Operation: r.op, Status: status, AlmaCode: almaCode, Outcome: outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
+	return status, body, retry, release
+}
+
+// fail answers a refusal before Alma was asked.
+func (w *writes) fail(c *fiber.Ctx, r *writeReq, err error) error {
+	status, body, retry, _ := w.failure(r, err)
+	if retry > 0 {
+		c.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()))))
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Status(status).Send(body)
+}
+
+// evict purges every cached answer holding one of the records, on every
+// replica (cache.Loader.PurgeTag publishes through Redis).
+func (w *writes) evict(ctx context.Context, ids []string) {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		w.s.loader.PurgeTag(ctx, "mms:"+id)
+		w.m.evicted.Inc()
+	}
+}
+
+// call runs one Alma call for the member through its REST guard.
+func (w *writes) call(ctx context.Context, code string, f func(ctx context.Context) error) error {
+	g := w.s.apiGuard[code]
+	if g == nil || w.s.api == nil {
+		return errNoAPI
+	}
+	return g.do(ctx, f)
+}
+
+// findLinked looks for the member's record linked to nzID through the
+// member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
+// member has no SRU endpoint configured or none is found.
+func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
+	t := w.s.targets[code]
+	if t == nil || w.network == "" {
+		return "", nil
+	}
+	query := `alma.other_system_number="(EXLNZ-` + w.network + `)` + nzID + `"`
+	page, err := t.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
+	if err != nil {
+		return "", err
+	}
+	for _, tr := range page.Records {
+		if tr.Record != nil && tr.Record.NZMMSID == nzID && tr.Record.MMSID != "" {
+			return tr.Record.MMSID, nil
+		}
+	}
+	return "", nil
+}
+
+func availabilityLocation(code, izID string) string {
+	return "/v1/availability/" + izID + "?institution=" + url.QueryEscape(code)
+}
+
+// linkOp is use case 1: a new IZ record linked to the NZ record.
+func (w *writes) linkOp() writeOp {
+	return writeOp{
+		name: "link", method: http.MethodPost, keyNeeded: true,
+		check: func(r *writeReq) error {
+			for k := range r.params {
+				if k != "from_nz_mms_id" {
+					return badStatus(http.StatusBadRequest, "unknown parameter "+k+"; only from_nz_mms_id is taken")
+				}
+			}
+			if !validMMSID(r.params.Get("from_nz_mms_id")) {
+				return badStatus(http.StatusBadRequest, "from_nz_mms_id must be an MMS ID (2 to 24 digits)")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
+			nz := r.params.Get("from_nz_mms_id")
+			existing := func(iz string) *writeResult {
+				return &writeResult{status: http.StatusSeeOther, location: availabilityLocation(r.code, iz), outcome: "existing",
+					body: map[string]any{"institution": r.code, "nz_mms_id": nz, "iz_mms_id": iz, "linked": "existing"}}
+			}
+			if iz, err := w.findLinked(ctx, r.code, nz); err == nil && iz != "" {
+				return existing(iz), nil
+			}
+			var bib *alma.Bib
+			err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				bib, err = w.s.api.CreateLinkedBib(ctx, nz, r.member.APIKey)
+				return err
+			})
+			var ae *alma.Error
+			if errors.As(err, &ae) && almaWriteStatus(ae) == http.StatusConflict {
+				// Alma refuses a second link without naming the record it
+				// has: look again (the member's SRU may have lagged).
+				if iz, ferr := w.findLinked(ctx, r.code, nz); ferr == nil && iz != "" {
+					return existing(iz), nil
+				}
+				return nil, &almaRefusal{status: http.StatusConflict, ae: ae, note: "the institution's record linked to " + nz + " could not be found through its SRU"}
+			}
+			if err != nil {
+				return nil, err
+			}
+			iz := bib.MMSID
+			return &writeResult{status: http.StatusCreated, location: availabilityLocation(r.code, iz), outcome: "ok",
+				records: []string{nz, iz},
+				body:    map[string]any{"institution": r.code, "nz_mms_id": nz, "iz_mms_id": iz, "linked": "created"}}, nil
+		},
+	}
+}
+
+// localFieldsOp is use case 3: replace the record's local fields.
+func (w *writes) localFieldsOp() writeOp {
+	return writeOp{
+		name: "local_fields", method: http.MethodPut, params: []string{"iz_mms_id"},
+		ctypes: []string{"application/marcxml+xml", "application/xml", "text/xml"},
+		check: func(r *writeReq) error {
+			if !validMMSID(r.path["iz_mms_id"]) {
+				return badStatus(http.StatusBadRequest, "the IZ MMS ID must be 2 to 24 digits")
+			}
+			if len(r.params) > 0 {
+				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
+			}
+			rec, err := parseMARCRecord(r.body, false)
+			if err != nil {
+				return badStatus(http.StatusBadRequest, "the body is not one MARCXML record: "+err.Error())
+			}
+			var bad []string
+			if rec.Leader != "" {
+				bad = append(bad, "leader")
+			}
+			for i, f := range rec.Fields {
+				if !f.isLocal() {
+					bad = append(bad, fieldName(f, i))
+				}
+			}
+			if len(bad) > 0 {
+				return badStatus(http.StatusBadRequest, "only local fields (a data field with $9 local) can be replaced; Alma would ignore these silently: "+strings.Join(bad, ", "))
+			}
+			return nil
+		},
+		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
+			iz := r.path["iz_mms_id"]
+			payload, _ := parseMARCRecord(r.body, false) // checked
+			var bib *alma.Bib
+			if err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				bib, err = w.s.api.GetBibRecord(ctx, iz, r.member.APIKey)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			cur, err := parseMARCRecord(bib.Record, true)
+			if err != nil {
+				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
+			}
+			next := &fieldRecord{Leader: cur.Leader}
+			for _, f := range cur.Fields {
+				// Alma's enrichment (INT, INST, AVA…) is not part of the
+				// record: it is not sent back.
+				if !f.isLocal() && marcTag(f.Tag) {
+					next.Fields = append(next.Fields, f)
+				}
+			}
+			next.Fields = append(next.Fields, payload.Fields...)
+			slices.SortStableFunc(next.Fields, func(a, b marcField) int { return strings.Compare(a.Tag, b.Tag) })
+			var out *alma.Bib
+			if err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				out, err = w.s.api.UpdateBib(ctx, iz, next.appendXML(nil), r.member.APIKey)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			nz := ""
+			if rec, err := transform.Parse(out.Record); err == nil {
+				nz = rec.NZMMSID
+			}
+			return &writeResult{status: http.StatusOK, outcome: "ok", records: []string{iz, nz},
+				body: map[string]any{"institution": r.code, "iz_mms_id": iz, "nz_mms_id": nullable(nz), "local_fields": len(payload.Fields)}}, nil
+		},
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// unlinkOp detaches an IZ record from the NZ (op=unlink_from_nz).
+func (w *writes) unlinkOp() writeOp {
+	return writeOp{
+		name: "unlink", method: http.MethodPost, params: []string{"iz_mms_id"}, keyNeeded: true,
+		check: func(r *writeReq) error {
+			if !validMMSID(r.path["iz_mms_id"]) {
+				return badStatus(http.StatusBadRequest, "the IZ MMS ID must be 2 to 24 digits")
+			}
+			if len(r.params) > 0 {
+				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
+			iz := r.path["iz_mms_id"]
+			// The NZ record is named only before: after the unlink Alma's
+			// answer no longer says which it was, and its answers must go.
+			var before *alma.Bib
+			if err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				before, err = w.s.api.GetBibRecord(ctx, iz, r.member.APIKey)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			nz := ""
+			if rec, err := transform.Parse(before.Record); err == nil {
+				nz = rec.NZMMSID
+			}
+			if nz == "" {
+				return nil, badStatus(http.StatusConflict, "record "+iz+" is not linked to a network record")
+			}
+			if err := w.call(ctx, r.code, func(ctx context.Context) error {
+				_, err := w.s.api.UnlinkFromNZ(ctx, iz, r.member.APIKey)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			return &writeResult{status: http.StatusOK, outcome: "ok", records: []string{iz, nz},
+				body: map[string]any{"institution": r.code, "iz_mms_id": iz, "nz_mms_id": nz, "unlinked": true}}, nil
+		},
+	}
+}
+
+// poLineIn is the PO line request.
+type poLineIn struct {
+	Match       string                     `json:"match"`
+	MMSID       string                     `json:"mms_id"`
+	ProfileCode string                     `json:"profile_code"`
+	POLine      map[string]json.RawMessage `json:"po_line"`
+}
+
+// poLineOp is use case 4: order through a PO line. match "iz": mms_id is
+// the member's own record; "iz_and_nz": mms_id may be an NZ record, and
+// the order goes on the member's record linked to it (found by its SRU, or
+// linked now), as Alma's match on IZ then NZ does.
+func (w *writes) poLineOp() writeOp {
+	parse := func(r *writeReq) (*poLineIn, error) {
+		var in poLineIn
+		dec := json.NewDecoder(bytes.NewReader(r.body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return nil, badStatus(http.StatusBadRequest, "the body is not a PO line request {match, mms_id, po_line, profile_code}: "+err.Error())
+		}
+		if dec.More() {
+			return nil, badStatus(http.StatusBadRequest, "the body holds more than one JSON value")
+		}
+		return &in, nil
+	}
+	return writeOp{
+		name: "po_line", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
+		check: func(r *writeReq) error {
+			if len(r.params) > 0 {
+				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
+			}
+			in, err := parse(r)
+			if err != nil {
+				return err
+			}
+			if in.Match != "iz" && in.Match != "iz_and_nz" {
+				return badStatus(http.StatusBadRequest, `match must be "iz" or "iz_and_nz"`)
+			}
+			if !validMMSID(in.MMSID) {
+				return badStatus(http.StatusBadRequest, "mms_id must be an MMS ID (2 to 24 digits)")
+			}
+			if in.POLine == nil {
+				return badStatus(http.StatusBadRequest, "po_line (Alma's PO line object) is required")
+			}
+			if _, ok := in.POLine["resource_metadata"]; ok {
+				return badStatus(http.StatusBadRequest, "po_line.resource_metadata is set by the gateway from mms_id")
+			}
+			if in.ProfileCode != "" && !saneToken(in.ProfileCode, 64) {
+				return badStatus(http.StatusBadRequest, "profile_code must be letters, digits, '-', '_' or '.'")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
+			in, _ := parse(r) // checked
+			iz, nz := in.MMSID, ""
+			var touched []string
+			if in.Match == "iz_and_nz" {
+				found, err := w.findLinked(ctx, r.code, in.MMSID)
+				if err != nil {
+					return nil, err
+				}
+				if found != "" {
+					iz, nz = found, in.MMSID
+				} else {
+					// Not linked yet: when it is an NZ record, link one now.
+					// Alma answers 33007 for an ID that is no NZ record: it
+					// is then taken as the member's own record (the IZ half
+					// of the match).
+					var bib *alma.Bib
+					err := w.call(ctx, r.code, func(ctx context.Context) error {
+						var err error
+						bib, err = w.s.api.CreateLinkedBib(ctx, in.MMSID, r.member.APIKey)
+						return err
+					})
+					var ae *alma.Error
+					switch {
+					case err == nil:
+						iz, nz = bib.MMSID, in.MMSID
+						touched = append(touched, nz, iz)
+					case errors.As(err, &ae) && ae.Code == "33007":
+						// Not an NZ record: the member's own.
+					default:
+						return nil, err
+					}
+				}
+			}
+			pl := make(map[string]json.RawMessage, len(in.POLine)+1)
+			for k, v := range in.POLine {
+				pl[k] = v
+			}
+			pl["resource_metadata"], _ = json.Marshal(map[string]any{"mms_id": map[string]string{"value": iz}})
+			body, _ := json.Marshal(pl)
+			var out *alma.Written
+			err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				out, err = w.s.api.CreatePOLine(ctx, body, in.ProfileCode, r.member.APIKey)
+				return err
+			})
+			if err != nil {
+				if touched != nil {
+					w.evict(ctx, touched)
+				}
+				return nil, err
+			}
+			var alm json.RawMessage = out.Body
+			if !json.Valid(alm) {
+				alm = json.RawMessage("null")
+			}
+			return &writeResult{status: http.StatusCreated, outcome: "ok", records: append(touched, iz),
+				body: map[string]any{"institution": r.code, "match": in.Match, "iz_mms_id": iz, "nz_mms_id": nullable(nz), "po_line": alm}}, nil
+		},
+	}
+}
+
+// rsIn is the resource-sharing request.
+type rsIn struct {
+	NZMMSID        string `json:"nz_mms_id"`
+	Lender         string `json:"lender"`
+	UserID         string `json:"user_id"`
+	PickupLocation string `json:"pickup_location"`
+	Format         string `json:"format"`
+	CitationType   string `json:"citation_type"`
+	Note           string `json:"note"`
+}
+
+func validUserID(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == '/' || r == '\\' || r == '?' || r == '#' || r == '%' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// rsRequestOp is use case 1's last step: a borrowing request to a member
+// that holds the title (SPEC 3.4), sent with the borrowing member's key.
+func (w *writes) rsRequestOp() writeOp {
+	parse := func(r *writeReq) (*rsIn, error) {
+		var in rsIn
+		dec := json.NewDecoder(bytes.NewReader(r.body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return nil, badStatus(http.StatusBadRequest, "the body is not a request {nz_mms_id, lender, user_id, pickup_location, format, citation_type, note}: "+err.Error())
+		}
+		if dec.More() {
+			return nil, badStatus(http.StatusBadRequest, "the body holds more than one JSON value")
+		}
+		return &in, nil
+	}
+	return writeOp{
+		name: "rs_request", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
+		check: func(r *writeReq) error {
+			if len(r.params) > 0 {
+				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
+			}
+			in, err := parse(r)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !validMMSID(in.NZMMSID):
+				return badStatus(http.StatusBadRequest, "nz_mms_id must be an MMS ID (2 to 24 digits)")
+			case !validUserID(in.UserID):
+				return badStatus(http.StatusBadRequest, "user_id must be 1 to 255 characters without '/', '?', '#', '%' or control characters")
+			case in.Lender == r.code:
+				return badStatus(http.StatusBadRequest, "the lender must be another member than the borrowing institution")
+			case len(in.PickupLocation) > 255 || len(in.Note) > 2000 || len(in.Format) > 64 || len(in.CitationType) > 64:
+				return badStatus(http.StatusBadRequest, "pickup_location, note, format or citation_type is too long")
+			}
+			if _, ok := w.s.cfg.Member(in.Lender); !ok {
+				return badStatus(http.StatusBadRequest, "lender "+in.Lender+" is not a member of this network")
+			}
+			return nil
+		},
+		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
+			in, _ := parse(r) // checked
+			rec, _, err := w.s.recs.nzRecord(ctx, in.NZMMSID)
+			if err != nil {
+				return nil, err
+			}
+			holds := false
+			for _, h := range rec.Holdings {
+				if h.Institution == in.Lender {
+					holds = true
+				}
+			}
+			if !holds {
+				return nil, badStatus(http.StatusConflict, "lender "+in.Lender+" holds no copy of network record "+in.NZMMSID)
+			}
+			format := in.Format
+			if format == "" {
+				format = "PHYSICAL"
+			}
+			citation := in.CitationType
+			if citation == "" {
+				citation = "BK"
+				if len(rec.ISSNs) > 0 {
+					citation = "CR"
+				}
+			}
+			req := map[string]any{
+				"title": rec.Title, "format": map[string]string{"value": format}, "citation_type": map[string]string{"value": citation},
+				"partner": map[string]string{"value": in.Lender}, "agree_to_copyright_terms": true,
+				"year": rec.Year, "publisher": rec.Publisher,
+			}
+			if len(rec.Authors) > 0 {
+				req["author"] = rec.Authors[0]
+			}
+			if len(rec.ISBNs) > 0 {
+				req["isbn"] = rec.ISBNs[0]
+			}
+			if len(rec.ISSNs) > 0 {
+				req["issn"] = rec.ISSNs[0]
+			}
+			if in.PickupLocation != "" {
+				req["pickup_location"] = map[string]string{"value": in.PickupLocation}
+				req["pickup_location_type"] = "LIBRARY"
+			}
+			if in.Note != "" {
+				req["note"] = in.Note
+			}
+			body, _ := json.Marshal(req)
+			var out *alma.Written
+			if err := w.call(ctx, r.code, func(ctx context.Context) error {
+				var err error
+				out, err = w.s.api.CreateResourceSharingRequest(ctx, in.UserID, body, r.member.APIKey)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			var alm json.RawMessage = out.Body
+			if !json.Valid(alm) {
+				alm = json.RawMessage("null")
+			}
+			return &writeResult{status: http.StatusCreated, outcome: "ok", noted: []string{in.NZMMSID},
+				body: map[string]any{"institution": r.code, "lender": in.Lender, "nz_mms_id": in.NZMMSID, "user_id": in.UserID, "request": alm}}, nil
+		},
+	}
+}
