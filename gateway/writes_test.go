@@ -408,15 +408,6 @@ func TestLocalFieldsRefusedBeforeAlma(t *testing.T) {
 			}
 		})
 	}
-	// Past Fiber's own body limit: 413 before any handler.
-	from := env.logLen()
-	code, _, _ := env.send(http.MethodPut, path, "application/xml", strings.Repeat("<a>", 300<<10))
-	if code != http.StatusRequestEntityTooLarge {
-		t.Errorf("past the body limit: %d, want 413", code)
-	}
-	if n := env.logLen() - from; n != 0 {
-		t.Errorf("%d Alma calls, want none", n)
-	}
 }
 
 func TestUnlinkThenTheNetworkForgetsTheHolding(t *testing.T) {
