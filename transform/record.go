@@ -10,6 +10,7 @@ type Record struct {
 	CZMMSID     string // 035 $a (EXLCZ)<id>; "" when absent
 	NZMMSID     string // 035 $a (EXLNZ-<code>)<id>; "" when absent
 	NetworkCode string // the <code> in (EXLNZ-<code>)
+	OCLCNumbers []string // 035 $a (OCoLC): the number alone (ocm/ocn/on prefix and leading zeros dropped); nil when none
 
 	Title     string   // 245 $a $b $n $p without trailing ISBD punctuation
 	Authors   []string // 100, 110, 111, 700, 710, 711
