@@ -33,7 +33,7 @@ func FuzzMerge(f *testing.F) {
 		r1 := rec{id: "1", title: esc(t1), author: esc(a1), year: esc(y1), isbn: esc(i1), oclc: esc(o1)}
 		r2 := rec{id: "2", title: esc(t2), author: esc(a2), year: esc(y2), isbn: esc(i2), oclc: esc(o2)}
 		for _, r := range []rec{r1, r2} {
-			if !utf8.ValidString(r.title + r.author + r.year + r.isbn + r.oclc) || strings.ContainsAny(r.title+r.author+r.year+r.isbn+r.oclc, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff") {
+			if !utf8.ValidString(r.title+r.author+r.year+r.isbn+r.oclc) || strings.ContainsAny(r.title+r.author+r.year+r.isbn+r.oclc, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\ufffe\uffff") {
 				return // not XML 1.0 characters: no record can carry them
 			}
 		}
