@@ -43,6 +43,10 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
+
+	// Federation is SPEC 9's targets, groups, default_targets and
+	// federation keys (config_federation.go).
+	Federation FederationConfig `yaml:",inline"`
 }
 
 // Member is one member institution of the network.
@@ -225,6 +229,7 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.applyFederationDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -292,7 +297,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			c.Members[i].APIKey = getenv(env)
 		}
 	}
-	return nil
+	return c.applyFederationEnv(getenv)
 }
 
 // Validate refuses a configuration that cannot work, naming the key.
@@ -347,7 +352,7 @@ func (c *Config) Validate() error {
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
 	}
-	return nil
+	return c.validateFederation()
 }
 
 func checkURL(name, raw string) error {
