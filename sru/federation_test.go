@@ -1,11 +1,15 @@
 package sru
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -116,5 +120,32 @@ func TestClientOtherVersionsAndKey(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"apikey l8xxsecret", ""}, auth); diff != "" {
 		t.Errorf("Authorization headers (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteExtraTargets(t *testing.T) {
+	for _, v := range []string{"1.1", "1.2", "2.0"} {
+		req, d := ParseRequest(url.Values{"version": {v}, "query": {"history"}}, nil, Limits{})
+		if d != nil {
+			t.Fatal(d)
+		}
+		var buf bytes.Buffer
+		at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		WriteSearchRetrieve(&buf, req, &Result{Extra: &Extra{Cache: "MISS", Targets: []ExtraTarget{
+			{Name: "nz", Status: "ok", Hits: 12, Fetched: 10, TookMS: 31, AsOf: at},
+			{Name: "loc", Status: "timeout", TookMS: 3000, Diagnostic: NewDiagnostic(1, "did not answer")},
+		}}})
+		out := buf.String()
+		for _, want := range []string{
+			`<gw:targets><gw:target name="nz" status="ok" hits="12" fetched="10" tookMs="31" asOf="2026-12-01T10:00:00Z"/>`,
+			`<gw:target name="loc" status="timeout" hits="0" fetched="0" tookMs="3000"><gw:diagnostic><gw:uri>info:srw/diagnostic/1/1</gw:uri>`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %s in\n%s", v, want, out)
+			}
+		}
+		if err := xml.Unmarshal(buf.Bytes(), new(struct{})); err != nil {
+			t.Errorf("%s: not well-formed: %v", v, err)
+		}
 	}
 }
