@@ -178,7 +178,7 @@ func (f *federation) search(ctx context.Context, names []string, q *sru.Query, o
 // stored result in the background. ready is closed when the first result is
 // stored.
 func (f *federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, ready chan struct{}) *fedResult {
-	start := f.now()
+	start := time.Now()
 	timer := time.NewTimer(f.deadline)
 	defer timer.Stop()
 	type slot struct {
@@ -218,7 +218,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			var failure error
 			switch {
 			case ans == nil:
-				st.Status, st.TookMS = tsTimeout, f.now().Sub(start).Milliseconds()
+				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
 				r.pending++
 			case len(ans.diags) > 0:
 				st.Status, st.Diagnostic = tsDiagnostic, toJSONDiag(ans.diags[0])
@@ -420,12 +420,12 @@ func (f *federation) keep(k string, a *targetAnswer) {
 // answer is still wanted after the request that started it has been
 // answered; the Target's own deadline bounds it.
 func (f *federation) fetch(t *fedTarget, q *sru.Query) *targetAnswer {
-	start := f.now()
+	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
 	first := min(t.pageSize, t.maxRecords)
 	page, err := t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: 1, Count: first, Schema: t.schema})
 	if err != nil {
-		return &targetAnswer{err: err, at: f.now(), took: f.now().Sub(start)}
+		return &targetAnswer{err: err, at: f.now(), took: time.Since(start)}
 	}
 	a := &targetAnswer{total: page.Total, records: page.Records, diags: page.Diagnostics}
 	want := min(page.Total, t.maxRecords)
@@ -459,6 +459,6 @@ func (f *federation) fetch(t *fedTarget, q *sru.Query) *targetAnswer {
 			a.records = append(a.records, p.recs...)
 		}
 	}
-	a.at, a.took = f.now(), f.now().Sub(start)
+	a.at, a.took = f.now(), time.Since(start)
 	return a
 }

@@ -67,6 +67,8 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
+	fed *federation // federated searches (SPEC 9)
+
 	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
 	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
 
@@ -164,6 +166,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		}
 	}
 
+	s.buildFederation(tr)
 	s.indexes.Store(sru.DefaultIndexSet())
 	s.registerCacheMetrics()
 	s.app = s.newApp()

@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stdout, "demo: simulated Alma network at %s\n", sim.URL())
 		fmt.Fprintf(stdout, "try:\n  curl '%s/v1/search?q=history'\n  curl '%s/sru?version=1.2&operation=searchRetrieve&query=alma.all_for_ui=history'\n  curl '%s/sru?version=2.0&query=alma.title=science&maximumRecords=3&recordSchema=dc'\n  curl '%s/v1/status'\n  open %s/dashboard\n",
 			base, base, base, base, base)
+		printDemoFederation(stdout, base)
 	}
 	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
 	err = srv.Serve(ctx, ln)
@@ -165,6 +166,7 @@ func demoConfig(s *almasim.Simulator, base string) (string, error) {
 	for _, m := range s.Members() {
 		fmt.Fprintf(w, "  - code: %q\n    name: %q\n    api_key_env: %q\n    sru_url: %q\n", m.Code, m.Name, demoKeyEnv(m.Code), base+"/view/sru/"+m.Code)
 	}
+	writeDemoFederation(w, s, base)
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return "", err
