@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/antchfx/xmlquery"
+
+	"github.com/almanet/gateway/internal/retryafter"
 )
 
 // ErrMalformed is wrapped by GetBib's error when Alma answers 2xx with a
@@ -68,7 +70,7 @@ func (e *Error) RateLimited() bool {
 // errorList JSON body, or anything else (then Message is the HTTP status
 // text). It always returns an *Error.
 func ParseError(status int, header http.Header, body []byte) *Error {
-	e := &Error{Status: status, Remaining: remaining(header), RetryAfter: retryAfter(header)}
+	e := &Error{Status: status, Remaining: remaining(header), RetryAfter: retryafter.Parse(header.Get("Retry-After"), time.Now())}
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '['):
@@ -140,24 +142,4 @@ func remaining(h http.Header) int {
 		return -1
 	}
 	return n
-}
-
-// retryAfter reads Retry-After in seconds or as an HTTP date.
-func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

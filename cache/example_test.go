@@ -27,7 +27,7 @@ func ExampleLoader_Get() {
 		fmt.Println(r.Status, string(r.Value), err)
 	}
 	l.PurgeTag(context.Background(), "mms:9978811100191")
-	_, ok := l.Peek(context.Background(), `search|alma.title="data"|1|10`)
+	_, ok := l.Cached(`search|alma.title="data"|1|10`)
 	fmt.Println("cached after purge:", ok)
 	// Output:
 	// MISS {"total":1} <nil>

@@ -64,7 +64,7 @@ func TestIntegrationReplicasShareEntries(t *testing.T) {
 	// copy lives until it expires: purges are not broadcast).
 	b.PurgeTag(ctx, "q:x")
 	b.mem.Wait()
-	if r, ok := b.Peek(ctx, "sru|alma.title=\"x\"|1|10|marcxml"); ok {
+	if r, ok := peek(b, ctx, "sru|alma.title=\"x\"|1|10|marcxml"); ok {
 		t.Errorf("b.Peek found %q after purging its tag", r.Value)
 	}
 }

@@ -66,7 +66,7 @@ type Loaded struct {
 // deadline (LoaderOptions.LoadTimeout), not a caller's.
 type LoadFunc func(ctx context.Context) (Loaded, error)
 
-// Result is what Get and Peek return. Value is shared with the cache and
+// Result is what Get and Cached return. Value is shared with the cache and
 // other callers: it must not be modified.
 type Result struct {
 	Value    []byte
@@ -230,20 +230,22 @@ func (l *Loader) Get(ctx context.Context, key string, life Lifetime, load LoadFu
 	}
 }
 
-// Peek returns the entry for key if one exists within its fresh or stale
-// window (Status HIT or STALE), without loading or refreshing. The gateway
-// uses it to answer stale when the upstream cannot be asked. Peek counts
+// Cached returns key's entry when the in-process cache holds it fresh, and
+// counts the hit; otherwise it returns false and counts nothing, and the
+// caller goes on to Get (which also serves stale and loads). It is the hit
+// path without a load function, a context or a timer: it allocates
 // nothing.
-func (l *Loader) Peek(ctx context.Context, key string) (Result, bool) {
-	now := l.now()
-	e, ok := l.lookup(ctx, key, now, true)
+func (l *Loader) Cached(key string) (Result, bool) {
+	b, ok := l.mem.Get(key)
 	if !ok {
 		return Result{}, false
 	}
-	if e.stateAt(now) == stateFresh {
-		return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt, Life: e.life}, true
+	e, err := decodeEntry(b)
+	if err != nil || e.stateAt(l.now()) != stateFresh {
+		return Result{}, false // Get deals with it
 	}
-	return Result{Value: e.value, Status: StatusStale, StoredAt: e.storedAt, Life: e.life, Stale: true}, true
+	l.hits.Add(1)
+	return Result{Value: e.value, Status: StatusHit, StoredAt: e.storedAt, Life: e.life}, true
 }
 
 // PurgeTag deletes the entries tagged with tag, in memory and in Redis, and

@@ -1,26 +1,34 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/sru"
 )
 
 // This file is the one place where errors become answers (STYLE.md): an
-// HTTP status, SRU diagnostics, a JSON body. Nothing else invents status
-// codes.
+// HTTP status, a Retry-After, an SRU diagnostic and a JSON body, for each
+// surface. Every handler and middleware hands its error to errorWriter;
+// nothing else writes an error status. Successful answers are written by
+// writeAnswer (serve.go) with the status their renderer chose.
 
 // clientError is a request the gateway refuses: a bad parameter, an unknown
-// record, a member without a key. Its diagnostic tells the client why.
+// record, a member without a key, a client over its rate, a missing token.
+// Its diagnostic tells the client why.
 type clientError struct {
-	status int
-	diag   sru.Diagnostic
+	status     int
+	diag       sru.Diagnostic
+	retryAfter time.Duration
 }
 
 func (e *clientError) Error() string { return e.diag.Message + ": " + e.diag.Details }
@@ -32,15 +40,41 @@ func badRequest(n int, details string) error {
 }
 
 func fromDiagnostic(d *sru.Diagnostic) error {
-	return &clientError{status: http.StatusBadRequest, diag: *d}
+	return &clientError{status: diagnosticStatus(*d), diag: *d}
 }
 
+// notFound is an unknown record: 404 with diagnostic 65, "record does not
+// exist".
 func notFound(details string) error {
-	// Diagnostic 64 is "record temporarily unavailable"; there is no "no such
-	// record" in the list, so the JSON feed uses 1/1 with clear details.
+	return &clientError{status: http.StatusNotFound, diag: *sru.NewDiagnostic(65, details)}
+}
+
+// refused is a request refused for a reason other than its parameters: an
+// HTTP status with diagnostic 1 and a message naming the status (auth,
+// limits, an unknown route or method).
+func refused(status int, details string) *clientError {
 	d := sru.NewDiagnostic(1, details)
-	d.Message = "Record not found"
-	return &clientError{status: http.StatusNotFound, diag: *d}
+	d.Message = http.StatusText(status)
+	return &clientError{status: status, diag: *d}
+}
+
+// errDraining is a request the gateway will not start because it is
+// shutting down.
+var errDraining = errors.New("the gateway is shutting down")
+
+// diagnosticStatus is the JSON feed's HTTP status for an answer that is
+// only a diagnostic: 400 for the client's own mistakes (a query the target
+// or the gateway refuses, the diagnostics list's 4-49, and 6-8 parameter
+// errors), 404 for an unknown record (65), else 200 (a start past the end,
+// 61, still answers with the real total).
+func diagnosticStatus(d sru.Diagnostic) int {
+	switch n := d.Number(); {
+	case n == 65:
+		return http.StatusNotFound
+	case n >= 4 && n < 50:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
 }
 
 // answer is what errorAnswer decides.
@@ -55,7 +89,7 @@ type answer struct {
 func errorAnswer(log *slog.Logger, route string, err error) answer {
 	var ce *clientError
 	if errors.As(err, &ce) {
-		return answer{status: ce.status, diag: ce.diag}
+		return answer{status: ce.status, diag: ce.diag, retryAfter: ce.retryAfter}
 	}
 	var ue *upstreamError
 	if errors.As(err, &ue) {
@@ -82,15 +116,102 @@ func errorAnswer(log *slog.Logger, route string, err error) answer {
 		log.Warn("alma refused a request", "route", route, "status", ae.Status, "code", ae.Code)
 		return answer{status: http.StatusBadGateway, diag: *d}
 	}
+	if errors.Is(err, errDraining) {
+		d := sru.NewDiagnostic(1, "the gateway is shutting down; another replica answers")
+		d.Message = "Service Unavailable"
+		return answer{status: http.StatusServiceUnavailable, diag: *d, retryAfter: time.Second}
+	}
+	if errors.Is(err, errNoAPI) {
+		d := sru.NewDiagnostic(1, errNoAPI.Error())
+		d.Message = "Live availability is not configured"
+		return answer{status: http.StatusServiceUnavailable, diag: *d}
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		d := sru.NewDiagnostic(1, "the answer took longer than the gateway waits; it is still being fetched, try again shortly")
 		d.Message = "Alma is slow"
 		return answer{status: http.StatusServiceUnavailable, diag: *d, retryAfter: 2 * time.Second}
 	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return errorAnswer(log, route, refused(fe.Code, fe.Message))
+	}
 	log.Error("internal error", "route", route, "error", err)
 	d := sru.NewDiagnostic(1, "internal error")
 	d.Message = "General system error"
 	return answer{status: http.StatusInternalServerError, diag: *d}
+}
+
+// partDiagnostic is the diagnostic for a part of an answer that failed
+// while the rest was served (a record's live availability, a member's
+// network holdings): errorAnswer's, with what failed as its message.
+func partDiagnostic(log *slog.Logger, route, what string, err error) sru.Diagnostic {
+	d := errorAnswer(log, route, err).diag
+	d.Message = what
+	return d
+}
+
+// errorWriter writes error answers, for every surface the same way.
+type errorWriter struct {
+	log *slog.Logger
+	now func() time.Time
+}
+
+// headers writes what every error answer carries: Retry-After when there
+// is a hint, never cached, X-Cache MISS (no Age: nothing came from the
+// cache) and an ETag of the body.
+func (w errorWriter) headers(c *fiber.Ctx, a answer, body []byte) {
+	if a.retryAfter > 0 {
+		c.Set("Retry-After", strconv.Itoa(max(1, int(a.retryAfter.Round(time.Second).Seconds()))))
+	}
+	c.Set("Cache-Control", "no-store")
+	c.Set("X-Cache", "MISS")
+	h := fnv.New64a()
+	h.Write(body)
+	c.Set("ETag", `"`+strconv.FormatUint(h.Sum64()|1<<63, 16)+`"`)
+}
+
+// json answers an error in the JSON shape every /v1 and operations route
+// uses: {"diagnostics":[…],"meta":{…}}.
+func (w errorWriter) json(c *fiber.Ctx, route string, err error, t0 time.Time) error {
+	a := errorAnswer(w.log, route, err)
+	body := append([]byte(`{"diagnostics":`), appendJSONDiagnostics(nil, []sru.Diagnostic{a.diag})...)
+	body = jsonMeta(body, CacheView{Status: "MISS", StoredAt: w.now()}, time.Since(t0))
+	w.headers(c, a, body)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Status(a.status).Send(body)
+}
+
+// sru answers an error on the SRU surface: a diagnostics-only response in
+// version v for operation op, with HTTP 200, as SRU clients expect (SRU 1.2
+// "Diagnostics"); the status and Retry-After errorAnswer chose go into the
+// log and the Retry-After header only.
+func (w errorWriter) sru(c *fiber.Ctx, v sru.Version, op string, err error) error {
+	a := errorAnswer(w.log, "/sru", err)
+	var buf bytes.Buffer
+	sru.WriteDiagnostics(&buf, v, op, []sru.Diagnostic{a.diag})
+	w.headers(c, a, buf.Bytes())
+	c.Set(fiber.HeaderContentType, ContentSRU.String())
+	return c.Status(http.StatusOK).Send(buf.Bytes())
+}
+
+// appendJSONDiagnostics appends diagnostics as the JSON feed's list.
+func appendJSONDiagnostics(dst []byte, ds []sru.Diagnostic) []byte {
+	dst = append(dst, '[')
+	for i, d := range ds {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"uri":`...)
+		dst = appendJSONString(dst, d.URI)
+		dst = append(dst, `,"message":`...)
+		dst = appendJSONString(dst, d.Message)
+		if d.Details != "" {
+			dst = append(dst, `,"details":`...)
+			dst = appendJSONString(dst, d.Details)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }
 
 // jsonDiagnostic is a diagnostic in the JSON feed.

@@ -58,7 +58,7 @@ func newBenchRig(tb testing.TB, simCfg almasim.Config, mutate func(*Config)) *be
 		cancel()
 		tb.Fatalf("starting the simulator: %v", err)
 	}
-	cfg := Config{SRUURL: sim.SRUURL(simS.URL())}
+	cfg := Config{SRUURL: sim.SRUURL(simS.URL()), APIURL: sim.APIURL(simS.URL()), APIKey: sim.NZKey()}
 	cfg.Cache.ExplainRefresh = -1 // Alma calls are counted; keep the built-in index list
 	// The call budget protects the real Alma; the simulator needs no
 	// protection, and a budget wait would be measured as gateway latency.
@@ -142,6 +142,7 @@ func BenchmarkCachedHit(b *testing.B) {
 	paths := []struct{ name, uri string }{
 		{"search-json-10", "/v1/search?q=history"},
 		{"sru-marcxml-10", "/sru?version=1.2&operation=searchRetrieve&query=alma.title%3Dhistory&maximumRecords=10"},
+		{"record-json", "/v1/records/" + rig.sim.Records()[0].MMSID},
 	}
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	for _, p := range paths {

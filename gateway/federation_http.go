@@ -53,23 +53,25 @@ func (s *Server) federatedSearch() fiber.Handler {
 		t0 := time.Now()
 		fr, err := s.parseFederated(p)
 		if err != nil {
-			return s.jsonError(c, "/v1/search", err, t0)
+			return s.errs.json(c, "/v1/search", err, t0)
 		}
-		ctx, cancel := s.requestContext()
-		defer cancel()
-		life := s.searchLife()
-		res, err := s.loader.Get(ctx, fr.key, life, func(ctx context.Context) (cache.Loaded, error) {
+		a, v, err := s.pipe.Load(context.Background(), fr.key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
 			r, _, err := s.fed.search(ctx, fr.targets, fr.search.query, fr.order)
 			if err != nil {
-				return cache.Loaded{}, err
+				return Rendered{}, err
 			}
-			return s.renderFederated(fr, r), nil
+			return renderFederated(fr, r), nil
 		})
 		if err != nil {
-			return s.jsonError(c, "/v1/search", err, t0)
+			return s.errs.json(c, "/v1/search", err, t0)
 		}
-		return s.writeAnswer(c, viewOf(res, life, s.now()), res.Value, fr.search.format == "json", t0)
+		return writeAnswer(c, s.pipe.now(), a, v, t0)
 	}
+}
+
+// fedLife is the lifetime of a federated page: a search answer's.
+func (s *Server) fedLife() cache.Lifetime {
+	return cache.Lifetime{Fresh: s.cfg.Cache.TTL.D(), Stale: s.cfg.Cache.Stale.D()}
 }
 
 // parseFederated reads targets, sort and facets, and the rest as the
@@ -102,7 +104,7 @@ func (s *Server) parseFederated(p url.Values) (*fedRequest, error) {
 			rest[k] = v
 		}
 	}
-	sr, err := s.parseSearch(rest)
+	sr, err := s.rules.parseSearch(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func (r *fedResult) answerStatus() (int, []sru.Diagnostic) {
 			return http.StatusOK, nil
 		}
 		d := sru.Diagnostic{URI: t.Diagnostic.URI, Message: t.Diagnostic.Message, Details: t.Diagnostic.Details}
-		if !isQueryDiagnostic(d) {
+		if diagnosticStatus(d) != http.StatusBadRequest {
 			return http.StatusOK, nil
 		}
 		diags = append(diags, d)
@@ -168,13 +170,15 @@ func (r *fedResult) answerStatus() (int, []sru.Diagnostic) {
 
 // renderFederated makes the body of one page of a merged result. The JSON
 // is left open before "meta", which writeAnswer adds per request.
-func (s *Server) renderFederated(fr *fedRequest, r *fedResult) cache.Loaded {
+func renderFederated(fr *fedRequest, r *fedResult) Rendered {
 	req := fr.search
 	tags := []string{"q:" + req.query.Canonical}
 	page := r.page(req.start, req.limit)
 	status, diags := r.answerStatus()
 	var body []byte
+	ctype := ContentJSON
 	if req.format == "marcxml" {
+		ctype = ContentXML
 		body = transform.AppendCollectionStart(nil)
 		for _, c := range page {
 			tags = append(tags, "mms:"+c.Record.MMSID)
@@ -212,80 +216,71 @@ func (s *Server) renderFederated(fr *fedRequest, r *fedResult) cache.Loaded {
 		}
 		body = b[:len(b)-1] // open before "meta"
 	}
-	return cache.Loaded{Value: packAnswer(status, body), Cache: r.pending == 0, Tags: capTags(tags)}
+	// While a target is still working the page is not kept: the next
+	// request pages the completed result (SPEC 9.3).
+	return Rendered{Status: status, ContentType: ctype, Body: body, Tags: tags, Uncached: r.pending > 0, Diagnostic: len(diags) > 0}
 }
 
 // handleVirtualSRU serves /sru/{db} and /view/sru/{db}: SRU over a target
 // or group (a virtual database), merged.
 func (s *Server) handleVirtualSRU() fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		t0 := time.Now()
 		db := strings.Clone(c.Params("db"))
 		p := sruParams(c)
 		names, err := s.cfg.ResolveTargets(db)
 		if err != nil || strings.TrimSpace(db) == "" {
-			return s.sruDiagnostic(c, versionOf(p), "searchRetrieve", *sru.NewDiagnostic(235, db))
+			return s.errs.sru(c, versionOf(p), "searchRetrieve", badRequest(235, db))
 		}
 		if q := p.Get("query"); len(q) > s.cfg.Limits.MaxQueryBytes {
-			return s.sruDiagnostic(c, versionOf(p), "searchRetrieve", *sru.NewDiagnostic(6, "query is longer than "+itoa(s.cfg.Limits.MaxQueryBytes)+" bytes"))
+			return s.errs.sru(c, versionOf(p), "searchRetrieve", badRequest(6, "query is longer than "+itoa(s.cfg.Limits.MaxQueryBytes)+" bytes"))
 		}
-		req, d := sru.ParseRequest(p, s.indexes.Load(), s.sruLimits())
+		req, d := sru.ParseRequest(p, s.indexes.Load(), s.rules.sruLimits())
 		if d != nil {
 			v, op := versionOf(p), "searchRetrieve"
 			if req != nil {
 				v, op = req.Version, req.Operation
 			}
-			return s.sruDiagnostic(c, v, op, *d)
+			return s.errs.sru(c, v, op, fromDiagnostic(d))
 		}
 		switch req.Operation {
 		case "explain":
-			return s.virtualExplain(c, req, db, names)
+			return s.virtualExplain(c, req, db, names, t0)
 		case "scan":
-			return s.sruDiagnostic(c, req.Version, "scan", *sru.NewDiagnostic(4, "scan"))
+			return s.errs.sru(c, req.Version, "scan", badRequest(4, "scan"))
 		}
 		order := federate.SortRelevance
 		if len(names) == 1 {
 			order = federate.SortPosition
 		}
-		key := strings.Join([]string{"fed|sru", string(req.Version), req.SchemaName, req.RecordPacking,
-			itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, fedKey(names, &sru.Query{AlmaQuery: req.AlmaQuery}, order)}, "|")
 		q := &sru.Query{CQL: req.CQL, Canonical: req.Canonical, SortKey: req.SortKey, AlmaQuery: req.AlmaQuery}
-		ctx, cancel := s.requestContext()
-		defer cancel()
-		life := s.searchLife()
-		res, err := s.loader.Get(ctx, key, life, func(ctx context.Context) (cache.Loaded, error) {
+		key := strings.Join([]string{"fed|sru", string(req.Version), req.SchemaName, req.RecordPacking,
+			itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, fedKey(names, q, order)}, "|")
+		a, v, err := s.pipe.Load(context.Background(), key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
 			r, _, err := s.fed.search(ctx, names, q, order)
 			if err != nil {
-				return cache.Loaded{}, err
+				return Rendered{}, err
 			}
-			return s.renderVirtualSRU(req, r), nil
+			return renderVirtualSRU(req, r), nil
 		})
 		if err != nil {
-			a := errorAnswer(s.log, "/sru/{db}", err)
-			return s.sruDiagnostic(c, req.Version, "searchRetrieve", a.diag)
+			return s.errs.sru(c, req.Version, "searchRetrieve", err)
 		}
-		v := viewOf(res, life, s.now())
-		a, ok := unpackAnswer(res.Value)
-		if !ok {
-			return s.sruDiagnostic(c, req.Version, "searchRetrieve", errorAnswer(s.log, "/sru/{db}", errCorruptEntry).diag)
+		if v.Stale {
+			// The stored answer says stale false; a stale hit says so (SPEC 4).
+			a.Body = bytes.Replace(a.Body, []byte("<gw:stale>false</gw:stale>"),
+				[]byte("<gw:stale>true</gw:stale><gw:asOf>"+v.StoredAt.UTC().Format(time.RFC3339)+"</gw:asOf>"), 1)
 		}
-		if s.setCacheHeaders(c, v, a.etag) {
-			return c.SendStatus(http.StatusNotModified)
-		}
-		body := a.body
-		if v.stale {
-			body = insertExtra(body, v.storedAt)
-		}
-		c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
-		return c.Status(http.StatusOK).Send(body)
+		return writeAnswer(c, s.pipe.now(), a, v, t0)
 	}
 }
 
 // renderVirtualSRU writes one page of a merged result as a searchRetrieve
 // response: MARCXML with the union of member 852s (or Dublin Core), and the
 // targets' states in extraResponseData.
-func (s *Server) renderVirtualSRU(req *sru.Request, r *fedResult) cache.Loaded {
+func renderVirtualSRU(req *sru.Request, r *fedResult) Rendered {
 	tags := []string{"q:" + req.Canonical}
-	res := &sru.Result{Total: len(r.clusters), Extra: &sru.Extra{Cache: "MISS"}}
+	res := &sru.Result{Total: len(r.clusters), Extra: &sru.Extra{Targets: []sru.ExtraTarget{}}}
 	if _, diags := r.answerStatus(); len(diags) > 0 {
 		res.Diagnostics = diags
 	}
@@ -323,12 +318,12 @@ func (s *Server) renderVirtualSRU(req *sru.Request, r *fedResult) cache.Loaded {
 	echo.Query = req.Canonical
 	var buf bytes.Buffer
 	sru.WriteSearchRetrieve(&buf, &echo, res)
-	return cache.Loaded{Value: packAnswer(http.StatusOK, buf.Bytes()), Cache: r.pending == 0, Tags: capTags(tags)}
+	return Rendered{Status: http.StatusOK, ContentType: ContentSRU, Body: buf.Bytes(), Tags: tags, Uncached: r.pending > 0}
 }
 
 // virtualExplain describes a virtual database: its own path, and the
 // targets it searches.
-func (s *Server) virtualExplain(c *fiber.Ctx, req *sru.Request, db string, names []string) error {
+func (s *Server) virtualExplain(c *fiber.Ctx, req *sru.Request, db string, names []string, t0 time.Time) error {
 	host, port := hostPort(c.Get("Host"), c.Protocol() == "https")
 	path := strings.TrimPrefix(strings.TrimSuffix(c.Path(), "/"), "/")
 	info := sru.ExplainInfo{
@@ -341,8 +336,7 @@ func (s *Server) virtualExplain(c *fiber.Ctx, req *sru.Request, db string, names
 	}
 	var buf bytes.Buffer
 	sru.WriteExplain(&buf, req.Version, info, req)
-	c.Set(fiber.HeaderContentType, "text/xml; charset=utf-8")
-	c.Set("Cache-Control", "public, max-age=300")
-	c.Set("X-Cache", "HIT")
-	return c.Status(http.StatusOK).Send(buf.Bytes())
+	a, _ := unpackAnswer(packAnswer(Rendered{Status: http.StatusOK, ContentType: ContentSRU, Body: buf.Bytes()}))
+	now := s.pipe.now()
+	return writeAnswer(c, now, a, CacheView{Status: cache.StatusHit, StoredAt: now, Life: cache.Lifetime{Fresh: 300 * time.Second}}, t0)
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/almanet/gateway/transform"
 )
 
-// fakeTarget answers from fixed records, counts its calls, and fails or
+// fedFake answers from fixed records, counts its calls, and fails or
 // blocks as told.
-type fakeTarget struct {
+type fedFake struct {
 	name  string
 	recs  []TargetRecord
 	calls atomic.Int64
@@ -31,7 +31,7 @@ type fakeTarget struct {
 	diag  *sru.Diagnostic
 }
 
-func (ft *fakeTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+func (ft *fedFake) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 	ft.calls.Add(1)
 	ft.mu.Lock()
 	err, block, diag := ft.err, ft.block, ft.diag
@@ -52,7 +52,7 @@ func (ft *fakeTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, e
 	return p, nil
 }
 
-func (ft *fakeTarget) set(err error, block chan struct{}) {
+func (ft *fedFake) set(err error, block chan struct{}) {
 	ft.mu.Lock()
 	ft.err, ft.block = err, block
 	ft.mu.Unlock()
@@ -79,7 +79,7 @@ func fakeRecords(t *testing.T, target string, n int) []TargetRecord {
 
 type fedFixture struct {
 	f     *federation
-	fakes map[string]*fakeTarget
+	fakes map[string]*fedFake
 	clock *fedClock
 }
 
@@ -102,10 +102,10 @@ func (c *fedClock) add(d time.Duration) {
 
 func newFedFixture(t *testing.T, names ...string) *fedFixture {
 	t.Helper()
-	fx := &fedFixture{fakes: map[string]*fakeTarget{}, clock: &fedClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
+	fx := &fedFixture{fakes: map[string]*fedFake{}, clock: &fedClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
 	var ts []*fedTarget
 	for i, n := range names {
-		ft := &fakeTarget{name: n, recs: fakeRecords(t, n, 30)}
+		ft := &fedFake{name: n, recs: fakeRecords(t, n, 30)}
 		fx.fakes[n] = ft
 		ts = append(ts, &fedTarget{name: n, target: ft, nz: i == 0, weight: 1, maxRecords: 25, pageSize: 10})
 	}

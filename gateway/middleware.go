@@ -3,12 +3,12 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -18,22 +18,22 @@ import (
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
 // a sane token, else a new one: this process's random prefix and a
-// counter, unique without a call to crypto/rand per request.
+// counter, unique without a call to crypto/rand per request. Either is
+// copied into the response header from bytes: no string per request.
 func (s *Server) requestID(c *fiber.Ctx) error {
-	id := c.Get("X-Request-Id")
-	if !saneToken(id, 64) {
+	h := &c.Response().Header
+	if id := c.Request().Header.Peek("X-Request-Id"); saneToken(id, 64) {
+		h.SetBytesV("X-Request-Id", id)
+	} else {
 		var b [16 + 16]byte
 		n := copy(b[:], s.idPrefix)
-		id = string(strconv.AppendUint(b[:n], s.idSeq.Add(1), 16))
-	} else {
-		id = strings.Clone(id)
+		h.SetBytesV("X-Request-Id", strconv.AppendUint(b[:n], s.idSeq.Add(1), 16))
 	}
-	c.Set("X-Request-Id", id)
 	return c.Next()
 }
 
-func saneToken(s string, max int) bool {
-	if s == "" || len(s) > max {
+func saneToken[T string | []byte](s T, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -73,36 +73,54 @@ type routeObserver struct {
 	duration prometheus.Observer
 }
 
-// observer returns the children for a route pattern and status. Routes are
-// the fixed patterns of routes.go (or "other"), so the set stays small.
-func (s *Server) observer(route string, status int) *routeObserver {
-	key := routeKey{route, status}
-	if o, ok := s.routeObs.Load(key); ok {
-		return o.(*routeObserver)
-	}
-	o := &routeObserver{
-		requests: s.m.requests.WithLabelValues(route, strconv.Itoa(status)),
-		duration: s.m.requestDuration.WithLabelValues(route),
-	}
-	actual, _ := s.routeObs.LoadOrStore(key, o)
-	return actual.(*routeObserver)
+// routeObservers are one route's observers by status code, filled as
+// statuses are seen.
+type routeObservers struct {
+	duration prometheus.Observer
+	byStatus [600]atomic.Pointer[routeObserver]
 }
 
-type routeKey struct {
-	route  string
-	status int
+// observer returns the children for a route pattern and status. Routes are
+// the fixed patterns of routes.go (or "other"), so the set stays small; a
+// known pair costs a read-locked map lookup by string and an atomic load:
+// no label hashing, no allocation.
+func (s *Server) observer(route string, status int) *routeObserver {
+	s.routeMu.RLock()
+	ro := s.routeObs[route]
+	s.routeMu.RUnlock()
+	if ro == nil {
+		s.routeMu.Lock()
+		if ro = s.routeObs[route]; ro == nil {
+			ro = &routeObservers{duration: s.m.requestDuration.WithLabelValues(route)}
+			if s.routeObs == nil {
+				s.routeObs = map[string]*routeObservers{}
+			}
+			s.routeObs[route] = ro
+		}
+		s.routeMu.Unlock()
+	}
+	if status < 0 || status >= len(ro.byStatus) {
+		return &routeObserver{requests: s.m.requests.WithLabelValues(route, strconv.Itoa(status)), duration: ro.duration}
+	}
+	if o := ro.byStatus[status].Load(); o != nil {
+		return o
+	}
+	o := &routeObserver{requests: s.m.requests.WithLabelValues(route, strconv.Itoa(status)), duration: ro.duration}
+	ro.byStatus[status].CompareAndSwap(nil, o)
+	return ro.byStatus[status].Load()
 }
 
 // bounds refuses oversized URLs and clients over their rate before any
 // handler runs (SPEC section 6).
 func (s *Server) bounds(c *fiber.Ctx) error {
 	if len(c.Request().RequestURI()) > s.cfg.Limits.MaxURLBytes {
-		return s.plainError(c, http.StatusRequestURITooLong, "the request URL is longer than "+strconv.Itoa(s.cfg.Limits.MaxURLBytes)+" bytes")
+		return s.refuse(c, refused(http.StatusRequestURITooLong, "the request URL is longer than "+strconv.Itoa(s.cfg.Limits.MaxURLBytes)+" bytes"))
 	}
 	if s.limiter != nil && !s.limiter.allow(c.Context().RemoteIP()) {
 		s.m.clientLimited.Inc()
-		c.Set("Retry-After", "1")
-		return s.plainError(c, http.StatusTooManyRequests, "too many requests from this client; slow down")
+		e := refused(http.StatusTooManyRequests, "too many requests from this client; slow down")
+		e.retryAfter = time.Second
+		return s.refuse(c, e)
 	}
 	return c.Next()
 }
@@ -115,7 +133,7 @@ func (s *Server) staffOnly(c *fiber.Ctx) error {
 			c.Locals(principalKey, Principal{Name: "admin", Admin: true})
 			return c.Next()
 		}
-		return s.plainError(c, http.StatusForbidden, "staff endpoints are served to loopback clients only while GATEWAY_ADMIN_TOKEN is unset")
+		return s.refuse(c, refused(http.StatusForbidden, "staff endpoints are served to loopback clients only while GATEWAY_ADMIN_TOKEN is unset"))
 	}
 	got, ok := strings.CutPrefix(c.Get("Authorization"), "Bearer ")
 	if !ok {
@@ -125,7 +143,7 @@ func (s *Server) staffOnly(c *fiber.Ctx) error {
 	}
 	if !tokenEqual(got, s.cfg.AdminToken) {
 		c.Set("WWW-Authenticate", `Bearer realm="gateway"`)
-		return s.plainError(c, http.StatusUnauthorized, "a valid bearer token is required")
+		return s.refuse(c, refused(http.StatusUnauthorized, "a valid bearer token is required"))
 	}
 	c.Locals(principalKey, Principal{Name: "admin", Admin: true})
 	return c.Next()
@@ -140,22 +158,17 @@ func tokenEqual(got, want string) bool {
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && want != ""
 }
 
-// plainError answers a non-SRU error with a JSON body carrying a diagnostic.
-func (s *Server) plainError(c *fiber.Ctx, status int, msg string) error {
-	return c.Status(status).JSON(fiber.Map{
-		"diagnostics": []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: http.StatusText(status), Details: msg}},
-	})
+// refuse answers a refusal of the middleware or an operations route through
+// the one error mapping (answer.go).
+func (s *Server) refuse(c *fiber.Ctx, err error) error {
+	return s.errs.json(c, c.Path(), err, time.Now())
 }
 
 // fiberError answers errors Fiber itself raises (unknown method, body too
-// large, malformed request) with the same JSON shape.
+// large, malformed request) and any error a handler returns, through the
+// one error mapping.
 func (s *Server) fiberError(c *fiber.Ctx, err error) error {
-	var fe *fiber.Error
-	if errors.As(err, &fe) {
-		return s.plainError(c, fe.Code, fe.Message)
-	}
-	a := errorAnswer(s.log, c.Path(), err)
-	return s.plainError(c, a.status, a.diag.Details)
+	return s.refuse(c, err)
 }
 
 func (s *Server) logPanic(c *fiber.Ctx, e any) {
@@ -177,9 +190,9 @@ func (s *Server) handleNotFound() fiber.Handler {
 				allow = "GET, HEAD, OPTIONS"
 			}
 			c.Set("Allow", allow)
-			return s.plainError(c, http.StatusMethodNotAllowed, "method "+c.Method()+" is not allowed here")
+			return s.refuse(c, refused(http.StatusMethodNotAllowed, "method "+c.Method()+" is not allowed here"))
 		}
-		return s.plainError(c, http.StatusNotFound, "no such endpoint; see /openapi.json and /sru")
+		return s.refuse(c, refused(http.StatusNotFound, "no such endpoint; see /openapi.json and /sru"))
 	}
 }
 

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	_ "embed"
-	"net/http"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,7 +35,7 @@ func (s *Server) handleReadyz() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		if s.draining.Load() {
-			return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+			return s.refuse(c, errDraining)
 		}
 		return c.JSON(fiber.Map{"status": "ready", "alma": s.nz.guard.cb.State().String()})
 	}
@@ -130,15 +129,14 @@ func (s *Server) handlePurge() fiber.Handler {
 		case p.Has("mms_id"):
 			id := p.Get("mms_id")
 			if !validMMSID(id) {
-				return s.plainError(c, http.StatusBadRequest, "mms_id must be 2 to 24 digits")
+				return s.refuse(c, badRequest(6, "mms_id must be 2 to 24 digits"))
 			}
 			s.loader.PurgeTag(ctx, "mms:"+id)
 			return c.JSON(fiber.Map{"purged": "mms_id", "mms_id": id})
 		case p.Has("query"):
-			req, err := s.validateCQL(p.Get("query"))
+			req, err := s.rules.validateCQL(p.Get("query"))
 			if err != nil {
-				a := errorAnswer(s.log, "/admin/cache/purge", err)
-				return s.plainError(c, a.status, a.diag.Message+": "+a.diag.Details)
+				return s.refuse(c, err)
 			}
 			s.loader.PurgeTag(ctx, "q:"+req.Canonical)
 			return c.JSON(fiber.Map{"purged": "query", "query": req.Canonical})
@@ -146,7 +144,7 @@ func (s *Server) handlePurge() fiber.Handler {
 			s.loader.PurgeAll(ctx)
 			return c.JSON(fiber.Map{"purged": "all"})
 		}
-		return s.plainError(c, http.StatusBadRequest, "purge takes no parameter (all), mms_id or query")
+		return s.refuse(c, badRequest(8, "purge takes no parameter (all), mms_id or query"))
 	}
 }
 

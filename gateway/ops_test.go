@@ -55,6 +55,7 @@ func TestPurgeByQueryRecordAndAll(t *testing.T) {
 	}
 	id := list.Records[0].MMSID
 	env.get("/v1/records/" + id)
+	env.get("/v1/records/" + id + "?format=marcxml") // each format is its own finished answer
 	cached := func(path string) bool {
 		_, h, _ := env.get(path)
 		return h.Get("X-Cache") == "HIT"

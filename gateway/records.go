@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,29 +34,32 @@ func validMMSID(s string) bool {
 	return true
 }
 
-// recordLife and availLife are the separate lifetimes of a bibliographic
-// record and of its live availability (SPEC 3.3).
-func (s *Server) recordLife() cache.Lifetime {
-	return cache.Lifetime{Fresh: s.cfg.Cache.RecordTTL.D(), Stale: s.cfg.Cache.Stale.D()}
+// records is where the record routes get their parts: the NZ record
+// through the network's SRU Target, live availability through the Bibs
+// API with a key, each cached under its own key and lifetime (SPEC 3.3)
+// as canonical MARCXML. The routes cache their finished answers on top.
+type records struct {
+	loader     *cache.Loader
+	nz         Target
+	api        bibSource         // nil without ALMA_API_URL
+	apiGuard   map[string]*guard // by "nz" or member code
+	remaining  func(who string, n int)
+	recordLife cache.Lifetime
+	availLife  cache.Lifetime
+	now        func() time.Time
 }
 
-func (s *Server) availLife() cache.Lifetime {
-	return cache.Lifetime{Fresh: s.cfg.Cache.AvailabilityTTL.D(), Stale: s.cfg.Cache.AvailabilityStale.D()}
-}
-
-// nzRecord returns the NZ record with that MMS ID (its canonical MARCXML),
-// found through the NZ SRU endpoint so that it carries the member 852s.
-func (s *Server) nzRecord(ctx context.Context, mmsID string) (*transform.Record, cacheView, error) {
-	life := s.recordLife()
-	return s.cachedRecord(ctx, "rec|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
-		rs, err := s.fetch(ctx, s.nz, "alma.mms_id="+mmsID, 1, 1)
+// nzRecord returns the NZ record with that MMS ID, found through the NZ
+// SRU endpoint so that it carries the member 852s.
+func (rs *records) nzRecord(ctx context.Context, mmsID string) (*transform.Record, CacheView, error) {
+	return rs.cachedRecord(ctx, "rec|"+mmsID, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
+		p, err := rs.nz.Search(ctx, TargetQuery{CQL: "alma.mms_id=" + mmsID, Start: 1, Count: 1})
 		if err != nil {
 			return cache.Loaded{}, err
 		}
-		for _, raw := range rs.records {
-			rec, err := transform.Parse(raw.Data)
-			if err == nil && rec.MMSID == mmsID {
-				return cache.Loaded{Value: rec.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
+		for _, tr := range p.Records {
+			if tr.Record != nil && tr.Record.MMSID == mmsID {
+				return cache.Loaded{Value: tr.Record.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 			}
 		}
 		return cache.Loaded{}, notFound("the network has no record with MMS ID " + mmsID)
@@ -65,24 +70,23 @@ func (s *Server) nzRecord(ctx context.Context, mmsID string) (*transform.Record,
 // Bibs API, called with the given key (the NZ key for NZ records, a
 // member's key for its IZ records), cached for the short availability
 // lifetime. who names the key's owner ("nz" or a member code).
-func (s *Server) liveAvailability(ctx context.Context, who, apiKey, mmsID string) (*transform.Record, cacheView, error) {
-	g := s.apiGuard[who]
-	if s.api == nil || g == nil || apiKey == "" {
-		return nil, cacheView{}, errNoAPI
+func (rs *records) liveAvailability(ctx context.Context, who, apiKey, mmsID string) (*transform.Record, CacheView, error) {
+	g := rs.apiGuard[who]
+	if rs.api == nil || g == nil || apiKey == "" {
+		return nil, CacheView{}, errNoAPI
 	}
-	life := s.availLife()
-	return s.cachedRecord(ctx, "avail|"+who+"|"+mmsID, life, func(ctx context.Context) (cache.Loaded, error) {
+	return rs.cachedRecord(ctx, "avail|"+who+"|"+mmsID, rs.availLife, func(ctx context.Context) (cache.Loaded, error) {
 		var bib *alma.Bib
 		err := g.do(ctx, func(ctx context.Context) error {
 			var err error
-			bib, err = s.api.GetBib(ctx, mmsID, apiKey)
+			bib, err = rs.api.GetBib(ctx, mmsID, apiKey)
 			return err
 		})
 		if err != nil {
 			return cache.Loaded{}, err
 		}
 		if bib.Remaining >= 0 {
-			s.m.apiRemaining.WithLabelValues("api:" + who).Set(float64(bib.Remaining))
+			rs.remaining(who, bib.Remaining)
 		}
 		rec, err := transform.Parse(bib.Record)
 		if err != nil {
@@ -93,69 +97,124 @@ func (s *Server) liveAvailability(ctx context.Context, who, apiKey, mmsID string
 }
 
 // cachedRecord reads one record through the cache; load returns its
-// canonical MARCXML.
-func (s *Server) cachedRecord(ctx context.Context, key string, life cache.Lifetime, load cache.LoadFunc) (*transform.Record, cacheView, error) {
-	res, err := s.loader.Get(ctx, key, life, load)
+// canonical MARCXML. It runs only when a finished answer is made.
+func (rs *records) cachedRecord(ctx context.Context, key string, life cache.Lifetime, load cache.LoadFunc) (*transform.Record, CacheView, error) {
+	res, err := rs.loader.Get(ctx, key, life, load)
 	if err != nil {
-		return nil, cacheView{}, err
+		return nil, CacheView{}, err
 	}
 	rec, err := transform.Parse(res.Value)
 	if err != nil {
-		return nil, cacheView{}, errCorruptEntry
+		return nil, CacheView{}, errCorruptEntry
 	}
-	return rec, viewOf(res, life, s.now()), nil
+	return rec, viewOf(res, life, rs.now()), nil
+}
+
+// bibSource is the Bibs API as the record routes use it; *alma.Client is
+// one, a test's bibFunc another.
+type bibSource interface {
+	GetBib(ctx context.Context, mmsID, apiKey string) (*alma.Bib, error)
+}
+
+// bibFunc adapts a function to bibSource, for inline fakes in tests.
+type bibFunc func(ctx context.Context, mmsID, apiKey string) (*alma.Bib, error)
+
+// GetBib calls f.
+func (f bibFunc) GetBib(ctx context.Context, mmsID, apiKey string) (*alma.Bib, error) {
+	return f(ctx, mmsID, apiKey)
 }
 
 var errNoAPI = errors.New("live availability is not configured (ALMA_API_URL and ALMA_API_KEY)")
 
-// handleRecord serves GET /v1/records/{mms_id} (SPEC 3.3).
-func (s *Server) handleRecord() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		t0 := time.Now()
+// recordMemo is a parsed record request.
+type recordMemo struct {
+	key    string
+	id     string
+	format string
+}
+
+// recordHandler serves GET /v1/records/{mms_id} (SPEC 3.3): the record as
+// in the feed plus its live availability with the NZ key, cached finished
+// for the availability lifetime (the shorter of the two).
+type recordHandler struct {
+	pipe  *Searcher
+	recs  *records
+	nzKey string
+	log   *slog.Logger
+	errs  errorWriter
+	memo  *parseMemo[recordMemo] // by request URI
+}
+
+func newRecordHandler(pipe *Searcher, recs *records, nzKey string, errs errorWriter) fiber.Handler {
+	h := &recordHandler{pipe: pipe, recs: recs, nzKey: nzKey, log: errs.log, errs: errs, memo: newParseMemo[recordMemo](4096)}
+	return h.serve
+}
+
+func (h *recordHandler) serve(c *fiber.Ctx) error {
+	t0 := time.Now()
+	uri := c.Request().RequestURI()
+	m, ok := h.memo.get(nil, uri)
+	if !ok {
 		id := c.Params("mms_id")
 		if !validMMSID(id) {
-			return s.jsonError(c, "/v1/records", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
+			return h.errs.json(c, "/v1/records", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
 		}
-		id = string([]byte(id))
-		format := c.Query("format", "json")
-		if format != "json" && format != "marcxml" {
-			return s.jsonError(c, "/v1/records", badRequest(6, "format must be json or marcxml"), t0)
+		p := queryParams(c)
+		if err := checkParams(p, "format"); err != nil {
+			return h.errs.json(c, "/v1/records", err, t0)
 		}
-		ctx, cancel := s.requestContext()
-		defer cancel()
-		rec, view, err := s.nzRecord(ctx, id)
+		format, err := formatParam(p)
 		if err != nil {
-			return s.jsonError(c, "/v1/records", err, t0)
+			return h.errs.json(c, "/v1/records", err, t0)
 		}
-		if format == "marcxml" {
-			body := transform.AppendCollectionEnd(rec.AppendMARCXML(transform.AppendCollectionStart(nil)))
-			return s.writeAnswer(c, view, packAnswer(http.StatusOK, body), false, t0)
-		}
-		var diags []sru.Diagnostic
-		avail := []transform.Availability{}
-		live, aview, err := s.liveAvailability(ctx, "nz", s.cfg.APIKey, id)
-		switch {
-		case err == nil:
-			avail = live.Availability
-			view = view.worse(aview)
-		default:
-			a := errorAnswer(s.log, "/v1/records", err)
-			if errors.Is(err, errNoAPI) {
-				a.diag = *sru.NewDiagnostic(1, errNoAPI.Error())
-			}
-			a.diag.Message = "Live availability could not be fetched"
-			diags = append(diags, a.diag)
-		}
-		body := rec.AppendFeedJSON(nil, 1)
-		body = body[:len(body)-1] // reopen the object
-		body = append(body, `,"availability":`...)
-		aj, _ := json.Marshal(avail)
-		body = append(body, aj...)
-		body = append(body, `,"diagnostics":`...)
-		dj, _ := json.Marshal(toJSONDiagnostics(diags))
-		body = append(body, dj...)
-		return s.writeAnswer(c, view, packAnswer(http.StatusOK, body), true, t0)
+		id = strings.Clone(id)
+		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, format: format}
+		h.memo.put(nil, uri, m)
 	}
+	life := h.recs.availLife
+	if m.format == "marcxml" {
+		life = h.recs.recordLife
+	}
+	a, v, err := h.pipe.Load(context.Background(), m.key, life, func(ctx context.Context) (Rendered, error) {
+		return h.render(ctx, m)
+	})
+	if err != nil {
+		return h.errs.json(c, "/v1/records", err, t0)
+	}
+	return writeAnswer(c, h.pipe.now(), a, v, t0)
+}
+
+func (h *recordHandler) render(ctx context.Context, m recordMemo) (Rendered, error) {
+	rec, _, err := h.recs.nzRecord(ctx, m.id)
+	if err != nil {
+		return Rendered{}, err
+	}
+	tags := []string{"mms:" + m.id}
+	if m.format == "marcxml" {
+		body := transform.AppendCollectionEnd(rec.AppendMARCXML(transform.AppendCollectionStart(nil)))
+		return Rendered{ContentType: ContentXML, Body: body, Tags: tags}, nil
+	}
+	r := Rendered{ContentType: ContentJSON, Tags: tags}
+	var diags []sru.Diagnostic
+	avail := []transform.Availability{}
+	live, _, err := h.recs.liveAvailability(ctx, "nz", h.nzKey, m.id)
+	switch {
+	case err == nil:
+		avail = live.Availability
+	case errors.Is(err, errNoAPI):
+		diags = append(diags, partDiagnostic(h.log, "/v1/records", "Live availability could not be fetched", err))
+	default:
+		diags = append(diags, partDiagnostic(h.log, "/v1/records", "Live availability could not be fetched", err))
+		r.Uncached = true // try again on the next request
+	}
+	body := rec.AppendFeedJSON(nil, 1)
+	body = body[:len(body)-1] // reopen the object
+	body = append(body, `,"availability":`...)
+	aj, _ := json.Marshal(avail)
+	body = append(body, aj...)
+	body = append(body, `,"diagnostics":`...)
+	r.Body = appendJSONDiagnostics(body, diags)
+	return r, nil
 }
 
 // networkHolder is one other member that holds the title (SPEC 3.4).
@@ -168,70 +227,97 @@ type networkHolder struct {
 	Items       []transform.Availability `json:"availability"`
 }
 
-// handleAvailability serves GET /v1/availability/{iz_mms_id}?institution=CODE
+// availabilityHandler serves GET /v1/availability/{iz_mms_id}?institution=CODE
 // (SPEC 3.4): the member's own availability with its IZ key, then the other
-// members holding the NZ record, with their counts from the NZ key.
-func (s *Server) handleAvailability() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		t0 := time.Now()
-		id := c.Params("iz_mms_id")
-		if !validMMSID(id) {
-			return s.jsonError(c, "/v1/availability", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
-		}
-		id = string([]byte(id))
-		code := string([]byte(c.Query("institution")))
-		if code == "" {
-			return s.jsonError(c, "/v1/availability", badRequest(7, "institution"), t0)
-		}
-		member, ok := s.cfg.Member(code)
-		if !ok {
-			return s.jsonError(c, "/v1/availability", badRequest(6, "institution "+strconv.Quote(code)+" is not a configured member of this network"), t0)
-		}
-		if member.APIKey == "" {
-			return s.jsonError(c, "/v1/availability", badRequest(6, "institution "+member.Code+" has no API key configured (set the variable named by its api_key_env)"), t0)
-		}
-		ctx, cancel := s.requestContext()
-		defer cancel()
-		iz, view, err := s.liveAvailability(ctx, member.Code, member.APIKey, id)
-		if err != nil {
-			return s.jsonError(c, "/v1/availability", err, t0)
-		}
-		local := []transform.Availability{}
-		locallyAvailable := false
-		for _, a := range iz.Availability {
-			if a.Institution != nil && *a.Institution != member.Code {
-				continue
-			}
-			local = append(local, a)
-			if availableNow(a) {
-				locallyAvailable = true
-			}
-		}
-		out := struct {
-			IZMMSID          string                   `json:"iz_mms_id"`
-			Institution      string                   `json:"institution"`
-			Title            string                   `json:"title"`
-			NZMMSID          *string                  `json:"nz_mms_id"`
-			LocallyAvailable bool                     `json:"locally_available"`
-			Local            []transform.Availability `json:"local"`
-			Network          []networkHolder          `json:"network"`
-			Diagnostics      []jsonDiagnostic         `json:"diagnostics"`
-		}{IZMMSID: id, Institution: member.Code, Title: iz.Title, LocallyAvailable: locallyAvailable, Local: local, Network: []networkHolder{}}
-		var diags []sru.Diagnostic
-		if iz.NZMMSID != "" {
-			nzID := iz.NZMMSID
-			out.NZMMSID = &nzID
-			holders, hview, hdiags := s.networkHolders(ctx, nzID, member.Code)
-			out.Network = holders
-			diags = append(diags, hdiags...)
-			view = view.worse(hview)
-		} else {
-			diags = append(diags, *sru.NewDiagnostic(1, "the IZ record carries no 035 (EXLNZ-…) link to a network record"))
-		}
-		out.Diagnostics = toJSONDiagnostics(diags)
-		body, _ := json.Marshal(out)
-		return s.writeAnswer(c, view, packAnswer(http.StatusOK, body[:len(body)-1]), true, t0)
+// members holding the NZ record, with their counts from the NZ key, cached
+// finished for the availability lifetime.
+type availabilityHandler struct {
+	pipe    *Searcher
+	recs    *records
+	nzKey   string
+	members func(code string) (Member, bool)
+	log     *slog.Logger
+	errs    errorWriter
+}
+
+func newAvailabilityHandler(pipe *Searcher, recs *records, nzKey string, members func(string) (Member, bool), errs errorWriter) fiber.Handler {
+	h := &availabilityHandler{pipe: pipe, recs: recs, nzKey: nzKey, members: members, log: errs.log, errs: errs}
+	return h.serve
+}
+
+func (h *availabilityHandler) serve(c *fiber.Ctx) error {
+	t0 := time.Now()
+	id := c.Params("iz_mms_id")
+	if !validMMSID(id) {
+		return h.errs.json(c, "/v1/availability", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
 	}
+	if err := checkParams(queryParams(c), "institution"); err != nil {
+		return h.errs.json(c, "/v1/availability", err, t0)
+	}
+	id = strings.Clone(id)
+	code := string([]byte(c.Query("institution")))
+	if code == "" {
+		return h.errs.json(c, "/v1/availability", badRequest(7, "institution"), t0)
+	}
+	member, ok := h.members(code)
+	if !ok {
+		return h.errs.json(c, "/v1/availability", badRequest(6, "institution "+strconv.Quote(code)+" is not a configured member of this network"), t0)
+	}
+	if member.APIKey == "" {
+		return h.errs.json(c, "/v1/availability", badRequest(6, "institution "+member.Code+" has no API key configured (set the variable named by its api_key_env)"), t0)
+	}
+	a, v, err := h.pipe.Load(context.Background(), "v1avail|"+member.Code+"|"+id, h.recs.availLife, func(ctx context.Context) (Rendered, error) {
+		return h.render(ctx, member, id)
+	})
+	if err != nil {
+		return h.errs.json(c, "/v1/availability", err, t0)
+	}
+	return writeAnswer(c, h.pipe.now(), a, v, t0)
+}
+
+func (h *availabilityHandler) render(ctx context.Context, member Member, id string) (Rendered, error) {
+	iz, _, err := h.recs.liveAvailability(ctx, member.Code, member.APIKey, id)
+	if err != nil {
+		return Rendered{}, err
+	}
+	r := Rendered{ContentType: ContentJSON, Tags: []string{"mms:" + id}}
+	local := []transform.Availability{}
+	locallyAvailable := false
+	for _, a := range iz.Availability {
+		if a.Institution != nil && *a.Institution != member.Code {
+			continue
+		}
+		local = append(local, a)
+		if availableNow(a) {
+			locallyAvailable = true
+		}
+	}
+	out := struct {
+		IZMMSID          string                   `json:"iz_mms_id"`
+		Institution      string                   `json:"institution"`
+		Title            string                   `json:"title"`
+		NZMMSID          *string                  `json:"nz_mms_id"`
+		LocallyAvailable bool                     `json:"locally_available"`
+		Local            []transform.Availability `json:"local"`
+		Network          []networkHolder          `json:"network"`
+		Diagnostics      []jsonDiagnostic         `json:"diagnostics"`
+	}{IZMMSID: id, Institution: member.Code, Title: iz.Title, LocallyAvailable: locallyAvailable, Local: local, Network: []networkHolder{}}
+	var diags []sru.Diagnostic
+	if iz.NZMMSID != "" {
+		nzID := iz.NZMMSID
+		out.NZMMSID = &nzID
+		holders, hdiags, passing := h.networkHolders(ctx, nzID, member.Code)
+		out.Network = holders
+		diags = append(diags, hdiags...)
+		r.Uncached = passing
+		r.Tags = append(r.Tags, "mms:"+nzID)
+	} else {
+		diags = append(diags, *sru.NewDiagnostic(1, "the IZ record carries no 035 (EXLNZ-…) link to a network record"))
+	}
+	out.Diagnostics = toJSONDiagnostics(diags)
+	body, _ := json.Marshal(out)
+	r.Body = body[:len(body)-1]
+	return r, nil
 }
 
 // availableNow says whether an availability entry offers the title now.
@@ -249,18 +335,18 @@ func availableNow(a transform.Availability) bool {
 
 // networkHolders lists the members other than self that hold the NZ record,
 // from its 852s, with AVA counts from the NZ key where it can be had.
-func (s *Server) networkHolders(ctx context.Context, nzID, self string) ([]networkHolder, cacheView, []sru.Diagnostic) {
+// passing says a part failed for a reason that may pass (the answer is
+// then not cached).
+func (h *availabilityHandler) networkHolders(ctx context.Context, nzID, self string) (_ []networkHolder, _ []sru.Diagnostic, passing bool) {
 	var diags []sru.Diagnostic
-	rec, view, err := s.nzRecord(ctx, nzID)
+	rec, _, err := h.recs.nzRecord(ctx, nzID)
 	if err != nil {
-		a := errorAnswer(s.log, "/v1/availability", err)
-		a.diag.Message = "The network record could not be fetched"
-		return []networkHolder{}, cacheView{status: "MISS", storedAt: s.now()}, []sru.Diagnostic{a.diag}
+		d := partDiagnostic(h.log, "/v1/availability", "The network record could not be fetched", err)
+		return []networkHolder{}, []sru.Diagnostic{d}, diagnosticStatus(d) == http.StatusOK
 	}
 	var byInst map[string][]transform.Availability
-	live, aview, err := s.liveAvailability(ctx, "nz", s.cfg.APIKey, nzID)
+	live, _, err := h.recs.liveAvailability(ctx, "nz", h.nzKey, nzID)
 	if err == nil {
-		view = view.worse(aview)
 		byInst = map[string][]transform.Availability{}
 		for _, a := range live.Availability {
 			if a.Institution != nil {
@@ -268,12 +354,8 @@ func (s *Server) networkHolders(ctx context.Context, nzID, self string) ([]netwo
 			}
 		}
 	} else {
-		a := errorAnswer(s.log, "/v1/availability", err)
-		if errors.Is(err, errNoAPI) {
-			a.diag = *sru.NewDiagnostic(1, errNoAPI.Error())
-		}
-		a.diag.Message = "Network availability counts could not be fetched"
-		diags = append(diags, a.diag)
+		diags = append(diags, partDiagnostic(h.log, "/v1/availability", "Network availability counts could not be fetched", err))
+		passing = !errors.Is(err, errNoAPI)
 	}
 	out := []networkHolder{}
 	for _, h := range rec.Holdings {
@@ -313,5 +395,5 @@ func (s *Server) networkHolders(ctx context.Context, nzID, self string) ([]netwo
 		}
 		out = append(out, nh)
 	}
-	return out, view, diags
+	return out, diags, passing
 }

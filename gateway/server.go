@@ -67,14 +67,18 @@ type Server struct {
 
 	indexes atomic.Pointer[sru.IndexSet]
 
+	pipe    *Searcher         // the one search step every front end calls
+	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
+	recs    *records          // records and live availability for the record routes
+	rules   queryRules        // the request rules JSON and SRU share
+	errs    errorWriter       // the one error mapping's writer
+
 	fed *federation // federated searches (SPEC 9)
 
-	searchMemo *parseMemo[searchMemo] // parsed /v1/search requests by raw query string
-	sruMemo    *parseMemo[sruMemo]    // parsed GET /sru searchRetrieve requests by raw query string
-
-	idPrefix string        // random per process: request ids are idPrefix + idSeq
-	idSeq    atomic.Uint64 // the last request id's sequence number
-	routeObs sync.Map      // routeKey → *routeObserver (resolved metric children)
+	idPrefix string                     // random per process: request ids are idPrefix + idSeq
+	idSeq    atomic.Uint64              // the last request id's sequence number
+	routeMu  sync.RWMutex               // guards routeObs
+	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -116,7 +120,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("cache: %v", err)
 	}
 	s.memory = mem
-	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst}
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, Logger: s.log}
 	if cfg.RedisURL != "" {
 		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
 		if err != nil {
@@ -131,8 +135,6 @@ func New(cfg Config, opt Options) (*Server, error) {
 		Now: s.now, Logger: s.log,
 	})
 	s.limiter = newClientLimiter(cfg.Limits)
-	s.searchMemo = newParseMemo[searchMemo](4096)
-	s.sruMemo = newParseMemo[sruMemo](4096)
 
 	tr := newTransport(cfg.Upstream, s.budget, s.m)
 	timeout := cfg.Upstream.Timeout.D()
@@ -141,6 +143,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		guard:  newGuard("sru:nz", cfg.Breaker, timeout, s.health),
 	}
 	s.nz.guard.probe = s.sruProbe(s.nz.client)
+	s.targets = map[string]Target{"nz": guarded(s.nz.guard, &sruTarget{client: s.nz.client})}
 	s.members = map[string]*sruUpstream{}
 	for _, mb := range cfg.Members {
 		if mb.SRUURL == "" {
@@ -153,6 +156,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		}
 		u.guard.probe = s.sruProbe(u.client)
 		s.members[mb.Code] = u
+		s.targets[mb.Code] = guarded(u.guard, &sruTarget{client: u.client})
 	}
 	s.apiGuard = map[string]*guard{}
 	if cfg.APIURL != "" {
@@ -168,6 +172,28 @@ func New(cfg Config, opt Options) (*Server, error) {
 
 	s.buildFederation(tr)
 	s.indexes.Store(sru.DefaultIndexSet())
+	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits}
+	s.errs = errorWriter{log: s.log, now: s.now}
+	s.pipe = NewSearcher(SearcherOptions{
+		Loader:        s.loader,
+		Life:          cache.Lifetime{Fresh: cfg.Cache.TTL.D(), Stale: cfg.Cache.Stale.D()},
+		DiagnosticTTL: cfg.Cache.DiagnosticTTL.D(),
+		// A client waits for the upstream deadline and a little more; the
+		// load goes on and fills the cache after that.
+		Wait:   timeout + 2*time.Second,
+		Now:    s.now,
+		Logger: s.log,
+	})
+	s.recs = &records{
+		loader: s.loader, nz: s.targets["nz"], apiGuard: s.apiGuard,
+		remaining:  func(who string, n int) { s.m.apiRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
+		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
+		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
+		now:        s.now,
+	}
+	if s.api != nil {
+		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
+	}
 	s.registerCacheMetrics()
 	s.app = s.newApp()
 
@@ -202,6 +228,35 @@ func (s *Server) apiProbe(key string) func(ctx context.Context) error {
 
 // App returns the Fiber app, for tests (app.Test) and for Serve.
 func (s *Server) App() *fiber.App { return s.app }
+
+// Searcher is the search step, for front ends outside the Fiber app
+// (Z39.50, federation).
+func (s *Server) Searcher() *Searcher { return s.pipe }
+
+// Target returns a registered Target by name: "nz" for the network's SRU,
+// a member's code for a member with its own sru_url. Each is already
+// behind its upstream's breaker, budget and deadline.
+func (s *Server) Target(name string) (Target, bool) {
+	t, ok := s.targets[name]
+	return t, ok
+}
+
+// The handlers of routes.go, each built from what it uses.
+func (s *Server) handleSearch() fiber.Handler {
+	return newSearchHandler(s.rules, s.pipe, s.targets["nz"], s.errs)
+}
+
+func (s *Server) handleSRU() fiber.Handler {
+	return newSRUHandler(s.rules, s.pipe, s.targets["nz"], s.errs)
+}
+
+func (s *Server) handleRecord() fiber.Handler {
+	return newRecordHandler(s.pipe, s.recs, s.cfg.APIKey, s.errs)
+}
+
+func (s *Server) handleAvailability() fiber.Handler {
+	return newAvailabilityHandler(s.pipe, s.recs, s.cfg.APIKey, s.cfg.Member, s.errs)
+}
 
 // Serve answers on ln until ctx ends, then drains: it stops accepting,
 // lets in-flight requests finish (bounded by the drain timeout), and

@@ -60,7 +60,8 @@ type TargetRecord struct {
 	// ID is the target's own record identifier (SRU recordIdentifier, or
 	// the record's 001 when the target sends none).
 	ID string
-	// Record is the parsed record; Record.XML-equivalent bytes come from
-	// transform's outputs, never from re-parsing.
+	// Record is the parsed record; nil when the target sent one that could
+	// not be read (renderers answer it with a surrogate diagnostic, 64).
+	// Output bytes come from transform's writers, never from re-parsing.
 	Record *transform.Record
 }

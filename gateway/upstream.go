@@ -21,6 +21,7 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/internal/retryafter"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -428,7 +429,7 @@ func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, e
 		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		d.t.budget.Backoff(key, retryAfter(resp.Header.Get("Retry-After")))
+		d.t.budget.Backoff(key, backoffFor(resp.Header.Get("Retry-After")))
 	}
 	return resp, nil
 }
@@ -480,18 +481,16 @@ func retryable(req *http.Request, resp *http.Response, err error) bool {
 	return false
 }
 
-// retryAfter reads a Retry-After header in seconds; 1s when absent or odd,
-// capped at 5 minutes.
-func retryAfter(v string) time.Duration {
+// backoffFor is the call budget's back-off after a 429 with Retry-After v:
+// the value read by the one parser (internal/retryafter), 1s when absent or
+// odd, capped at 5 minutes.
+func backoffFor(v string) time.Duration {
 	const most = 5 * time.Minute
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n <= 0 {
+	d := retryafter.Parse(v, time.Now())
+	if d <= 0 {
 		return time.Second
 	}
-	if n >= int64(most/time.Second) { // before multiplying: no overflow
-		return most
-	}
-	return time.Duration(n) * time.Second
+	return min(d, most)
 }
 
 // retryBudget allows retries up to a fraction of the calls seen in the last

@@ -9,8 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/almanet/gateway/internal/retryafter"
 )
 
 // Doer sends an HTTP request; *http.Client is one.
@@ -68,6 +69,12 @@ func (e *HTTPError) Error() string {
 // status is an *HTTPError, a body over MaxBody wraps ErrBodyTooLarge, an
 // unreadable body wraps ErrMalformed.
 func (c *Client) Search(ctx context.Context, p SearchParams) (*Page, error) {
+	return c.SearchWith(ctx, p, nil)
+}
+
+// SearchWith is Search with the page read by ParsePageWith: each record
+// element is handed to read as the page is scanned.
+func (c *Client) SearchWith(ctx context.Context, p SearchParams, read RecordReader) (*Page, error) {
 	if p.Start < 1 {
 		p.Start = 1
 	}
@@ -96,7 +103,7 @@ func (c *Client) Search(ctx context.Context, p SearchParams) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParsePage(body)
+	return ParsePageWith(body, read)
 }
 
 func (c *Client) version() string {
@@ -147,7 +154,7 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		// Drain a little so the connection can be reused.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		return nil, &HTTPError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return nil, &HTTPError{Status: resp.StatusCode, RetryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	limit := c.MaxBody
 	if limit <= 0 {
@@ -171,22 +178,4 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("alma sru: %w (over %d bytes)", ErrBodyTooLarge, limit)
 	}
 	return buf.Bytes(), nil
-}
-
-// retryAfter reads a Retry-After value: seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(h); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		return time.Duration(min(secs, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

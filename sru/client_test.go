@@ -162,23 +162,3 @@ func TestClientBadBaseURL(t *testing.T) {
 		}
 	}
 }
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"5", 5 * time.Second},
-		{"-3", 0},
-		{"soon", 0},
-		{"Thu, 26 Nov 2026 12:00:30 GMT", 30 * time.Second},
-		{"Thu, 26 Nov 2026 11:00:00 GMT", 0},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.in, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}

@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // FuzzRequest drives the request parser, the CQL handling and every
@@ -97,6 +100,106 @@ func FuzzParsePage(f *testing.F) {
 			t.Fatalf("response from a parsed page not well-formed: %v\n%s", err, buf.Bytes())
 		}
 	})
+}
+
+// elementReader is a RecordReader that takes one element by this
+// package's own scanner, recording what it took: a stand-in for
+// transform.ParseElement, which sru may not import.
+func elementReader(took *[][]byte) RecordReader {
+	return func(b []byte) (int, error) {
+		s := newScanner(b)
+		for {
+			k, err := s.next()
+			if err != nil || k == tokEOF {
+				return 0, errSyntax
+			}
+			switch k {
+			case tokText:
+				if len(bytes.TrimSpace(b[s.start:s.end])) > 0 {
+					return 0, errSyntax
+				}
+				continue
+			case tokStart, tokEmpty:
+				from := s.start
+				if err := s.skip(); err != nil {
+					return 0, err
+				}
+				*took = append(*took, bytes.Clone(b[from:s.pos]))
+				return s.pos, nil
+			}
+			return 0, errSyntax
+		}
+	}
+}
+
+// FuzzParsePageWith: reading records in the same pass finds the same
+// page, and hands the reader exactly the elements ParsePage copies.
+func FuzzParsePageWith(f *testing.F) {
+	for _, name := range []string{"slsp_nz_sru_mms_id_single_record_852.xml", "princeton_iz_sru_AVE.xml", "princeton_iz_sru_zero_hits.xml"} {
+		b, err := readFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(pageWithTwoRecords))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, werr := ParsePage(body)
+		var took [][]byte
+		got, gerr := ParsePageWith(body, elementReader(&took))
+		if (werr == nil) != (gerr == nil) {
+			// The reader's scan may refuse what ParsePage's accepts and
+			// vice versa only by falling back: never a different verdict.
+			t.Fatalf("ParsePage error %v, ParsePageWith error %v", werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		var wantTook [][]byte
+		for i, r := range want.Records {
+			if got.Records[i].Read {
+				wantTook = append(wantTook, r.Data)
+				want.Records[i].Data, want.Records[i].Read = nil, true
+			}
+		}
+		if d := cmp.Diff(got, want); d != "" {
+			t.Fatalf("pages differ (-with +without):\n%s", d)
+		}
+		if d := cmp.Diff(took, wantTook, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("the reader was handed other bytes than ParsePage copies (-got +want):\n%s", d)
+		}
+	})
+}
+
+const pageWithTwoRecords = `<?xml version="1.0"?><searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><version>1.2</version><numberOfRecords>2</numberOfRecords><records>` +
+	`<record><recordSchema>marcxml</recordSchema><recordPacking>xml</recordPacking><recordData>
+  <record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">1</controlfield></record>
+</recordData><recordIdentifier>1</recordIdentifier><recordPosition>1</recordPosition></record>` +
+	`<record><recordPacking>string</recordPacking><recordData>&lt;record/&gt;</recordData><recordPosition>2</recordPosition></record>` +
+	`</records></searchRetrieveResponse>`
+
+func TestParsePageWithReadsRecordsInTheSamePass(t *testing.T) {
+	var took [][]byte
+	p, err := ParsePageWith([]byte(pageWithTwoRecords), elementReader(&took))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RawRecord{
+		{Identifier: "1", Position: 1, Packing: "xml", Read: true},
+		{Data: []byte("<record/>"), Position: 2, Packing: "string"},
+	}
+	if d := cmp.Diff(p.Records, want); d != "" {
+		t.Errorf("records (-got +want):\n%s", d)
+	}
+	wantTook := [][]byte{[]byte(`<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">1</controlfield></record>`)}
+	if d := cmp.Diff(took, wantTook); d != "" {
+		t.Errorf("handed to the reader (-got +want):\n%s", d)
+	}
+	// A reader that refuses leaves the record to ParsePage's reading.
+	p, err = ParsePageWith([]byte(pageWithTwoRecords), func([]byte) (int, error) { return 0, errSyntax })
+	if err != nil || p.Records[0].Read || !bytes.Contains(p.Records[0].Data, []byte(`tag="001"`)) {
+		t.Errorf("refused record: %+v, %v; want its bytes in Data", p.Records[0], err)
+	}
 }
 
 // FuzzSanitizeXML: the result is always clean, and clean input is kept.

@@ -31,7 +31,16 @@ type RawRecord struct {
 	Identifier string // recordIdentifier
 	Position   int    // recordPosition, 0 when absent
 	Packing    string // recordPacking as Alma sent it
+	// Read says the record was handed to ParsePageWith's RecordReader,
+	// which took it; Data is then nil.
+	Read bool
 }
+
+// RecordReader parses the record element at the start of b (white space
+// before it allowed) in the same pass as the page, and returns how many
+// bytes of b it took, through the element's end tag. An error leaves the
+// record to ParsePage's own reading (RawRecord.Data).
+type RecordReader func(b []byte) (n int, err error)
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
@@ -43,7 +52,19 @@ func malformed(format string, args ...any) error {
 // info:srw/diagnostic/1/1 with the number in details). Errors wrap
 // ErrMalformed.
 func ParsePage(body []byte) (*Page, error) {
+	return ParsePageWith(body, nil)
+}
+
+// ParsePageWith is ParsePage with each record's element handed to read
+// where it starts, so that the record is tokenized once, by its reader,
+// and the scan resumes after it: the envelope and the records in one pass,
+// with no copy of the record's bytes. Records read reach the caller
+// through read (in page order) and have RawRecord.Read set; a record read
+// rejects (or one sent escaped, recordPacking string) is read by ParsePage
+// as usual. A nil read is ParsePage.
+func ParsePageWith(body []byte, read RecordReader) (*Page, error) {
 	s := newScanner(body)
+	s.read = read
 	p := &Page{}
 	sawRoot, sawCount := false, false
 	for {
@@ -211,13 +232,55 @@ func parseRecord(s *xmlScanner) (RawRecord, error) {
 				}
 			case "recordData":
 				sawData = true
-				rec.Data, err = recordData(s)
+				if rec.Read, err = readRecordData(s); err == nil && !rec.Read {
+					rec.Data, err = recordData(s)
+				}
 			default:
 				err = s.skip()
 			}
 			if err != nil {
 				return rec, malformed("in record at byte %d", s.pos)
 			}
+		}
+	}
+}
+
+// readRecordData hands the element inside recordData to the scanner's
+// RecordReader and, when it takes it, reads on to recordData's end. It
+// reports false (scanner untouched) when there is no reader, the content
+// is not an element, or the reader refuses it.
+func readRecordData(s *xmlScanner) (bool, error) {
+	if s.read == nil || s.kind == tokEmpty {
+		return false, nil
+	}
+	q := skipSpace(s.b, s.pos)
+	if q+1 >= len(s.b) || s.b[q] != '<' || s.b[q+1] == '/' || s.b[q+1] == '!' || s.b[q+1] == '?' {
+		return false, nil
+	}
+	n, err := s.read(s.b[q:])
+	if err != nil || n <= 0 || q+n > len(s.b) {
+		return false, nil
+	}
+	s.pos = q + n
+	d := s.depth()
+	for {
+		k, err := s.next()
+		if err != nil {
+			return false, err
+		}
+		switch k {
+		case tokEnd:
+			if s.depth() < d {
+				return true, nil
+			}
+			return false, errSyntax
+		case tokText:
+			if s.cdata || len(bytes.TrimSpace(s.b[s.start:s.end])) > 0 {
+				return false, errSyntax // text after the record element
+			}
+		case tokOther:
+		default:
+			return false, errSyntax // a second element in recordData
 		}
 	}
 }

@@ -46,6 +46,8 @@ type xmlScanner struct {
 	// scan: name characters, unique attributes, declared prefixes.
 	strict bool
 	attrs  []span
+	// read takes record elements out of recordData (ParsePageWith).
+	read   RecordReader
 	nsDecl []nsDecl
 }
 

@@ -512,3 +512,24 @@ func writeTyped(buf *bytes.Buffer, elem, typ, text string) {
 	writeText(buf, text)
 	buf.WriteString("</" + elem + ">")
 }
+
+// searchRetrieveEnd is how every response WriteSearchRetrieve writes ends.
+const searchRetrieveEnd = "</" + zs + "searchRetrieveResponse>"
+
+// InsertExtra returns a copy of body, a response WriteSearchRetrieve wrote
+// without Extra, with e written as its extraResponseData: the same bytes
+// WriteSearchRetrieve would have written with Result.Extra set. It lets a
+// cache keep one rendering of a response and mark it per request (stale).
+// A body that does not end as WriteSearchRetrieve's do is returned as is.
+func InsertExtra(body []byte, e *Extra) []byte {
+	if e == nil || !bytes.HasSuffix(body, []byte(searchRetrieveEnd)) {
+		return body
+	}
+	at := len(body) - len(searchRetrieveEnd)
+	var buf bytes.Buffer
+	buf.Grow(len(body) + 256)
+	buf.Write(body[:at])
+	writeExtra(&buf, e)
+	buf.WriteString(searchRetrieveEnd)
+	return buf.Bytes()
+}

@@ -20,6 +20,21 @@ func Parse(data []byte) (*Record, error) {
 	return p.parse(data)
 }
 
+// ParseElement reads the MARCXML <record> element at the start of data
+// (white space before it allowed, nothing else) and returns it with the
+// number of bytes it took, through its end tag: data may go on after it.
+// It is how an SRU page's records are parsed in the same pass that reads
+// the page (sru.ParsePageWith): the envelope scanner hands each
+// recordData's content here and resumes after the record.
+func ParseElement(data []byte) (*Record, int, error) {
+	p := parser{first: true}
+	r, err := p.parse(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, p.i, nil
+}
+
 // parser reads a record out of a byte slice. Its arena is reused between
 // records when the same parser parses many (as Convert does).
 type parser struct {
@@ -28,6 +43,8 @@ type parser struct {
 	arena  []byte
 	fields []field    // scratch, copied into the Record at the end
 	subs   []subfield // scratch, copied into the Record at the end
+	// first requires the record to be the first markup (ParseElement).
+	first bool
 }
 
 // maxParse bounds Parse's input: offsets into a record are int32.
@@ -89,11 +106,17 @@ func (p *parser) record(r *Record) error {
 		if err != nil {
 			return err
 		}
+		if p.first && (kind != tokText && kind != tokStart && kind != tokEmpty || kind == tokText && len(bytes.TrimSpace(p.b[s:e])) > 0) {
+			return ErrNoRecord
+		}
 		if kind != tokStart && kind != tokEmpty {
 			continue
 		}
 		name := tagName(p.b[s:e])
 		if string(localName(name)) != "record" {
+			if p.first {
+				return ErrNoRecord
+			}
 			continue
 		}
 		if kind == tokEmpty {
