@@ -370,3 +370,28 @@ func TestVirtualSRUDatabases(t *testing.T) {
 		t.Errorf("unknown database: %s", body)
 	}
 }
+
+func TestOpenAPIDescribesFederatedAnswers(t *testing.T) {
+	doc := loadOpenAPI(t)
+	env, _ := fedEnv(t, nil)
+	env.sim.SetTargetFault("ext", almasim.Fault{Kind: almasim.Fault500})
+	for _, c := range []struct {
+		path, schema string
+		status       int
+	}{
+		{"/v1/search?" + url.Values{"q": {"history"}, "targets": {"all"}, "facets": {"institution,year,language,type"}}.Encode(), "SearchResult", 200},
+		{"/v1/search?" + url.Values{"q": {"history"}, "targets": {"mars"}}.Encode(), "ErrorBody", 400},
+	} {
+		code, _, body := env.get(c.path)
+		if code != c.status {
+			t.Fatalf("%s: status %d, want %d: %s", c.path, code, c.status, body)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("not JSON: %v", err)
+		}
+		if err := doc.Components.Schemas[c.schema].Value.VisitJSON(v); err != nil {
+			t.Errorf("%s does not match schema %s: %v", c.path, c.schema, err)
+		}
+	}
+}
