@@ -415,49 +415,40 @@ func (f *federation) keep(k string, a *targetAnswer) {
 	}
 }
 
-// fetch asks one target for up to its maxRecords records of q: the first
-// page, then the rest concurrently. It runs on its own context: a late
-// answer is still wanted after the request that started it has been
-// answered; the Target's own deadline bounds it.
+// fetch asks one target for up to its maxRecords records of q, every page
+// at once (one round trip, not one per page; pages past the end of a short
+// list answer empty or with diagnostic 61, which is ignored). It runs on its
+// own context: a late answer is still wanted after the request that started
+// it has been answered; the Target's own deadline bounds it.
 func (f *federation) fetch(t *fedTarget, q *sru.Query) *targetAnswer {
 	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
-	first := min(t.pageSize, t.maxRecords)
-	page, err := t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: 1, Count: first, Schema: t.schema})
-	if err != nil {
-		return &targetAnswer{err: err, at: f.now(), took: time.Since(start)}
+	var starts []int
+	for s := 1; s <= t.maxRecords; s += t.pageSize {
+		starts = append(starts, s)
 	}
-	a := &targetAnswer{total: page.Total, records: page.Records, diags: page.Diagnostics}
-	want := min(page.Total, t.maxRecords)
-	if len(page.Diagnostics) == 0 && len(page.Records) == first && want > first {
-		type part struct {
-			recs []TargetRecord
-			err  error
+	pages := make([]*TargetPage, len(starts))
+	errs := make([]error, len(starts))
+	var wg sync.WaitGroup
+	for i, s := range starts {
+		wg.Go(func() {
+			pages[i], errs[i] = t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, t.maxRecords-s+1), Schema: t.schema})
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
+	}
+	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics}
+	for i := 1; i < len(pages) && len(a.diags) == 0; i++ {
+		if starts[i] > a.total {
+			break // past the end: whatever that page said does not count
 		}
-		var starts []int
-		for s := first + 1; s <= want; s += t.pageSize {
-			starts = append(starts, s)
+		if errs[i] != nil {
+			a.err = errs[i] // what was fetched is kept, the status says what failed
+			break
 		}
-		parts := make([]part, len(starts))
-		var wg sync.WaitGroup
-		for i, s := range starts {
-			wg.Go(func() {
-				p, err := t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, want-s+1), Schema: t.schema})
-				if err != nil {
-					parts[i].err = err
-					return
-				}
-				parts[i].recs = p.Records
-			})
-		}
-		wg.Wait()
-		for _, p := range parts {
-			if p.err != nil {
-				a.err = p.err // what was fetched is kept, the status says what failed
-				break
-			}
-			a.records = append(a.records, p.recs...)
-		}
+		a.records = append(a.records, pages[i].Records...)
 	}
 	a.at, a.took = f.now(), time.Since(start)
 	return a

@@ -68,7 +68,16 @@ func (f fedJSON) status() map[string]string {
 // deadline, over a small simulated network.
 func fedEnv(t *testing.T, mutate func(*Config)) (*testEnv, []string) {
 	t.Helper()
-	sim := almasim.New(almasim.Config{Seed: 7, Records: 800})
+	env, names := fedEnvTB(t, almasim.Config{Seed: 7, Records: 800}, mutate)
+	env.t = t
+	return env, names
+}
+
+// fedEnvTB is fedEnv for tests and benchmarks, over the simulator simCfg
+// describes.
+func fedEnvTB(t testing.TB, simCfg almasim.Config, mutate func(*Config)) (*testEnv, []string) {
+	t.Helper()
+	sim := almasim.New(simCfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	simS, err := sim.Start(ctx, "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +104,7 @@ func fedEnv(t *testing.T, mutate func(*Config)) (*testEnv, []string) {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	env := &testEnv{t: t, sim: sim, simS: simS, logs: &syncBuffer{}, now: &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
+	env := &testEnv{sim: sim, simS: simS, logs: &syncBuffer{}, now: &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
 	gw, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: env.now.Now})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
