@@ -20,9 +20,11 @@ import (
 
 const testKey = "l8xxSECRETKEY0123456789abcdef"
 
+// readTestdata reads an Alma payload from the project's one copy of them
+// (../testdata/alma, sources in its SOURCES.md).
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "alma", name))
 	if err != nil {
 		t.Fatal(err)
 	}

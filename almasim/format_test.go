@@ -13,7 +13,7 @@ import (
 )
 
 // The format tests hold the simulator's answers to the real Alma payloads in
-// testdata/ (copied from shared/alma-samples, sources in testdata/README.md),
+// ../testdata/alma (copied from shared/alma-samples, sources in its SOURCES.md),
 // element by element.
 
 func TestSearchRetrieveMatchesSingleRecordSample(t *testing.T) {

@@ -82,7 +82,7 @@ func get(t testing.TB, client *http.Client, target string, hdr ...string) (*http
 
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "alma", name)) // sources in its SOURCES.md
 	if err != nil {
 		t.Fatal(err)
 	}

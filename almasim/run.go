@@ -19,7 +19,7 @@ import (
 //	-network  network code (default 01NET_NETWORK)
 //	-latency  delay added to every Alma answer (default 0)
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("almasim", flag.ContinueOnError)
+	fs := flag.NewFlagSet("gateway simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
 	seed := fs.Uint64("seed", 1, "generation seed")

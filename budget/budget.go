@@ -12,6 +12,14 @@
 // cannot wait that long gets ErrBackoff at once, so the gateway can serve
 // stale instead of queueing.
 //
+// One rule bounds the wait for a slot, alone and with Redis alike: a call
+// waits at most MaxWait (or until its deadline, if sooner) for its slot; a
+// slot further away is not reserved and the call is refused at once with a
+// *SlotError saying when the next slot is, which the gateway turns into 503
+// with Retry-After. (Before, a shared budget queued callers up to half
+// their deadline while the local one refused them, and closed-loop load
+// with Redis collapsed to a few hundred requests per second.)
+//
 // Redis is best effort: a failed call is counted, latches Redis off for a few
 // seconds, and the Budget paces locally meanwhile (each replica then at the
 // full rate).
@@ -60,11 +68,14 @@ type Options struct {
 	// Sleep waits d or until ctx ends; nil means a timer. Tests pass one
 	// that advances a fake clock.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxWait is the longest a call waits for its slot, alone or with
+	// Redis; 0 means 250ms. A slot further away is refused (SlotError).
+	MaxWait time.Duration
 	// Timeout bounds each Redis call; 0 means 100ms.
 	Timeout time.Duration
 	// DownFor is how long Redis is skipped after a failure; 0 means 5s.
 	DownFor time.Duration
-	// Logger; nil means slog.Default().
+	// Logger; nil discards (the gateway passes its own).
 	Logger *slog.Logger
 }
 
@@ -75,7 +86,7 @@ type KeyStats struct {
 	Calls        uint64    // calls allowed
 	Waits        uint64    // of those, calls that had to wait for their slot
 	Backoffs     uint64    // 429 backoffs recorded
-	Refused      uint64    // Waits that returned ErrBackoff
+	Refused      uint64    // Waits refused: ErrBackoff, or a SlotError
 	Remaining    int       // last X-Exl-Api-Remaining; -1 when unknown
 	BackoffUntil time.Time // end of the current backoff window; zero when none
 }
@@ -90,6 +101,7 @@ type Budget struct {
 	sleep     func(ctx context.Context, d time.Duration) error
 	timeout   time.Duration
 	downFor   time.Duration
+	maxWait   time.Duration
 	log       *slog.Logger
 
 	mu   sync.Mutex           // guards keys
@@ -120,6 +132,7 @@ func New(opt Options) *Budget {
 		sleep:     opt.Sleep,
 		timeout:   opt.Timeout,
 		downFor:   opt.DownFor,
+		maxWait:   opt.MaxWait,
 		log:       opt.Logger,
 		keys:      make(map[string]*keyState),
 	}
@@ -144,8 +157,11 @@ func New(opt Options) *Budget {
 	if b.downFor <= 0 {
 		b.downFor = 5 * time.Second
 	}
+	if b.maxWait <= 0 {
+		b.maxWait = 250 * time.Millisecond
+	}
 	if b.log == nil {
-		b.log = slog.Default()
+		b.log = slog.New(slog.DiscardHandler)
 	}
 	return b
 }
@@ -159,9 +175,10 @@ func ID(key string) string {
 
 // Wait blocks until a call with key is allowed, or ctx ends. If key is in a
 // backoff window that ends after ctx's deadline it returns ErrBackoff at once;
-// if its slot comes after the deadline it returns an error that wraps
-// context.DeadlineExceeded at once. Otherwise it returns ctx.Err() if ctx
-// ends first.
+// if its slot is further away than MaxWait or ctx's deadline it returns a
+// *SlotError at once (it matches ErrNoSlot and context.DeadlineExceeded),
+// alone and with Redis alike. Otherwise it returns ctx.Err() if ctx ends
+// first.
 func (b *Budget) Wait(ctx context.Context, key string) error {
 	ks := b.state(key)
 	for {
@@ -191,9 +208,10 @@ func (b *Budget) Wait(ctx context.Context, key string) error {
 		}
 		r := ks.limiter.ReserveN(now, 1)
 		d := r.DelayFrom(now)
-		if left, ok := timeLeft(ctx); ok && d > left {
+		if d > b.horizon(ctx) {
 			r.CancelAt(now)
-			return fmt.Errorf("budget: next call slot in %v is past the deadline: %w", d.Round(time.Millisecond), context.DeadlineExceeded)
+			ks.refused.Add(1)
+			return &SlotError{Wait: d}
 		}
 		return b.waitSlot(ctx, ks, d, r)
 	}
@@ -259,6 +277,34 @@ func (b *Budget) Stats() []KeyStats {
 // RedisErrors returns how many Redis calls failed.
 func (b *Budget) RedisErrors() uint64 { return b.redisErrors.Load() }
 
+// ErrNoSlot is matched by a *SlotError.
+var ErrNoSlot = errors.New("budget: no call slot within the wait bound")
+
+// SlotError is a call refused because its slot is further away than the
+// caller may wait (MaxWait, or its deadline if sooner). Nothing was
+// reserved. It matches ErrNoSlot and context.DeadlineExceeded.
+type SlotError struct {
+	Wait time.Duration // until the slot the call would have had
+}
+
+func (e *SlotError) Error() string {
+	return "budget: the next call slot is " + e.Wait.Round(time.Millisecond).String() + " away, past the wait bound"
+}
+
+func (e *SlotError) Is(target error) bool {
+	return target == ErrNoSlot || target == context.DeadlineExceeded
+}
+
+// horizon is how far away a slot may be for ctx: MaxWait, or less when
+// ctx's deadline is sooner.
+func (b *Budget) horizon(ctx context.Context) time.Duration {
+	h := b.maxWait
+	if left, ok := timeLeft(ctx); ok && left < h {
+		h = max(left, 0)
+	}
+	return h
+}
+
 // waitBackoff waits out a backoff window of length d, or refuses at once when
 // ctx's deadline comes first.
 func (b *Budget) waitBackoff(ctx context.Context, ks *keyState, d time.Duration) error {
@@ -287,7 +333,7 @@ func (b *Budget) waitSlot(ctx context.Context, ks *keyState, d time.Duration, r 
 
 // reserveScript is GCRA with reservation. KEYS[1] holds the key's theoretical
 // arrival time (TAT), KEYS[2] its backoff end; ARGV: now, emission interval,
-// burst, longest acceptable wait (-1: any), all times in microseconds.
+// burst, longest acceptable wait, all times in microseconds.
 // Returns {0, wait} for a reserved slot, {1, left} inside a backoff window,
 // {2, wait} when the slot would come too late (nothing reserved).
 var reserveScript = redis.NewScript(`
@@ -325,17 +371,10 @@ end
 return 1
 `)
 
-// errLate marks a shared reservation refused because its slot comes after
-// the caller's deadline.
-var errLate = errors.New("budget: next call slot is past the deadline")
-
 // reserveShared asks Redis for a slot. It returns the wait for a reserved
 // slot, or the time left in a shared backoff window.
 func (b *Budget) reserveShared(ctx context.Context, ks *keyState, now time.Time) (wait, backoff time.Duration, err error) {
-	maxWait := int64(-1)
-	if left, ok := timeLeft(ctx); ok {
-		maxWait = max(left.Microseconds(), 0)
-	}
+	maxWait := b.horizon(ctx).Microseconds()
 	interval := max(int64(math.Round(1e6/b.perSecond)), 1)
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
@@ -361,7 +400,8 @@ func (b *Budget) reserveShared(ctx context.Context, ks *keyState, now time.Time)
 	case 1:
 		return 0, d, nil
 	case 2:
-		return 0, 0, fmt.Errorf("%w (in %v): %w", errLate, d.Round(time.Millisecond), context.DeadlineExceeded)
+		ks.refused.Add(1)
+		return 0, 0, &SlotError{Wait: d}
 	}
 	err = fmt.Errorf("budget: unexpected reply from redis: %v", res)
 	b.fail("reserve", err)

@@ -70,14 +70,14 @@ func (c *fakeClock) totalSlept() time.Duration {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newLocal(clock *fakeClock, perSecond float64, burst int) *Budget {
-	return New(Options{PerSecond: perSecond, Burst: burst, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
+	return New(Options{PerSecond: perSecond, Burst: burst, MaxWait: time.Hour, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
 }
 
 func newShared(t *testing.T, mr *miniredis.Miniredis, clock *fakeClock, perSecond float64, burst int) *Budget {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DisableIdentity: true, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
+	return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, MaxWait: time.Hour, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
 }
 
 const apiKey = "l8xx-secret-api-key-0001"

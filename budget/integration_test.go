@@ -35,7 +35,7 @@ func TestIntegrationSharedBudget(t *testing.T) {
 	rdb := startRedisServer(t)
 	clock := newFakeClock()
 	newB := func() *Budget {
-		return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
+		return New(Options{PerSecond: perSecond, Burst: burst, Redis: rdb, MaxWait: time.Hour, Now: clock.Now, Sleep: clock.Sleep, Logger: quietLogger()})
 	}
 	replicas := []*Budget{newB(), newB()}
 	var granted []time.Time
@@ -62,5 +62,25 @@ func TestIntegrationSharedBudget(t *testing.T) {
 		if n := b.RedisErrors(); n != 0 {
 			t.Errorf("RedisErrors = %d, want 0", n)
 		}
+	}
+}
+
+// TestIntegrationOneWaitRule is TestOneWaitRuleAloneAndShared's shared
+// case on a real redis-server: the same bounded wait, then the same
+// refusal, as the local budget.
+func TestIntegrationOneWaitRule(t *testing.T) {
+	rdb := startRedisServer(t)
+	var slept []time.Duration
+	b := New(Options{PerSecond: 10, Burst: 1, MaxWait: 250 * time.Millisecond, Redis: rdb, Now: newFakeClock().Now, Logger: quietLogger(),
+		Sleep: func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return ctx.Err() }})
+	got := waitOutcomes(t, b, &slept)
+	want := []string{"now", "after 100ms", "after 200ms", "refused, next slot in 300ms", "refused, next slot in 300ms", "refused, next slot in 300ms"}
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			t.Fatalf("outcomes %q, want %q", got, want)
+		}
+	}
+	if b.RedisErrors() != 0 {
+		t.Errorf("%d Redis errors: the shared path was not the one tested", b.RedisErrors())
 	}
 }

@@ -85,7 +85,7 @@ type LoaderOptions struct {
 	LoadTimeout time.Duration
 	// Now is the clock for lifetimes; nil means time.Now.
 	Now func() time.Time
-	// Logger; nil means slog.Default().
+	// Logger; nil discards (the gateway passes its own).
 	Logger *slog.Logger
 }
 
@@ -161,7 +161,7 @@ func NewLoader(opt LoaderOptions) *Loader {
 		l.now = time.Now
 	}
 	if l.log == nil {
-		l.log = slog.Default()
+		l.log = slog.New(slog.DiscardHandler)
 	}
 	if l.rds != nil {
 		ctx, cancel := context.WithCancel(context.Background())

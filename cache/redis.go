@@ -25,7 +25,7 @@ type RedisOptions struct {
 	// DownFor is how long calls are skipped after a failure; 0 means 5s.
 	DownFor time.Duration
 	// Logger receives one line when Redis goes down and one when it is back;
-	// nil means slog.Default().
+	// nil discards (the gateway passes its own).
 	Logger *slog.Logger
 	// Now is the clock for the down latch; nil means time.Now.
 	Now func() time.Time
@@ -117,7 +117,7 @@ func NewRedis(opt RedisOptions) (*Redis, error) {
 		r.downFor = 5 * time.Second
 	}
 	if r.log == nil {
-		r.log = slog.Default()
+		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.now == nil {
 		r.now = time.Now

@@ -17,7 +17,7 @@ import (
 //	redis.SetLogger(cache.RedisLogger(logger, 10*time.Second))
 func RedisLogger(l *slog.Logger, interval time.Duration) *RedisLog {
 	if l == nil {
-		l = slog.Default()
+		l = slog.New(slog.DiscardHandler)
 	}
 	return &RedisLog{log: l, interval: interval, now: time.Now}
 }

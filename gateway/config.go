@@ -35,14 +35,25 @@ type Config struct {
 	// RedisURL enables the shared second-level cache and call budget. Empty
 	// means in-process only.
 	RedisURL string `yaml:"-"`
+	// PublicURL is the address clients use (GATEWAY_PUBLIC_URL), for
+	// explain, OpenSearch and links. Empty means the request's Host.
+	PublicURL string `yaml:"public_url"`
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
+	// Staff are the staff tokens of SPEC 11 (config_staff.go).
+	Staff []StaffEntry `yaml:"staff"`
+	// SessionKey signs staff session cookies (GATEWAY_SESSION_KEY). Empty
+	// means a random key per process: sessions then survive neither a
+	// restart nor a hop to another replica.
+	SessionKey string          `yaml:"-"`
+	Dashboard  DashboardConfig `yaml:"dashboard"`
 
 	Cache    CacheConfig    `yaml:"cache"`
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
+	Z3950    Z3950Config    `yaml:"z3950"`
 
 	// Federation is SPEC 9's targets, groups, default_targets and
 	// federation keys (config_federation.go).
@@ -100,6 +111,10 @@ type UpstreamConfig struct {
 	RatePerSecond float64 `yaml:"rate_per_second"`
 	// RateBurst is the budget's burst. Zero means 5.
 	RateBurst int `yaml:"rate_burst"`
+	// BudgetWait is the longest an uncached call waits for a slot of the
+	// call budget, alone or with Redis alike; a slot further away is
+	// answered 503 with Retry-After at once. Zero means 250ms.
+	BudgetWait Duration `yaml:"budget_wait"`
 	// RetryBudget is the fraction of recent calls that may be retried. Zero
 	// means 0.1; a negative value disables retries.
 	RetryBudget float64 `yaml:"retry_budget"`
@@ -143,6 +158,8 @@ type LimitsConfig struct {
 	LimitLoopback bool `yaml:"limit_loopback"`
 	// DrainTimeout bounds graceful shutdown. Zero means 20s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+
+	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
 }
 
 // Duration is a time.Duration that YAML reads from a Go duration string.
@@ -229,6 +246,8 @@ func (c *Config) ApplyDefaults() {
 		c.Limits.ClientBurst = 100
 	}
 	def(&c.Limits.DrainTimeout, 20*time.Second)
+	c.Dashboard.applyDefaults()
+	c.Limits.EdgeLimits.applyDefaults()
 	c.applyFederationDefaults()
 }
 
@@ -273,6 +292,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("ALMA_API_KEY", &c.APIKey)
 	str("GATEWAY_ADMIN_TOKEN", &c.AdminToken)
 	str("REDIS_URL", &c.RedisURL)
+	c.applyZ3950Env(getenv)
 	for _, d := range []struct {
 		name string
 		dst  *Duration
@@ -292,16 +312,23 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		*d.dst = Duration(dur)
 	}
+	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
 	for i := range c.Members {
 		if env := c.Members[i].APIKeyEnv; env != "" {
 			c.Members[i].APIKey = getenv(env)
 		}
 	}
+	c.applyStaffEnv(getenv)
 	return c.applyFederationEnv(getenv)
 }
 
 // Validate refuses a configuration that cannot work, naming the key.
 func (c *Config) Validate() error {
+	if err := c.validateZ3950(); err != nil {
+		return err
+	}
 	if c.SRUURL == "" {
 		return errors.New("config: ALMA_SRU_URL is required (the network's SRU base, e.g. https://host/view/sru/41SLSP_NETWORK)")
 	}
@@ -351,6 +378,12 @@ func (c *Config) Validate() error {
 		return errors.New("config: breaker.failure_ratio must be between 0 and 1")
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
+	}
+	if err := c.validateEdge(); err != nil {
+		return err
+	}
+	if err := c.validateStaff(); err != nil {
+		return err
 	}
 	return c.validateFederation()
 }

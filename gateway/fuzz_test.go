@@ -23,13 +23,13 @@ import (
 // always a well-formed answer, never a 5xx.
 
 // fuzzServer is a gateway over a fake Alma on loopback that answers every
-// SRU search with a real Alma page (testdata/SOURCES.md) and every REST
+// SRU search with a real Alma page (../testdata/alma/SOURCES.md) and every REST
 // call with Alma's "not valid" error, so that what is fuzzed is the
 // gateway alone. Per-client limiting is off: app.Test's client address is
 // not loopback.
 func fuzzServer(tb testing.TB) *Server {
 	tb.Helper()
-	page, err := os.ReadFile("testdata/slsp_nz_sru_searchRetrieve_20records_852.xml")
+	page, err := os.ReadFile("../testdata/alma/slsp_nz_sru_searchRetrieve_20records_852.xml")
 	if err != nil {
 		tb.Fatal(err)
 	}

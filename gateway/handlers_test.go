@@ -529,3 +529,42 @@ func TestAvailabilityHandlerWithFakeTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestSearcherWithoutFiber: a front end outside the Fiber app (Z39.50,
+// federation) runs a search through the Searcher with its own renderer and
+// maps errors with ErrorAnswer.
+func TestSearcherWithoutFiber(t *testing.T) {
+	var calls atomic.Int64
+	tg := TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+		calls.Add(1)
+		if q.CQL == "down" {
+			return nil, &upstreamError{kind: errUnavailable, upstream: "sru:x", detail: "Alma could not be reached", retryAfter: 3 * time.Second}
+		}
+		return &TargetPage{Total: 2, Records: []TargetRecord{{Position: 1, ID: "a"}, {Position: 2, ID: "b"}}}, nil
+	})
+	r := newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
+		return "/", func(c *fiber.Ctx) error { return nil }
+	})
+	req := &SearchRequest{Key: "z3950|x", Target: tg, Query: TargetQuery{CQL: "x", Start: 1, Count: 2},
+		Render: func(p *TargetPage) Rendered {
+			ids := make([]string, 0, len(p.Records))
+			for _, rec := range p.Records {
+				ids = append(ids, rec.ID)
+			}
+			return Rendered{Body: []byte(strings.Join(ids, ","))}
+		}}
+	for i, want := range []cache.Status{cache.StatusMiss, cache.StatusHit} {
+		a, v, err := r.pipe.Search(context.Background(), req)
+		if err != nil || string(a.Body) != "a,b" || a.Status != 200 || v.Status != want {
+			t.Errorf("search %d: %q status %d view %s err %v; want a,b 200 %s", i, a.Body, a.Status, v.Status, err, want)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d target calls, want 1", n)
+	}
+	_, _, err := r.pipe.Search(context.Background(), &SearchRequest{Key: "z3950|down", Target: tg, Query: TargetQuery{CQL: "down"}, Render: req.Render})
+	status, d, ra := r.pipe.ErrorAnswer("z3950", err)
+	if status != 503 || d.URI != "info:srw/diagnostic/1/1" || ra != 3*time.Second {
+		t.Errorf("ErrorAnswer = %d %s %v, want 503, diagnostic 1, 3s", status, d.URI, ra)
+	}
+}

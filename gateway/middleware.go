@@ -125,30 +125,6 @@ func (s *Server) bounds(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// staffOnly guards the staff routes: the bearer token when one is
-// configured (compared in constant time), else loopback clients only.
-func (s *Server) staffOnly(c *fiber.Ctx) error {
-	if s.cfg.AdminToken == "" {
-		if c.Context().RemoteIP().IsLoopback() {
-			c.Locals(principalKey, Principal{Name: "admin", Admin: true})
-			return c.Next()
-		}
-		return s.refuse(c, refused(http.StatusForbidden, "staff endpoints are served to loopback clients only while GATEWAY_ADMIN_TOKEN is unset"))
-	}
-	got, ok := strings.CutPrefix(c.Get("Authorization"), "Bearer ")
-	if !ok {
-		// The dashboard page may pass the token as a query parameter, as a
-		// browser cannot set a header on navigation.
-		got = c.Query("token")
-	}
-	if !tokenEqual(got, s.cfg.AdminToken) {
-		c.Set("WWW-Authenticate", `Bearer realm="gateway"`)
-		return s.refuse(c, refused(http.StatusUnauthorized, "a valid bearer token is required"))
-	}
-	c.Locals(principalKey, Principal{Name: "admin", Admin: true})
-	return c.Next()
-}
-
 // tokenEqual compares a presented token with the configured one in
 // constant time. Both are hashed first: subtle.ConstantTimeCompare returns
 // at once on a length mismatch, which would tell a prober the token's
@@ -182,6 +158,7 @@ func (s *Server) handleNotFound() fiber.Handler {
 		"/sru": "GET, POST, HEAD, OPTIONS", "/admin/cache/purge": "POST, OPTIONS",
 		"/v1/search": "GET, HEAD, OPTIONS", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
 		"/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD", "/v1/status": "GET, HEAD", "/dashboard": "GET, HEAD",
+		"/dashboard/sign-in": "POST", "/dashboard/sign-out": "POST", "/dashboard/history": "GET, HEAD",
 	}
 	return func(c *fiber.Ctx) error {
 		p := c.Path()

@@ -10,15 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 )
 
 //go:embed openapi.json
 var openAPIDoc []byte
-
-//go:embed dashboard.html
-var dashboardPage []byte
 
 // handleHealthz answers while the process lives.
 func (s *Server) handleHealthz() fiber.Handler {
@@ -37,7 +33,8 @@ func (s *Server) handleReadyz() fiber.Handler {
 		if s.draining.Load() {
 			return s.refuse(c, errDraining)
 		}
-		return c.JSON(fiber.Map{"status": "ready", "alma": s.nz.guard.cb.State().String()})
+		st := s.nz.guard.cb.State()
+		return c.JSON(fiber.Map{"status": "ready", "alma": stateWords(st), "alma_breaker": st.String()})
 	}
 }
 
@@ -53,39 +50,11 @@ func (s *Server) handleOpenAPI() fiber.Handler {
 	}
 }
 
-func (s *Server) handleDashboard() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-		c.Set("Cache-Control", "no-store")
-		c.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-		return c.Send(dashboardPage)
-	}
-}
-
-// upstreamStatus is one upstream's line in /v1/status.
-type upstreamStatus struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	Requests uint32 `json:"requests"`
-	Failures uint32 `json:"consecutive_failures"`
-}
-
 // handleStatus serves /v1/status, the JSON behind the dashboard (SPEC 3.5).
 func (s *Server) handleStatus() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
-		var ups []upstreamStatus
-		add := func(g *guard) {
-			cnt := g.cb.Counts()
-			ups = append(ups, upstreamStatus{Name: g.name, State: g.cb.State().String(), Requests: cnt.Requests, Failures: cnt.ConsecutiveFailures})
-		}
-		add(s.nz.guard)
-		for _, u := range s.members {
-			add(u.guard)
-		}
-		for _, g := range s.apiGuard {
-			add(g)
-		}
+		ups := s.upstreamRows()
 		cs := s.loader.Stats()
 		lookups := cs.Hits + cs.Misses + cs.StaleServes
 		ratio := 0.0
@@ -93,6 +62,7 @@ func (s *Server) handleStatus() fiber.Handler {
 			ratio = float64(cs.Hits+cs.StaleServes+cs.Coalesced) / float64(lookups)
 		}
 		return c.JSON(fiber.Map{
+			"verdict":        s.verdictOf(ups),
 			"version":        s.version,
 			"uptime_seconds": int(time.Since(s.started).Seconds()),
 			"upstreams":      ups,
@@ -108,12 +78,14 @@ func (s *Server) handleStatus() fiber.Handler {
 				"max_bytes": s.cfg.Cache.MaxBytes,
 				"redis":     s.redis != nil,
 			},
-			"budget":            budgetStatus(s.budget.Stats()),
+			"budget":            s.budgetStatus(s.budget.Stats()),
+			"connections":       fiber.Map{"open": s.edge.open.Load(), "max": s.cfg.Limits.MaxConnections}, // edge.go
 			"recent_errors":     s.health.errors(),
 			"indexes":           s.indexes.Load().Len(),
 			"breaker_open":      s.nz.guard.cb.State() == gobreaker.StateOpen,
 			"draining":          s.draining.Load(),
 			"live_availability": s.api != nil && s.cfg.APIKey != "",
+			"z3950":             s.z3950Status(),
 		})
 	}
 }
@@ -175,32 +147,4 @@ func (s *Server) registerCacheMetrics() {
 			s.m.gaugeFunc(c.name, c.help, fn)
 		}
 	}
-}
-
-// budgetLine is one call budget in /v1/status: a key's hash, never the key.
-type budgetLine struct {
-	ID           string     `json:"id"`
-	Calls        uint64     `json:"calls"`
-	Waits        uint64     `json:"waits"`
-	Backoffs     uint64     `json:"backoffs"`
-	Refused      uint64     `json:"refused"`
-	Remaining    *int       `json:"remaining"` // Alma's X-Exl-Api-Remaining; null when unknown
-	BackoffUntil *time.Time `json:"backoff_until"`
-}
-
-func budgetStatus(ks []budget.KeyStats) []budgetLine {
-	out := make([]budgetLine, 0, len(ks))
-	for _, k := range ks {
-		l := budgetLine{ID: k.ID, Calls: k.Calls, Waits: k.Waits, Backoffs: k.Backoffs, Refused: k.Refused}
-		if k.Remaining >= 0 {
-			r := k.Remaining
-			l.Remaining = &r
-		}
-		if !k.BackoffUntil.IsZero() {
-			t := k.BackoffUntil.UTC()
-			l.BackoffUntil = &t
-		}
-		out = append(out, l)
-	}
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/sru"
 )
 
 // Searcher is the one search step every front end calls (the JSON feed,
@@ -165,4 +166,12 @@ const maxEntryTags = 64
 
 func capTags(tags []string) []string {
 	return tags[:min(len(tags), maxEntryTags)]
+}
+
+// ErrorAnswer is the one error mapping (answer.go) for front ends outside
+// the Fiber app: the HTTP status, the SRU diagnostic and the retry hint
+// that err is answered with. route names the front end in the log.
+func (s *Searcher) ErrorAnswer(route string, err error) (status int, diag sru.Diagnostic, retryAfter time.Duration) {
+	a := errorAnswer(s.log, route, err)
+	return a.status, a.diag, a.retryAfter
 }

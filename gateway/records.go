@@ -131,6 +131,10 @@ type recordMemo struct {
 	key    string
 	id     string
 	format string
+	life   cache.Lifetime
+	// load makes the finished answer on a miss; built once per memo
+	// entry, so that a hit makes no closure.
+	load func(ctx context.Context) (Rendered, error)
 }
 
 // recordHandler serves GET /v1/records/{mms_id} (SPEC 3.3): the record as
@@ -168,16 +172,15 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 			return h.errs.json(c, "/v1/records", err, t0)
 		}
 		id = strings.Clone(id)
-		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, format: format}
+		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, format: format, life: h.recs.availLife}
+		if format == "marcxml" {
+			m.life = h.recs.recordLife
+		}
+		mm := m
+		m.load = func(ctx context.Context) (Rendered, error) { return h.render(ctx, mm) }
 		h.memo.put(nil, uri, m)
 	}
-	life := h.recs.availLife
-	if m.format == "marcxml" {
-		life = h.recs.recordLife
-	}
-	a, v, err := h.pipe.Load(context.Background(), m.key, life, func(ctx context.Context) (Rendered, error) {
-		return h.render(ctx, m)
-	})
+	a, v, err := h.pipe.Load(context.Background(), m.key, m.life, m.load)
 	if err != nil {
 		return h.errs.json(c, "/v1/records", err, t0)
 	}

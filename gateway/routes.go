@@ -15,15 +15,21 @@ func (s *Server) newApp() *fiber.App {
 		AppName:               "alma-network-gateway",
 		DisableStartupMessage: true,
 		BodyLimit:             s.cfg.Limits.MaxBodyBytes,
-		ReadBufferSize:        16 << 10, // the largest request head (URL + headers) accepted
+		ReadBufferSize:        s.cfg.Limits.ReadBufferBytes, // the largest request head (URL + headers) accepted
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		IdleTimeout:           s.cfg.Limits.IdleTimeout.D(),
 		ErrorHandler:          s.fiberError,
 	})
+	// Requests fasthttp cannot read are answered by the edge, without
+	// fasthttp's error text (it quotes the request head).
+	app.Server().ErrorHandler = s.edgeRefusal
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	app.Use(s.requestID)
+	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
 	app.Use(cors.New(cors.Config{
+		// Preflights only; staff routes get none (staff.go).
+		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions || isStaffPath(c.Path()) },
 		AllowOrigins:  "*",
 		AllowMethods:  "GET,POST,HEAD,OPTIONS",
 		AllowHeaders:  "Content-Type,If-None-Match,X-Request-Id",
@@ -53,9 +59,18 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/v1/records/:mms_id", s.handleRecord())
 	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())
 
-	// Staff routes: the admin token, or loopback when none is set.
+	// For OPAC ecosystems (SPEC 13, issue 15): the search page, DAIA, OpenSearch.
+	app.Get("/", s.handleOPAC())
+	app.Get("/v1/daia", s.handleDAIA())
+	app.Get("/opensearch.xml", s.handleOpenSearch())
+
+	// Staff routes (staff.go): a bearer token or the session cookie, or
+	// loopback while no token is set.
 	app.Get("/v1/status", s.staffOnly, s.handleStatus())
-	app.Get("/dashboard", s.staffOnly, s.handleDashboard())
+	app.Get("/dashboard", s.handleDashboard())
+	app.Post("/dashboard/sign-in", s.handleSignIn())
+	app.Post("/dashboard/sign-out", s.staffOnly, s.handleSignOut())
+	app.Get("/dashboard/history", s.staffOnly, s.handleHistory())
 	app.Post("/admin/cache/purge", s.staffOnly, s.handlePurge())
 
 	app.Use(s.handleNotFound())

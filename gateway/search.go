@@ -18,8 +18,9 @@ import (
 // queryRules are the request rules the JSON feed and the SRU server share:
 // the index list the CQL is validated against and the configured limits.
 type queryRules struct {
-	indexes *atomic.Pointer[sru.IndexSet]
-	limits  LimitsConfig
+	indexes   *atomic.Pointer[sru.IndexSet]
+	limits    LimitsConfig
+	publicURL string // GATEWAY_PUBLIC_URL; empty: the request's Host (edge_http.go)
 }
 
 // validateCQL parses, validates and canonicalizes a CQL query through the

@@ -31,6 +31,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/z3950"
 )
 
 // Options are the parts of a Server that are not configuration.
@@ -59,6 +60,8 @@ type Server struct {
 	redis   *cache.Redis
 	budget  *budget.Budget
 	limiter *clientLimiter
+	staff   *staffAuth // staff tokens and sessions (staff.go)
+	history *history   // the dashboard's charts (history.go)
 
 	nz       *sruUpstream            // the network's SRU endpoint
 	members  map[string]*sruUpstream // members' own SRU endpoints, by code
@@ -66,6 +69,8 @@ type Server struct {
 	apiGuard map[string]*guard       // REST guards by "nz" or member code
 
 	indexes atomic.Pointer[sru.IndexSet]
+
+	z3950 *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
 
 	pipe    *Searcher         // the one search step every front end calls
 	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
@@ -79,6 +84,7 @@ type Server struct {
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
+	edge     edgeStats                  // the HTTP edge's counts (edge.go)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -113,6 +119,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
+	s.registerEdgeMetrics()
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
@@ -120,7 +127,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("cache: %v", err)
 	}
 	s.memory = mem
-	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, Logger: s.log}
+	var rc = budget.Options{PerSecond: cfg.Upstream.RatePerSecond, Burst: cfg.Upstream.RateBurst, MaxWait: cfg.Upstream.BudgetWait.D(), Logger: s.log}
 	if cfg.RedisURL != "" {
 		r, err := cache.NewRedis(cache.RedisOptions{URL: cfg.RedisURL, Logger: s.log})
 		if err != nil {
@@ -172,7 +179,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 
 	s.buildFederation(tr)
 	s.indexes.Store(sru.DefaultIndexSet())
-	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits}
+	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits, publicURL: cfg.PublicURL}
 	s.errs = errorWriter{log: s.log, now: s.now}
 	s.pipe = NewSearcher(SearcherOptions{
 		Loader:        s.loader,
@@ -195,11 +202,14 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
 	}
 	s.registerCacheMetrics()
+	s.initZ3950()
+	s.initStaff()
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.refreshIndexes(ctx)
+	go s.history.run(ctx)
 	return s, nil
 }
 
@@ -263,6 +273,7 @@ func (s *Server) handleAvailability() fiber.Handler {
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
+	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {
 	case err := <-errc:
@@ -281,6 +292,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
+	<-s.history.done
 	s.loader.Close()
 	s.memory.Close()
 	if s.redis != nil {

@@ -171,10 +171,9 @@ func xmlEscape(b *bytes.Buffer, s string) {
 
 // explain answers explain with the gateway's own description: its host
 // and port as the client addressed it, the path /sru. It is made per
-// request (the host varies) and carries the same cache headers as every
-// answer, as a fresh HIT of the gateway's own data.
+// request (the host varies), so its X-Cache is MISS.
 func (h *sruHandler) explain(c *fiber.Ctx, req *sru.Request, idx *sru.IndexSet, t0 time.Time) error {
-	host, port := hostPort(c.Get("Host"), c.Protocol() == "https")
+	host, port := explainAddr(c, h.rules.publicURL) // GATEWAY_PUBLIC_URL, else Host (edge_http.go)
 	info := sru.ExplainInfo{
 		Host: host, Port: port, Database: "sru",
 		Title:          "Alma network search gateway",
@@ -187,7 +186,10 @@ func (h *sruHandler) explain(c *fiber.Ctx, req *sru.Request, idx *sru.IndexSet, 
 	sru.WriteExplain(&buf, req.Version, info, req)
 	a, _ := unpackAnswer(packAnswer(Rendered{Status: http.StatusOK, ContentType: ContentSRU, Body: buf.Bytes()}))
 	now := h.pipe.now()
-	return writeAnswer(c, now, a, CacheView{Status: cache.StatusHit, StoredAt: now, Life: cache.Lifetime{Fresh: 300 * time.Second}}, t0)
+	// Made for this request, so a MISS; who may cache it is set after.
+	err := writeAnswer(c, now, a, CacheView{Status: cache.StatusMiss, StoredAt: now, Life: cache.Lifetime{Fresh: 300 * time.Second}}, t0)
+	explainCacheHeaders(c, h.rules.publicURL) // public only with GATEWAY_PUBLIC_URL (edge_http.go)
+	return err
 }
 
 // hostPort reads the Host header, keeping only a plausible host name.

@@ -417,7 +417,12 @@ func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, e
 		if ctx.Err() != nil {
 			return nil, err // the caller's own deadline or cancel
 		}
-		return nil, &budgetError{err: err, wait: d.backoffLeft(key)}
+		wait := d.backoffLeft(key)
+		var se *budget.SlotError
+		if errors.As(err, &se) {
+			wait = se.Wait // the client may retry when the next slot is free
+		}
+		return nil, &budgetError{err: err, wait: wait}
 	}
 	resp, err := d.t.base.RoundTrip(req)
 	if err != nil {

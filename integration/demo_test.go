@@ -49,7 +49,7 @@ collect:
 			continue
 		}
 		switch {
-		case strings.Contains(u, "/sru?"):
+		case strings.Contains(u, "/sru?") && !strings.Contains(u, "operation=explain"):
 			page, err := parseSRU(body)
 			if err != nil || page.total == 0 || len(page.records) == 0 || len(page.diagnostics) > 0 {
 				t.Errorf("%s: total %v, %d records, diagnostics %v, error %v", u, page.total, len(page.records), page.diagnostics, err)

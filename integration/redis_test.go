@@ -267,7 +267,9 @@ func TestRedisSharedCallBudget(t *testing.T) {
 	s := startSim(t)
 	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
 	const perSecond, calls = 4.0, 16
-	if err := os.WriteFile(cfg, []byte("upstream:\n  rate_per_second: 4\n  rate_burst: 1\n  timeout: 30s\n"), 0o644); err != nil {
+	// budget_wait lets each call queue for its slot (up to half its
+	// deadline), so that all 16 are made and their schedule can be seen.
+	if err := os.WriteFile(cfg, []byte("upstream:\n  rate_per_second: 4\n  rate_burst: 1\n  timeout: 30s\n  budget_wait: 20s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"REDIS_URL=" + redisURL, "GATEWAY_CONFIG=" + cfg}

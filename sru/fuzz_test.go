@@ -76,7 +76,7 @@ func FuzzRequest(f *testing.F) {
 func FuzzParsePage(f *testing.F) {
 	for _, name := range []string{"princeton_iz_sru_zero_hits.xml", "alma_sru_diagnostic_missing_version_200832.xml",
 		"slsp_nz_sru_mms_id_single_record_852.xml", "princeton_iz_sru_AVE.xml"} {
-		b, err := readFile("testdata/" + name)
+		b, err := readFile(almaSamples + name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func elementReader(took *[][]byte) RecordReader {
 // page, and hands the reader exactly the elements ParsePage copies.
 func FuzzParsePageWith(f *testing.F) {
 	for _, name := range []string{"slsp_nz_sru_mms_id_single_record_852.xml", "princeton_iz_sru_AVE.xml", "princeton_iz_sru_zero_hits.xml"} {
-		b, err := readFile("testdata/" + name)
+		b, err := readFile(almaSamples + name)
 		if err != nil {
 			f.Fatal(err)
 		}

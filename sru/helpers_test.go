@@ -19,12 +19,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and generated data")
 
-// schemaDir is where the shared schemas sit, relative to this package.
-const schemaDir = "../../shared/schemas"
+// schemaDir is where the shared schemas sit (beside the repository).
+var schemaDir = testtool.SchemaDir()
+
+// almaSamples is the project's one copy of the Alma payloads (sources in its
+// SOURCES.md); testdata/ here holds only this package's goldens.
+const almaSamples = "../testdata/alma/"
 
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(almaSamples + name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,7 +219,7 @@ func BenchmarkParsePage(b *testing.B) {
 
 func readTestdataB(b *testing.B, name string) []byte {
 	b.Helper()
-	data, err := readFile("testdata/" + name)
+	data, err := readFile(almaSamples + name)
 	if err != nil {
 		b.Fatal(err)
 	}

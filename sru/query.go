@@ -50,7 +50,7 @@ func ParseQuery(query string, idx *IndexSet) (*Query, *Diagnostic) {
 	var p cql.Parser
 	q, err := p.Parse(query)
 	if err != nil {
-		return nil, NewDiagnostic(10, err.Error())
+		return nil, NewDiagnostic(10, syntaxDetails(query, err))
 	}
 	if d := normalizeClause(&q.Clause, idx); d != nil {
 		return nil, d

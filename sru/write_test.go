@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var versions = []Version{V11, V12, V20}
@@ -279,7 +281,7 @@ func TestSanitizeXML(t *testing.T) {
 }
 
 func BenchmarkWriteSearchRetrieve(b *testing.B) {
-	body, err := readFile("testdata/slsp_nz_sru_searchRetrieve_20records_852.xml")
+	body, err := readFile(almaSamples + "slsp_nz_sru_searchRetrieve_20records_852.xml")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -330,5 +332,30 @@ func TestWriteRecordWellFormedPromise(t *testing.T) {
 	WriteSearchRetrieve(&buf, req, &Result{Total: 1, Records: []Record{{Data: []byte("<a><b></a>"), Position: 1, WellFormed: true}}})
 	if !strings.Contains(buf.String(), "<zs:recordData><a><b></a></zs:recordData>") {
 		t.Errorf("the promise was second-guessed:\n%s", buf.String())
+	}
+}
+
+// TestInsertExtraIsWhatTheWriterWrites: marking a written response later
+// gives the bytes WriteSearchRetrieve writes with Result.Extra set.
+func TestInsertExtraIsWhatTheWriterWrites(t *testing.T) {
+	extra := &Extra{Cache: "STALE", Stale: true, AsOf: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	for _, v := range versions {
+		req := mustRequest(t, "version", string(v), "query", "alma.title = data", "maximumRecords", "2")
+		for _, res := range []*Result{
+			{Total: 20, Records: samplePage(t, 2), NextPosition: 3},
+			{Diagnostics: []Diagnostic{*NewDiagnostic(61, "")}},
+		} {
+			var plain, marked bytes.Buffer
+			WriteSearchRetrieve(&plain, req, res)
+			withExtra := *res
+			withExtra.Extra = extra
+			WriteSearchRetrieve(&marked, req, &withExtra)
+			if d := cmp.Diff(string(InsertExtra(plain.Bytes(), extra)), marked.String()); d != "" {
+				t.Errorf("%s: InsertExtra differs from the writer (-inserted +written):\n%s", v, d)
+			}
+		}
+	}
+	if got := InsertExtra([]byte("<other/>"), extra); string(got) != "<other/>" {
+		t.Errorf("a foreign body was changed: %s", got)
 	}
 }

@@ -3,6 +3,7 @@ package transform
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -24,6 +25,10 @@ import (
 // end; the caller decides whether progress is worth showing (a terminal).
 // Convert returns the number of records written. It stops at the first
 // malformed record, or when ctx is done; the output is then incomplete.
+// An input that holds no MARCXML records to convert (Sniff: JSON, an
+// explain, an SRU diagnostic, records in another schema, a document with
+// no MARC record) is an *InputError, returned before anything is written
+// when the start of the input shows it.
 func Convert(ctx context.Context, w io.Writer, r io.Reader, format string, progress io.Writer) (n int, err error) {
 	var start, end []byte
 	var emit func(dst []byte, rec *Record, n, position int) []byte
@@ -51,11 +56,25 @@ func Convert(ctx context.Context, w io.Writer, r io.Reader, format string, progr
 	}
 
 	cr := &countingReader{r: r}
+	// Look at the start before writing anything: a Dublin Core answer, a
+	// failed search, an explain or a JSON document holds no MARCXML records
+	// and must not pass for an empty result (issue 10).
+	br := bufio.NewReaderSize(cr, sniffSize)
+	head, perr := br.Peek(sniffSize)
+	if perr != nil && !errors.Is(perr, io.EOF) && !errors.Is(perr, bufio.ErrBufferFull) {
+		return 0, perr
+	}
+	in := Sniff(head, perr != nil)
+	switch in.Kind {
+	case InputRecords, InputOtherXML:
+	default:
+		return 0, &in
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if _, err := bw.Write(start); err != nil {
 		return 0, err
 	}
-	sc := NewScanner(cr)
+	sc := NewScanner(br)
 	var p parser
 	var buf []byte
 	var last time.Time
@@ -98,6 +117,9 @@ func Convert(ctx context.Context, w io.Writer, r io.Reader, format string, progr
 	if err := sc.Err(); err != nil {
 		bw.Flush()
 		return n, err
+	}
+	if n == 0 && in.Kind == InputOtherXML {
+		return 0, &in // nothing flushed: the start is still in bw
 	}
 	if _, err := bw.Write(end); err != nil {
 		return n, err

@@ -41,7 +41,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "alma", name)) // sources in its SOURCES.md
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // run (-tags integration), where it fails.
 func TestMARCXMLSchema(t *testing.T) {
 	xmllint := testtool.Require(t, "xmllint", "libxml2-utils")
-	schema := filepath.Join("..", "..", "shared", "schemas", "MARC21slim.xsd")
+	schema := filepath.Join(testtool.SchemaDir(), "MARC21slim.xsd")
 	if _, err := os.Stat(schema); err != nil {
 		t.Fatalf("schema not found (shared/ lies beside the repository): %v", err)
 	}

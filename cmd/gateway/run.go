@@ -27,8 +27,60 @@ import (
 // in-flight answers, the index list, the runtime.
 const memOverhead = 64 << 20
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…"; unset,
+// buildVersion reads the module version or VCS revision Go recorded.
 var version = "dev"
+
+// subcommands names every subcommand, for the error on an unknown one.
+const subcommands = "convert, simulate, healthcheck, version, help"
+
+// usage writes the whole command line: every subcommand, then the server's
+// flags (fs, whose output is w).
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `usage:
+  gateway [-config FILE] [-demo]        serve (configuration: FILE, GATEWAY_CONFIG and the environment, see README)
+  gateway convert [-to json|marcxml|dc] [FILE]
+                                        convert an SRU searchRetrieve response or a MARCXML collection (FILE or stdin)
+  gateway simulate [-addr 127.0.0.1:8081] [-seed N] [-records N] [-members N] [-latency D]
+                                        run the simulated Alma network alone (gateway simulate -h for all flags)
+  gateway healthcheck                   ask the gateway on GATEWAY_ADDR for /healthz (the container's health check)
+  gateway version                       print the version (also gateway -version)
+  gateway help                          print this
+flags of the server:
+`)
+	fs.PrintDefaults()
+}
+
+// buildVersion is the version to report: the one set with -ldflags, else
+// the main module's version Go recorded (go install …@v1.2.3), else the VCS
+// revision of the build (+dirty when the tree had changes), else "dev".
+func buildVersion(ldflags string, read func() (*debug.BuildInfo, bool)) string {
+	if ldflags != "" && ldflags != "dev" {
+		return ldflags
+	}
+	bi, ok := read()
+	if !ok || bi == nil {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev[:min(len(rev), 12)] + dirty
+}
 
 // run is the whole program: it reads the configuration, wires the parts,
 // serves until ctx ends, and shuts down gracefully.
@@ -38,19 +90,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case "convert":
 			return runConvert(ctx, args[1:], stdin, stdout, stderr)
 		case "simulate":
-			return almasim.Run(ctx, args[1:], stdout, stderr)
+			err := almasim.Run(ctx, args[1:], stdout, stderr)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil // -h printed the usage; asking for it is no failure
+			}
+			return err
 		case "healthcheck":
 			return runHealthcheck(ctx, getenv)
+		case "version":
+			fmt.Fprintln(stdout, "gateway", buildVersion(version, debug.ReadBuildInfo))
+			return nil
+		case "help":
+			// the usage of -h, on stdout: asked for, it is the output
+			return run(ctx, []string{"-h"}, getenv, stdin, stdout, stdout)
 		}
 	}
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML configuration file (members, tuning); also GATEWAY_CONFIG")
 	demo := fs.Bool("demo", false, "serve against an embedded simulated Alma network: no network, no keys")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gateway [-config FILE] [-demo]\n       gateway convert [-to json|marcxml|dc] [FILE]\n       gateway simulate [-addr 127.0.0.1:8081] [-seed N] [-records N]")
-		fs.PrintDefaults()
-	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,7 +118,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (subcommands: convert, simulate)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: %s; see gateway help)", fs.Arg(0), subcommands)
+	}
+	version := buildVersion(version, debug.ReadBuildInfo)
+	if *showVersion {
+		fmt.Fprintln(stdout, "gateway", version)
+		return nil
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// go-redis logs every failed dial process-wide; route it through the
@@ -66,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	redis.SetLogger(cache.RedisLogger(log, 10*time.Second))
 
 	var sim *almasim.Server
+	var simulated *almasim.Simulator
 	if *demo {
 		s := almasim.New(almasim.Config{})
 		srv, err := s.Start(ctx, "127.0.0.1:0")
@@ -73,8 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("demo: starting the simulated Alma network: %v", err)
 		}
 		defer srv.Close()
-		sim = srv
-		getenv = demoEnv(s, srv.URL(), getenv)
+		sim, simulated = srv, s
+		getenv = demoZ3950Env(demoEnv(s, srv.URL(), getenv))
 		if *configFile == "" && getenv("GATEWAY_CONFIG") == "" {
 			f, err := demoConfig(s, srv.URL())
 			if err != nil {
@@ -107,11 +173,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	base := "http://" + displayAddr(ln.Addr())
 	fmt.Fprintf(stdout, "gateway listening on %s\n", base)
 	if sim != nil {
-		fmt.Fprintf(stdout, "demo: simulated Alma network at %s\n", sim.URL())
-		fmt.Fprintf(stdout, "try:\n  curl '%s/v1/search?q=history'\n  curl '%s/sru?version=1.2&operation=searchRetrieve&query=alma.all_for_ui=history'\n  curl '%s/sru?version=2.0&query=alma.title=science&maximumRecords=3&recordSchema=dc'\n  curl '%s/v1/status'\n  open %s/dashboard\n",
-			base, base, base, base, base)
+		printDemoURLs(stdout, base, simulated, sim.URL())
 		printDemoFederation(stdout, base)
 	}
+	waitZ3950, err := startZ3950(ctx, srv, cfg, stdout, log, *demo)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer waitZ3950()
 	log.Info("gateway started", "addr", ln.Addr().String(), "version", version, "demo", *demo)
 	err = srv.Serve(ctx, ln)
 	log.Info("gateway stopped")
@@ -191,7 +261,7 @@ func runConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	default:
 		return fmt.Errorf("convert: -to must be json, marcxml or dc, not %q", *to)
 	}
-	in := stdin
+	in, name := stdin, "the input (stdin)"
 	if fs.NArg() > 1 {
 		return errors.New("convert: give at most one input file")
 	}
@@ -201,7 +271,7 @@ func runConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return fmt.Errorf("convert: %v", err)
 		}
 		defer f.Close()
-		in = f
+		in, name = f, fs.Arg(0)
 	}
 	var progress io.Writer
 	if isTerminal(stderr) {
@@ -211,6 +281,10 @@ func runConvert(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	n, err := transform.Convert(ctx, w, in, *to, progress)
 	if ferr := w.Flush(); err == nil {
 		err = ferr
+	}
+	if ie := (*transform.InputError)(nil); errors.As(err, &ie) {
+		// Not an empty result: say what was given instead (issue 10).
+		return fmt.Errorf("convert: %s is %s", name, ie.What)
 	}
 	if err != nil {
 		return fmt.Errorf("convert: after %d records: %v", n, err)

@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/almanet/gateway/almasim"
 )
 
 // startDemo runs the whole program with -demo on a loopback port and
@@ -125,20 +128,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestConvertCommand(t *testing.T) {
-	in := filepath.Join("..", "..", "transform", "testdata")
-	entries, err := os.ReadDir(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sample string
-	for _, e := range entries {
-		if strings.Contains(e.Name(), "slsp") && strings.HasSuffix(e.Name(), ".xml") && strings.Contains(e.Name(), "20records") {
-			sample = filepath.Join(in, e.Name())
-		}
-	}
-	if sample == "" {
-		t.Fatal("the SLSP sample is not in transform/testdata")
-	}
+	sample := filepath.Join("..", "..", "testdata", "alma", "slsp_nz_sru_searchRetrieve_20records_852.xml")
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), []string{"convert", "-to", "json", sample}, os.Getenv, nil, &out, &errOut); err != nil {
 		t.Fatalf("convert: %v (%s)", err, errOut.String())
@@ -168,5 +158,170 @@ func TestBadConfigRefusedAtStart(t *testing.T) {
 	err := run(context.Background(), nil, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ALMA_SRU_URL") {
 		t.Errorf("run without ALMA_SRU_URL: %v", err)
+	}
+}
+
+// TestConvertSaysWhatTheInputIs: inputs that hold no MARCXML records are
+// not converted to an empty list with success (issue 10): convert fails
+// with one line naming what it was given, and writes nothing. The SRU
+// answers come from the simulator, as a user would fetch them from Alma.
+func TestConvertSaysWhatTheInputIs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sim := almasim.New(almasim.Config{Records: 50})
+	srv, err := sim.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sru := func(q string) []byte {
+		t.Helper()
+		_, _, b := get(t, sim.SRUURL(srv.URL())+"?"+q)
+		return b
+	}
+	gw := startDemo(t, nil)
+	gwSRU := func(q string) []byte {
+		t.Helper()
+		_, _, b := get(t, gw+"/sru?"+q)
+		return b
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"dublin core", gwSRU("version=1.2&operation=searchRetrieve&query=alma.title%3Dhistory&recordSchema=dc"), `is an SRU searchRetrieve response in recordSchema "info:srw/schema/1/dc-v1.1" (Dublin Core): convert reads MARCXML records; ask for recordSchema=marcxml`},
+		{"dublin core 2.0", gwSRU("version=2.0&query=alma.title%3Dhistory&recordSchema=dc"), `(Dublin Core): convert reads MARCXML records`},
+		{"diagnostic", gwSRU("version=1.2&operation=searchRetrieve&query=alma.title%3D"), "is an SRU diagnostic response, the answer to a failed search: info:srw/diagnostic/1/10 Query syntax error (search term expected"},
+		{"alma diagnostic", sru("version=1.2&operation=searchRetrieve&query=alma.title%3Dhistory&recordSchema=dc"), "is an SRU diagnostic response, the answer to a failed search: info:srw/diagnostic/1/66 "},
+		{"explain", gwSRU("version=1.2&operation=explain"), "is an SRU explain response"},
+		{"alma explain", sru("version=1.2&operation=explain"), "is an SRU explain response"},
+		{"json", readSample(t, "princeton_bibs_api_json_anies_AVA_unavailable.json"), "is JSON, not XML"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if err := os.WriteFile(file, tc.in, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"convert", file}, {"convert", "-to", "dc", "-"}} {
+				var out, errOut bytes.Buffer
+				err := run(context.Background(), args, os.Getenv, bytes.NewReader(tc.in), &out, &errOut)
+				if err == nil {
+					t.Fatalf("%v: no error, want one; output %.200q", args, out.String())
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
+					t.Errorf("%v: error %q, want one line containing %q", args, msg, tc.want)
+				}
+				name := file
+				if args[len(args)-1] == "-" {
+					name = "the input (stdin)"
+				}
+				if !strings.HasPrefix(msg, "convert: "+name+" is ") {
+					t.Errorf("%v: error %q, want it to name %s", args, msg, name)
+				}
+				if out.Len() != 0 {
+					t.Errorf("%v: wrote %.200q, want nothing", args, out.String())
+				}
+			}
+		})
+	}
+	// Zero hits are a result, not a mistake: an empty list and success.
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"convert"}, os.Getenv, bytes.NewReader(readSample(t, "princeton_iz_sru_zero_hits.xml")), &out, io.Discard); err != nil {
+		t.Fatalf("zero hits: %v", err)
+	}
+	if got, want := out.String(), "{\"records\":[\n\n]}\n"; got != want {
+		t.Errorf("zero hits: %q, want %q", got, want)
+	}
+}
+
+func readSample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "alma", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestHelpAndVersion: asking for help is no failure (no "flag: help
+// requested", status 0), the help names every subcommand, and -version and
+// version print the version.
+func TestHelpAndVersion(t *testing.T) {
+	v := buildVersion(version, debug.ReadBuildInfo)
+	for _, tc := range []struct {
+		args       []string
+		wantStdout []string // each must appear on stdout
+		wantStderr []string // each must appear on stderr
+	}{
+		{[]string{"help"}, []string{"gateway convert", "gateway simulate", "gateway healthcheck", "gateway version", "gateway help", "-config", "-demo", "-version"}, nil},
+		{[]string{"-h"}, nil, []string{"gateway convert", "gateway simulate", "gateway healthcheck", "gateway version", "-config"}},
+		{[]string{"--help"}, nil, []string{"gateway healthcheck"}},
+		{[]string{"simulate", "-h"}, nil, []string{"-addr", "-latency", "gateway simulate"}},
+		{[]string{"convert", "-h"}, nil, []string{"-to"}},
+		{[]string{"-version"}, []string{"gateway " + v + "\n"}, nil},
+		{[]string{"version"}, []string{"gateway " + v + "\n"}, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), tc.args, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+				t.Fatalf("run %v = %v, want nil (exit 0)", tc.args, err)
+			}
+			for _, w := range tc.wantStdout {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout %q, want %q in it", out.String(), w)
+				}
+			}
+			for _, w := range tc.wantStderr {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr %q, want %q in it", errOut.String(), w)
+				}
+			}
+			if s := out.String() + errOut.String(); strings.Contains(s, "help requested") {
+				t.Errorf("output says %q", s)
+			}
+		})
+	}
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, os.Getenv, strings.NewReader(""), io.Discard, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "healthcheck") {
+		t.Errorf("unknown subcommand: %v, want an error listing the subcommands", err)
+	}
+}
+
+// TestBuildVersion: the -ldflags version wins, then the module version Go
+// recorded, then the VCS revision, then "dev".
+func TestBuildVersion(t *testing.T) {
+	info := func(main string, settings ...string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			bi := &debug.BuildInfo{Main: debug.Module{Path: "github.com/almanet/gateway", Version: main}}
+			for i := 0; i+1 < len(settings); i += 2 {
+				bi.Settings = append(bi.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+			}
+			return bi, true
+		}
+	}
+	none := func() (*debug.BuildInfo, bool) { return nil, false }
+	for _, tc := range []struct {
+		name    string
+		ldflags string
+		read    func() (*debug.BuildInfo, bool)
+		want    string
+	}{
+		{"ldflags", "1.4.0", info("v9.9.9"), "1.4.0"},
+		{"module version", "dev", info("v1.2.3"), "v1.2.3"},
+		{"pseudo-version", "", info("v0.0.0-20261201210000-0123456789ab+dirty"), "v0.0.0-20261201210000-0123456789ab+dirty"},
+		{"vcs revision", "dev", info("(devel)", "vcs.revision", "0123456789abcdef0123", "vcs.modified", "false"), "dev-0123456789ab"},
+		{"vcs dirty", "dev", info("(devel)", "vcs.revision", "0123456789abcdef0123", "vcs.modified", "true"), "dev-0123456789ab+dirty"},
+		{"nothing recorded", "dev", info("(devel)"), "dev"},
+		{"no build info", "dev", none, "dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := buildVersion(tc.ldflags, tc.read); got != tc.want {
+				t.Errorf("buildVersion = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

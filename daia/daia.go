@@ -1,0 +1,290 @@
+// Package daia speaks DAIA 1.0 (Document Availability Information,
+// https://gbv.github.io/daia/), the availability format that discovery
+// layers such as VuFind query with a driver of their own (SPEC section 13).
+//
+// The mechanism is a pure mapping with no I/O. ParseIDs splits a request's
+// `id` parameter at vertical bars into request identifiers, each an Alma
+// MMS ID or an ISBN, and refuses what is empty, malformed or too many.
+// Items turns one network record into DAIA items: one item per AVA
+// (physical), AVE (electronic) and AVD (digital) field of the record's live
+// availability, and one item without services for each member whose 852
+// says it holds the title but for which Alma listed no inventory. The
+// services an item offers depend on who asks: the asking member's own
+// copies offer presentation and loan, another member's copies offer
+// interloan, electronic portfolios offer remote access to the holding
+// member's users, digital representations offer open access. A DAIA client
+// reads an item without services as "availability unknown", which is what
+// the gateway knows when Alma's answer carries no status (check_holdings)
+// or could not be fetched.
+package daia
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Version is the DAIA specification the answers were checked against; the
+// server sends it as X-DAIA-Version.
+const Version = "1.0.0"
+
+// Service types of DAIA 1.0 (section "Services"), by their abbreviated
+// names.
+const (
+	Presentation = "presentation"
+	Loan         = "loan"
+	Remote       = "remote"
+	Interloan    = "interloan"
+	OpenAccess   = "openaccess"
+)
+
+// Response is a DAIA Response. The schema allows no other top-level fields:
+// the gateway's meta block travels in headers (X-Cache, Age) instead.
+type Response struct {
+	Schema      string     `json:"$schema,omitempty"`
+	Institution *Entity    `json:"institution,omitempty"`
+	Timestamp   string     `json:"timestamp,omitempty"`
+	Document    []Document `json:"document"`
+}
+
+// Document is one title matching a request identifier.
+type Document struct {
+	ID        string `json:"id"`
+	Requested string `json:"requested,omitempty"`
+	Href      string `json:"href,omitempty"`
+	About     string `json:"about,omitempty"`
+	Item      []Item `json:"item"`
+}
+
+// Item is one copy, holding or portfolio of a document.
+type Item struct {
+	ID          string        `json:"id,omitempty"`
+	Href        string        `json:"href,omitempty"`
+	Label       string        `json:"label,omitempty"`
+	About       string        `json:"about,omitempty"`
+	Department  *Entity       `json:"department,omitempty"`
+	Storage     *Entity       `json:"storage,omitempty"`
+	Available   []Available   `json:"available,omitempty"`
+	Unavailable []Unavailable `json:"unavailable,omitempty"`
+}
+
+// Entity is an institution, department, storage or limitation.
+type Entity struct {
+	ID      string `json:"id,omitempty"`
+	Href    string `json:"href,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+// Available is a service the item offers now.
+type Available struct {
+	Service    string   `json:"service"`
+	Href       string   `json:"href,omitempty"`
+	Delay      string   `json:"delay,omitempty"`
+	Limitation []Entity `json:"limitation,omitempty"`
+}
+
+// Unavailable is a service the item does not offer now. Alma's AVA carries
+// no due date, so `expected` is never set: DAIA reads its absence as "not
+// known when".
+type Unavailable struct {
+	Service    string   `json:"service"`
+	Href       string   `json:"href,omitempty"`
+	Expected   string   `json:"expected,omitempty"`
+	Limitation []Entity `json:"limitation,omitempty"`
+}
+
+// Kind says what a request identifier names.
+type Kind int
+
+const (
+	MMSID Kind = iota + 1
+	ISBN
+)
+
+// RequestID is one request identifier: what the client sent (Requested),
+// and its normalized value (an MMS ID, or an ISBN-10 or ISBN-13 without
+// hyphens and with an upper-case X).
+type RequestID struct {
+	Requested string
+	Kind      Kind
+	Value     string
+}
+
+// ErrEmpty, ErrTooMany, ErrInvalid and ErrCheckDigit are ParseIDs' refusals; the error
+// returned wraps one of them and names the offending identifier.
+var (
+	ErrEmpty      = errors.New("empty request identifier")
+	ErrTooMany    = errors.New("too many request identifiers")
+	ErrInvalid    = errors.New("not an MMS ID or ISBN")
+	ErrCheckDigit = errors.New("an ISBN with a wrong check digit")
+)
+
+// maxIDLen bounds one request identifier (the longest valid form is
+// "urn:isbn:" and a hyphenated ISBN-13).
+const maxIDLen = 40
+
+// ParseIDs splits a DAIA query id at "|" (the server also accepts the bar
+// escaped, which URL decoding has already undone) into at most max request
+// identifiers. Repeated identifiers are answered once. An MMS ID is 2 to 24
+// digits; an ISBN is 10 or 13 characters with a valid check digit, hyphens
+// and spaces allowed, optionally prefixed "isbn:" or "urn:isbn:". A digit
+// string that is a valid ISBN-13 (978/979) or ISBN-10 is read as an ISBN:
+// Alma MMS IDs are longer than 13 digits.
+func ParseIDs(q string, max int) ([]RequestID, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, ErrEmpty
+	}
+	parts := strings.Split(q, "|")
+	if len(parts) > max {
+		return nil, fmt.Errorf("%w: at most %d in one request, got %d", ErrTooMany, max, len(parts))
+	}
+	out := make([]RequestID, 0, len(parts))
+	seen := make(map[string]bool, len(parts))
+	for i, p := range parts {
+		id, err := parseID(p)
+		if err != nil {
+			return nil, fmt.Errorf("identifier %d %q: %w", i+1, clip(p), err)
+		}
+		if seen[id.Requested] {
+			continue
+		}
+		seen[id.Requested] = true
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func parseID(p string) (RequestID, error) {
+	s := strings.TrimSpace(p)
+	if s == "" {
+		return RequestID{}, ErrEmpty
+	}
+	if len(s) > maxIDLen {
+		return RequestID{}, ErrInvalid
+	}
+	lower := strings.ToLower(s)
+	prefixed := false
+	for _, pre := range []string{"urn:isbn:", "isbn:"} {
+		if strings.HasPrefix(lower, pre) {
+			s, prefixed = s[len(pre):], true
+			break
+		}
+	}
+	if v, ok := normalizeISBN(s); ok {
+		return RequestID{Requested: p, Kind: ISBN, Value: v}, nil
+	} else if v != "" {
+		return RequestID{}, ErrCheckDigit
+	}
+	if !prefixed && allDigits(s) && len(s) >= 2 && len(s) <= 24 {
+		return RequestID{Requested: p, Kind: MMSID, Value: s}, nil
+	}
+	return RequestID{}, ErrInvalid
+}
+
+// normalizeISBN strips hyphens and spaces and checks the check digit. It
+// returns the digits with false when s has an ISBN's shape (ten
+// characters, or thirteen digits from 978 or 979) but a wrong check digit,
+// and "" with false when s is no ISBN at all.
+func normalizeISBN(s string) (string, bool) {
+	var b [13]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '-' || c == ' ':
+			continue
+		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
+			if n == len(b) {
+				return "", false
+			}
+			if c == 'x' {
+				c = 'X'
+			}
+			b[n] = c
+			n++
+		default:
+			return "", false
+		}
+	}
+	v := string(b[:n])
+	switch {
+	case n == 10 && allDigits(v[:9]):
+		sum := 0
+		for i := 0; i < 10; i++ {
+			d := int(v[i] - '0')
+			if v[i] == 'X' {
+				if i != 9 {
+					return "", false
+				}
+				d = 10
+			}
+			sum += (10 - i) * d
+		}
+		if sum%11 != 0 {
+			return v, false
+		}
+		return v, true
+	case n == 13 && allDigits(v) && (strings.HasPrefix(v, "978") || strings.HasPrefix(v, "979")):
+		sum := 0
+		for i := 0; i < 13; i++ {
+			d := int(v[i] - '0')
+			if i%2 == 1 {
+				d *= 3
+			}
+			sum += d
+		}
+		if sum%10 != 0 {
+			return v, false
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// ISBNForms returns the ISBN-13 and, for a 978 ISBN, its ISBN-10, so that a
+// record cataloguing either form is found.
+func ISBNForms(v string) []string {
+	if len(v) == 10 {
+		v13 := "978" + v[:9]
+		sum := 0
+		for i := 0; i < 12; i++ {
+			d := int(v13[i] - '0')
+			if i%2 == 1 {
+				d *= 3
+			}
+			sum += d
+		}
+		return []string{v13 + strconv.Itoa((10-sum%10)%10), v}
+	}
+	if strings.HasPrefix(v, "978") {
+		s := v[3:12]
+		sum := 0
+		for i := 0; i < 9; i++ {
+			sum += (10 - i) * int(s[i]-'0')
+		}
+		c := (11 - sum%11) % 11
+		check := strconv.Itoa(c)
+		if c == 10 {
+			check = "X"
+		}
+		return []string{v, s + check}
+	}
+	return []string{v}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func clip(s string) string {
+	if len(s) > maxIDLen {
+		return s[:maxIDLen] + "…"
+	}
+	return s
+}

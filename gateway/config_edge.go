@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EdgeLimits bound the HTTP edge: connections and their buffers. They are
+// YAML keys of the limits section.
+type EdgeLimits struct {
+	// MaxConnections caps open client connections (GATEWAY_MAX_CONNECTIONS);
+	// one over the cap is answered 503 with Retry-After and closed. Zero
+	// means 4096; a negative value means no cap.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a keep-alive connection idle this long
+	// (GATEWAY_IDLE_TIMEOUT). Zero means 30s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ReadBufferBytes is each connection's read buffer, which also bounds
+	// a request head (request line and headers; larger is 431). Zero means
+	// 16 KiB; it must hold limits.max_url_bytes plus 1 KiB of headers.
+	ReadBufferBytes int `yaml:"read_buffer_bytes"`
+}
+
+func (l *EdgeLimits) applyDefaults() {
+	if l.MaxConnections == 0 {
+		l.MaxConnections = 4096
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = Duration(30 * time.Second)
+	}
+	if l.ReadBufferBytes == 0 {
+		l.ReadBufferBytes = 16 << 10
+	}
+}
+
+// applyEdgeEnv overlays GATEWAY_PUBLIC_URL, GATEWAY_MAX_CONNECTIONS and
+// GATEWAY_IDLE_TIMEOUT.
+func (c *Config) applyEdgeEnv(getenv func(string) string) error {
+	if v := getenv("GATEWAY_PUBLIC_URL"); v != "" {
+		c.PublicURL = v
+	}
+	if v := getenv("GATEWAY_MAX_CONNECTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("config: GATEWAY_MAX_CONNECTIONS=%q is not a whole number (negative: no cap)", v)
+		}
+		c.Limits.MaxConnections = n
+	}
+	if v := getenv("GATEWAY_IDLE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("config: GATEWAY_IDLE_TIMEOUT=%q is not a positive Go duration such as 30s", v)
+		}
+		c.Limits.IdleTimeout = Duration(d)
+	}
+	return nil
+}
+
+// validateEdge refuses a public URL or edge limit that cannot work.
+func (c *Config) validateEdge() error {
+	if c.PublicURL != "" {
+		if _, err := parsePublicURL(c.PublicURL); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.Limits.ReadBufferBytes < c.Limits.MaxURLBytes+1<<10:
+		return errors.New("config: limits.read_buffer_bytes must be at least limits.max_url_bytes plus 1024 (it holds the request head)")
+	case c.Limits.ReadBufferBytes > 1<<20:
+		return errors.New("config: limits.read_buffer_bytes must be at most 1 MiB")
+	}
+	return nil
+}
+
+// publicAddr is GATEWAY_PUBLIC_URL taken apart.
+type publicAddr struct {
+	scheme, host string
+	port         int
+	path         string // without a trailing slash
+}
+
+// parsePublicURL reads GATEWAY_PUBLIC_URL: an http(s) URL with a host, an
+// optional port and path, nothing else.
+func parsePublicURL(raw string) (publicAddr, error) {
+	bad := func(why string) (publicAddr, error) {
+		return publicAddr{}, fmt.Errorf("config: GATEWAY_PUBLIC_URL=%q %s", raw, why)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return bad("is not an http(s) URL with a host, such as https://search.example.org")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return bad("must not carry credentials, a query or a fragment")
+	}
+	if !validHost([]byte(u.Host)) {
+		return bad("has an invalid host")
+	}
+	a := publicAddr{scheme: u.Scheme, host: u.Hostname(), path: strings.TrimSuffix(u.EscapedPath(), "/")}
+	a.port = 80
+	if u.Scheme == "https" {
+		a.port = 443
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return bad("has an invalid port")
+		}
+		a.port = n
+	}
+	return a, nil
+}

@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/almanet/gateway/z3950"
+)
+
+// Z3950Config configures the Z39.50 server (SPEC 10), YAML key z3950.
+// Zero values mean the defaults in parentheses.
+type Z3950Config struct {
+	// Addr is the listen address (GATEWAY_Z3950_ADDR). Empty means off.
+	Addr string `yaml:"addr"`
+	// MaxSessions bounds concurrent sessions (100).
+	MaxSessions int `yaml:"max_sessions"`
+	// IdleTimeout closes a session idle this long (5m).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxPDUBytes bounds one incoming PDU (1 MiB).
+	MaxPDUBytes int `yaml:"max_pdu_bytes"`
+	// MaxMessageBytes is the largest message size granted in Init (4 MiB).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxResultSets bounds the named result sets of one session (20).
+	MaxResultSets int `yaml:"max_result_sets"`
+	// ResultSetTTL is how long a result set lives (30m).
+	ResultSetTTL Duration `yaml:"result_set_ttl"`
+	// MaxPresent bounds the records of one Present (limits.max_records).
+	MaxPresent int `yaml:"max_present"`
+}
+
+// applyZ3950Env reads GATEWAY_Z3950_ADDR.
+func (c *Config) applyZ3950Env(getenv func(string) string) {
+	if v := getenv("GATEWAY_Z3950_ADDR"); v != "" {
+		c.Z3950.Addr = v
+	}
+}
+
+// validateZ3950 refuses an unusable z3950 section.
+func (c *Config) validateZ3950() error {
+	z := c.Z3950
+	if z.Addr != "" {
+		if _, _, err := net.SplitHostPort(z.Addr); err != nil {
+			return fmt.Errorf("config: GATEWAY_Z3950_ADDR / z3950.addr %q: %v", z.Addr, err)
+		}
+	}
+	switch {
+	case z.MaxSessions < 0, z.MaxPDUBytes < 0, z.MaxMessageBytes < 0, z.MaxResultSets < 0, z.MaxPresent < 0,
+		z.IdleTimeout < 0, z.ResultSetTTL < 0:
+		return fmt.Errorf("config: z3950 limits must not be negative")
+	case z.MaxPDUBytes > 0 && z.MaxPDUBytes < 1024:
+		return fmt.Errorf("config: z3950.max_pdu_bytes must be at least 1024")
+	}
+	return nil
+}
+
+// z3950Config is the server's configuration from the gateway's.
+func (c *Config) z3950Config(version string) z3950.Config {
+	z := c.Z3950
+	present := z.MaxPresent
+	if present == 0 {
+		present = c.Limits.MaxRecords
+	}
+	return z3950.Config{
+		MaxSessions:     z.MaxSessions,
+		IdleTimeout:     z.IdleTimeout.D(),
+		MaxPDUBytes:     z.MaxPDUBytes,
+		MaxMessageBytes: z.MaxMessageBytes,
+		MaxResultSets:   z.MaxResultSets,
+		ResultSetTTL:    z.ResultSetTTL.D(),
+		MaxPosition:     almaMaxPosition,
+		MaxPresent:      present,
+		SearchTimeout:   c.Upstream.Timeout.D() + 2*time.Second,
+		DrainTimeout:    c.Limits.DrainTimeout.D(),
+		Version:         version,
+	}
+}

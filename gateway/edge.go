@@ -1,0 +1,789 @@
+package gateway
+
+// The HTTP edge: a guard in front of fasthttp, on the byte stream of every
+// connection.
+//
+// fasthttp (v1.51) is lenient where leniency lets a proxy in front and the
+// gateway disagree on where a request ends: it reads a request with both
+// Content-Length and Transfer-Encoding as chunked and keeps the
+// connection, takes any Transfer-Encoding other than identity as chunked,
+// takes the later of two Content-Length values, accepts bare LF and
+// obs-fold, takes the last of two Host headers, and its parse errors quote
+// the raw request head (Authorization and cookies included). It has no
+// option for any of it, so the gateway checks the stream itself before
+// fasthttp sees it.
+//
+// edgeConn wraps each accepted connection. It follows the message framing
+// exactly as RFC 9112 defines it: a request head is held back until it is
+// complete (CRLF CRLF) and checked; then its body is passed through by
+// Content-Length, or by parsing the chunked coding (sizes, CRLFs, trailer
+// section), so the guard always knows where the next head starts,
+// pipelined requests included. Bytes are never changed, only held back
+// until checked, so fasthttp reads exactly what the client sent. When a
+// head or a chunk breaks the rules, the guard gives fasthttp what came
+// before (earlier pipelined requests are answered as usual, in order),
+// then the first byte of the bad message, then an *edgeError instead of
+// more bytes: fasthttp fails to read that request and calls the server's
+// ErrorHandler (edgeRefusal), which answers with the gateway's JSON error
+// and a fixed message, and fasthttp closes the connection.
+//
+// The listener also caps open connections: one over the cap is answered
+// 503 with Retry-After and closed, without reaching fasthttp.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// edgeError is a request the edge refuses: the status, a metric label and
+// a fixed message. It never carries request bytes.
+type edgeError struct {
+	status int
+	reason string
+	msg    string
+}
+
+func (e *edgeError) Error() string { return "edge: " + e.msg }
+
+func refuse(status int, reason, msg string) *edgeError {
+	return &edgeError{status: status, reason: reason, msg: msg}
+}
+
+var (
+	errBareCRLF     = refuse(400, "bare_cr_lf", "the request head has a CR or LF that is not part of a CRLF line end")
+	errRequestLine  = refuse(400, "request_line", "the request line is not METHOD SP target SP HTTP/1.x")
+	errVersion      = refuse(400, "version", "only HTTP/1.0 and HTTP/1.1 are served")
+	errTarget       = refuse(400, "target", "the request target must be a path (origin-form) or an http(s) URL (absolute-form)")
+	errFieldSyntax  = refuse(400, "field_syntax", "a header line is not a field name, a colon and a value")
+	errObsFold      = refuse(400, "obs_fold", "a header line starts with white space (obsolete line folding)")
+	errFieldValue   = refuse(400, "field_value", "a header value carries a control character")
+	errNoHost       = refuse(400, "no_host", "an HTTP/1.1 request must carry one Host header")
+	errTwoHosts     = refuse(400, "two_hosts", "the request carries more than one Host header")
+	errBadHost      = refuse(400, "bad_host", "the Host header is not a host name or address with an optional port")
+	errCLAndTE      = refuse(400, "cl_and_te", "the request carries both Content-Length and Transfer-Encoding")
+	errTwoCL        = refuse(400, "two_content_length", "the request carries more than one Content-Length")
+	errBadCL        = refuse(400, "bad_content_length", "Content-Length is not a decimal number of bytes")
+	errTENotChunked = refuse(400, "te_not_chunked", "chunked must be the final transfer coding, applied once")
+	errTEUnknown    = refuse(501, "te_unknown", "the only transfer coding served is chunked")
+	errTE10         = refuse(400, "te_http10", "Transfer-Encoding is not allowed in an HTTP/1.0 request")
+	errChunkSize    = refuse(400, "chunk_size", "a chunk size is not a hexadecimal number followed by CRLF")
+	errChunkEnd     = refuse(400, "chunk_end", "a chunk's data is not followed by CRLF")
+	errTrailer      = refuse(400, "trailer", "the chunked trailer section is malformed")
+	errHeadTooLarge = refuse(431, "head_too_large", "the request head is larger than the read buffer")
+	errMalformed    = refuse(400, "malformed", "the request is not valid HTTP/1.1")
+)
+
+// The framing states of a connection's byte stream.
+const (
+	stHead      = iota // at the start of a request head
+	stBody             // inside a body or a chunk's data: remain bytes
+	stChunkSize        // at a chunk-size line
+	stChunkCRLF        // at the CRLF after a chunk's data
+	stTrailer          // at the trailer section after the last chunk
+)
+
+// maxChunkLine bounds a chunk-size line, extensions included.
+const maxChunkLine = 4096
+
+// edgeListener wraps the gateway's listener: it caps the open connections
+// and wraps each in an edgeConn.
+type edgeListener struct {
+	net.Listener
+	s        *Server
+	max      int64 // open connections allowed; <= 0: no cap
+	maxHead  int   // the longest request head
+	refusing atomic.Int32
+}
+
+func (s *Server) edgeListener(ln net.Listener) net.Listener {
+	return &edgeListener{Listener: ln, s: s, max: int64(s.cfg.Limits.MaxConnections), maxHead: s.cfg.Limits.ReadBufferBytes}
+}
+
+// Accept returns the next connection under the cap; one over it is
+// answered 503 and closed here, and the next is waited for.
+func (l *edgeListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.max > 0 && l.s.edge.open.Load() >= l.max {
+			l.s.edge.refused.WithLabelValues("connection_cap").Inc()
+			l.turnAway(c)
+			continue
+		}
+		l.s.edge.open.Add(1)
+		return &edgeConn{Conn: c, edge: &l.s.edge, maxHead: l.maxHead}, nil
+	}
+}
+
+// busyAnswer is the whole answer to a connection over the cap.
+var busyAnswer = func() []byte {
+	body, _ := json.Marshal(map[string]any{"diagnostics": []jsonDiagnostic{{
+		URI: "info:srw/diagnostic/1/1", Message: http.StatusText(http.StatusServiceUnavailable),
+		Details: "the gateway is serving as many connections as it is configured for; retry shortly",
+	}}})
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
+}()
+
+// maxTurningAway bounds the goroutines answering connections over the cap;
+// beyond it, such connections are closed without an answer.
+const maxTurningAway = 1024
+
+// turnAway answers a connection over the cap with 503 and closes it. It
+// half-closes first and reads what the client sent for a moment, so that
+// the client's request arriving after the answer does not make the kernel
+// reset the connection and destroy the answer before it is read.
+func (l *edgeListener) turnAway(c net.Conn) {
+	if l.refusing.Add(1) > maxTurningAway {
+		l.refusing.Add(-1)
+		c.Close()
+		return
+	}
+	go func() {
+		defer l.refusing.Add(-1)
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, err := c.Write(busyAnswer); err != nil {
+			return
+		}
+		if tc, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+		}
+		_, _ = io.CopyN(io.Discard, c, 64<<10)
+	}()
+}
+
+// edgeStats is what the edge counts, on the Server.
+type edgeStats struct {
+	open    atomic.Int64 // connections open now
+	refused *prometheus.CounterVec
+}
+
+// registerEdgeMetrics adds the edge's instruments to the registry.
+func (s *Server) registerEdgeMetrics() {
+	s.edge.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gateway_edge_refused_total", Help: "Requests and connections the HTTP edge refused, by reason (malformed framing, Host, connection cap…).",
+	}, []string{"reason"})
+	s.m.reg.MustRegister(s.edge.refused, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gateway_open_connections", Help: "Client connections open now.",
+	}, func() float64 { return float64(s.edge.open.Load()) }))
+}
+
+// edgeConn checks the request stream of one connection (see the top of
+// this file). Read is called by one goroutine at a time (fasthttp's), so
+// the framing state needs no lock.
+type edgeConn struct {
+	net.Conn
+	edge    *edgeStats
+	maxHead int
+
+	buf     []byte // read from Conn, not yet given out: buf[:rel] is checked
+	rel     int
+	scanned int // how far the unchecked part was searched for its end
+	st      int
+	remain  int64 // bytes left in a body or chunk (stBody)
+	after   int   // the state after stBody
+	bad     *edgeError
+	rerr    error // the connection's read error, once buf is drained
+
+	closeOnce sync.Once
+}
+
+func (c *edgeConn) Read(p []byte) (n int, err error) {
+	defer func() {
+		// The framing is fuzzed (FuzzEdgeFraming); should it still
+		// panic, refuse the connection rather than take the process down.
+		if r := recover(); r != nil {
+			c.bad, n, err = errMalformed, 0, errMalformed
+		}
+	}()
+	for {
+		if c.rel > 0 {
+			n := copy(p, c.buf[:c.rel])
+			c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+			c.rel -= n
+			return n, nil
+		}
+		if c.bad != nil {
+			return 0, c.bad
+		}
+		if c.rerr != nil {
+			if len(c.buf) > 0 {
+				// The client went away mid-head: hand fasthttp what
+				// came, it fails the request as it would have.
+				c.rel = len(c.buf)
+				continue
+			}
+			return 0, c.rerr
+		}
+		if len(c.buf) == 0 && len(p) > 0 {
+			// The common case: nothing held back, so read straight into
+			// p and hold back only an incomplete tail.
+			n, err := c.Conn.Read(p)
+			c.rerr = err
+			k := c.advance(p[:n])
+			if k < n && c.bad == nil {
+				c.buf = append(c.buf, p[k:n]...)
+			}
+			if k > 0 {
+				return k, nil
+			}
+			continue
+		}
+		if len(c.buf) >= c.maxHead+maxChunkLine {
+			// advance refuses a longer head or line first; this only
+			// bounds the buffer should it not.
+			c.rel = c.fail(0, errHeadTooLarge)
+			c.buf = c.buf[:c.rel]
+			continue
+		}
+		if cap(c.buf)-len(c.buf) < 4096 {
+			c.buf = append(c.buf, make([]byte, 4096)...)[:len(c.buf)]
+		}
+		n, err := c.Conn.Read(c.buf[len(c.buf):cap(c.buf)])
+		c.buf = c.buf[:len(c.buf)+n]
+		c.rerr = err
+		c.rel = c.advance(c.buf)
+		if c.bad != nil {
+			c.buf = c.buf[:c.rel]
+		}
+	}
+}
+
+// fail marks the stream bad at data offset at, where a message starts:
+// the bytes before it and its first byte are given out, so that fasthttp
+// has begun reading the message when it meets the error (with nothing
+// read it would close the connection without an answer).
+func (c *edgeConn) fail(at int, e *edgeError) int {
+	c.bad = e
+	c.edge.refused.WithLabelValues(e.reason).Inc()
+	return at + 1
+}
+
+// advance runs the framing over data, which starts where the last call
+// stopped, and returns how many bytes of it are checked. The rest is an
+// incomplete head or line, to be offered again with more bytes after it.
+func (c *edgeConn) advance(data []byte) int {
+	i := 0
+	for i < len(data) {
+		switch c.st {
+		case stBody:
+			n := int(min(int64(len(data)-i), c.remain))
+			i += n
+			c.remain -= int64(n)
+			if c.remain == 0 {
+				c.st = c.after
+			}
+		case stHead:
+			// A server should ignore empty lines before a request line
+			// (RFC 9112 2.2).
+			for len(data)-i >= 2 && data[i] == '\r' && data[i+1] == '\n' {
+				i += 2
+			}
+			if i == len(data) || len(data)-i == 1 && data[i] == '\r' {
+				return i
+			}
+			end := headEnd(data[i:], c.scanned)
+			if end == -2 {
+				return c.fail(i, errBareCRLF)
+			}
+			if end < 0 {
+				if len(data)-i > c.maxHead {
+					return c.fail(i, errHeadTooLarge)
+				}
+				c.scanned = max(0, len(data)-i-3)
+				return i
+			}
+			c.scanned = 0
+			if end > c.maxHead {
+				return c.fail(i, errHeadTooLarge)
+			}
+			f, err := checkHead(data[i : i+end])
+			if err != nil {
+				return c.fail(i, err)
+			}
+			i += end
+			switch {
+			case f.chunked:
+				c.st = stChunkSize
+			case f.length > 0:
+				c.st, c.remain, c.after = stBody, f.length, stHead
+			}
+		case stChunkSize:
+			j := bytes.IndexByte(data[i:], '\n')
+			if j < 0 {
+				if len(data)-i > maxChunkLine {
+					return c.fail(i, errChunkSize)
+				}
+				return i
+			}
+			size, ok := chunkSize(data[i : i+j+1])
+			if !ok {
+				return c.fail(i, errChunkSize)
+			}
+			i += j + 1
+			if size == 0 {
+				c.st = stTrailer
+			} else {
+				c.st, c.remain, c.after = stBody, size, stChunkCRLF
+			}
+		case stChunkCRLF:
+			if len(data)-i < 2 {
+				if data[i] != '\r' {
+					return c.fail(i, errChunkEnd)
+				}
+				return i
+			}
+			if data[i] != '\r' || data[i+1] != '\n' {
+				return c.fail(i, errChunkEnd)
+			}
+			i += 2
+			c.st = stChunkSize
+		case stTrailer:
+			if len(data)-i < 2 {
+				return i
+			}
+			if data[i] == '\r' && data[i+1] == '\n' {
+				i += 2
+				c.st = stHead
+				continue
+			}
+			end := headEnd(data[i:], c.scanned)
+			if end == -2 {
+				return c.fail(i, errTrailer)
+			}
+			if end < 0 {
+				if len(data)-i > c.maxHead {
+					return c.fail(i, errTrailer)
+				}
+				c.scanned = max(0, len(data)-i-3)
+				return i
+			}
+			c.scanned = 0
+			if err := checkFields(data[i:i+end-2], nil); err != nil {
+				return c.fail(i, errTrailer)
+			}
+			i += end
+			c.st = stHead
+		}
+	}
+	return i
+}
+
+// Close closes the connection and counts it closed, once.
+func (c *edgeConn) Close() error {
+	c.closeOnce.Do(func() { c.edge.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// headEnd returns the length of the head at the start of b up to and
+// including its CRLF CRLF, -1 when b holds no complete head yet, or -2
+// when b has a CR or LF that is not part of a CRLF (RFC 9112 2.2: a bare
+// CR must be refused; a bare LF is refused too, as a proxy in front may
+// not read it as a line end). The search resumes at from, where the last
+// one stopped.
+func headEnd(b []byte, from int) int {
+	for i := from; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			if k := bytes.IndexByte(b[i:], '\r'); k >= 0 && i+k < len(b)-1 {
+				return -2
+			}
+			return -1
+		}
+		p := i + j
+		if p == 0 || b[p-1] != '\r' || bytes.IndexByte(b[i:max(i, p-1)], '\r') >= 0 {
+			return -2
+		}
+		if p >= 3 && b[p-2] == '\n' && b[p-3] == '\r' {
+			return p + 1
+		}
+		i = p + 1
+	}
+}
+
+// framing is how a checked request's body is delimited.
+type framing struct {
+	chunked bool
+	length  int64
+}
+
+// checkHead checks a complete request head (ending in CRLF CRLF) against
+// RFC 9112 and returns its body's framing.
+func checkHead(head []byte) (framing, *edgeError) {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, '\n') >= 0 {
+		return framing{}, errBareCRLF
+	}
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, version, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || !isToken(method) || len(target) == 0 {
+		return framing{}, errRequestLine
+	}
+	var http10 bool
+	switch string(version) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		http10 = true
+	default:
+		if bytes.HasPrefix(version, []byte("HTTP/")) {
+			return framing{}, errVersion
+		}
+		return framing{}, errRequestLine
+	}
+	for _, b := range target {
+		if b <= ' ' || b == 0x7f {
+			return framing{}, errRequestLine
+		}
+	}
+	if err := checkTarget(method, target); err != nil {
+		return framing{}, err
+	}
+	var h headStats
+	if err := checkFields(rest[:len(rest)-2], &h); err != nil {
+		return framing{}, err
+	}
+	switch {
+	case h.hosts > 1:
+		return framing{}, errTwoHosts
+	case h.hosts == 0 && !http10:
+		return framing{}, errNoHost
+	case h.hosts == 1 && !validHost(h.host):
+		return framing{}, errBadHost
+	}
+	if h.te > 0 {
+		switch {
+		case http10:
+			return framing{}, errTE10
+		case h.cl > 0:
+			return framing{}, errCLAndTE
+		}
+		return framing{chunked: true}, checkCodings(h.codings)
+	}
+	if h.cl > 1 {
+		return framing{}, errTwoCL
+	}
+	if h.cl == 1 {
+		return framing{length: h.length}, h.clErr
+	}
+	return framing{}, nil
+}
+
+// checkTarget accepts origin-form, absolute-form with an http(s) URL and
+// an authority, and asterisk-form for OPTIONS (RFC 9112 3.2).
+func checkTarget(method, t []byte) *edgeError {
+	switch {
+	case t[0] == '/':
+		return nil
+	case len(t) == 1 && t[0] == '*':
+		if string(method) == http.MethodOptions {
+			return nil
+		}
+		return errTarget
+	}
+	rest, ok := cutPrefixFold(t, "http://")
+	if !ok {
+		if rest, ok = cutPrefixFold(t, "https://"); !ok {
+			return errTarget
+		}
+	}
+	auth := rest
+	if i := bytes.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
+	}
+	if bytes.IndexByte(auth, '@') >= 0 || !validHost(auth) {
+		return errTarget
+	}
+	return nil
+}
+
+func cutPrefixFold(b []byte, prefix string) ([]byte, bool) {
+	if len(b) < len(prefix) || !bytes.EqualFold(b[:len(prefix)], []byte(prefix)) {
+		return b, false
+	}
+	return b[len(prefix):], true
+}
+
+// headStats is what checkFields collects about the fields that frame the
+// message or name its host.
+type headStats struct {
+	hosts   int
+	host    []byte
+	cl      int // Content-Length values seen, list elements counted
+	length  int64
+	clErr   *edgeError
+	te      int      // Transfer-Encoding fields
+	codings [][]byte // their codings, in order
+}
+
+// checkFields checks field lines (each ending in CRLF; the empty line
+// excluded) and, when h is not nil, collects Host, Content-Length and
+// Transfer-Encoding.
+func checkFields(b []byte, h *headStats) *edgeError {
+	for len(b) > 0 {
+		line, rest, ok := bytes.Cut(b, []byte("\r\n"))
+		if !ok {
+			return errFieldSyntax
+		}
+		b = rest
+		if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, '\n') >= 0 {
+			return errBareCRLF
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return errObsFold
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !isToken(name) {
+			return errFieldSyntax
+		}
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return errFieldValue
+			}
+		}
+		if h == nil {
+			continue
+		}
+		value = trimOWS(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Host")):
+			h.hosts++
+			h.host = value
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			for _, v := range bytes.Split(value, []byte(",")) {
+				h.cl++
+				n, ok := decimal(trimOWS(v))
+				if !ok {
+					h.clErr = errBadCL
+				}
+				h.length = n
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			h.te++
+			for _, v := range bytes.Split(value, []byte(",")) {
+				h.codings = append(h.codings, trimOWS(v))
+			}
+		}
+	}
+	return nil
+}
+
+// checkCodings accepts exactly one transfer coding, chunked (RFC 9112
+// 6.1): chunked not last, or twice, leaves the body's end unknown (400);
+// any other coding is one the gateway does not implement (501).
+func checkCodings(codings [][]byte) *edgeError {
+	n := len(codings)
+	if n == 0 || !bytes.EqualFold(codings[n-1], []byte("chunked")) {
+		return errTENotChunked
+	}
+	for _, c := range codings[:n-1] {
+		name, _, _ := bytes.Cut(c, []byte(";"))
+		name = trimOWS(name)
+		if bytes.EqualFold(name, []byte("chunked")) || !isToken(name) {
+			return errTENotChunked
+		}
+	}
+	if n > 1 {
+		return errTEUnknown
+	}
+	return nil
+}
+
+// chunkSize parses a chunk-size line: 1*HEXDIG, optional extensions, CRLF.
+func chunkSize(line []byte) (int64, bool) {
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return 0, false
+	}
+	line = line[:len(line)-2]
+	if bytes.IndexByte(line, '\r') >= 0 {
+		return 0, false
+	}
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if i >= 15 { // more than 15 hex digits could overflow int64
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	if i == 0 {
+		return 0, false
+	}
+	if ext := line[i:]; len(ext) > 0 {
+		ext = bytes.TrimLeft(ext, " \t")
+		if len(ext) == 0 || ext[0] != ';' {
+			return 0, false
+		}
+		for _, c := range ext {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return 0, false
+			}
+		}
+	}
+	return n, true
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// decimal parses 1*DIGIT, at most 18 digits (no overflow).
+func decimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func trimOWS(b []byte) []byte { return bytes.Trim(b, " \t") }
+
+// isToken reports whether b is an RFC 9110 token.
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHost accepts uri-host [":" port] (RFC 9110 7.2): a registered name
+// of unreserved characters and percent escapes, an IPv4 address, or an IP
+// literal in brackets; then an optional port of digits. Empty is refused:
+// an http URI has a host.
+func validHost(b []byte) bool {
+	host, port := b, []byte(nil)
+	if len(b) > 0 && b[0] == '[' {
+		j := bytes.IndexByte(b, ']')
+		if j < 0 {
+			return false
+		}
+		for _, c := range b[1:j] {
+			if unhex(c) < 0 && c != ':' && c != '.' {
+				return false
+			}
+		}
+		if j == 1 {
+			return false
+		}
+		host, port = nil, b[j+1:]
+		if len(port) > 0 {
+			if port[0] != ':' {
+				return false
+			}
+			port = port[1:]
+		}
+	} else {
+		if i := bytes.LastIndexByte(b, ':'); i >= 0 {
+			host, port = b[:i], b[i+1:]
+		}
+		if len(host) == 0 || len(host) > 253 {
+			return false
+		}
+		for _, c := range host {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '%') {
+				return false
+			}
+		}
+	}
+	if len(port) > 5 {
+		return false
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// edgeRefusal is fasthttp's ErrorHandler: it answers a request fasthttp
+// could not read (refused by the guard above, or failed in fasthttp's own
+// parser) with the gateway's JSON error and a fixed message. fasthttp's
+// own errors quote the raw request head, so neither the answer nor the log
+// ever carries the error's text; fasthttp closes the connection after.
+func (s *Server) edgeRefusal(ctx *fasthttp.RequestCtx, err error) {
+	e := classifyReadError(err)
+	if e.reason != "edge" {
+		// The guard's refusals were counted where they were found.
+		s.edge.refused.WithLabelValues(e.reason).Inc()
+	}
+	s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String())
+	body, _ := json.Marshal(map[string]any{"diagnostics": []jsonDiagnostic{{
+		URI: "info:srw/diagnostic/1/1", Message: http.StatusText(e.status), Details: e.msg,
+	}}})
+	ctx.Response.Reset()
+	ctx.SetStatusCode(e.status)
+	ctx.SetContentType(fiber.MIMEApplicationJSON)
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(body)
+}
+
+// classifyReadError maps a request read error to an answer. The reason of
+// a guard refusal is replaced by "edge" (it is counted already).
+func classifyReadError(err error) edgeError {
+	var ee *edgeError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ee):
+		out := *ee
+		out.reason = "edge"
+		return out
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+		return *refuse(http.StatusRequestHeaderFieldsTooLarge, "head_too_large", "the request head is larger than the read buffer")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return *refuse(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than the gateway accepts")
+	case errors.Is(err, fasthttp.ErrTimeout) || errors.As(err, &ne) && ne.Timeout():
+		return *refuse(http.StatusRequestTimeout, "timeout", "the request was not received in time")
+	}
+	return *refuse(http.StatusBadRequest, "malformed", "the request is not valid HTTP/1.1")
+}

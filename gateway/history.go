@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// The dashboard's charts (SPEC 11) come from an in-process history: every
+// HistoryInterval the sampler reads the gateway's own counters (the
+// Prometheus registry and the cache's statistics) into a snapshot, and a
+// ring of snapshots covering one hour is kept. A chart point is the
+// difference between two consecutive snapshots, so nothing per request is
+// added to the hot path, and memory is bounded by the ring's length. The
+// per-upstream rows of /v1/status use the same snapshots for their recent
+// call and failure counts, which an open breaker's own counters (reset on
+// every state change) cannot give.
+
+// historySpan is how far back the charts reach.
+const historySpan = time.Hour
+
+// recentWindow is the span of an upstream row's recent counts.
+const recentWindow = 5 * time.Minute
+
+// snapshot is the gateway's cumulative counters at one moment.
+type snapshot struct {
+	at        time.Time
+	requests  float64   // user requests answered (staff and probe routes excluded)
+	buckets   []float64 // their cumulative latency histogram, by latencyBounds
+	hits      uint64
+	misses    uint64
+	stale     uint64
+	coalesced uint64
+	almaCalls float64 // guarded Alma calls made (a breaker's refusal is no call)
+	upstream  map[string]upCounters
+}
+
+// upCounters are one upstream's cumulative call counters.
+type upCounters struct {
+	calls, failures, durSum, durCount float64
+}
+
+// history is the ring of snapshots and the upstreams' degraded-since marks.
+type history struct {
+	s        *Server
+	interval time.Duration
+	done     chan struct{}
+
+	mu     sync.Mutex // guards ring, next, full, bounds and since
+	ring   []snapshot
+	next   int
+	full   bool
+	bounds []float64            // the request histogram's upper bounds
+	since  map[string]time.Time // upstream → when it stopped being healthy
+}
+
+func newHistory(s *Server, interval time.Duration) *history {
+	n := int(historySpan/interval) + 1
+	return &history{s: s, interval: interval, done: make(chan struct{}), ring: make([]snapshot, n), since: map[string]time.Time{}}
+}
+
+// run samples until ctx ends.
+func (h *history) run(ctx context.Context) {
+	defer close(h.done)
+	h.sample()
+	t := time.NewTicker(h.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.sample()
+		}
+	}
+}
+
+// userRoute says whether a route's requests count in the charts: the
+// staff pages, health probes and scrapes are not users' traffic.
+func userRoute(r string) bool {
+	return !isStaffPath(r) && r != "/metrics" && r != "/healthz" && r != "/readyz"
+}
+
+// take reads the counters now.
+func (h *history) take() snapshot {
+	s := h.s
+	snap := snapshot{at: s.now(), upstream: map[string]upCounters{}}
+	cs := s.loader.Stats()
+	snap.hits, snap.misses, snap.stale, snap.coalesced = cs.Hits, cs.Misses, cs.StaleServes, cs.Coalesced
+	fams, err := s.m.reg.Gather()
+	if err != nil {
+		s.log.Warn("dashboard history: reading metrics", "error", err)
+	}
+	var bounds []float64
+	for _, f := range fams {
+		switch f.GetName() {
+		case "gateway_requests_total":
+			for _, m := range f.GetMetric() {
+				if userRoute(label(m, "route")) {
+					snap.requests += m.GetCounter().GetValue()
+				}
+			}
+		case "gateway_request_duration_seconds":
+			for _, m := range f.GetMetric() {
+				if !userRoute(label(m, "route")) {
+					continue
+				}
+				bs := m.GetHistogram().GetBucket()
+				if snap.buckets == nil {
+					snap.buckets = make([]float64, len(bs))
+					bounds = make([]float64, len(bs))
+					for i, b := range bs {
+						bounds[i] = b.GetUpperBound()
+					}
+				}
+				for i, b := range bs {
+					if i < len(snap.buckets) {
+						snap.buckets[i] += float64(b.GetCumulativeCount())
+					}
+				}
+			}
+		case "gateway_upstream_calls_total":
+			for _, m := range f.GetMetric() {
+				name, outcome := label(m, "upstream"), label(m, "outcome")
+				u := snap.upstream[name]
+				v := m.GetCounter().GetValue()
+				if outcome != "breaker_open" {
+					u.calls += v
+					snap.almaCalls += v
+				}
+				if outcome == "error" {
+					u.failures += v
+				}
+				snap.upstream[name] = u
+			}
+		case "gateway_upstream_duration_seconds":
+			for _, m := range f.GetMetric() {
+				name := label(m, "upstream")
+				u := snap.upstream[name]
+				u.durSum += m.GetHistogram().GetSampleSum()
+				u.durCount += float64(m.GetHistogram().GetSampleCount())
+				snap.upstream[name] = u
+			}
+		}
+	}
+	if bounds != nil {
+		h.mu.Lock()
+		h.bounds = bounds
+		h.mu.Unlock()
+	}
+	return snap
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func (h *history) sample() {
+	snap := h.take()
+	h.mu.Lock()
+	h.ring[h.next] = snap
+	h.next = (h.next + 1) % len(h.ring)
+	if h.next == 0 {
+		h.full = true
+	}
+	h.mu.Unlock()
+	h.s.markStates()
+}
+
+// snapshots returns the ring oldest first.
+func (h *history) snapshots() []snapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []snapshot
+	if h.full {
+		out = append(out, h.ring[h.next:]...)
+	}
+	return append(out, h.ring[:h.next]...)
+}
+
+// before returns the newest snapshot at least d older than t, else the
+// oldest one; ok is false while there is none.
+func (h *history) before(t time.Time, d time.Duration) (snapshot, bool) {
+	snaps := h.snapshots()
+	if len(snaps) == 0 {
+		return snapshot{}, false
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if !snaps[i].at.After(t.Add(-d)) {
+			return snaps[i], true
+		}
+	}
+	return snaps[0], true
+}
+
+// historyPoint is one chart point: what happened between two samples.
+// A ratio or percentile is null when there was nothing to measure.
+type historyPoint struct {
+	Time      time.Time `json:"time"`
+	RPS       float64   `json:"requests_per_second"`
+	P50       *float64  `json:"p50_ms"`
+	P99       *float64  `json:"p99_ms"`
+	Hit       *float64  `json:"hit_ratio"`
+	Stale     *float64  `json:"stale_ratio"`
+	Coalesced *float64  `json:"coalesced_ratio"`
+	AlmaCalls float64   `json:"alma_calls"`
+}
+
+// points turns the ring into chart points, oldest first.
+func (h *history) points() []historyPoint {
+	snaps := h.snapshots()
+	h.mu.Lock()
+	bounds := h.bounds
+	h.mu.Unlock()
+	out := make([]historyPoint, 0, len(snaps))
+	for i := 1; i < len(snaps); i++ {
+		a, b := snaps[i-1], snaps[i]
+		dt := b.at.Sub(a.at).Seconds()
+		if dt <= 0 {
+			continue
+		}
+		p := historyPoint{Time: b.at.UTC(), RPS: round2(max(0, b.requests-a.requests) / dt), AlmaCalls: max(0, b.almaCalls-a.almaCalls)}
+		if len(a.buckets) == len(b.buckets) && len(b.buckets) == len(bounds) || a.buckets == nil && len(b.buckets) == len(bounds) {
+			delta := make([]float64, len(b.buckets))
+			for j := range b.buckets {
+				delta[j] = b.buckets[j]
+				if a.buckets != nil {
+					delta[j] -= a.buckets[j]
+				}
+			}
+			p.P50 = quantile(bounds, delta, 0.5)
+			p.P99 = quantile(bounds, delta, 0.99)
+		}
+		hits, misses, stale, coal := float64(b.hits-a.hits), float64(b.misses-a.misses), float64(b.stale-a.stale), float64(b.coalesced-a.coalesced)
+		if n := hits + misses + stale; n > 0 {
+			p.Hit, p.Stale, p.Coalesced = ratio(hits, n), ratio(stale, n), ratio(min(coal, n), n)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func ratio(a, n float64) *float64 { v := round2(a / n * 100); return &v }
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// quantile estimates the q-quantile in milliseconds from cumulative bucket
+// counts, interpolating linearly inside the bucket, as Prometheus's
+// histogram_quantile does. Nil when the buckets are empty.
+func quantile(bounds, cum []float64, q float64) *float64 {
+	if len(cum) == 0 {
+		return nil
+	}
+	total := cum[len(cum)-1]
+	// Requests slower than the last bound are in the implicit +Inf bucket,
+	// which the cumulative counts above do not reach: they are not in
+	// total, and the estimate is capped at the last bound.
+	if total <= 0 {
+		return nil
+	}
+	rank := q * total
+	lo, prev := 0.0, 0.0
+	for i, c := range cum {
+		if c >= rank {
+			hi := bounds[i]
+			v := lo
+			if c > prev {
+				v = lo + (hi-lo)*(rank-prev)/(c-prev)
+			}
+			ms := round2(v * 1000)
+			return &ms
+		}
+		lo, prev = bounds[i], c
+	}
+	ms := round2(bounds[len(bounds)-1] * 1000)
+	return &ms
+}
+
+// upstreamLabel is an upstream's name in words, from the members' names.
+func (s *Server) upstreamLabel(name string) string {
+	kind, code, _ := strings.Cut(name, ":")
+	who := "Network"
+	if code != "nz" {
+		who = code
+		if m, ok := s.cfg.Member(code); ok && m.Name != "" {
+			who = m.Name + " (" + m.Code + ")"
+		}
+	}
+	switch kind {
+	case "sru":
+		if code == "nz" {
+			return "Network search (NZ SRU)"
+		}
+		return who + ": own catalogue (SRU)"
+	case "api":
+		if code == "nz" {
+			return "Network availability (REST API, NZ key)"
+		}
+		return who + ": live availability (REST API)"
+	}
+	return name
+}

@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/z3950"
+)
+
+// The gateway's side of the Z39.50 server (SPEC 10): the z3950 package
+// speaks the protocol and asks this Backend for databases, the index set
+// and searches; searches go through the same cache, coalescing and
+// breakers as SRU, so a cached search answers while Alma is down.
+
+// z3950Backend adapts the Server to z3950.Backend.
+type z3950Backend struct{ s *Server }
+
+// NetworkCode is the network's code: the last path segment of its SRU
+// URL (…/view/sru/<code>).
+func (s *Server) NetworkCode() string {
+	u, err := url.Parse(s.cfg.SRUURL)
+	if err != nil {
+		return ""
+	}
+	return path.Base(strings.TrimRight(u.Path, "/"))
+}
+
+// Z3950Databases lists the database names the Z39.50 server answers:
+// Default, the network code, and each member with its own SRU endpoint.
+func (s *Server) Z3950Databases() []string {
+	out := []string{"Default"}
+	if nc := s.NetworkCode(); nc != "" && nc != "." && nc != "/" {
+		out = append(out, nc)
+	}
+	for _, m := range s.cfg.Members {
+		if _, ok := s.targets[m.Code]; ok {
+			out = append(out, m.Code)
+		}
+	}
+	return out
+}
+
+// Database resolves a name case-insensitively: "Default" and the network
+// code are the network ("nz"); a member code is that member's own SRU.
+func (b z3950Backend) Database(name string) (string, bool) {
+	if strings.EqualFold(name, "Default") {
+		return "nz", true
+	}
+	if nc := b.s.NetworkCode(); nc != "" && strings.EqualFold(name, nc) {
+		return "nz", true
+	}
+	for code := range b.s.targets {
+		if code != "nz" && strings.EqualFold(name, code) {
+			return code, true
+		}
+	}
+	return "", false
+}
+
+func (b z3950Backend) Indexes() *sru.IndexSet { return b.s.indexes.Load() }
+
+// contentZ3950 marks the pipeline answers of the Z39.50 server: packed
+// BER records (packZ3950), never served over HTTP.
+const contentZ3950 ContentType = 200
+
+// Search runs one search through the search pipeline (cache → coalesce →
+// guarded target), like the SRU server. What is cached is the hit count
+// and the records already encoded in the syntax asked, so a cached search
+// and present costs a lookup and a write, and a cached search answers
+// while Alma is down. Errors become Bib-1 diagnostics through
+// errorAnswer, the one place that turns errors into answers: Alma
+// unreachable, breaker open, rate limited or slow is diagnostic 2 with
+// errorAnswer's details as addinfo.
+func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result, error) {
+	s := b.s
+	t, ok := s.targets[q.Database]
+	if !ok {
+		return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
+	}
+	key := "z3950|" + q.Database + "|" + q.Syntax + "|" + q.ElementSet + "|" + itoa(q.Start) + "|" + itoa(q.Count) + "|" + q.CQL
+	ans, _, err := s.pipe.Search(ctx, &SearchRequest{
+		Key:    key,
+		Target: t,
+		Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
+		Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
+	})
+	if err != nil {
+		return nil, s.z3950Error(err)
+	}
+	return unpackZ3950(ans.Body)
+}
+
+// z3950Error turns a search error into a Bib-1 diagnostic.
+func (s *Server) z3950Error(err error) error {
+	var d *z3950.Diagnostic
+	if errors.As(err, &d) {
+		return d
+	}
+	var ce *clientError
+	if errors.As(err, &ce) {
+		return z3950.FromSRU(&ce.diag)
+	}
+	a := errorAnswer(s.log, "z3950", err)
+	return &z3950.Diagnostic{Condition: 2, AddInfo: strings.TrimPrefix(a.diag.Message+": "+a.diag.Details, ": ")}
+}
+
+// packZ3950 is a page as cached: the hit count, then either the target's
+// first diagnostic (kept for the diagnostic lifetime) or the records, each
+// an encoded EXTERNAL or a surrogate diagnostic, length-prefixed.
+func packZ3950(p *TargetPage, q z3950.Search) Rendered {
+	b := binary.AppendUvarint(nil, uint64(p.Total))
+	if len(p.Diagnostics) > 0 && len(p.Records) == 0 {
+		d := z3950.FromSRU(&p.Diagnostics[0])
+		b = append(b, 'D')
+		b = binary.AppendUvarint(b, uint64(d.Condition))
+		b = append(b, d.AddInfo...)
+		return Rendered{ContentType: contentZ3950, Body: b, Diagnostic: true}
+	}
+	b = append(b, 'R')
+	tags := []string{"q:" + q.CQL}
+	for _, tr := range p.Records {
+		var rec z3950.Record
+		if tr.Record == nil {
+			rec.Diag = &z3950.Diagnostic{Condition: 14, AddInfo: "record at position " + itoa(tr.Position) + " could not be read"}
+		} else {
+			tags = append(tags, "mms:"+tr.Record.MMSID)
+			rec = z3950.EncodeRecord(tr.Record, q.Syntax, q.ElementSet)
+		}
+		if rec.Diag != nil {
+			b = append(b, 'd')
+			b = binary.AppendUvarint(b, uint64(rec.Diag.Condition))
+			b = binary.AppendUvarint(b, uint64(len(rec.Diag.AddInfo)))
+			b = append(b, rec.Diag.AddInfo...)
+			continue
+		}
+		b = append(b, 'r')
+		b = binary.AppendUvarint(b, uint64(len(rec.External)))
+		b = append(b, rec.External...)
+	}
+	return Rendered{ContentType: contentZ3950, Body: b, Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
+}
+
+var errBadEntry = errors.New("z3950: malformed cache entry")
+
+// unpackZ3950 reads what packZ3950 wrote; the records share v's bytes.
+func unpackZ3950(v []byte) (*z3950.Result, error) {
+	total, n := binary.Uvarint(v)
+	if n <= 0 || n >= len(v) {
+		return nil, errBadEntry
+	}
+	v = v[n:]
+	res := &z3950.Result{Total: int(total)}
+	kind, v := v[0], v[1:]
+	if kind == 'D' {
+		c, n := binary.Uvarint(v)
+		if n <= 0 {
+			return nil, errBadEntry
+		}
+		return nil, &z3950.Diagnostic{Condition: int(c), AddInfo: string(v[n:])}
+	}
+	for len(v) > 0 {
+		kind := v[0]
+		v = v[1:]
+		var c uint64
+		if kind == 'd' {
+			if c, n = binary.Uvarint(v); n <= 0 {
+				return nil, errBadEntry
+			}
+			v = v[n:]
+		}
+		l, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) < l {
+			return nil, errBadEntry
+		}
+		data := v[n : n+int(l)]
+		v = v[n+int(l):]
+		if kind == 'd' {
+			res.Records = append(res.Records, z3950.Record{Diag: &z3950.Diagnostic{Condition: int(c), AddInfo: string(data)}})
+		} else {
+			res.Records = append(res.Records, z3950.Record{External: data})
+		}
+	}
+	return res, nil
+}
+
+// ServeZ3950 answers Z39.50 on ln until ctx ends, then drains its
+// sessions (bounded by the drain timeout).
+func (s *Server) ServeZ3950(ctx context.Context, ln net.Listener) error {
+	err := s.z3950.Serve(ctx, ln)
+	if errors.Is(err, z3950.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// initZ3950 creates the Z39.50 server (it listens only in ServeZ3950) and
+// registers its counters in /metrics.
+func (s *Server) initZ3950() {
+	s.z3950 = z3950.NewServer(z3950Backend{s}, s.cfg.z3950Config(s.version), s.log)
+	st := func(f func(z3950.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(s.z3950.Stats())) }
+	}
+	s.m.gaugeFunc("gateway_z3950_sessions", "Open Z39.50 sessions.", st(func(x z3950.Stats) int64 { return x.SessionsActive }))
+	s.m.counterFunc("gateway_z3950_sessions_total", "Z39.50 sessions accepted.", st(func(x z3950.Stats) int64 { return x.SessionsTotal }))
+	s.m.counterFunc("gateway_z3950_sessions_refused_total", "Z39.50 sessions refused at the session limit.", st(func(x z3950.Stats) int64 { return x.SessionsRefused }))
+	s.m.counterFunc("gateway_z3950_protocol_errors_total", "Z39.50 sessions closed for a malformed or hostile PDU.", st(func(x z3950.Stats) int64 { return x.ProtocolErrors }))
+	s.m.counterFunc("gateway_z3950_diagnostics_total", "Bib-1 diagnostics sent in Z39.50 responses.", st(func(x z3950.Stats) int64 { return x.Diagnostics }))
+	s.m.counterFunc("gateway_z3950_backend_errors_total", "Z39.50 searches that failed upstream (diagnostic 2).", st(func(x z3950.Stats) int64 { return x.BackendFails }))
+	s.m.counterFunc("gateway_z3950_idle_closed_total", "Z39.50 sessions closed for inactivity.", st(func(x z3950.Stats) int64 { return x.IdleClosed }))
+	s.m.counterFunc("gateway_z3950_records_total", "Records sent over Z39.50.", st(func(x z3950.Stats) int64 { return x.Records }))
+	s.m.reg.MustRegister(z3950PDUs{s})
+}
+
+// z3950PDUs exports the PDU counts by type as one labelled counter.
+type z3950PDUs struct{ s *Server }
+
+var z3950PDUDesc = prometheus.NewDesc("gateway_z3950_pdus_total", "Z39.50 request PDUs received, by type.", []string{"pdu"}, nil)
+
+func (c z3950PDUs) Describe(ch chan<- *prometheus.Desc) { ch <- z3950PDUDesc }
+
+func (c z3950PDUs) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.s.z3950.Stats().PDUs {
+		ch <- prometheus.MustNewConstMetric(z3950PDUDesc, prometheus.CounterValue, float64(n), name)
+	}
+}
+
+// z3950Status is the Z39.50 block of /v1/status.
+func (s *Server) z3950Status() map[string]any {
+	st := s.z3950.Stats()
+	return map[string]any{
+		"enabled":          s.cfg.Z3950.Addr != "",
+		"databases":        s.Z3950Databases(),
+		"sessions":         st.SessionsActive,
+		"sessions_total":   st.SessionsTotal,
+		"sessions_refused": st.SessionsRefused,
+		"pdus":             st.PDUs,
+		"protocol_errors":  st.ProtocolErrors,
+		"diagnostics":      st.Diagnostics,
+		"backend_errors":   st.BackendFails,
+		"records":          st.Records,
+	}
+}

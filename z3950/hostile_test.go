@@ -1,0 +1,278 @@
+package z3950
+
+import (
+	"bytes"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+)
+
+// nested returns depth constructed SEQUENCEs around an INTEGER.
+func nested(depth int, indefinite bool) []byte {
+	b := []byte{0x02, 0x01, 0x00}
+	for i := 0; i < depth; i++ {
+		if indefinite {
+			b = append(append([]byte{0x30, 0x80}, b...), 0, 0)
+		} else {
+			b = append([]byte{0x30, 0x82, byte(len(b) >> 8), byte(len(b))}, b...)
+		}
+	}
+	return append(append([]byte{0xb4, 0x80}, b...), 0, 0)
+}
+
+func initWith(fields ...*ber.Packet) []byte { return pdu(tagInitRequest, nil, fields...) }
+
+func initFields() []*ber.Packet {
+	return []*ber.Packet{
+		ctxBits(3, 3, func(int) bool { return true }),
+		ctxBits(4, 15, func(i int) bool { return i == 0 || i == 1 }),
+		ctxInt(5, 1<<20), ctxInt(6, 1<<20),
+	}
+}
+
+// TestHostileInputs sends each input on its own session: every one is
+// answered with a diagnostic or a Close, a session left open beside them
+// keeps working, and no goroutine is left behind.
+func TestHostileInputs(t *testing.T) {
+	f := newFake(t)
+	srv, addr := startServer(t, f, Config{MaxPDUBytes: 64 << 10})
+	// The inputs that wait for the idle timeout go to a server of their
+	// own with a short one; the bystander would idle out there too.
+	_, idleAddr := startServer(t, f, Config{IdleTimeout: 300 * time.Millisecond})
+	bystander := dial(t, addr)
+	bystander.init()
+	base := runtime.NumGoroutine()
+
+	initPDU := fixture(t, "01-init.ber")
+	longHTTP := []byte("GET /sru?query=x HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+	badOp := func() *ber.Packet {
+		q := ctxCons(1)
+		q.AppendChild(oid(OIDBib1Attributes))
+		q.AppendChild(ctxCons(1, operand("a"), operand("b"), ctxCons(46, ctxBytes(5, nil))))
+		return q
+	}
+	attrNoValue := func() *ber.Packet {
+		q := ctxCons(1)
+		q.AppendChild(oid(OIDBib1Attributes))
+		e := seq()
+		e.AppendChild(ctxInt(120, 1))
+		q.AppendChild(ctxCons(0, ctxCons(102, ctxCons(44, e), ctxString(45, "x"))))
+		return q
+	}
+	searchWithout := func(skip int) []byte {
+		f := []*ber.Packet{ctxInt(13, 0), ctxInt(14, 1), ctxInt(15, 0), ctxBool(16, true), ctxString(17, "default"),
+			ctxCons(18, ctxString(105, "Default")), ctxCons(21, rpnQuery("x"))}
+		return pdu(tagSearchRequest, nil, append(f[:skip:skip], f[skip+1:]...)...)
+	}
+	otherExternal := func() *ber.Packet {
+		e := ctxCons(104)
+		e.AppendChild(oid("1.2.840.10003.16.99"))
+		e.AppendChild(ctxCons(0, intl("x")))
+		return e
+	}
+	big := initWith(append(initFields(), ctxString(111, strings.Repeat("n", 66<<10)))...)
+	// A record syntax OID whose first arc starts with 0x80 (not minimal).
+	badOID := searchPDU(searchOpts{syntax: OIDUSMARC})
+	i := bytes.Index(badOID, []byte{0x9f, 0x68, 0x07})
+	badOID = append(append(append([]byte{}, badOID[:i]...), 0x9f, 0x68, 0x07, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), badOID[i+10:]...)
+
+	tests := []struct {
+		name      string
+		init      bool
+		send      []byte
+		halfClose bool
+		want      string // "close:N" or "diag:N" or "answer:TAG"
+	}{
+		{"truncated init", false, initPDU[:10], true, "close:6"},
+		{"only an identifier", false, initPDU[:1], true, "close:6"},
+		{"truncated inside a length", false, []byte{0xb4, 0x82, 0x01}, true, "close:6"},
+		{"an Init that never ends", false, initPDU[:20], false, "close:7"},
+		{"nothing at all", false, nil, false, "close:7"},
+		{"length past the PDU bound", false, []byte{0xb4, 0x84, 0x7f, 0xff, 0xff, 0xff}, false, "close:6"},
+		{"PDU just past the bound", false, big, false, "close:6"},
+		{"five length octets", false, []byte{0xb4, 0x85, 1, 1, 1, 1, 1}, false, "close:6"},
+		{"length octet 0xff", false, []byte{0xb4, 0xff, 0}, false, "close:6"},
+		{"deep nesting, indefinite", false, nested(40, true), false, "close:6"},
+		{"deep nesting, definite", false, nested(40, false), false, "close:6"},
+		{"universal SEQUENCE as PDU", false, []byte{0x30, 0x00}, false, "close:6"},
+		{"unknown PDU [99]", false, []byte{0xbf, 0x63, 0x00}, false, "close:6"},
+		{"primitive PDU", false, []byte{0x94, 0x00}, false, "close:6"},
+		{"end-of-contents at the top", false, []byte{0x00, 0x00}, false, "close:6"},
+		{"indefinite length on a primitive", false, []byte{0x94, 0x80, 0, 0}, false, "close:6"},
+		{"element runs past its parent", false, []byte{0xb4, 0x03, 0x02, 0x05, 0x00}, false, "close:6"},
+		{"tag number of six octets", false, []byte{0xbf, 0x81, 0x81, 0x81, 0x81, 0x81, 0x01, 0x00}, false, "close:6"},
+		{"an HTTP request", false, longHTTP, false, "close:6"},
+		{"search before Init", false, searchPDU(searchOpts{}), false, "close:6"},
+		{"close before Init", false, fixture(t, "08-close.ber"), false, "close:6"},
+		{"Init without options", false, initWith(initFields()[0], ctxInt(5, 1), ctxInt(6, 1)), false, "close:6"},
+		{"Init with a nine-octet integer", false, initWith(append(initFields()[:2], ctxBytes(5, bytes.Repeat([]byte{1}, 9)), ctxInt(6, 1))...), false, "close:6"},
+		{"Init with a bit string of 9 unused bits", false, initWith(ctxBytes(3, []byte{9, 0xe0}), initFields()[1], ctxInt(5, 1), ctxInt(6, 1)), false, "close:6"},
+		{"Init with constructed options", false, initWith(initFields()[0], ctxCons(4), ctxInt(5, 1), ctxInt(6, 1)), false, "close:6"},
+		{"Init offering only version 1", false, initWith(ctxBits(3, 1, func(int) bool { return true }), initFields()[1], ctxInt(5, 1), ctxInt(6, 1)), false, "answer:21"},
+		{"Init twice", true, initPDU, false, "close:6"},
+		{"search without a query", true, searchWithout(6), false, "close:6"},
+		{"search without a result set name", true, searchWithout(4), false, "close:6"},
+		{"search with a databaseNames of integers", true, pdu(tagSearchRequest, nil, ctxInt(13, 0), ctxInt(14, 1), ctxInt(15, 0), ctxBool(16, true), ctxString(17, "x"), ctxCons(18, ctxCons(105)), ctxCons(21, rpnQuery("x"))), false, "close:6"},
+		{"a malformed record syntax OID", true, badOID, false, "close:6"},
+		{"a result set name of 2000 bytes", true, searchPDU(searchOpts{name: strings.Repeat("n", 2000)}), false, "close:6"},
+		{"a term of 9000 bytes", true, searchPDU(searchOpts{query: rpnQuery(strings.Repeat("t", 9000))}), false, "close:6"},
+		{"an unknown boolean operator", true, searchPDU(searchOpts{query: badOp()}), false, "close:6"},
+		{"an attribute without a value", true, searchPDU(searchOpts{query: attrNoValue()}), false, "close:6"},
+		{"access control request", true, pdu(tagAccessCtrlRequest, nil), false, "close:6"},
+		{"resource control request", true, pdu(tagResourceCtrlReq, nil), false, "close:6"},
+		{"segment request", true, pdu(tagSegmentRequest, nil), false, "close:6"},
+		{"garbage after Init", true, []byte{0x00, 0x01, 0x00}, false, "close:6"},
+		{"present before search", true, presentPDU("default", 1, 1, "", ""), false, "diag:30"},
+		{"present with a negative count", true, append(searchPDU(searchOpts{}), presentPDU("default", 1, -5, "", "")...), false, "diag:13"},
+		{"no database named", true, searchPDU(searchOpts{dbs: []string{}}), false, "diag:108"},
+		{"query type 0", true, searchPDU(searchOpts{query: ctxCons(0, intl("x"))}), false, "diag:107"},
+		{"an external query not CQL", true, searchPDU(searchOpts{query: otherExternal()}), false, "diag:107"},
+		{"CQL with a NUL", true, searchPDU(searchOpts{query: cqlQuery("a\x00b")}), false, "diag:108"},
+		{"CQL unterminated", true, searchPDU(searchOpts{query: cqlQuery(`alma.title="x`)}), false, "diag:108"},
+		{"delete of a set that never existed", true, pdu(tagDeleteRequest, nil, ctxInt(32, 0), func() *ber.Packet { s := seq(); s.AppendChild(ctxString(31, "ghost")); return s }()), false, "answer:27"},
+		{"delete function 7", true, pdu(tagDeleteRequest, nil, ctxInt(32, 7)), false, "close:6"},
+	}
+	if len(tests) < 30 {
+		t.Fatalf("only %d hostile inputs", len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := addr
+			if tt.want == "close:7" {
+				at = idleAddr
+			}
+			c := dial(t, at)
+			if tt.init {
+				c.init()
+			}
+			if len(tt.send) > 0 {
+				c.send(tt.send)
+			}
+			if tt.halfClose {
+				c.conn.(*net.TCPConn).CloseWrite()
+			}
+			var last *ber.Packet
+			for {
+				p := c.recv()
+				if p == nil {
+					break
+				}
+				last = p
+				n, _ := diagOf(p)
+				if p.Tag == tagClose || strings.HasPrefix(tt.want, "answer") || strings.HasPrefix(tt.want, "diag") && n != 0 {
+					break
+				}
+			}
+			got := "closed without a Close"
+			switch n, _ := diagOf(last); {
+			case last == nil:
+			case last.Tag == tagClose:
+				got = "close:" + strconv.Itoa(closeReason(last))
+			case n != 0:
+				got = "diag:" + strconv.Itoa(n)
+			default:
+				got = "answer:" + strconv.Itoa(int(last.Tag))
+			}
+			if got != tt.want {
+				t.Errorf("answered %s, want %s", got, tt.want)
+			}
+			c.conn.Close()
+			// The session beside them is unaffected (and kept from idling).
+			bystander.send(searchPDU(searchOpts{}))
+			if p := bystander.recv(); p == nil || p.Tag != tagSearchResponse || intField(t, p, 23) != 10 {
+				t.Fatalf("the bystander session was affected: %s", describe(p))
+			}
+		})
+	}
+	bystander.send(searchPDU(searchOpts{}))
+	if p := bystander.recv(); p == nil || p.Tag != tagSearchResponse || intField(t, p, 23) != 10 {
+		t.Fatalf("the bystander session was affected: %s", describe(p))
+	}
+	settleGoroutines(t, base)
+	if st := srv.Stats(); st.ProtocolErrors < 30 || st.SessionsActive != 1 {
+		t.Errorf("stats after the hostile inputs: %+v", st)
+	}
+}
+
+// TestTenThousandResultSets creates result sets until far past the bound:
+// each one past it is diagnostic 112, and the session stays usable.
+func TestTenThousandResultSets(t *testing.T) {
+	_, addr := startServer(t, newFake(t), Config{MaxResultSets: 20})
+	c := dial(t, addr)
+	c.init()
+	refused := 0
+	// Pipelined: all 10,000 searches are written while the answers are read.
+	go func() {
+		var batch []byte
+		for i := 0; i < 10000; i++ {
+			batch = append(batch, searchPDU(searchOpts{name: "s" + strconv.Itoa(i)})...)
+			if i%500 == 499 {
+				if _, err := c.conn.Write(batch); err != nil {
+					return
+				}
+				batch = batch[:0]
+			}
+		}
+	}()
+	for i := 0; i < 10000; i++ {
+		p := c.recv()
+		if p == nil {
+			t.Fatalf("closed at %d", i)
+		}
+		switch n, _ := diagOf(p); {
+		case i < 20 && n != 0, i >= 20 && n != 112:
+			t.Fatalf("search %d: diagnostic %d", i, n)
+		case n == 112:
+			refused++
+		}
+	}
+	c.send(presentPDU("s0", 1, 1, "", ""))
+	if len(records(c.recv())) != 1 || refused != 9980 {
+		t.Fatalf("refused %d; the first set is gone", refused)
+	}
+}
+
+// TestSessionLimit refuses a session past the bound with a Close
+// (resources) and serves the others.
+func TestSessionLimit(t *testing.T) {
+	_, addr := startServer(t, newFake(t), Config{MaxSessions: 2})
+	a, b := dial(t, addr), dial(t, addr)
+	a.init()
+	b.init()
+	c := dial(t, addr)
+	if r := closeReason(c.recv()); r != CloseResources {
+		t.Errorf("third session: close reason %d, want %d", r, CloseResources)
+	}
+	a.send(searchPDU(searchOpts{}))
+	if p := a.recv(); p == nil || p.Tag != tagSearchResponse {
+		t.Error("first session affected")
+	}
+}
+
+// TestShutdownClosesSessions: Shutdown sends idle sessions a Close
+// (shutdown) and Serve returns.
+func TestShutdownClosesSessions(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(newFake(t), Config{}, nil)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(t.Context(), ln) }()
+	c := dial(t, ln.Addr().String())
+	c.init()
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := closeReason(c.recv()); r != CloseShutdown {
+		t.Errorf("close reason %d, want %d", r, CloseShutdown)
+	}
+	if err := <-done; err != ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+}
