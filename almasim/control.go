@@ -9,9 +9,11 @@ import (
 )
 
 // faultJSON is a fault over HTTP: POST /_sim/faults
-// {"endpoint":"sru","kind":"429","delay_ms":0,"retry_after":2,"times":3}.
+// {"endpoint":"sru","kind":"429","delay_ms":0,"retry_after":2,"times":3};
+// with "target" (a zone code or "ext") it faults that SRU target only.
 type faultJSON struct {
 	Endpoint   string    `json:"endpoint"`
+	Target     string    `json:"target,omitempty"`
 	Kind       FaultKind `json:"kind"`
 	DelayMS    int64     `json:"delay_ms"`
 	RetryAfter int       `json:"retry_after"`
@@ -21,10 +23,11 @@ type faultJSON struct {
 // ControlHandler serves the simulator's control surface (JSON), to loopback
 // clients only:
 //
-//	POST   /_sim/faults    set a fault (faultJSON); kind "none" clears the endpoint
-//	GET    /_sim/faults    the active faults
+//	POST   /_sim/faults    set a fault (faultJSON); kind "none" clears the endpoint (or target)
+//	GET    /_sim/faults    the active faults: by endpoint, and as "target:<name>" per target
 //	DELETE /_sim/faults    clear every fault
-//	GET    /_sim/counters  {"sru":n,"bibs":n,"all":n}
+//	GET    /_sim/counters  {"sru":n,"bibs":n,"all":n,"targets":{"<name>":n}}
+//	GET    /_sim/works     the ground truth of clustering: {"<target>":{"<record id>":"<work>"}}
 //	GET    /_sim/requests  the request log, oldest first
 //	GET    /_sim/network   network code, NZ key, members and their keys
 //	POST   /_sim/reset     zero counters, log and quotas, and clear every fault
@@ -37,8 +40,24 @@ func (s *Simulator) ControlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.faultsJSON())
 	})
 	mux.HandleFunc("GET /_sim/counters", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]int64{
-			"sru": s.Count(EndpointSRU), "bibs": s.Count(EndpointBibs), "all": s.Count(EndpointAll)})
+		targets := map[string]int64{}
+		for _, t := range s.Targets() {
+			targets[t] = s.CountTarget(t)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{
+			"sru": s.Count(EndpointSRU), "bibs": s.Count(EndpointBibs), "all": s.Count(EndpointAll), "targets": targets})
+	})
+	mux.HandleFunc("GET /_sim/works", func(w http.ResponseWriter, r *http.Request) {
+		works := s.Works()
+		if t := r.URL.Query().Get("target"); t != "" {
+			m, ok := works[t]
+			if !ok {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown target " + t})
+				return
+			}
+			works = map[string]map[string]string{t: m}
+		}
+		writeJSON(w, http.StatusOK, works)
 	})
 	mux.HandleFunc("GET /_sim/requests", func(w http.ResponseWriter, r *http.Request) {
 		type entry struct {
@@ -118,7 +137,20 @@ func (s *Simulator) postFault(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "delay_ms, retry_after and times must not be negative"})
 		return
 	}
-	s.SetFault(ep, Fault{Kind: in.Kind, Delay: time.Duration(in.DelayMS) * time.Millisecond, RetryAfter: in.RetryAfter, Times: in.Times})
+	f := Fault{Kind: in.Kind, Delay: time.Duration(in.DelayMS) * time.Millisecond, RetryAfter: in.RetryAfter, Times: in.Times}
+	if in.Target != "" {
+		if ep != EndpointSRU && ep != EndpointAll {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a target is an SRU target: endpoint must be sru"})
+			return
+		}
+		if !s.SetTargetFault(in.Target, f) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown target " + in.Target})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.faultsJSON())
+		return
+	}
+	s.SetFault(ep, f)
 	writeJSON(w, http.StatusOK, s.faultsJSON())
 }
 
@@ -126,6 +158,9 @@ func (s *Simulator) faultsJSON() map[string]faultJSON {
 	out := map[string]faultJSON{}
 	for ep, f := range s.Faults() {
 		out[ep.String()] = faultJSON{Endpoint: ep.String(), Kind: f.Kind, DelayMS: f.Delay.Milliseconds(), RetryAfter: f.RetryAfter, Times: f.Times}
+	}
+	for t, f := range s.TargetFaults() {
+		out["target:"+t] = faultJSON{Endpoint: "sru", Target: t, Kind: f.Kind, DelayMS: f.Delay.Milliseconds(), RetryAfter: f.RetryAfter, Times: f.Times}
 	}
 	return out
 }

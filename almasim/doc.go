@@ -20,10 +20,24 @@
 // legacy cataloguing 852s, CJK and escaped titles) so that a small network
 // still contains every case; the rest are drawn from the seed.
 //
+// For federation (SPEC 9) each member's IZ also holds a few local-only
+// records the network lacks (no (EXLNZ-…) link), and beside Alma the
+// simulator serves an external SRU 2.0 target at /ext/sru (ExternalTarget):
+// a union catalogue with the dc.* and bath.* index sets and its own explain,
+// whose records copy some NZ records under their own 001 and share an ISBN
+// (hyphenated or as ISBN-10), an ISSN, an OCLC number ((OCoLC)ocm…) or, for
+// records with no identifier, only title, author and year, and carry no 852s;
+// plus records of its own. Both are drawn after the network from their own
+// seeded sources. Work (and /_sim/works) is the ground truth of which
+// records are copies of one work, for measuring a merge.
+//
 // Faults (slow, 500, 429, malformed, truncated, hang, reset) are set per
 // endpoint from Go (SetFault) or over HTTP (POST /_sim/faults, loopback
-// clients only) and apply to the next requests; every request is counted and
-// kept in a bounded log, faulted ones included.
+// clients only) and apply to the next requests; SetTargetFault (or "target"
+// in the POST) faults one SRU target alone (the NZ, one member's IZ, or the
+// external target) and wins over the endpoint's fault. Every request is
+// counted (per endpoint and per SRU target, CountTarget) and kept in a
+// bounded log, faulted ones included.
 //
 // One record breaks XML 1.0 on purpose: ControlCharMMSID names an NZ record
 // whose title holds U+0001, U+000B and U+FFFE. It is reachable only by

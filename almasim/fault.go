@@ -71,10 +71,11 @@ type Fault struct {
 	Times      int           // how many requests get the fault; 0 = until cleared
 }
 
-// faultTable holds the active fault per endpoint.
+// faultTable holds the active fault per endpoint and per SRU target.
 type faultTable struct {
-	mu     sync.Mutex // guards active
-	active [3]*activeFault
+	mu       sync.Mutex // guards active and byTarget
+	active   [3]*activeFault
+	byTarget map[string]*activeFault // SRU target (zone code or ExternalTarget) -> fault; wins over active[EndpointSRU]
 }
 
 type activeFault struct {
@@ -106,8 +107,51 @@ func (s *Simulator) SetFault(e Endpoint, f Fault) {
 	s.release.fire()
 }
 
-// ClearFaults removes every fault and releases hanging requests.
-func (s *Simulator) ClearFaults() { s.SetFault(EndpointAll, Fault{}) }
+// SetTargetFault injects f into the next SRU requests of one target only:
+// the network code, a member code (its IZ SRU) or ExternalTarget. A target's
+// fault wins over an EndpointSRU fault; FaultNone clears it. It reports
+// false, and sets nothing, for an unknown target.
+func (s *Simulator) SetTargetFault(target string, f Fault) bool {
+	if s.zoneOf(target) == nil {
+		return false
+	}
+	s.faults.mu.Lock()
+	if f.Kind == FaultNone {
+		delete(s.faults.byTarget, target)
+	} else {
+		if s.faults.byTarget == nil {
+			s.faults.byTarget = map[string]*activeFault{}
+		}
+		s.faults.byTarget[target] = &activeFault{Fault: f, left: f.Times}
+	}
+	s.faults.mu.Unlock()
+	s.release.fire()
+	return true
+}
+
+// TargetFaults returns the active per-target faults.
+func (s *Simulator) TargetFaults() map[string]Fault {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := map[string]Fault{}
+	for t, f := range s.faults.byTarget {
+		ff := f.Fault
+		if f.Times > 0 {
+			ff.Times = f.left
+		}
+		out[t] = ff
+	}
+	return out
+}
+
+// ClearFaults removes every fault, per-target ones included, and releases
+// hanging requests.
+func (s *Simulator) ClearFaults() {
+	s.faults.mu.Lock()
+	s.faults.byTarget = nil
+	s.faults.mu.Unlock()
+	s.SetFault(EndpointAll, Fault{})
+}
 
 // Faults returns the active faults by endpoint.
 func (s *Simulator) Faults() map[Endpoint]Fault {
@@ -126,10 +170,20 @@ func (s *Simulator) Faults() map[Endpoint]Fault {
 	return out
 }
 
-// take returns the fault for this request and uses it up.
-func (t *faultTable) take(e Endpoint) (Fault, bool) {
+// take returns the fault for this request (its target's, else its
+// endpoint's) and uses it up.
+func (t *faultTable) take(e Endpoint, target string) (Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if f := t.byTarget[target]; f != nil && target != "" {
+		if f.Times > 0 {
+			f.left--
+			if f.left <= 0 {
+				delete(t.byTarget, target)
+			}
+		}
+		return f.Fault, true
+	}
 	f := t.active[e]
 	if f == nil {
 		return Fault{}, false
@@ -143,9 +197,27 @@ func (t *faultTable) take(e Endpoint) (Fault, bool) {
 	return f.Fault, true
 }
 
-// counters count requests per endpoint, faulted ones included.
+// counters count requests per endpoint and per SRU target, faulted ones
+// included.
 type counters struct {
-	n [3]atomic.Int64
+	n      [3]atomic.Int64
+	target map[string]*atomic.Int64 // made at New, one per target, never changed after
+}
+
+func (c *counters) init(targets []string) {
+	c.target = make(map[string]*atomic.Int64, len(targets))
+	for _, t := range targets {
+		c.target[t] = new(atomic.Int64)
+	}
+}
+
+// CountTarget is the number of SRU requests one target received (the
+// network code, a member code or ExternalTarget).
+func (s *Simulator) CountTarget(target string) int64 {
+	if n := s.counts.target[target]; n != nil {
+		return n.Load()
+	}
+	return 0
 }
 
 // Count is the number of requests the endpoint received (EndpointAll: both).
@@ -162,6 +234,9 @@ func (s *Simulator) Count(e Endpoint) int64 {
 func (s *Simulator) ResetCounters() {
 	for i := range s.counts.n {
 		s.counts.n[i].Store(0)
+	}
+	for _, n := range s.counts.target {
+		n.Store(0)
 	}
 	s.log.reset()
 	s.quota.reset()

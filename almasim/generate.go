@@ -19,11 +19,12 @@ const nzSuffix = "0101"
 type generator struct {
 	s     *Simulator
 	rng   *rand.Rand
-	izSeq []int64 // next IZ serial per member
+	izSeq []int64         // next IZ serial per member
+	izIDs map[string]bool // IZ MMS IDs drawn so far
 }
 
 func (s *Simulator) generate() {
-	g := &generator{s: s, rng: rand.New(rand.NewPCG(s.cfg.Seed, s.cfg.Seed^0x9e3779b97f4a7c15))}
+	g := &generator{s: s, rng: rand.New(rand.NewPCG(s.cfg.Seed, s.cfg.Seed^0x9e3779b97f4a7c15)), izIDs: map[string]bool{}}
 	g.members()
 	nz := &zone{code: s.cfg.NetworkCode, nz: true}
 	s.nz = nz
@@ -45,11 +46,23 @@ func (s *Simulator) generate() {
 		}
 	}
 	nz.add(g.controlCharRecord())
-	parallel(len(nz.recs), func(i int) { nz.recs[i].tokenizeAll() })
-	zones := make([]*zone, 0, len(s.zones))
+	keys := nzWorkKeys(nz)
+	g.localOnly(izs, keys)
+	s.ext = g.external(nz, keys)
+	own := slices.Clone(nz.recs) // records that tokenize for themselves (IZ copies share their NZ record's tokens)
+	for _, z := range append(izs, s.ext) {
+		for _, r := range z.recs {
+			if r.nz == nil {
+				own = append(own, r)
+			}
+		}
+	}
+	parallel(len(own), func(i int) { own[i].tokenizeAll() })
+	zones := make([]*zone, 0, len(s.zones)+1)
 	for _, z := range s.zones {
 		zones = append(zones, z)
 	}
+	zones = append(zones, s.ext)
 	parallel(len(zones), func(i int) {
 		zones[i].render()
 		zones[i].build()
@@ -253,11 +266,17 @@ func (g *generator) nzID(i int) string {
 
 func (g *generator) izID(m int) string {
 	g.izSeq[m] += 1 + g.rng.Int64N(500)
-	mid := strconv.FormatInt(g.izSeq[m], 10)
+	full := strconv.FormatInt(g.izSeq[m], 10)
+	mid := full
 	if g.chance(0.3) {
 		mid = mid[:len(mid)-2] // Alma's IDs vary in length
 	}
-	return "99" + mid + g.s.members[m].Suffix
+	id := "99" + mid + g.s.members[m].Suffix
+	if g.izIDs[id] {
+		id = "99" + full + g.s.members[m].Suffix // a shortened ID may repeat; the full serial never does
+	}
+	g.izIDs[id] = true
+	return id
 }
 
 func digits(g *generator, n int) string {
@@ -363,6 +382,7 @@ func (g *generator) types(serial, first bool) []string {
 // record generates NZ record i and its IZ copies.
 func (g *generator) record(i int) *Record {
 	r := &Record{MMSID: g.nzID(i), Institution: g.s.cfg.NetworkCode}
+	r.Work = r.MMSID
 	a, b, lang, nonFiling, serial, author := g.title()
 	if i == 4 || i == 5 || (i > 7 && g.chance(0.06)) {
 		sp := specials[g.rng.IntN(len(specials))]
@@ -629,7 +649,7 @@ func (g *generator) izRecord(nz *Record, h Holding, m int) *Record {
 		MMSID: h.IZMMSID, Institution: mem.Code, NZMMSID: nz.MMSID, CZMMSID: nz.CZMMSID,
 		Title: nz.Title, NonFiling: nz.NonFiling, Authors: nz.Authors, ISBNs: nz.ISBNs, ISSNs: nz.ISSNs,
 		Publisher: nz.Publisher, Place: nz.Place, Year: nz.Year, Language: nz.Language, Subjects: nz.Subjects,
-		Serial: nz.Serial, Legacy852: nz.Legacy852, NoNS: nz.NoNS, Prefixed: nz.Prefixed, nz: nz,
+		Serial: nz.Serial, Legacy852: nz.Legacy852, NoNS: nz.NoNS, Prefixed: nz.Prefixed, nz: nz, Work: nz.MMSID,
 	}
 	// Fields: the NZ bib with the member's 001 and an (EXLNZ-) 035.
 	iz.fields = make([]field, 0, len(nz.fields)+1)

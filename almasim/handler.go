@@ -10,14 +10,15 @@ import (
 )
 
 // Handler serves the Alma surface: SRU at /view/sru/<code> (the network or a
-// member) and the Bibs API at /almaws/v1/bibs/{mms_id}. Every request is
-// counted and logged, then delayed by Config.Latency, then faulted if a fault
-// is set for its endpoint.
+// member) and the Bibs API at /almaws/v1/bibs/{mms_id}; and, beside it, the
+// external SRU 2.0 target at /ext/sru. Every request is counted and logged,
+// then delayed by Config.Latency, then faulted if a fault is set for its SRU
+// target (SetTargetFault) or else for its endpoint.
 func (s *Simulator) Handler() http.Handler { return http.HandlerFunc(s.serveAlma) }
 
 func endpointOf(path string) (Endpoint, bool) {
 	switch {
-	case strings.HasPrefix(path, "/view/sru/"):
+	case strings.HasPrefix(path, "/view/sru/"), path == externalPath:
 		return EndpointSRU, true
 	case strings.HasPrefix(path, "/almaws/v1/"):
 		return EndpointBibs, true // the REST API: Bibs and the write APIs
@@ -32,6 +33,10 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.counts.n[ep].Add(1)
+	target := s.targetOf(r.URL.Path)
+	if n := s.counts.target[target]; n != nil {
+		n.Add(1)
+	}
 	q, inURL := redactedQuery(r.URL.Query())
 	key, _ := apiKey(r)
 	s.log.add(RequestLog{Time: s.cfg.Now(), Endpoint: ep, Method: r.Method, Path: r.URL.Path, Query: q,
@@ -43,7 +48,7 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 	if !sleep(ctx, s.cfg.Latency) {
 		panic(http.ErrAbortHandler) // the client left or the server closes: drop the connection, answer nothing
 	}
-	f, faulted := s.faults.take(ep)
+	f, faulted := s.faults.take(ep, target)
 	if faulted {
 		switch f.Kind {
 		case FaultSlow:
@@ -68,9 +73,12 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var resp response
-	if ep == EndpointSRU {
+	switch {
+	case target == ExternalTarget:
+		resp = s.serveExternal(r)
+	case ep == EndpointSRU:
 		resp = s.serveSRU(r)
-	} else {
+	default:
 		resp = s.serveREST(r)
 	}
 	if faulted {
@@ -82,6 +90,22 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.write(w, resp)
+}
+
+// targetOf names the SRU target a path asks: a zone code, ExternalTarget,
+// or "" (the Bibs API, or an unknown institution).
+func (s *Simulator) targetOf(path string) string {
+	if path == externalPath {
+		return ExternalTarget
+	}
+	code, ok := strings.CutPrefix(path, "/view/sru/")
+	if !ok {
+		return ""
+	}
+	if _, known := s.zones[code]; !known {
+		return ""
+	}
+	return code
 }
 
 func (s *Simulator) write(w http.ResponseWriter, resp response) {

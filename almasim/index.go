@@ -64,8 +64,9 @@ func lookupIndex(name string) (int, bool) {
 
 // zone is one searchable set of records: the NZ or one member's IZ.
 type zone struct {
-	code string
-	nz   bool
+	code   string
+	nz     bool
+	lookup func(name string) (int, bool) // resolves a CQL index name; nil means lookupIndex (Alma's names)
 
 	recs    []*Record
 	byID    map[string]int32
@@ -325,6 +326,14 @@ func identNorm(s string) string {
 	return b.String()
 }
 
+// index resolves a CQL index name the zone's way.
+func (z *zone) index(name string) (int, bool) {
+	if z.lookup != nil {
+		return z.lookup(name)
+	}
+	return lookupIndex(name)
+}
+
 // search evaluates a CQL query (with an optional sortBy) against the zone.
 func (z *zone) search(query string) ([]int32, *Diagnostic) {
 	z.cacheMu.Lock()
@@ -369,7 +378,7 @@ func (z *zone) sort(docs []int32, spec []cql.Sort) *Diagnostic {
 	}
 	var keys []key
 	for _, s := range spec {
-		i, ok := lookupIndex(s.Index)
+		i, ok := z.index(s.Index)
 		if !ok || !indexDefs[i].sortable {
 			return newDiag(16, s.Index, "Unsupported index")
 		}
@@ -446,7 +455,7 @@ func (z *zone) clause(sc *cql.SearchClause) ([]int32, *Diagnostic) {
 	if sc.Index == string(cql.AllRecords) {
 		return z.visible, nil
 	}
-	i, ok := lookupIndex(sc.Index)
+	i, ok := z.index(sc.Index)
 	if !ok {
 		return nil, newDiag(16, sc.Index, "Unsupported index")
 	}

@@ -51,7 +51,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, m := range s.members {
 		fmt.Fprintf(stdout, "    %-14s %-36s SRU %s/view/sru/%s  key %s\n", m.Code, m.Name, base, m.Code, m.APIKey)
 	}
-	fmt.Fprintf(stdout, "  control:     %s/_sim/counters, /_sim/faults, /_sim/reset (loopback only)\n", base)
+	fmt.Fprintf(stdout, "  external:    %s   (SRU 2.0, dc.* and bath.* indexes, not Alma)\n", s.ExternalSRUURL(base))
+	fmt.Fprintf(stdout, "  control:     %s/_sim/counters, /_sim/faults, /_sim/works, /_sim/reset (loopback only)\n", base)
 	fmt.Fprintf(stdout, "  try:         curl '%s?%s'\n", s.SRUURL(base), q.Encode())
 	<-ctx.Done()
 	return srv.Close()

@@ -17,6 +17,8 @@ type Config struct {
 	Members     int              // 0 means 10; clamped to 8..12
 	Latency     time.Duration    // added to every Alma answer (SRU and Bibs API), to mimic Alma's own latency; 0 = none
 	DailyQuota  int              // API calls a key may make before Alma answers DAILY_THRESHOLD; 0 means 100000
+	LocalOnly   int              // local-only records per member IZ (no NZ record); 0 means max(3, Records/100), -1 none
+	External    int              // records only the external target has; 0 means max(5, Records/20), -1 none
 	Now         func() time.Time // clock for xb:responseDate and tracking ids; nil means time.Now
 }
 
@@ -37,6 +39,12 @@ func (c Config) withDefaults() Config {
 	c.Members = min(max(c.Members, 8), 12)
 	if c.DailyQuota <= 0 {
 		c.DailyQuota = 100000
+	}
+	if c.LocalOnly == 0 {
+		c.LocalOnly = max(3, c.Records/100)
+	}
+	if c.External == 0 {
+		c.External = max(5, c.Records/20)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -107,6 +115,7 @@ type Record struct {
 	Holdings  []Holding // NZ records: member-availability 852s
 	Avail     []Availability
 	MARCXML   []byte // the record exactly as the SRU recordData carries it
+	Work      string // the work it is a copy of: see Simulator.Work
 	hidden    bool   // reachable by alma.mms_id only (the control-character record)
 	fields    []field
 	doc       int32
@@ -123,6 +132,7 @@ type Simulator struct {
 	nzKey   string
 	nz      *zone
 	zones   map[string]*zone  // by institution code, NZ included
+	ext     *zone             // the external SRU target (ExternalTarget)
 	byKey   map[string]string // API key -> institution code
 
 	faults   faultTable
@@ -143,6 +153,7 @@ func New(cfg Config) *Simulator {
 	for _, m := range s.members {
 		s.byKey[m.APIKey] = m.Code
 	}
+	s.counts.init(s.Targets())
 	s.log.init(1024)
 	s.quota.init(cfg.DailyQuota)
 	s.release.init()
@@ -173,12 +184,15 @@ func (s *Simulator) Members() []Member { return append([]Member(nil), s.members.
 // Bibs API serves it); every other answer stays well-formed.
 func (s *Simulator) ControlCharMMSID() string { return "99000000000000" + nzSuffix }
 
-// Record returns the generated NZ or IZ record with this MMS ID.
+// Record returns the generated NZ, IZ or external record with this ID.
 func (s *Simulator) Record(mmsID string) (Record, bool) {
 	for _, z := range s.zones {
 		if r, ok := s.recordIn(z, mmsID); ok {
 			return r.clone(), true
 		}
+	}
+	if i, ok := s.ext.byID[mmsID]; ok {
+		return s.ext.recs[i].clone(), true
 	}
 	return Record{}, false
 }
@@ -202,10 +216,11 @@ func (s *Simulator) Search(cql string) ([]string, error) {
 	return s.SearchIn(s.cfg.NetworkCode, cql)
 }
 
-// SearchIn is Search against one zone: the network code or a member code.
+// SearchIn is Search against one zone: the network code, a member code or
+// ExternalTarget (whose indexes are dc.* and bath.*).
 func (s *Simulator) SearchIn(code, cql string) ([]string, error) {
-	z, ok := s.zones[code]
-	if !ok {
+	z := s.zoneOf(code)
+	if z == nil {
 		return nil, &Diagnostic{URI: diagURI(1), Message: "General system error", Details: "unknown institution " + code}
 	}
 	docs, d := z.search(cql)

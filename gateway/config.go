@@ -55,6 +55,10 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Z3950    Z3950Config    `yaml:"z3950"`
 	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
+
+	// Federation is SPEC 9's targets, groups, default_targets and
+	// federation keys (config_federation.go).
+	Federation FederationConfig `yaml:",inline"`
 }
 
 // Member is one member institution of the network.
@@ -246,6 +250,7 @@ func (c *Config) ApplyDefaults() {
 	c.Dashboard.applyDefaults()
 	c.Limits.EdgeLimits.applyDefaults()
 	c.Writes.applyDefaults()
+	c.applyFederationDefaults()
 }
 
 // LoadConfig reads the YAML file named by path (empty: none) and then the
@@ -319,7 +324,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	c.applyStaffEnv(getenv)
-	return nil
+	return c.applyFederationEnv(getenv)
 }
 
 // Validate refuses a configuration that cannot work, naming the key.
@@ -383,7 +388,10 @@ func (c *Config) Validate() error {
 	if err := c.validateStaff(); err != nil {
 		return err
 	}
-	return c.Writes.validate()
+	if err := c.Writes.validate(); err != nil {
+		return err
+	}
+	return c.validateFederation()
 }
 
 func checkURL(name, raw string) error {

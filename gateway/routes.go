@@ -47,6 +47,14 @@ func (s *Server) newApp() *fiber.App {
 	app.Get("/sru", s.handleSRU())
 	app.Post("/sru", s.handleSRU())
 
+	// Federation (SPEC 9): /v1/search with targets, sort or facets, and the
+	// SRU virtual databases; a plain /v1/search goes on to handleSearch.
+	app.Get("/v1/search", s.federatedSearch())
+	app.Get("/sru/:db", s.handleVirtualSRU())
+	app.Post("/sru/:db", s.handleVirtualSRU())
+	app.Get("/view/sru/:db", s.handleVirtualSRU())
+	app.Post("/view/sru/:db", s.handleVirtualSRU())
+
 	app.Get("/v1/search", s.handleSearch())
 	app.Get("/v1/records/:mms_id", s.handleRecord())
 	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())

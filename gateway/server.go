@@ -79,6 +79,8 @@ type Server struct {
 	rules   queryRules        // the request rules JSON and SRU share
 	errs    errorWriter       // the one error mapping's writer
 
+	fed *federation // federated searches (SPEC 9)
+
 	idPrefix string                     // random per process: request ids are idPrefix + idSeq
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routeMu  sync.RWMutex               // guards routeObs
@@ -176,6 +178,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		}
 	}
 
+	s.buildFederation(tr)
 	s.indexes.Store(sru.DefaultIndexSet())
 	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits, publicURL: cfg.PublicURL}
 	s.errs = errorWriter{log: s.log, now: s.now}

@@ -19,11 +19,21 @@ type Doer interface {
 	Do(*http.Request) (*http.Response, error)
 }
 
-// Client calls one Alma SRU endpoint.
+// Client calls one SRU endpoint: Alma's (the zero values) or, for
+// federation (SPEC 9.1), any SRU 1.1, 1.2 or 2.0 server.
 type Client struct {
 	BaseURL string // e.g. https://host/view/sru/41SLSP_NETWORK
 	HTTP    Doer   // nil → http.DefaultClient
 	MaxBody int64  // largest body read; 0 → 32 MiB
+	// Version is the SRU version asked: "1.1", "1.2" or "2.0"; "" → "1.2"
+	// (Alma). 2.0 sends no operation and asks recordXMLEscaping=xml.
+	Version string
+	// PageMax is the largest page the endpoint serves; larger maximumRecords
+	// are cut to it. 0 → AlmaMaxRecords.
+	PageMax int
+	// APIKey, when set, is sent as "Authorization: apikey <key>" (the way
+	// Alma expects a key), never in the URL.
+	APIKey string
 }
 
 // SearchParams is one searchRetrieve call.
@@ -68,13 +78,23 @@ func (c *Client) SearchWith(ctx context.Context, p SearchParams, read RecordRead
 	if p.Start < 1 {
 		p.Start = 1
 	}
-	p.Max = max(0, min(p.Max, AlmaMaxRecords))
+	pageMax := c.PageMax
+	if pageMax <= 0 {
+		pageMax = AlmaMaxRecords
+	}
+	p.Max = max(0, min(p.Max, pageMax))
 	if p.Schema == "" {
 		p.Schema = "marcxml"
 	}
 	v := url.Values{}
-	v.Set("version", "1.2")
-	v.Set("operation", "searchRetrieve")
+	switch ver := c.version(); ver {
+	case "2.0":
+		v.Set("version", ver)
+		v.Set("recordXMLEscaping", "xml")
+	default:
+		v.Set("version", ver)
+		v.Set("operation", "searchRetrieve")
+	}
 	v.Set("recordSchema", p.Schema)
 	v.Set("query", p.Query)
 	v.Set("startRecord", strconv.Itoa(p.Start))
@@ -86,10 +106,17 @@ func (c *Client) SearchWith(ctx context.Context, p SearchParams, read RecordRead
 	return ParsePageWith(body, read)
 }
 
-// Explain fetches Alma's explain response (for ParseExplain).
+func (c *Client) version() string {
+	if c.Version == "" {
+		return "1.2"
+	}
+	return c.Version
+}
+
+// Explain fetches the endpoint's explain response (for ParseExplain).
 func (c *Client) Explain(ctx context.Context) ([]byte, error) {
 	v := url.Values{}
-	v.Set("version", "1.2")
+	v.Set("version", c.version())
 	v.Set("operation", "explain")
 	return c.get(ctx, v)
 }
@@ -112,6 +139,9 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 	}
 	req.Header.Set("Accept", "application/xml, text/xml")
 	req.Header.Set("User-Agent", "almanet-gateway")
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "apikey "+c.APIKey)
+	}
 	doer := c.HTTP
 	if doer == nil {
 		doer = http.DefaultClient

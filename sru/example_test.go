@@ -29,10 +29,10 @@ func ExampleParseRequest() {
 }
 
 func ExampleParseRequest_diagnostic() {
-	_, diag := sru.ParseRequest(url.Values{"query": {"dc.creator = smith"}}, sru.DefaultIndexSet(), sru.Limits{})
+	_, diag := sru.ParseRequest(url.Values{"query": {"marc.creator = smith"}}, sru.DefaultIndexSet(), sru.Limits{})
 	fmt.Println(diag.Number(), diag.URI, diag.Message, diag.Details)
 	// Output:
-	// 16 info:srw/diagnostic/1/16 Unsupported index dc.creator
+	// 16 info:srw/diagnostic/1/16 Unsupported index marc.creator
 }
 
 func ExampleParsePage() {

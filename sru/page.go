@@ -216,8 +216,11 @@ func parseRecord(s *xmlScanner) (RawRecord, error) {
 		case tokStart, tokEmpty:
 			var err error
 			switch string(localName(s.name())) {
-			case "recordPacking":
-				rec.Packing, err = s.readText()
+			case "recordPacking", "recordXMLEscaping": // 1.x; 2.0 (its recordPacking means packed/unpacked)
+				var t string
+				if t, err = s.readText(); err == nil && t != "packed" && t != "unpacked" {
+					rec.Packing = t
+				}
 			case "recordIdentifier":
 				rec.Identifier, err = s.readText()
 			case "recordPosition":

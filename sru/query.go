@@ -150,6 +150,9 @@ func normalizeSearch(sc *cql.SearchClause, idx *IndexSet) *Diagnostic {
 		// server chooses Alma's keyword index.
 		name = serverChoiceIndex
 	}
+	if alma, ok := synonym(name, idx); ok { // SPEC 9.1: dc.* and bath.* on input
+		name = alma
+	}
 	ix, ok := idx.Lookup(name)
 	if !ok {
 		return NewDiagnostic(16, sc.Index)

@@ -120,7 +120,7 @@ func TestParseRequestDiagnostics(t *testing.T) {
 		{"missing query", params("operation", "searchRetrieve"), 7, "query", V12, "searchRetrieve"},
 		{"empty query", params("query", ""), 7, "query", V12, "searchRetrieve"},
 		{"syntax error", params("query", "title="), 10, "", V12, "searchRetrieve"},
-		{"unknown index", params("query", "dc.title=x"), 16, "dc.title", V12, "searchRetrieve"},
+		{"unknown index", params("query", "marc.title=x"), 16, "marc.title", V12, "searchRetrieve"},
 		{"unsupported relation", params("query", "title<x"), 19, "<", V12, "searchRetrieve"},
 		{"startRecord not a number", params("query", "x", "startRecord", "abc"), 6, "startRecord", V12, "searchRetrieve"},
 		{"startRecord zero", params("query", "x", "startRecord", "0"), 6, "startRecord", V12, "searchRetrieve"},

@@ -52,6 +52,18 @@ type Extra struct {
 	Stale bool
 	AsOf  time.Time
 	Cache string // "HIT", "MISS", "STALE", "COALESCED"
+	// Targets are a federated answer's targets and their states (SPEC 9.2),
+	// written as gw:targets; nil writes none.
+	Targets []ExtraTarget
+}
+
+// ExtraTarget is one target's state in a federated answer.
+type ExtraTarget struct {
+	Name, Status  string
+	Hits, Fetched int
+	TookMS        int64
+	AsOf          time.Time   // zero: none
+	Diagnostic    *Diagnostic // nil: none
 }
 
 // ExplainInfo describes the gateway for its explain record.
@@ -286,6 +298,27 @@ func writeExtra(buf *bytes.Buffer, e *Extra) {
 	writeElem(buf, "gw:", "stale", strconv.FormatBool(e.Stale))
 	if !e.AsOf.IsZero() {
 		writeElem(buf, "gw:", "asOf", e.AsOf.UTC().Format(time.RFC3339))
+	}
+	if e.Targets != nil {
+		buf.WriteString("<gw:targets>")
+		for _, t := range e.Targets {
+			buf.WriteString(`<gw:target name="`)
+			writeText(buf, t.Name)
+			buf.WriteString(`" status="`)
+			writeText(buf, t.Status)
+			buf.WriteString(`" hits="` + strconv.Itoa(t.Hits) + `" fetched="` + strconv.Itoa(t.Fetched) + `" tookMs="` + strconv.FormatInt(t.TookMS, 10) + `"`)
+			if !t.AsOf.IsZero() {
+				buf.WriteString(` asOf="` + t.AsOf.UTC().Format(time.RFC3339) + `"`)
+			}
+			if t.Diagnostic == nil {
+				buf.WriteString("/>")
+				continue
+			}
+			buf.WriteString(">")
+			writeDiag(buf, "gw:", *t.Diagnostic)
+			buf.WriteString("</gw:target>")
+		}
+		buf.WriteString("</gw:targets>")
 	}
 	buf.WriteString("</gw:gateway></" + zs + "extraResponseData>")
 }

@@ -157,7 +157,7 @@ func TestWriteDiagnosticsGolden(t *testing.T) {
 		params("operation", "searchRetrieve"),
 		params("query", "title="),
 		params("query", `title="abc`),
-		params("query", "dc.title=x"),
+		params("query", "marc.title=x"),
 		params("query", "title<x"),
 		params("query", `> dc = "info:x" dc.title=x`),
 		params("query", "x", "startRecord", "abc"),

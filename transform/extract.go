@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -84,6 +85,10 @@ func (r *Record) derive() {
 					if end := strings.IndexByte(v, ')'); end > len("(EXLNZ-") && r.NZMMSID == "" {
 						r.NetworkCode = v[len("(EXLNZ-"):end]
 						r.NZMMSID = strings.TrimSpace(v[end+1:])
+					}
+				case strings.HasPrefix(v, "(OCoLC)"):
+					if n := normalizeOCLC(v[len("(OCoLC)"):]); n != "" && !slices.Contains(r.OCLCNumbers, n) {
+						r.OCLCNumbers = append(r.OCLCNumbers, n)
 					}
 				}
 			}
@@ -384,6 +389,24 @@ func normalizeISBN(s string) string {
 		}
 	}
 	return ""
+}
+
+// normalizeOCLC returns an OCLC number as digits alone: without the
+// ocm/ocn/on prefixes catalogues write and without leading zeros ("" when
+// no digits remain or anything else follows).
+func normalizeOCLC(s string) string {
+	s = strings.TrimSpace(s)
+	for _, p := range []string{"ocm", "ocn", "on"} {
+		if rest, ok := strings.CutPrefix(s, p); ok {
+			s = rest
+			break
+		}
+	}
+	s = strings.TrimLeft(strings.TrimSpace(s), "0")
+	if s == "" || !isDigits(s) {
+		return ""
+	}
+	return s
 }
 
 // normalizeISSN returns an 022 $a as NNNN-NNNC, or "" when it is not

@@ -1,5 +1,7 @@
 package transform
 
+import "strings"
+
 // MARCNamespace is the MARC 21 XML (MARCXML) namespace.
 const MARCNamespace = "http://www.loc.gov/MARC21/slim"
 
@@ -30,7 +32,61 @@ const defaultLeader = "00000nam a2200000   4500"
 //     Bibs API answers) and subfields with unusable codes are left out, as
 //     are data fields left with no subfield;
 //   - an upper-case indicator is lower-cased, any other invalid one blank.
-func (r *Record) AppendMARCXML(dst []byte) []byte {
+func (r *Record) AppendMARCXML(dst []byte) []byte { return r.appendMARCXML(dst, nil, false) }
+
+// AppendMARCXMLHoldings is AppendMARCXML with the record's member-
+// availability 852s (SPEC 1) replaced by holdings, one 852 (ind1=0, ind2=1,
+// $a, $6 when known, $9 per type) each, where the record's first one was or
+// else before the first field after 852: the merged record of a federated
+// search carries the union of its sources' holdings (SPEC 9.2).
+func (r *Record) AppendMARCXMLHoldings(dst []byte, holdings []Holding) []byte {
+	return r.appendMARCXML(dst, holdings, true)
+}
+
+// isMember852 reports whether data field f is a member-availability 852.
+func (r *Record) isMember852(f *field) bool {
+	if r.str(f.tag) != "852" || r.str(f.ind1) != "0" || r.str(f.ind2) != "1" {
+		return false
+	}
+	for _, s := range r.subs[f.sub0:f.sub1] {
+		if r.code(s) == 'a' && strings.TrimSpace(r.str(s.value)) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// appendHoldings writes holdings as member-availability 852s.
+func appendHoldings(dst []byte, holdings []Holding) []byte {
+	for _, h := range holdings {
+		dst = append(dst, `<datafield tag="852" ind1="0" ind2="1"><subfield code="a">`...)
+		dst = appendEscaped(dst, h.Institution, false)
+		dst = append(dst, "</subfield>"...)
+		if h.IZMMSID != "" {
+			dst = append(dst, `<subfield code="6">`...)
+			dst = appendEscaped(dst, h.IZMMSID, false)
+			dst = append(dst, "</subfield>"...)
+		}
+		for _, t := range h.Types {
+			code := t
+			switch t {
+			case "print":
+				code = "P"
+			case "electronic":
+				code = "E"
+			case "digital":
+				code = "D"
+			}
+			dst = append(dst, `<subfield code="9">`...)
+			dst = appendEscaped(dst, code, false)
+			dst = append(dst, "</subfield>"...)
+		}
+		dst = append(dst, "</datafield>"...)
+	}
+	return dst
+}
+
+func (r *Record) appendMARCXML(dst []byte, holdings []Holding, replace bool) []byte {
 	dst = append(dst, `<record xmlns="`+MARCNamespace+`">`...)
 	leader := r.str(r.leader)
 	if leader == "" && len(r.fields) > 0 {
@@ -56,6 +112,7 @@ func (r *Record) AppendMARCXML(dst []byte) []byte {
 		dst = appendEscaped(dst, r.str(f.value), false)
 		dst = append(dst, "</controlfield>"...)
 	}
+	written := !replace // the holdings
 	for i := range r.fields {
 		f := &r.fields[i]
 		if f.control {
@@ -63,6 +120,13 @@ func (r *Record) AppendMARCXML(dst []byte) []byte {
 		}
 		tag := r.str(f.tag)
 		if !validDataTag(tag) {
+			continue
+		}
+		if !written && (tag > "852" || r.isMember852(f)) {
+			dst = appendHoldings(dst, holdings)
+			written = true
+		}
+		if replace && r.isMember852(f) {
 			continue
 		}
 		subs := r.subs[f.sub0:f.sub1]
@@ -94,6 +158,9 @@ func (r *Record) AppendMARCXML(dst []byte) []byte {
 			dst = append(dst, "</subfield>"...)
 		}
 		dst = append(dst, "</datafield>"...)
+	}
+	if !written {
+		dst = appendHoldings(dst, holdings)
 	}
 	return append(dst, "</record>"...)
 }

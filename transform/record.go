@@ -6,10 +6,11 @@ package transform
 // fields in their order) is kept for AppendMARCXML, so changing an
 // exported field does not change the MARCXML.
 type Record struct {
-	MMSID       string // 001
-	CZMMSID     string // 035 $a (EXLCZ)<id>; "" when absent
-	NZMMSID     string // 035 $a (EXLNZ-<code>)<id>; "" when absent
-	NetworkCode string // the <code> in (EXLNZ-<code>)
+	MMSID       string   // 001
+	CZMMSID     string   // 035 $a (EXLCZ)<id>; "" when absent
+	NZMMSID     string   // 035 $a (EXLNZ-<code>)<id>; "" when absent
+	NetworkCode string   // the <code> in (EXLNZ-<code>)
+	OCLCNumbers []string // 035 $a (OCoLC): the number alone (ocm/ocn/on prefix and leading zeros dropped); nil when none
 
 	Title     string   // 245 $a $b $n $p without trailing ISBD punctuation
 	Authors   []string // 100, 110, 111, 700, 710, 711

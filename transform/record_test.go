@@ -92,7 +92,7 @@ func TestIdentifiers(t *testing.T) {
 		name                 string
 		fields               []string
 		mms, cz, nz, network string
-		isbns, issns         []string
+		isbns, issns, oclc   []string
 	}{
 		{name: "001 trimmed", fields: []string{cf("001", " 9912 ")}, mms: "9912", isbns: []string{}, issns: []string{}},
 		{name: "first 001 wins", fields: []string{cf("001", "1"), cf("001", "2")}, mms: "1", isbns: []string{}, issns: []string{}},
@@ -100,7 +100,15 @@ func TestIdentifiers(t *testing.T) {
 			df("035", " ", " ", "a", "(OCoLC)123"),
 			df("035", " ", " ", "a", "(EXLCZ)992550000001150386"),
 			df("035", " ", " ", "a", "(EXLNZ-41SLSP_NETWORK)991012502969705501"),
-		}, cz: "992550000001150386", nz: "991012502969705501", network: "41SLSP_NETWORK", isbns: []string{}, issns: []string{}},
+		}, cz: "992550000001150386", nz: "991012502969705501", network: "41SLSP_NETWORK", isbns: []string{}, issns: []string{}, oclc: []string{"123"}},
+		{name: "OCLC numbers normalized", fields: []string{
+			df("035", " ", " ", "a", "(OCoLC)ocm00012345"),
+			df("035", " ", " ", "a", "(OCoLC)ocn987654321"),
+			df("035", " ", " ", "a", "(OCoLC)on1234567890"),
+			df("035", " ", " ", "a", "(OCoLC)12345"), // the first one again
+			df("035", " ", " ", "a", "(OCoLC)000"),   // no number
+			df("035", " ", " ", "a", "(OCoLC)12ab"),  // not a number
+		}, isbns: []string{}, issns: []string{}, oclc: []string{"12345", "987654321", "1234567890"}},
 		{name: "035 $z is not an identifier", fields: []string{df("035", " ", " ", "z", "(EXLCZ)1")}, isbns: []string{}, issns: []string{}},
 		{name: "EXLNZ without code", fields: []string{df("035", " ", " ", "a", "(EXLNZ-)5")}, isbns: []string{}, issns: []string{}},
 		{name: "ISBNs normalized", fields: []string{
@@ -124,10 +132,10 @@ func TestIdentifiers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustParse(t, marc(tt.fields...))
-			got := []any{r.MMSID, r.CZMMSID, r.NZMMSID, r.NetworkCode, r.ISBNs, r.ISSNs}
-			want := []any{tt.mms, tt.cz, tt.nz, tt.network, tt.isbns, tt.issns}
+			got := []any{r.MMSID, r.CZMMSID, r.NZMMSID, r.NetworkCode, r.ISBNs, r.ISSNs, r.OCLCNumbers}
+			want := []any{tt.mms, tt.cz, tt.nz, tt.network, tt.isbns, tt.issns, tt.oclc}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("mms, cz, nz, network, isbns, issns (-want +got):\n%s", diff)
+				t.Errorf("mms, cz, nz, network, isbns, issns, oclc (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -174,6 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fmt.Fprintf(stdout, "gateway listening on %s\n", base)
 	if sim != nil {
 		printDemoURLs(stdout, base, simulated, sim.URL())
+		printDemoFederation(stdout, base)
 	}
 	waitZ3950, err := startZ3950(ctx, srv, cfg, stdout, log, *demo)
 	if err != nil {
@@ -235,6 +236,7 @@ func demoConfig(s *almasim.Simulator, base string) (string, error) {
 	for _, m := range s.Members() {
 		fmt.Fprintf(w, "  - code: %q\n    name: %q\n    api_key_env: %q\n    sru_url: %q\n", m.Code, m.Name, demoKeyEnv(m.Code), base+"/view/sru/"+m.Code)
 	}
+	writeDemoFederation(w, s, base)
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return "", err

@@ -1,0 +1,181 @@
+package federate
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/indexdata/cql-go/cql"
+)
+
+// Sort is an order of the merged list (SPEC 9.2 sort=).
+type Sort string
+
+const (
+	SortRelevance Sort = "relevance" // score, then the tie-breakers
+	SortDate      Sort = "date"      // newest year first, unknown years last
+	SortTitle     Sort = "title"     // title words, a leading article ignored
+	SortPosition  Sort = "position"  // the best position in any target: the targets interleaved
+)
+
+// ParseSort reads a sort= value; "" gives def.
+func ParseSort(s string, def Sort) (Sort, error) {
+	switch Sort(s) {
+	case "":
+		return def, nil
+	case SortRelevance, SortDate, SortTitle, SortPosition:
+		return Sort(s), nil
+	}
+	return "", fmt.Errorf("unknown sort %q (relevance, date, title, position)", s)
+}
+
+// Field weights of relevance: title above author above subjects above the
+// rest.
+const (
+	weightTitle   = 8
+	weightAuthor  = 4
+	weightSubject = 2
+	weightRest    = 1
+)
+
+// Terms returns the words a query searches for, folded like the records'
+// words, for relevance: every search term of the CQL except those under NOT
+// and cql.allRecords. A trailing '*' (right truncation) stays on its word. It
+// returns nil for a query it cannot parse.
+func Terms(query string) []string {
+	var p cql.Parser
+	q, err := p.Parse(query)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	var walk func(c *cql.Clause)
+	walk = func(c *cql.Clause) {
+		if c == nil {
+			return
+		}
+		if bc := c.BoolClause; bc != nil {
+			walk(&bc.Left)
+			if bc.Operator != cql.NOT {
+				walk(&bc.Right)
+			}
+			return
+		}
+		sc := c.SearchClause
+		if sc == nil || sc.Index == string(cql.AllRecords) {
+			return
+		}
+		star := strings.HasSuffix(strings.TrimSpace(sc.Term), "*")
+		ws := words(sc.Term)
+		for i, w := range ws {
+			if star && i == len(ws)-1 {
+				w += "*"
+			}
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	walk(&q.Clause)
+	return out
+}
+
+// scorer computes relevance with reused buffers.
+type scorer struct {
+	terms   []string
+	prefix  []bool // terms[i] ended in '*': a prefix
+	hits    []int  // per term, the set of field weights that hold it
+	digits  bool   // some term holds a digit
+	scratch []byte
+}
+
+func newScorer(terms []string) *scorer {
+	s := &scorer{terms: make([]string, len(terms)), prefix: make([]bool, len(terms)), hits: make([]int, len(terms))}
+	for i, t := range terms {
+		s.terms[i], s.prefix[i] = strings.CutSuffix(t, "*")
+		s.digits = s.digits || strings.ContainsAny(t, "0123456789")
+	}
+	return s
+}
+
+// mark records weight w for every term that is a word of v.
+func (s *scorer) mark(v string, w int) {
+	s.scratch = eachWord(s.scratch, v, func(word []byte) {
+		for i, t := range s.terms {
+			if s.hits[i]&w != 0 {
+				continue
+			}
+			if string(word) == t || s.prefix[i] && len(word) >= len(t) && string(word[:len(t)]) == t {
+				s.hits[i] |= w
+			}
+		}
+	})
+}
+
+// score is a cluster's relevance: for every term, the weights of the fields
+// of the preferred record that hold it (each field counted once), times the
+// cluster's weight.
+func (s *scorer) score(c *Cluster) float64 {
+	if len(s.terms) == 0 {
+		return c.Weight
+	}
+	clear(s.hits)
+	r := c.Record
+	s.mark(r.Title, weightTitle)
+	for _, a := range r.Authors {
+		s.mark(a, weightAuthor)
+	}
+	for _, v := range r.Subjects {
+		s.mark(v, weightSubject)
+	}
+	s.mark(r.Publisher, weightRest)
+	if s.digits { // years and identifiers can only hold a term with a digit
+		s.mark(r.Year, weightRest)
+		for _, v := range r.ISBNs {
+			s.mark(v, weightRest)
+		}
+		for _, v := range r.ISSNs {
+			s.mark(v, weightRest)
+		}
+	}
+	total := 0
+	for _, h := range s.hits {
+		total += h // the weights are distinct powers of two: the set's sum
+	}
+	return float64(total) * c.Weight
+}
+
+// sortClusters orders clusters by s, every order ending in the same
+// tie-breakers, so that the result is one order for one input.
+func sortClusters(cs []*Cluster, s Sort) {
+	ties := func(a, b *Cluster) int {
+		return cmp.Or(
+			cmp.Compare(b.Score, a.Score),
+			cmp.Compare(len(b.Holdings), len(a.Holdings)),
+			cmp.Compare(len(b.Sources), len(a.Sources)),
+			cmp.Compare(a.Position, b.Position),
+			cmp.Compare(a.first, b.first),
+			cmp.Compare(a.id, b.id),
+		)
+	}
+	var f func(a, b *Cluster) int
+	switch s {
+	case SortDate:
+		f = func(a, b *Cluster) int {
+			if (a.year == 0) != (b.year == 0) {
+				return cmp.Compare(b.year, a.year) // unknown (0) last
+			}
+			return cmp.Or(cmp.Compare(b.year, a.year), ties(a, b))
+		}
+	case SortTitle:
+		f = func(a, b *Cluster) int { return cmp.Or(strings.Compare(a.title, b.title), ties(a, b)) }
+	case SortPosition:
+		f = func(a, b *Cluster) int {
+			return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.first, b.first), ties(a, b))
+		}
+	default:
+		f = ties
+	}
+	slices.SortFunc(cs, f)
+}

@@ -1,0 +1,455 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/almanet/gateway/federate"
+	"github.com/almanet/gateway/sru"
+)
+
+// This file is SPEC 9.3: one query fanned out to several targets at once,
+// answered when all have answered or at the federation deadline, whichever
+// comes first; a target still working then is "timeout" in the answer, and
+// its records, when they come, complete the cached merged result for the
+// next request. Every target answer is kept per (target, query) for the
+// cache lifetimes, so that a failing target is answered from its stale copy
+// ("stale", with its as_of) and a target is never asked twice for one
+// query while its call is in flight or its answer fresh.
+//
+// The merged results and the target answers live in this process (bounded
+// by entries and by an estimate of their bytes), not in Redis: they hold
+// parsed records, and a merged result is only as good as the targets this
+// replica could reach.
+
+// fedTarget is one target of the federation with what merging needs.
+type fedTarget struct {
+	name       string
+	target     Target
+	nz         bool   // the network's own SRU
+	member     string // a member's IZ SRU: its code
+	weight     float64
+	maxRecords int               // records fetched per search
+	pageSize   int               // records per call
+	indexMap   map[string]string // nil: the gateway's index names go unchanged
+	schema     string
+}
+
+// Target statuses (SPEC 9.2).
+const (
+	tsOK          = "ok"
+	tsStale       = "stale"
+	tsTimeout     = "timeout"
+	tsError       = "error"
+	tsBreakerOpen = "breaker_open"
+	tsRateLimited = "rate_limited"
+	tsSkipped     = "skipped"
+	tsDiagnostic  = "diagnostic"
+)
+
+// targetAnswer is what one target answered for one query.
+type targetAnswer struct {
+	total   int
+	records []TargetRecord
+	diags   []sru.Diagnostic
+	err     error     // the failure of the last page asked, nil when all answered
+	at      time.Time // when it answered
+	took    time.Duration
+}
+
+// targetCall is one target's search in flight; done closes when ans is set.
+type targetCall struct {
+	done chan struct{}
+	ans  *targetAnswer
+}
+
+// targetState is one entry of an answer's targets block.
+type targetState struct {
+	Name       string          `json:"name"`
+	Status     string          `json:"status"`
+	Hits       int             `json:"hits"`
+	Fetched    int             `json:"fetched"`
+	TookMS     int64           `json:"took_ms"`
+	Diagnostic *jsonDiagnostic `json:"diagnostic"`
+	AsOf       *time.Time      `json:"as_of"`
+}
+
+// fedResult is one merged federated result: every page of it is served from
+// here.
+type fedResult struct {
+	clusters []*federate.Cluster
+	targets  []targetState
+	hits     int       // the sum of the targets' own counts
+	at       time.Time // when it was merged
+	pending  int       // targets still working
+	answered bool      // at least one target answered (or was answered from its stale copy)
+}
+
+// federation runs federated searches.
+type federation struct {
+	targets  map[string]*fedTarget
+	order    []string // target names in configuration order
+	deadline time.Duration
+	ttl      time.Duration // fresh lifetime of answers and merged results
+	stale    time.Duration // how long after ttl a target answer may stand in for a failing target
+	maxBytes int64         // the budget of held target answers (an estimate, see recordCost)
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu      sync.Mutex // guards results, resOrder, answers, ansOrder, ansBytes, calls, merging
+	results map[string]*fedResult
+	resOrd  []string
+	answers map[string]*targetAnswer
+	ansOrd  []string
+	ansSize int64
+	calls   map[string]*targetCall
+	merging map[string]chan struct{} // federated key -> closed when its first answer is ready
+}
+
+// recordCost estimates the memory of one held parsed record.
+const recordCost = 6 << 10
+
+// maxResults bounds the merged results held.
+const maxResults = 2048
+
+func newFederation(targets []*fedTarget, deadline, ttl, stale time.Duration, maxBytes int64, now func() time.Time, log *slog.Logger) *federation {
+	f := &federation{targets: map[string]*fedTarget{}, deadline: deadline, ttl: ttl, stale: stale, maxBytes: maxBytes, now: now, log: log,
+		results: map[string]*fedResult{}, answers: map[string]*targetAnswer{}, calls: map[string]*targetCall{}, merging: map[string]chan struct{}{}}
+	for _, t := range targets {
+		f.targets[t.name] = t
+		f.order = append(f.order, t.name)
+	}
+	return f
+}
+
+// fedKey is the canonical federated key: sorted target names, canonical
+// CQL with its sort, and the merged order (SPEC 9.2).
+func fedKey(names []string, q *sru.Query, order federate.Sort) string {
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	return "fed\x00" + strings.Join(sorted, ",") + "\x00" + q.AlmaQuery + "\x00" + string(order)
+}
+
+// errNoTarget is returned when no target could answer and nothing was
+// cached (SPEC 9.3: the only 503 of a federated search).
+var errNoTarget = &upstreamError{kind: errUnavailable, upstream: "federation", detail: "no target answered and nothing was cached"}
+
+// search answers a federated search for targets names (resolved, in
+// configuration order): the merged result, and whether it came from the
+// cache. It waits at most the federation deadline (or until ctx ends).
+func (f *federation) search(ctx context.Context, names []string, q *sru.Query, order federate.Sort) (*fedResult, bool, error) {
+	key := fedKey(names, q, order)
+	for {
+		f.mu.Lock()
+		if r, ok := f.results[key]; ok && f.now().Sub(r.at) < f.ttl {
+			f.mu.Unlock()
+			return r, true, nil
+		}
+		if wait, ok := f.merging[key]; ok { // another request is fanning out this search
+			f.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			}
+		}
+		ready := make(chan struct{})
+		f.merging[key] = ready
+		f.mu.Unlock()
+		r := f.fanOut(key, names, q, order, ready)
+		if !r.answered {
+			return r, false, errNoTarget
+		}
+		return r, false, nil
+	}
+}
+
+// fanOut asks every target at once and returns the merged result at the
+// deadline or when all have answered; targets still working complete the
+// stored result in the background. ready is closed when the first result is
+// stored.
+func (f *federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, ready chan struct{}) *fedResult {
+	start := time.Now()
+	timer := time.NewTimer(f.deadline)
+	defer timer.Stop()
+	type slot struct {
+		t    *fedTarget
+		call *targetCall // nil when skipped
+		skip *sru.Diagnostic
+	}
+	slots := make([]slot, len(names))
+	for i, n := range names {
+		t := f.targets[n]
+		slots[i].t = t
+		if t.indexMap != nil {
+			if _, d := sru.MapQuery(q.CQL, t.indexMap); d != nil {
+				slots[i].skip = d
+				continue
+			}
+		}
+		slots[i].call = f.call(t, q)
+	}
+	build := func() *fedResult {
+		r := &fedResult{at: f.now()}
+		var sources []federate.Source
+		for _, s := range slots {
+			st := targetState{Name: s.t.name}
+			if s.skip != nil {
+				st.Status = tsSkipped
+				st.Diagnostic = toJSONDiag(*s.skip)
+				r.targets = append(r.targets, st)
+				continue
+			}
+			var ans *targetAnswer
+			select {
+			case <-s.call.done:
+				ans = s.call.ans
+			default:
+			}
+			var failure error
+			switch {
+			case ans == nil:
+				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
+				r.pending++
+			case len(ans.diags) > 0:
+				st.Status, st.Diagnostic = tsDiagnostic, toJSONDiag(ans.diags[0])
+			case ans.err != nil:
+				st.Status, st.TookMS, failure = errorStatus(ans.err), ans.took.Milliseconds(), ans.err
+			default:
+				st.Status = tsOK
+			}
+			if ans == nil || ans.err != nil && len(ans.records) == 0 {
+				if old := f.staleAnswer(s.t, q); old != nil {
+					ans, st.Status = old, tsStale // SPEC 9.3: its stale answer, marked, with its as_of
+				} else {
+					ans = nil
+				}
+			}
+			if failure != nil && st.Status != tsStale {
+				st.Diagnostic = failureDiag(failure, ans != nil)
+			}
+			if ans != nil {
+				r.answered = true
+				at := ans.at
+				st.Hits, st.Fetched, st.TookMS, st.AsOf = ans.total, len(ans.records), ans.took.Milliseconds(), &at
+				r.hits += ans.total
+				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
+				for _, rec := range ans.records {
+					src.Records = append(src.Records, federate.Record{ID: rec.ID, Position: rec.Position, Rec: rec.Record})
+				}
+				sources = append(sources, src)
+			}
+			r.targets = append(r.targets, st)
+		}
+		if len(slots) > 0 && allSkipped(r.targets) {
+			r.answered = true // every target said why: an answer, not an outage
+		}
+		r.clusters = federate.Merge(sources, federate.Options{Terms: federate.Terms(q.AlmaQuery), Sort: order})
+		return r
+	}
+	store := func(r *fedResult) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !r.answered {
+			delete(f.results, key) // an outage is never cached as an answer
+			return
+		}
+		if _, ok := f.results[key]; !ok {
+			f.resOrd = append(f.resOrd, key)
+			for len(f.resOrd) > maxResults {
+				delete(f.results, f.resOrd[0])
+				f.resOrd = f.resOrd[1:]
+			}
+		}
+		f.results[key] = r
+	}
+	release := func() {
+		f.mu.Lock()
+		if f.merging[key] == ready {
+			delete(f.merging, key)
+			close(ready)
+		}
+		f.mu.Unlock()
+	}
+	waitAll := func(stop <-chan time.Time) bool {
+		for _, s := range slots {
+			if s.call == nil {
+				continue
+			}
+			select {
+			case <-s.call.done:
+			case <-stop:
+				return false
+			}
+		}
+		return true
+	}
+	all := waitAll(timer.C)
+	r := build()
+	store(r)
+	release()
+	if !all {
+		// The late targets complete the stored result: one merge when all
+		// have answered (each call has its own deadline, so this ends).
+		go func() {
+			waitAll(nil)
+			store(build())
+		}()
+	}
+	return r
+}
+
+func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
+	return &jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
+}
+
+// failureDiag says what failed, in words a client may see (never a key or
+// a URL): partial when some pages had answered.
+func failureDiag(err error, partial bool) *jsonDiagnostic {
+	msg := "the target could not be searched"
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		msg = ue.detail
+	}
+	if partial {
+		msg = "only part of the records were fetched: " + msg
+	}
+	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target unavailable", Details: msg}
+}
+
+func allSkipped(ts []targetState) bool {
+	for _, t := range ts {
+		if t.Status != tsSkipped {
+			return false
+		}
+	}
+	return true
+}
+
+// errorStatus names a target failure for its status.
+func errorStatus(err error) string {
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
+		return tsBreakerOpen
+	case errors.Is(err, errRateLimited):
+		return tsRateLimited
+	case errors.Is(err, context.DeadlineExceeded):
+		return tsTimeout
+	}
+	var he *sru.HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
+		return tsRateLimited
+	}
+	return tsError
+}
+
+// answerKey names one target's answer to one query.
+func answerKey(t *fedTarget, q *sru.Query) string { return t.name + "\x00" + q.AlmaQuery }
+
+// call returns the target's call for q: a fresh held answer as a finished
+// call, the call in flight, or a new call.
+func (f *federation) call(t *fedTarget, q *sru.Query) *targetCall {
+	k := answerKey(t, q)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.answers[k]; ok && a.err == nil && f.now().Sub(a.at) < f.ttl {
+		c := &targetCall{done: make(chan struct{}), ans: a}
+		close(c.done)
+		return c
+	}
+	if c, ok := f.calls[k]; ok {
+		return c
+	}
+	c := &targetCall{done: make(chan struct{})}
+	f.calls[k] = c
+	go func() {
+		a := f.fetch(t, q)
+		f.mu.Lock()
+		delete(f.calls, k)
+		if a.err == nil || len(a.records) > 0 {
+			f.keep(k, a)
+		}
+		f.mu.Unlock()
+		c.ans = a
+		close(c.done)
+	}()
+	return c
+}
+
+// staleAnswer returns a held answer of the target within the stale window,
+// or nil.
+func (f *federation) staleAnswer(t *fedTarget, q *sru.Query) *targetAnswer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.answers[answerKey(t, q)]; ok && f.now().Sub(a.at) < f.ttl+f.stale {
+		return a
+	}
+	return nil
+}
+
+// keep holds an answer within the byte budget, oldest out first; f.mu held.
+func (f *federation) keep(k string, a *targetAnswer) {
+	if old, ok := f.answers[k]; ok {
+		f.ansSize -= int64(len(old.records)) * recordCost
+	} else {
+		f.ansOrd = append(f.ansOrd, k)
+	}
+	f.answers[k] = a
+	f.ansSize += int64(len(a.records)) * recordCost
+	for f.ansSize > f.maxBytes && len(f.ansOrd) > 1 {
+		old := f.ansOrd[0]
+		f.ansOrd = f.ansOrd[1:]
+		if o, ok := f.answers[old]; ok {
+			f.ansSize -= int64(len(o.records)) * recordCost
+			delete(f.answers, old)
+		}
+	}
+}
+
+// fetch asks one target for up to its maxRecords records of q, every page
+// at once (one round trip, not one per page; pages past the end of a short
+// list answer empty or with diagnostic 61, which is ignored). It runs on its
+// own context: a late answer is still wanted after the request that started
+// it has been answered; the Target's own deadline bounds it.
+func (f *federation) fetch(t *fedTarget, q *sru.Query) *targetAnswer {
+	start := time.Now() // took is real time; at is the gateway's clock
+	ctx := context.Background()
+	var starts []int
+	for s := 1; s <= t.maxRecords; s += t.pageSize {
+		starts = append(starts, s)
+	}
+	pages := make([]*TargetPage, len(starts))
+	errs := make([]error, len(starts))
+	var wg sync.WaitGroup
+	for i, s := range starts {
+		wg.Go(func() {
+			pages[i], errs[i] = t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, t.maxRecords-s+1), Schema: t.schema})
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil {
+		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
+	}
+	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics}
+	for i := 1; i < len(pages) && len(a.diags) == 0; i++ {
+		if starts[i] > a.total {
+			break // past the end: whatever that page said does not count
+		}
+		if errs[i] != nil {
+			a.err = errs[i] // what was fetched is kept, the status says what failed
+			break
+		}
+		a.records = append(a.records, pages[i].Records...)
+	}
+	a.at, a.took = f.now(), time.Since(start)
+	return a
+}
