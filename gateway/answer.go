@@ -65,13 +65,13 @@ var errDraining = errors.New("the gateway is shutting down")
 // diagnosticStatus is the JSON feed's HTTP status for an answer that is
 // only a diagnostic: 400 for the client's own mistakes (a query the target
 // or the gateway refuses, the diagnostics list's 4-49, and 6-8 parameter
-// errors), 404 for an unknown record (65), else 200 (a start past the end,
-// 61, still answers with the real total).
+// errors; a sort it cannot do, 80-96), 404 for an unknown record (65), else
+// 200 (a start past the end, 61, still answers with the real total).
 func diagnosticStatus(d sru.Diagnostic) int {
 	switch n := d.Number(); {
 	case n == 65:
 		return http.StatusNotFound
-	case n >= 4 && n < 50:
+	case n >= 4 && n < 50, n >= 80 && n <= 96:
 		return http.StatusBadRequest
 	}
 	return http.StatusOK
