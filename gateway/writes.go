@@ -576,16 +576,7 @@ type poLineIn struct {
 // linked now), as Alma's match on IZ then NZ does.
 func (w *writes) poLineOp() writeOp {
 	parse := func(r *writeReq) (*poLineIn, error) {
-		var in poLineIn
-		dec := json.NewDecoder(bytes.NewReader(r.body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return nil, badStatus(http.StatusBadRequest, "the body is not a PO line request {match, mms_id, po_line, profile_code}: "+err.Error())
-		}
-		if dec.More() {
-			return nil, badStatus(http.StatusBadRequest, "the body holds more than one JSON value")
-		}
-		return &in, nil
+		return decodeStrict[poLineIn](r.body, "a PO line request {match, mms_id, po_line, profile_code}")
 	}
 	return writeOp{
 		name: "po_line", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
@@ -703,16 +694,7 @@ func validUserID(s string) bool {
 // that holds the title (SPEC 3.4), sent with the borrowing member's key.
 func (w *writes) rsRequestOp() writeOp {
 	parse := func(r *writeReq) (*rsIn, error) {
-		var in rsIn
-		dec := json.NewDecoder(bytes.NewReader(r.body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return nil, badStatus(http.StatusBadRequest, "the body is not a request {nz_mms_id, lender, user_id, pickup_location, format, citation_type, note}: "+err.Error())
-		}
-		if dec.More() {
-			return nil, badStatus(http.StatusBadRequest, "the body holds more than one JSON value")
-		}
-		return &in, nil
+		return decodeStrict[rsIn](r.body, "a request {nz_mms_id, lender, user_id, pickup_location, format, citation_type, note}")
 	}
 	return writeOp{
 		name: "rs_request", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
@@ -803,4 +785,19 @@ func (w *writes) rsRequestOp() writeOp {
 				body: map[string]any{"institution": r.code, "lender": in.Lender, "nz_mms_id": in.NZMMSID, "user_id": in.UserID, "request": alm}}, nil
 		},
 	}
+}
+
+// decodeStrict reads a write's JSON body as one T: unknown fields and
+// trailing values are refused with a 400 that says what was expected.
+func decodeStrict[T any](body []byte, what string) (*T, error) {
+	var in T
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, badStatus(http.StatusBadRequest, "the body is not "+what+": "+err.Error())
+	}
+	if dec.More() {
+		return nil, badStatus(http.StatusBadRequest, "the body holds more than one JSON value")
+	}
+	return &in, nil
 }
