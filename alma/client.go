@@ -106,7 +106,7 @@ func (c *Client) GetBib(ctx context.Context, mmsID, apiKey string) (*Bib, error)
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("alma: get bib %s: %w", mmsID, ctx.Err())
 		}
-		return nil, fmt.Errorf("alma: get bib %s: %w: %v", mmsID, ErrMalformed, readErr)
+		return nil, fmt.Errorf("alma: get bib %s: %w: %w", mmsID, ErrMalformed, readErr)
 	}
 
 	bib, err := parseBib(resp.Header.Get("Content-Type"), body)

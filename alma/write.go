@@ -170,7 +170,7 @@ func (c *Client) send(ctx context.Context, method string, path []string, q url.V
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("alma: %s: %w", path[0], ctx.Err())
 		}
-		return nil, fmt.Errorf("alma: %s: %w: %v", path[0], ErrMalformed, readErr)
+		return nil, fmt.Errorf("alma: %s: %w: %w", path[0], ErrMalformed, readErr)
 	}
 	w := &Written{Status: resp.StatusCode, Body: data, Remaining: remaining(resp.Header)}
 	if js := bytes.TrimSpace(data); len(js) > 0 && js[0] == '{' {

@@ -107,6 +107,11 @@ type UpstreamConfig struct {
 	HeaderTimeout Duration `yaml:"header_timeout"`
 	// MaxBodyBytes caps an Alma response body. Zero means 32 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxInflightBytes bounds the upstream body bytes held at once across
+	// all calls (SPEC 16, GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES); a call
+	// that finds no room is answered 503 with Retry-After. Zero means
+	// 64 MiB; a negative value means no bound.
+	MaxInflightBytes int64 `yaml:"max_inflight_bytes"`
 	// RatePerSecond is the outbound call budget per Alma key. Zero means 20
 	// (Alma allows about 25).
 	RatePerSecond float64 `yaml:"rate_per_second"`
@@ -204,6 +209,9 @@ func (c *Config) ApplyDefaults() {
 	def(&c.Upstream.HeaderTimeout, c.Upstream.Timeout.D())
 	if c.Upstream.MaxBodyBytes == 0 {
 		c.Upstream.MaxBodyBytes = 32 << 20
+	}
+	if c.Upstream.MaxInflightBytes == 0 {
+		c.Upstream.MaxInflightBytes = 64 << 20
 	}
 	if c.Upstream.RatePerSecond == 0 {
 		c.Upstream.RatePerSecond = 20
@@ -315,6 +323,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		*d.dst = Duration(dur)
 	}
+	if v := getenv("GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("config: GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES=%q is not a whole number of bytes (negative: no bound)", v)
+		}
+		c.Upstream.MaxInflightBytes = n
+	}
 	if err := c.applyEdgeEnv(getenv); err != nil {
 		return err
 	}
@@ -381,6 +396,8 @@ func (c *Config) Validate() error {
 		return errors.New("config: breaker.failure_ratio must be between 0 and 1")
 	case c.Upstream.RetryBudget > 1:
 		return errors.New("config: upstream.retry_budget must be at most 1")
+	case c.Upstream.MaxInflightBytes > 0 && c.Upstream.MaxInflightBytes < 1<<20:
+		return errors.New("config: upstream.max_inflight_bytes must be at least 1 MiB (negative: no bound)")
 	}
 	if err := c.validateEdge(); err != nil {
 		return err

@@ -60,8 +60,10 @@ type Server struct {
 	redis   *cache.Redis
 	budget  *budget.Budget
 	limiter *clientLimiter
-	staff   *staffAuth // staff tokens and sessions (staff.go)
-	history *history   // the dashboard's charts (history.go)
+	// upstreamBytes bounds the upstream body bytes held at once (upstream_bytes.go).
+	upstreamBytes *byteGate
+	staff         *staffAuth // staff tokens and sessions (staff.go)
+	history       *history   // the dashboard's charts (history.go)
 
 	nz       *sruUpstream            // the network's SRU endpoint
 	members  map[string]*sruUpstream // members' own SRU endpoints, by code
@@ -145,6 +147,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.limiter = newClientLimiter(cfg.Limits)
 
 	tr := newTransport(cfg.Upstream, s.budget, s.m)
+	s.upstreamBytes = tr.bytes
+	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(tr.bytes.inUse()) })
+	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(tr.bytes.refused.Load()) })
 	timeout := cfg.Upstream.Timeout.D()
 	s.nz = &sruUpstream{
 		client: &sru.Client{BaseURL: cfg.SRUURL, HTTP: tr.doer("sru:nz"), MaxBody: cfg.Upstream.MaxBodyBytes},

@@ -219,6 +219,9 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
 		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "Alma answered 429", retryAfter: he.RetryAfter, cause: err}
 	}
+	if errors.Is(err, errUpstreamBytes) {
+		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: errUpstreamBytes.Error(), retryAfter: time.Second, cause: err}
+	}
 	var be *budgetError
 	if errors.As(err, &be) {
 		detail := "the gateway's Alma call budget has no slot before the deadline"
@@ -298,6 +301,7 @@ type transport struct {
 	budget  *budget.Budget
 	retries *retryBudget
 	m       *metrics
+	bytes   *byteGate // upstream body bytes held at once (upstream_bytes.go)
 	// jitter returns the wait before a retry; nil means 50-250ms at random.
 	jitter func() time.Duration
 }
@@ -319,6 +323,7 @@ func newTransport(cfg UpstreamConfig, b *budget.Budget, m *metrics) *transport {
 		budget:  b,
 		retries: newRetryBudget(cfg.RetryBudget),
 		m:       m,
+		bytes:   newByteGate(cfg.MaxInflightBytes),
 	}
 }
 
@@ -427,6 +432,12 @@ func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, e
 	resp, err := d.t.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
+	}
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		// Reads are bounded by the shared byte gate; a write's answer is
+		// small and always read, since losing it would leave the write's
+		// outcome unknown.
+		resp.Body = d.t.bytes.wrap(ctx, resp.Body)
 	}
 	if v := resp.Header.Get("X-Exl-Api-Remaining"); v != "" && key != d.upstream {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {

@@ -99,10 +99,11 @@ func (c *Client) SearchWith(ctx context.Context, p SearchParams, read RecordRead
 	v.Set("query", p.Query)
 	v.Set("startRecord", strconv.Itoa(p.Start))
 	v.Set("maximumRecords", strconv.Itoa(p.Max))
-	body, err := c.get(ctx, v)
+	body, done, err := c.get(ctx, v)
 	if err != nil {
 		return nil, err
 	}
+	defer done() // the body's bytes count as held until the page is parsed
 	return ParsePageWith(body, read)
 }
 
@@ -118,15 +119,39 @@ func (c *Client) Explain(ctx context.Context) ([]byte, error) {
 	v := url.Values{}
 	v.Set("version", c.version())
 	v.Set("operation", "explain")
-	return c.get(ctx, v)
+	body, done, err := c.get(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	done()
+	return body, nil
 }
 
 // get builds the URL from BaseURL and the re-encoded parameters (no
 // client input reaches the URL any other way: SPEC 6), and reads the body.
-func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
+// done closes the response body: a Doer may count the body's bytes as held
+// until then (the gateway bounds them across all calls, SPEC 16), so the
+// caller calls it once it has finished with the bytes.
+func (c *Client) get(ctx context.Context, v url.Values) (body []byte, done func(), err error) {
+	body, resp, err := c.fetch(ctx, v)
+	if resp == nil {
+		return nil, nil, err
+	}
+	done = func() { resp.Body.Close() }
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return body, done, nil
+}
+
+// fetch sends the request and reads the body in pieces (never reserving
+// what Content-Length announces: a server may announce 32 MiB and send a
+// trickle, issue 21). A non-nil resp has a body the caller closes.
+func (c *Client) fetch(ctx context.Context, v url.Values) ([]byte, *http.Response, error) {
 	base, err := url.Parse(c.BaseURL)
 	if err != nil || base.Scheme == "" || base.Host == "" {
-		return nil, fmt.Errorf("alma sru: bad base url %q", c.BaseURL)
+		return nil, nil, fmt.Errorf("alma sru: bad base url %q", c.BaseURL)
 	}
 	q := base.Query()
 	for k, vals := range v {
@@ -135,7 +160,7 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 	base.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("alma sru: %w", err)
+		return nil, nil, fmt.Errorf("alma sru: %w", err)
 	}
 	req.Header.Set("Accept", "application/xml, text/xml")
 	req.Header.Set("User-Agent", "almanet-gateway")
@@ -148,34 +173,29 @@ func (c *Client) get(ctx context.Context, v url.Values) ([]byte, error) {
 	}
 	resp, err := doer.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("alma sru: %w", err)
+		return nil, nil, fmt.Errorf("alma sru: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// Drain a little so the connection can be reused.
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		return nil, &HTTPError{Status: resp.StatusCode, RetryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
+		return nil, resp, &HTTPError{Status: resp.StatusCode, RetryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	limit := c.MaxBody
 	if limit <= 0 {
 		limit = 32 << 20
 	}
-	var buf bytes.Buffer
 	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("alma sru: %w (%d bytes announced)", ErrBodyTooLarge, resp.ContentLength)
+		return nil, resp, fmt.Errorf("alma sru: %w (%d bytes announced)", ErrBodyTooLarge, resp.ContentLength)
 	}
-	if resp.ContentLength > 0 {
-		// bytes.Buffer.ReadFrom wants MinRead bytes free before each read,
-		// including the last one that sees EOF: without them it doubles
-		// the buffer and copies the whole body once more.
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
-	}
-	n, err := io.Copy(&buf, io.LimitReader(resp.Body, limit+1))
+	// The buffer grows with what has arrived (bytes.Buffer doubles), so a
+	// body costs at most twice what it has really sent.
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("alma sru: read body: %w", err)
+		return nil, resp, fmt.Errorf("alma sru: read body: %w", err)
 	}
 	if n > limit {
-		return nil, fmt.Errorf("alma sru: %w (over %d bytes)", ErrBodyTooLarge, limit)
+		return nil, resp, fmt.Errorf("alma sru: %w (over %d bytes)", ErrBodyTooLarge, limit)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), resp, nil
 }

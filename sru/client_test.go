@@ -1,13 +1,18 @@
 package sru
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -160,5 +165,66 @@ func TestClientBadBaseURL(t *testing.T) {
 		if _, err := c.Search(context.Background(), SearchParams{Query: "x"}); err == nil {
 			t.Errorf("Search with BaseURL %q succeeded", base)
 		}
+	}
+}
+
+type doerFunc func(*http.Request) (*http.Response, error)
+
+func (f doerFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closeCounter is a body that reports its Close.
+type closeCounter struct {
+	io.Reader
+	closed *int
+}
+
+func (c closeCounter) Close() error { *c.closed++; return nil }
+
+// TestClientDoesNotReserveAnnouncedLength: a body announcing 32 MiB that
+// sends 1 KiB and breaks off costs about 1 KiB, not the announced 32 MiB
+// (issue 21 item 2), and its body is closed.
+func TestClientDoesNotReserveAnnouncedLength(t *testing.T) {
+	closed := 0
+	c := &Client{BaseURL: "http://alma.test/view/sru/X", HTTP: doerFunc(func(r *http.Request) (*http.Response, error) {
+		body := io.MultiReader(strings.NewReader("<"+strings.Repeat("x", 1023)), iotest.ErrReader(io.ErrUnexpectedEOF))
+		return &http.Response{StatusCode: 200, ContentLength: 32 << 20, Header: http.Header{}, Body: closeCounter{body, &closed}}, nil
+	})}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := c.Search(context.Background(), SearchParams{Query: "alma.title=x", Max: 1})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("broken-off body = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("a 1 KiB body announced as 32 MiB allocated %d KiB, want under 1 MiB", grew>>10)
+	}
+	if closed != 1 {
+		t.Errorf("body closed %d times, want 1", closed)
+	}
+}
+
+// TestClientClosesBodyAfterParse: a Doer that counts the body's bytes until
+// Close (the gateway's byte bound) sees the Close only once the page is
+// parsed.
+func TestClientClosesBodyAfterParse(t *testing.T) {
+	closed := 0
+	page := readTestdata(t, "slsp_nz_sru_searchRetrieve_20records_852.xml")
+	c := &Client{BaseURL: "http://alma.test/view/sru/X", HTTP: doerFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, ContentLength: int64(len(page)), Header: http.Header{}, Body: closeCounter{bytes.NewReader(page), &closed}}, nil
+	})}
+	closedAtRead := -1
+	_, err := c.SearchWith(context.Background(), SearchParams{Query: "alma.title=x", Max: 1}, func(b []byte) (int, error) {
+		if closedAtRead < 0 {
+			closedAtRead = closed
+		}
+		return 0, errors.New("left to ParsePage")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closedAtRead != 0 || closed != 1 {
+		t.Errorf("body closed %d times while parsing and %d after, want 0 and 1", closedAtRead, closed)
 	}
 }
