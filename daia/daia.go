@@ -104,11 +104,28 @@ const (
 
 // RequestID is one request identifier: what the client sent (Requested),
 // and its normalized value (an MMS ID, or an ISBN-10 or ISBN-13 without
-// hyphens and with an upper-case X).
+// hyphens and with an upper-case X). An identifier that cannot be read has
+// Err set (wrapping ErrInvalid or ErrCheckDigit) and no Kind: it gets a
+// document of its own that says so, and the others are answered.
 type RequestID struct {
 	Requested string
 	Kind      Kind
 	Value     string
+	Err       error
+}
+
+// URI is the identifier as the client sent it when that is a URI (a scheme
+// and something after it: "ppn:99123", "urn:isbn:…", a document URL), which
+// is what the answer's document id must be for a client to find its
+// document again: VuFind's DAIA driver matches documents by
+// daiaIdPrefix + its own record id. ok is false for a bare number.
+func (r RequestID) URI() (string, bool) {
+	s := strings.TrimSpace(r.Requested)
+	i := strings.IndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 || !isScheme(s[:i]) || strings.ContainsAny(s, " \t\r\n\"<>\\^`{|}") {
+		return "", false
+	}
+	return s, true
 }
 
 // ErrEmpty, ErrTooMany, ErrInvalid and ErrCheckDigit are ParseIDs' refusals; the error
@@ -120,36 +137,52 @@ var (
 	ErrCheckDigit = errors.New("an ISBN with a wrong check digit")
 )
 
-// maxIDLen bounds one request identifier (the longest valid form is
-// "urn:isbn:" and a hyphenated ISBN-13).
-const maxIDLen = 40
+// maxIDLen bounds one request identifier (room for a prefix such as
+// "urn:isbn:", a hyphenated ISBN-13, or a document URL the gateway gave).
+const maxIDLen = 200
 
 // ParseIDs splits a DAIA query id at "|" (the server also accepts the bar
 // escaped, which URL decoding has already undone) into at most max request
-// identifiers. Repeated identifiers are answered once. An MMS ID is 2 to 24
-// digits; an ISBN is 10 or 13 characters with a valid check digit, hyphens
-// and spaces allowed, optionally prefixed "isbn:" or "urn:isbn:". A digit
-// string that is a valid ISBN-13 (978/979) or ISBN-10 is read as an ISBN:
-// Alma MMS IDs are longer than 13 digits.
+// identifiers. Empty parts are skipped and repeated identifiers answered
+// once; the whole request is refused only when it names nothing or too
+// much. Each identifier is an MMS ID (2 to 24 digits) or an ISBN (10 or 13
+// characters with a valid check digit, hyphens and spaces allowed), after
+// the prefixes clients put before them: "isbn:" and "urn:isbn:" (then only
+// an ISBN), a discovery layer's own prefix such as VuFind's default "ppn:"
+// (any URI scheme, up to three of them, as "gvk:ppn:"), or a document URL
+// of the gateway's own (…/v1/records/{mms_id}). A digit string that is a
+// valid ISBN-13 (978/979) or ISBN-10 is read as an ISBN: Alma MMS IDs are
+// longer than 13 digits. An identifier that is none of these comes back
+// with Err set; one longer than 200 characters refuses the request.
 func ParseIDs(q string, max int) ([]RequestID, error) {
-	if strings.TrimSpace(q) == "" {
+	parts := strings.Split(q, "|")
+	n := 0
+	for _, p := range parts {
+		if strings.TrimSpace(p) != "" {
+			n++
+		}
+	}
+	if n == 0 {
 		return nil, ErrEmpty
 	}
-	parts := strings.Split(q, "|")
-	if len(parts) > max {
-		return nil, fmt.Errorf("%w: at most %d in one request, got %d", ErrTooMany, max, len(parts))
+	if n > max {
+		return nil, fmt.Errorf("%w: at most %d in one request, got %d", ErrTooMany, max, n)
 	}
-	out := make([]RequestID, 0, len(parts))
-	seen := make(map[string]bool, len(parts))
+	out := make([]RequestID, 0, n)
+	seen := make(map[string]bool, n)
 	for i, p := range parts {
-		id, err := parseID(p)
-		if err != nil {
-			return nil, fmt.Errorf("identifier %d %q: %w", i+1, clip(p), err)
+		if len(strings.TrimSpace(p)) > maxIDLen {
+			// Not an identifier anyone sends: refused, not echoed back.
+			return nil, fmt.Errorf("identifier %d %q: %w (longer than %d characters)", i+1, clip(strings.TrimSpace(p)), ErrInvalid, maxIDLen)
 		}
-		if seen[id.Requested] {
+		if strings.TrimSpace(p) == "" || seen[p] {
 			continue
 		}
-		seen[id.Requested] = true
+		seen[p] = true
+		id, err := parseID(p)
+		if err != nil {
+			id = RequestID{Requested: p, Err: fmt.Errorf("identifier %q: %w", clip(strings.TrimSpace(p)), err)}
+		}
 		out = append(out, id)
 	}
 	return out, nil
@@ -157,29 +190,61 @@ func ParseIDs(q string, max int) ([]RequestID, error) {
 
 func parseID(p string) (RequestID, error) {
 	s := strings.TrimSpace(p)
-	if s == "" {
-		return RequestID{}, ErrEmpty
-	}
 	if len(s) > maxIDLen {
 		return RequestID{}, ErrInvalid
 	}
+	// A document or page URL the gateway gave, sent back.
+	if lower := strings.ToLower(s); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		for _, mark := range []string{"/v1/records/", "/#record/"} {
+			if i := strings.LastIndex(s, mark); i >= 0 {
+				if id := s[i+len(mark):]; allDigits(id) && len(id) >= 2 && len(id) <= 24 {
+					return RequestID{Requested: p, Kind: MMSID, Value: id}, nil
+				}
+			}
+		}
+		return RequestID{}, ErrInvalid
+	}
 	lower := strings.ToLower(s)
-	prefixed := false
+	isbnOnly := false
 	for _, pre := range []string{"urn:isbn:", "isbn:"} {
 		if strings.HasPrefix(lower, pre) {
-			s, prefixed = s[len(pre):], true
+			s, isbnOnly = s[len(pre):], true
 			break
 		}
+	}
+	// A client's own prefix: VuFind's daiaIdPrefix ("ppn:" unless set),
+	// or a union catalogue's "gvk:ppn:".
+	for range 3 {
+		i := strings.IndexByte(s, ':')
+		if isbnOnly || i <= 0 || !isScheme(s[:i]) {
+			break
+		}
+		s = s[i+1:]
 	}
 	if v, ok := normalizeISBN(s); ok {
 		return RequestID{Requested: p, Kind: ISBN, Value: v}, nil
 	} else if v != "" {
 		return RequestID{}, ErrCheckDigit
 	}
-	if !prefixed && allDigits(s) && len(s) >= 2 && len(s) <= 24 {
+	if !isbnOnly && allDigits(s) && len(s) >= 2 && len(s) <= 24 {
 		return RequestID{Requested: p, Kind: MMSID, Value: s}, nil
 	}
 	return RequestID{}, ErrInvalid
+}
+
+// isScheme reports whether s is a URI scheme (RFC 3986 3.1) of at most 32
+// characters.
+func isScheme(s string) bool {
+	if s == "" || len(s) > 32 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeISBN strips hyphens and spaces and checks the check digit. It

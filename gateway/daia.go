@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,12 @@ func (s *Server) handleDAIA() fiber.Handler {
 		if err != nil {
 			return s.daiaError(c, badRequest(6, "id: "+err.Error()+" (give up to "+itoa(maxDAIAIDs)+" MMS IDs or ISBNs separated by |)"), t0)
 		}
+		// One identifier that cannot be read does not fail the others: it
+		// gets a document of its own that says why (daiaDocuments). A
+		// request with nothing readable in it is the client's mistake.
+		if i := slices.IndexFunc(ids, func(id daia.RequestID) bool { return id.Err == nil }); i < 0 {
+			return s.daiaError(c, badRequest(6, "id: "+ids[0].Err.Error()+" (give up to "+itoa(maxDAIAIDs)+" MMS IDs or ISBNs separated by |)"), t0)
+		}
 		opt := daia.Options{Name: s.memberName}
 		if code := p.Get("institution"); code != "" {
 			m, ok := s.cfg.Member(code)
@@ -98,7 +106,8 @@ func (s *Server) handleDAIA() fiber.Handler {
 			view = view.worse(views[i])
 			for _, d := range docs[i] {
 				// DAIA's first integrity rule: document IDs are unique. A
-				// record found through two identifiers is listed once.
+				// record found twice under one document id (an ISBN's
+				// records, a bare MMS ID and its URL) is listed once.
 				if !seen[d.ID] {
 					seen[d.ID] = true
 					out.Document = append(out.Document, d)
@@ -149,7 +158,27 @@ func setDAIAHeaders(c *fiber.Ctx) {
 
 // daiaDocuments finds the records a request identifier names and maps each
 // to a DAIA document.
+//
+// A document's id is the identifier as the client sent it when that is a
+// URI ("ppn:99…", "urn:isbn:…", a document URL sent back): a client such
+// as VuFind's DAIA driver finds its document by the id it asked for
+// (daiaIdPrefix + record id), so a URL of the gateway's would match
+// nothing. A bare number is no URI; its document is named by the record's
+// URL on the gateway. An ISBN cataloguing several records gives the first
+// the requested id and the others their URLs. An identifier that cannot be
+// read gets a document without items whose `about` says why, and the rest
+// of the request is answered. A member's own MMS ID is answered with the
+// network record it is linked to.
 func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.RequestID, opt daia.Options) ([]daia.Document, CacheView, error) {
+	asked, isURI := id.URI()
+	if id.Err != nil {
+		docID := asked
+		if !isURI {
+			docID = base + "/v1/daia?id=" + url.QueryEscape(strings.TrimSpace(id.Requested))
+		}
+		return []daia.Document{{ID: docID, Requested: id.Requested, About: "not answered: " + id.Err.Error() + " (an identifier is an MMS ID or an ISBN)", Item: []daia.Item{}}},
+			CacheView{Status: cache.StatusHit, StoredAt: s.now(), Life: s.recs.availLife}, nil
+	}
 	var recs []*transform.Record
 	var view CacheView
 	switch id.Kind {
@@ -157,9 +186,15 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 		rec, v, err := s.recs.nzRecord(ctx, id.Value)
 		var ce *clientError
 		if errors.As(err, &ce) && ce.status == http.StatusNotFound {
-			return nil, CacheView{Status: cache.StatusMiss, StoredAt: s.now(), Life: s.recs.availLife}, nil
-		}
-		if err != nil {
+			// Not a network record: perhaps a member's own MMS ID.
+			rec, v, err = s.memberRecord(ctx, id.Value, opt.Asking)
+			if err != nil {
+				return nil, CacheView{}, err
+			}
+			if rec == nil {
+				return nil, CacheView{Status: cache.StatusMiss, StoredAt: s.now(), Life: s.recs.availLife}, nil
+			}
+		} else if err != nil {
 			return nil, CacheView{}, err
 		}
 		recs, view = []*transform.Record{rec}, v
@@ -171,8 +206,13 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 		}
 	}
 	docs := make([]daia.Document, 0, len(recs))
-	for _, rec := range recs {
-		docID := base + "/v1/records/" + rec.MMSID
+	for i, rec := range recs {
+		s.recs.owners.learn(rec)
+		recURL := base + "/v1/records/" + rec.MMSID
+		docID := recURL
+		if i == 0 && isURI {
+			docID = asked
+		}
 		var avail []transform.Availability
 		if live, aview, err := s.recs.liveAvailability(ctx, "nz", s.cfg.APIKey, rec.MMSID); err == nil {
 			avail = live.Availability
@@ -190,7 +230,7 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 			Requested: id.Requested,
 			Href:      base + "/#record/" + rec.MMSID,
 			About:     rec.Title,
-			Item:      daia.Items(docID, rec, avail, opt),
+			Item:      daia.Items(recURL, rec, avail, opt),
 		})
 	}
 	return docs, view, nil

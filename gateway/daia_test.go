@@ -77,6 +77,8 @@ type daiaAnswer struct {
 	Document []struct {
 		ID        string `json:"id"`
 		Requested string `json:"requested"`
+		Href      string `json:"href"`
+		About     string `json:"about"`
 		Item      []struct {
 			Label      string `json:"label"`
 			Department struct {
@@ -141,7 +143,12 @@ func TestDAIAAnswers(t *testing.T) {
 		{"too many", "format=json&id=" + many, 400, nil},
 		{"empty id", "format=json&id=", 400, nil},
 		{"no id", "format=json", 400, nil},
-		{"an empty identifier in the list", "format=json&id=" + held.MMSID + "||" + unknown, 400, nil},
+		{"an empty identifier in the list is skipped", "format=json&id=" + held.MMSID + "||" + unknown, 200, []string{held.MMSID}},
+		// Issue 22: what VuFind's DAIA driver sends. Its default prefix,
+		// several IDs at once (multiQuery), one bad ID among good ones.
+		{"VuFind's default prefix", "format=json&id=ppn:" + held.MMSID, 200, []string{"ppn:" + held.MMSID}},
+		{"VuFind multiQuery", "format=json&id=" + url.QueryEscape("ppn:"+held.MMSID+"|ppn:"+withISBN.ISBNs[0]), 200, []string{"ppn:" + held.MMSID, "ppn:" + withISBN.ISBNs[0]}},
+		{"one bad ID among good ones", "format=json&id=" + url.QueryEscape(held.MMSID+"|<script>|ppn:"+withISBN.ISBNs[0]), 200, []string{held.MMSID, "<script>", "ppn:" + withISBN.ISBNs[0]}},
 		{"not an ID", "format=json&id=" + url.QueryEscape("<script>"), 400, nil},
 		{"an ISBN with a wrong check digit", "format=json&id=9780306406158", 400, nil},
 		{"a huge identifier", "format=json&id=" + strings.Repeat("9", 5000), 400, nil},
@@ -380,5 +387,80 @@ func TestDAIAMatchesOpenAPI(t *testing.T) {
 	}
 	if doc.Paths.Find("/v1/daia") == nil {
 		t.Error("openapi.json has no /v1/daia")
+	}
+}
+
+// TestDAIAForVuFind is DAIA as VuFind's driver reads it (issue 22): it
+// sends daiaIdPrefix + its record id and looks for the document whose id
+// is exactly that; a member's own MMS ID is that member's copy of a
+// network record; a bad identifier spoils only its own document.
+func TestDAIAForVuFind(t *testing.T) {
+	env := newEnv(t, nil)
+	sch := daiaSchema(t)
+	held, withISBN := daiaRecords(t, env.sim)
+	var iz, member string
+	for _, h := range held.Holdings {
+		if h.Has6 && h.IZMMSID != "" {
+			iz, member = h.IZMMSID, h.Institution
+			break
+		}
+	}
+	if iz == "" {
+		t.Fatal("the held record has no member 852 with $6")
+	}
+	ask := func(q string) daiaAnswer {
+		t.Helper()
+		code, _, body := env.get("/v1/daia?format=json&" + q)
+		if code != 200 {
+			t.Fatalf("%s: status %d: %s", q, code, body)
+		}
+		if err := validateDAIA(t, sch, body); err != nil {
+			t.Errorf("%s: not valid DAIA: %v\n%s", q, err, body)
+		}
+		var got daiaAnswer
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	ids := func(a daiaAnswer) (out []string) {
+		for _, d := range a.Document {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+
+	// multiQuery: every document carries the id VuFind asked for.
+	got := ask("id=" + url.QueryEscape("ppn:"+held.MMSID+"|ppn:"+withISBN.ISBNs[0]))
+	if d := cmp.Diff([]string{"ppn:" + held.MMSID, "ppn:" + withISBN.ISBNs[0]}, ids(got)[:min(2, len(ids(got)))]); d != "" {
+		t.Errorf("document ids (-want +got):\n%s", d)
+	}
+	// A bare MMS ID is no URI: its document is named by the record's URL,
+	// and that URL, sent back, names the same record.
+	got = ask("id=" + held.MMSID)
+	if len(got.Document) != 1 || !strings.HasSuffix(got.Document[0].ID, "/v1/records/"+held.MMSID) {
+		t.Fatalf("a bare MMS ID: documents %v", ids(got))
+	}
+	back := ask("id=" + url.QueryEscape(got.Document[0].ID))
+	if len(back.Document) != 1 || back.Document[0].ID != got.Document[0].ID || len(back.Document[0].Item) != len(got.Document[0].Item) {
+		t.Errorf("the document URL sent back: %v, want the same document", ids(back))
+	}
+
+	// A member's own MMS ID: the network record it is linked to, with the
+	// same items as the network MMS ID gives.
+	for _, q := range []string{"id=ppn:" + iz, "institution=" + member + "&id=" + iz} {
+		m := ask(q)
+		if len(m.Document) != 1 || !strings.HasSuffix(m.Document[0].Href, "#record/"+held.MMSID) || len(m.Document[0].Item) == 0 {
+			t.Errorf("%s (member %s's MMS ID of %s): %+v", q, member, held.MMSID, m.Document)
+		}
+	}
+
+	// One bad identifier: its own document says why; the others answer.
+	got = ask("id=" + url.QueryEscape("ppn:"+held.MMSID+"|ppn:978-0-306-40615-8|99000000000042"))
+	if len(got.Document) != 2 || got.Document[0].ID != "ppn:"+held.MMSID || len(got.Document[0].Item) == 0 {
+		t.Fatalf("with one bad ID: %+v", got.Document)
+	}
+	if bad := got.Document[1]; bad.ID != "ppn:978-0-306-40615-8" || len(bad.Item) != 0 || !strings.Contains(bad.About, "wrong check digit") {
+		t.Errorf("the bad ID's document: %+v", bad)
 	}
 }

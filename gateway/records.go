@@ -47,6 +47,7 @@ type records struct {
 	recordLife cache.Lifetime
 	availLife  cache.Lifetime
 	now        func() time.Time
+	owners     izOwners // which member an IZ MMS ID belongs to (izowners.go)
 }
 
 // nzRecord returns the NZ record with that MMS ID, found through the NZ

@@ -8,9 +8,12 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/z3950"
 )
@@ -86,16 +89,72 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 		return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
 	}
 	key := "z3950|" + q.Database + "|" + q.Syntax + "|" + q.ElementSet + "|" + itoa(q.Start) + "|" + itoa(q.Count) + "|" + q.CQL
-	ans, _, err := s.pipe.Search(ctx, &SearchRequest{
+	req := &SearchRequest{
 		Key:    key,
 		Target: t,
 		Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
 		Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
-	})
+	}
+	if q.Syntax == z3950.OIDOPAC {
+		// The OPAC syntax is circulation: live availability, as
+		// /v1/records has it, and cached for availability's lifetime.
+		req.Life = s.recs.availLife
+		req.Render = func(p *TargetPage) Rendered {
+			passing := s.liveOPAC(ctx, q.Database, p)
+			r := packZ3950(p, q)
+			r.Uncached = r.Uncached || passing
+			return r
+		}
+	}
+	ans, _, err := s.pipe.Search(ctx, req)
 	if err != nil {
 		return nil, s.z3950Error(err)
 	}
 	return unpackZ3950(ans.Body)
+}
+
+// liveOPAC gives the records of a page their live availability (AVA, AVE,
+// AVD from the Bibs API) for the OPAC syntax: the network's records with
+// the NZ key, a member database's with that member's key, each cached as
+// for /v1/records. It reports whether some record's availability could
+// not be had for a passing reason (the answer is then not stored, and the
+// record keeps what its SRU record carried).
+func (s *Server) liveOPAC(ctx context.Context, db string, p *TargetPage) (passing bool) {
+	who, key := "nz", s.cfg.APIKey
+	if db != "nz" {
+		m, ok := s.cfg.Member(db)
+		if !ok {
+			return false
+		}
+		who, key = m.Code, m.APIKey
+	}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(daiaParallel)
+	for _, tr := range p.Records {
+		rec := tr.Record
+		if rec == nil || !validMMSID(rec.MMSID) {
+			continue
+		}
+		g.Go(func() error {
+			live, _, err := s.recs.liveAvailability(ctx, who, key, rec.MMSID)
+			var ce *clientError
+			var ae *alma.Error
+			switch {
+			case err == nil:
+				rec.Availability = live.Availability // each goroutine its own record
+			case errors.Is(err, errNoAPI), errors.As(err, &ce), errors.As(err, &ae) && ae.NotFound():
+				// No REST API or key, or Alma has no such record: nothing live to add.
+			default:
+				mu.Lock()
+				passing = true
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return passing
 }
 
 // z3950Error turns a search error into a Bib-1 diagnostic.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/google/go-cmp/cmp"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/almanet/gateway/almasim"
@@ -159,4 +162,124 @@ func atoiBytes(b []byte) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// opacHoldings reads an OPACRecord's holdings: per HoldingsAndCircData its
+// nucCode [8], localLocation [9], callNumber [11] and whether it carries a
+// circulation record [19].
+type opacHolding struct {
+	Nuc, Location, CallNumber string
+	Circ                      bool
+}
+
+func opacHoldings(t *testing.T, b []byte) []opacHolding {
+	t.Helper()
+	p, err := ber.DecodePacketErr(b)
+	if err != nil {
+		t.Fatalf("OPAC record: %v", err)
+	}
+	var out []opacHolding
+	for _, c := range p.Children {
+		if c.Tag != 2 {
+			continue
+		}
+		for _, h := range c.Children {
+			var o opacHolding
+			for _, f := range h.Children {
+				switch f.Tag {
+				case 8:
+					o.Nuc = f.Data.String()
+				case 9:
+					o.Location = f.Data.String()
+				case 11:
+					o.CallNumber = f.Data.String()
+				case 19:
+					o.Circ = true
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// TestZ3950OPACIsLive (issue 22): the OPAC syntax carries live
+// circulation, as /v1/records has it: call numbers, locations and counts
+// on the network database, whose SRU records carry none, and holdings on
+// a member database, whose records carry AVA but no member 852.
+func TestZ3950OPACIsLive(t *testing.T) {
+	env := newEnv(t, nil)
+	c := dialZ(t, z3950Env(t, env))
+	if _, err := c.SearchTerm("Default", "s", 4, "history"); err != nil {
+		t.Fatal(err)
+	}
+	marc, err := c.Present("s", 1, 5, z3950.OIDUSMARC)
+	if err != nil || len(marc) != 5 {
+		t.Fatalf("present: %d, %v", len(marc), err)
+	}
+	recs, err := c.Present("s", 1, 5, z3950.OIDOPAC)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("OPAC present: %d records, %v", len(recs), err)
+	}
+	checked := 0
+	for i, b := range recs {
+		base := atoiBytes(marc[i][12:17])
+		id := strings.TrimSuffix(string(marc[i][base:base+atoiBytes(marc[i][27:31])]), "\x1e")
+		var live struct {
+			Availability []struct {
+				Kind        string  `json:"kind"`
+				Institution string  `json:"institution"`
+				CallNumber  *string `json:"call_number"`
+			} `json:"availability"`
+		}
+		if code, _, body := env.get("/v1/records/" + id); code != 200 || json.Unmarshal(body, &live) != nil {
+			t.Fatalf("/v1/records/%s: %d", id, code)
+		}
+		calls := map[string]bool{}
+		for _, a := range live.Availability {
+			if a.Kind == "physical" && a.CallNumber != nil {
+				calls[a.Institution+" "+*a.CallNumber] = true
+			}
+		}
+		got := map[string]bool{}
+		for _, h := range opacHoldings(t, b) {
+			if h.CallNumber != "" {
+				got[h.Nuc+" "+h.CallNumber] = true
+				if !h.Circ || h.Location == "" {
+					t.Errorf("record %s: holding %+v has a call number but no location or circulation", id, h)
+				}
+			}
+		}
+		if d := cmp.Diff(calls, got); d != "" {
+			t.Errorf("record %s: OPAC call numbers against /v1/records' live AVA (-live +opac):\n%s", id, d)
+		}
+		if len(calls) > 0 {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("none of the first five records has physical inventory: nothing compared")
+	}
+
+	// A member database: the IZ records' own AVA makes the holdings.
+	m := env.sim.Members()[0]
+	if _, err := c.SearchTerm(m.Code, "m", 4, "history"); err != nil {
+		t.Fatal(err)
+	}
+	mrecs, err := c.Present("m", 1, 5, z3950.OIDOPAC)
+	if err != nil || len(mrecs) == 0 {
+		t.Fatalf("member OPAC present: %d, %v", len(mrecs), err)
+	}
+	with := 0
+	for _, b := range mrecs {
+		for _, h := range opacHoldings(t, b) {
+			if h.Nuc == m.Code && h.Circ {
+				with++
+				break
+			}
+		}
+	}
+	if with == 0 {
+		t.Errorf("member database %s: no OPAC record has a holding of %s with circulation", m.Code, m.Code)
+	}
 }

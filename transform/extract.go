@@ -507,7 +507,7 @@ func endsWithAbbreviation[S string | []byte](s S) bool {
 
 // collapseSpace trims s and turns runs of white space into single spaces.
 func collapseSpace(s string) string {
-	s = strings.TrimSpace(s)
+	s = stripNonFiling(strings.TrimSpace(s))
 	clean := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '\t' || c == '\n' || c == '\r' || (c == ' ' && i+1 < len(s) && s[i+1] == ' ') {
@@ -519,6 +519,37 @@ func collapseSpace(s string) string {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// stripNonFiling drops the non-filing markers from a display string:
+// Alma's "<<Das>> Altarbild" (the words between << and >> are not sorted
+// on) and MARC's NSB/NSE control characters (U+0098, U+009C) around the
+// same words. The words stay; the markers are cataloguing, not text. A
+// lone "<<" or ">>" is text and stays. The MARCXML keeps them all.
+func stripNonFiling(s string) string {
+	if !strings.Contains(s, "<<") && !strings.Contains(s, "\u0098") && !strings.Contains(s, "\u009c") {
+		return s
+	}
+	s = strings.NewReplacer("\u0098", "", "\u009c", "").Replace(s)
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "<<")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i+2:], ">>")
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		b.WriteString(s[i+2 : i+2+j])
+		s = s[i+2+j+2:]
+	}
+	if b.Len() == 0 {
+		return strings.TrimSpace(s)
+	}
+	b.WriteString(s)
+	return strings.TrimSpace(b.String())
 }
 
 // dedup keeps lists free of repeats: by a linear search while they are

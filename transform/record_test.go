@@ -161,7 +161,14 @@ func TestTitle(t *testing.T) {
 		{"Japanese", []string{"a", "ノルウェイの森 :", "b", "上巻"}, "ノルウェイの森 : 上巻"},
 		{"diacritics", []string{"a", "Über Goethe\u0301s Faust ;", "b", "Çağdaş Türkçe"}, "Über Goethe\u0301s Faust ; Çağdaş Türkçe"},
 		{"ampersand entity", []string{"a", "Pride &amp; prejudice"}, "Pride & prejudice"},
-		{"less-than entities", []string{"a", "&lt;&lt;Der&gt;&gt; Zauberberg"}, "<<Der>> Zauberberg"},
+		{"less-than entities", []string{"a", "&lt; &gt; Zauberberg"}, "< > Zauberberg"},
+		// Issue 22: Alma's non-filing markers, and MARC's NSB/NSE, are not
+		// part of the title shown; lone angle brackets are.
+		{"non-filing markers", []string{"a", "&lt;&lt;Der&gt;&gt; Zauberberg"}, "Der Zauberberg"},
+		{"NSB and NSE", []string{"a", "\u0098The \u009cMagic mountain"}, "The Magic mountain"},
+		{"two markers", []string{"a", "&lt;&lt;Die&gt;&gt; Cultur &lt;&lt;der&gt;&gt; Renaissance"}, "Die Cultur der Renaissance"},
+		{"a lone <<", []string{"a", "a &lt;&lt; b"}, "a << b"},
+		{"<and> is text", []string{"a", "Cats &lt;and&gt; dogs"}, "Cats <and> dogs"},
 		{"quotes", []string{"a", "&quot;Quoted&quot; &apos;title&apos; \"raw\" 'raw'"}, `"Quoted" 'title' "raw" 'raw'`},
 		{"numeric references", []string{"a", "&#72;&#x69;&#X21; &#x1F600;"}, "Hi! 😀"},
 		{"CDATA", []string{"a", "<![CDATA[A <b> & c]]>"}, "A <b> & c"},

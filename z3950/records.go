@@ -99,9 +99,13 @@ func EncodeRecord(rec *transform.Record, syntax, esn string) Record {
 	return Record{External: p.Bytes()}
 }
 
-// opacRecord is an OPACRecord: the MARC record plus one holdings entry per
-// member 852 (SPEC 10), with the circulation data the record's AVA fields
-// give (Bibs API records carry them; SRU records usually do not).
+// opacRecord is an OPACRecord: the MARC record plus its holdings with the
+// circulation data of the record's AVA fields (SPEC 10). Each member 852
+// is a holding; a member with several physical AVA fields (libraries,
+// locations) has one holding for each, with its location, call number and
+// counts; a member that only the AVA fields name (a member's own IZ
+// record carries AVA but no member 852) is a holding too. The gateway
+// fills the AVA fields with live availability before it encodes.
 //
 //	OPACRecord ::= SEQUENCE {
 //	  bibliographicRecord [1] IMPLICIT EXTERNAL OPTIONAL,
@@ -118,32 +122,65 @@ func opacRecord(rec *transform.Record) (*ber.Packet, *Diagnostic) {
 	bib.ClassType, bib.Tag = ber.ClassContext, 1 // [1] IMPLICIT EXTERNAL
 	o.AppendChild(bib)
 	holdings := ctxCons(2)
+	physical := func(code string) []*transform.Availability {
+		var out []*transform.Availability
+		for i := range rec.Availability {
+			a := &rec.Availability[i]
+			if a.Kind == "physical" && a.Institution != nil && *a.Institution == code {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	held := map[string]bool{}
 	for _, h := range rec.Holdings {
-		holdings.AppendChild(ctxCons(2, holdingsAndCirc(h, rec.Availability)...))
+		held[h.Institution] = true
+		avas := physical(h.Institution)
+		if len(avas) == 0 {
+			holdings.AppendChild(ctxCons(2, holdingsAndCirc(h, nil)...))
+		}
+		for _, a := range avas {
+			holdings.AppendChild(ctxCons(2, holdingsAndCirc(h, a)...))
+		}
+	}
+	for i := range rec.Availability {
+		a := &rec.Availability[i]
+		if a.Kind != "physical" || a.Institution == nil || *a.Institution == "" || held[*a.Institution] {
+			continue
+		}
+		holdings.AppendChild(ctxCons(2, holdingsAndCirc(transform.Holding{Institution: *a.Institution, Types: []string{"print"}}, a)...))
 	}
 	o.AppendChild(holdings)
 	return externalASN1(OIDOPAC, o), nil
 }
 
 // holdingsAndCirc is the fields of one HoldingsAndCircData: nucCode [8]
-// the institution, localLocation [9] and callNumber [11] from its AVA,
-// publicNote [14] the holding's types and IZ MMS ID, and circulationData
-// [19] one CircRecord when the AVA says how many items are available.
-func holdingsAndCirc(h transform.Holding, avail []transform.Availability) []*ber.Packet {
+// the institution, localLocation [9] the library and location and
+// callNumber [11] from its AVA, publicNote [14] the holding's types and IZ
+// MMS ID, and circulationData [19] one CircRecord when the AVA says
+// whether or how many items are available.
+func holdingsAndCirc(h transform.Holding, ava *transform.Availability) []*ber.Packet {
 	f := []*ber.Packet{ctxString(8, h.Institution)}
-	var ava *transform.Availability
-	for i := range avail {
-		a := &avail[i]
-		if a.Kind == "physical" && a.Institution != nil && *a.Institution == h.Institution {
-			ava = a
-			break
+	if ava != nil {
+		var where []string
+		for _, v := range []*string{ava.LibraryName, ava.LocationName} {
+			if v != nil && *v != "" {
+				where = append(where, *v)
+			}
 		}
-	}
-	if ava != nil && ava.LocationName != nil {
-		f = append(f, ctxString(9, *ava.LocationName))
-	}
-	if ava != nil && ava.CallNumber != nil {
-		f = append(f, ctxString(11, *ava.CallNumber))
+		if len(where) == 0 {
+			for _, v := range []*string{ava.Library, ava.Location} {
+				if v != nil && *v != "" {
+					where = append(where, *v)
+				}
+			}
+		}
+		if len(where) > 0 {
+			f = append(f, ctxString(9, strings.Join(where, ", ")))
+		}
+		if ava.CallNumber != nil && *ava.CallNumber != "" {
+			f = append(f, ctxString(11, *ava.CallNumber))
+		}
 	}
 	note := strings.Join(h.Types, ", ")
 	if h.IZMMSID != "" {
@@ -153,11 +190,13 @@ func holdingsAndCirc(h transform.Holding, avail []transform.Availability) []*ber
 		f = append(f, ctxString(14, note))
 	}
 	if ava != nil && (ava.Status != nil || ava.Available != nil) {
-		now := ava.Status != nil && *ava.Status == "available" || ava.Available != nil && *ava.Available > 0
+		now := ava.Available != nil && *ava.Available > 0 || ava.Available == nil && ava.Status != nil && *ava.Status == "available"
 		circ := seq()
 		circ.AppendChild(ctxBool(1, now))
 		if ava.Available != nil && ava.Total != nil {
 			circ.AppendChild(ctxString(4, strconv.Itoa(*ava.Available)+" of "+strconv.Itoa(*ava.Total)+" items available"))
+		} else if ava.Status != nil {
+			circ.AppendChild(ctxString(4, strings.ReplaceAll(*ava.Status, "_", " ")))
 		}
 		circ.AppendChild(ctxBool(6, false))
 		circ.AppendChild(ctxBool(7, false))
