@@ -97,12 +97,12 @@ func staffPrincipal(st StaffEntry) Principal {
 type authResult int
 
 const (
-	authNone   authResult = iota // no credentials presented
-	authOK                       // a principal
-	authBad                      // a wrong token, or a cookie no longer valid
-	authLocked                   // too many failed attempts from this client
-	authRemote                   // no token configured and the client is not loopback
-	authForeignHost              // no token configured and the Host is not the gateway's own
+	authNone        authResult = iota // no credentials presented
+	authOK                            // a principal
+	authBad                           // a wrong token, or a cookie no longer valid
+	authLocked                        // too many failed attempts from this client
+	authRemote                        // no token configured and the client is not loopback
+	authForeignHost                   // no token configured and the Host is not the gateway's own
 )
 
 // bearerToken reads an Authorization field of the Bearer scheme, whose
