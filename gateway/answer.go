@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -156,29 +159,74 @@ type errorWriter struct {
 	now func() time.Time
 }
 
+// retryAfterSeconds is the one Retry-After rule (RFC 9110 10.2.3, whole
+// seconds): the wait rounded up, at least 1, so that a client that
+// honours it never comes back before the gateway can answer.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// setRetryAfter sets Retry-After for a wait d; d <= 0 sets nothing.
+func setRetryAfter(h *fasthttp.ResponseHeader, d time.Duration) {
+	if d > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(d)))
+	}
+}
+
 // headers writes what every error answer carries: Retry-After when there
 // is a hint, never cached, X-Cache MISS (no Age: nothing came from the
 // cache) and an ETag of the body.
 func (w errorWriter) headers(c *fiber.Ctx, a answer, body []byte) {
-	if a.retryAfter > 0 {
-		c.Set("Retry-After", strconv.Itoa(max(1, int(a.retryAfter.Round(time.Second).Seconds()))))
+	errorHeaders(&c.Response().Header, a, body)
+}
+
+func errorHeaders(h *fasthttp.ResponseHeader, a answer, body []byte) {
+	setRetryAfter(h, a.retryAfter)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Cache", "MISS")
+	f := fnv.New64a()
+	f.Write(body)
+	h.Set("ETag", `"`+strconv.FormatUint(f.Sum64()|1<<63, 16)+`"`)
+}
+
+// errorBody is the one JSON error shape, for every surface:
+//
+//	{<fields>"diagnostics":[…],"alma":{…},"meta":{…}}
+//
+// fields are what a surface adds in front, each ending in a comma (DAIA's
+// error, code and error_description); alma is Alma's own refusal, which
+// the writes add (nil: none).
+func errorBody(fields []byte, diags []sru.Diagnostic, alma *almaErrorJSON, asOf time.Time, took time.Duration) []byte {
+	body := append([]byte{'{'}, fields...)
+	body = append(body, `"diagnostics":`...)
+	body = appendJSONDiagnostics(body, diags)
+	if alma != nil {
+		a, _ := json.Marshal(alma)
+		body = append(append(body, `,"alma":`...), a...)
 	}
-	c.Set("Cache-Control", "no-store")
-	c.Set("X-Cache", "MISS")
-	h := fnv.New64a()
-	h.Write(body)
-	c.Set("ETag", `"`+strconv.FormatUint(h.Sum64()|1<<63, 16)+`"`)
+	return jsonMeta(body, CacheView{Status: cache.StatusMiss, StoredAt: asOf}, took)
 }
 
 // json answers an error in the JSON shape every /v1 and operations route
 // uses: {"diagnostics":[…],"meta":{…}}.
 func (w errorWriter) json(c *fiber.Ctx, route string, err error, t0 time.Time) error {
 	a := errorAnswer(w.log, route, err)
-	body := append([]byte(`{"diagnostics":`), appendJSONDiagnostics(nil, []sru.Diagnostic{a.diag})...)
-	body = jsonMeta(body, CacheView{Status: "MISS", StoredAt: w.now()}, time.Since(t0))
+	body := errorBody(nil, []sru.Diagnostic{a.diag}, nil, w.now(), time.Since(t0))
 	w.headers(c, a, body)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Status(a.status).Send(body)
+}
+
+// raw answers an error for a request Fiber never routes (a method it does
+// not know, a request fasthttp could not read), in the same shape.
+func (w errorWriter) raw(ctx *fasthttp.RequestCtx, err error) {
+	a := errorAnswer(w.log, "edge", err)
+	body := errorBody(nil, []sru.Diagnostic{a.diag}, nil, w.now(), 0)
+	ctx.Response.Reset()
+	errorHeaders(&ctx.Response.Header, a, body)
+	ctx.SetStatusCode(a.status)
+	ctx.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
+	ctx.SetBody(body)
 }
 
 // sru answers an error on the SRU surface: a diagnostics-only response in

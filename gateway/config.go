@@ -164,6 +164,11 @@ type LimitsConfig struct {
 	LimitLoopback bool `yaml:"limit_loopback"`
 	// DrainTimeout bounds graceful shutdown. Zero means 20s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// TrustedProxies are the CIDRs (or addresses) of the proxies whose
+	// X-Forwarded-For, -Proto and -Host are believed: for the client's
+	// address (rate limits, the sign-in bound, the audit), for links and
+	// for Secure cookies (door.go). Empty (the default) believes no one.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
 }
@@ -345,6 +350,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 // Validate refuses a configuration that cannot work, naming the key.
 func (c *Config) Validate() error {
 	if err := c.validateZ3950(); err != nil {
+		return err
+	}
+	if _, err := parseTrustedProxies(c.Limits.TrustedProxies); err != nil {
 		return err
 	}
 	if c.SRUURL == "" {

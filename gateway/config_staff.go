@@ -66,6 +66,9 @@ func (c *Config) validateStaff() error {
 	if c.SessionKey != "" && len(c.SessionKey) < 32 {
 		return errors.New("config: GATEWAY_SESSION_KEY must be at least 32 characters (every replica must share it)")
 	}
+	if c.AdminToken != "" && len(c.AdminToken) < minStaffToken {
+		return fmt.Errorf("config: GATEWAY_ADMIN_TOKEN must hold at least %d characters, like the staff tokens", minStaffToken)
+	}
 	names := map[string]bool{"admin": true}
 	tokens := map[string]string{}
 	if c.AdminToken != "" {

@@ -316,13 +316,10 @@ func (s *Server) daiaError(c *fiber.Ctx, err error, t0 time.Time) error {
 	if a.diag.Details != "" {
 		desc += ": " + a.diag.Details
 	}
-	head, _ := json.Marshal(struct {
-		Error       string           `json:"error"`
-		Code        int              `json:"code"`
-		Description string           `json:"error_description"`
-		Diagnostics []jsonDiagnostic `json:"diagnostics"`
-	}{code, a.status, desc, toJSONDiagnostics([]sru.Diagnostic{a.diag})})
-	body := jsonMeta(head[:len(head)-1], CacheView{Status: cache.StatusMiss, StoredAt: s.now()}, time.Since(t0))
+	fields := append([]byte(`"error":`), appendJSONString(nil, code)...)
+	fields = append(append(fields, `,"code":`...), strconv.Itoa(a.status)...)
+	fields = append(append(fields, `,"error_description":`...), appendJSONString(nil, desc)...)
+	body := errorBody(append(fields, ','), []sru.Diagnostic{a.diag}, nil, s.now(), time.Since(t0))
 	s.errs.headers(c, a, body) // Retry-After, no-store, X-Cache MISS, ETag
 	setDAIAHeaders(c)
 	return c.Status(a.status).Send(body)

@@ -42,7 +42,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -758,14 +757,7 @@ func (s *Server) edgeRefusal(ctx *fasthttp.RequestCtx, err error) {
 		s.edge.refused.WithLabelValues(e.reason).Inc()
 	}
 	s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String())
-	body, _ := json.Marshal(map[string]any{"diagnostics": []jsonDiagnostic{{
-		URI: "info:srw/diagnostic/1/1", Message: http.StatusText(e.status), Details: e.msg,
-	}}})
-	ctx.Response.Reset()
-	ctx.SetStatusCode(e.status)
-	ctx.SetContentType(fiber.MIMEApplicationJSON)
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBody(body)
+	s.errs.raw(ctx, refused(e.status, e.msg))
 }
 
 // classifyReadError maps a request read error to an answer. The reason of

@@ -22,6 +22,7 @@ const corsExpose = "X-Cache,Age,ETag,X-Request-Id,Retry-After"
 // It also applies RFC 9112 3.2.2: for an absolute-form target
 // (GET http://host/path) the target's authority is the request's host and
 // a Host header is ignored; the edge guard has checked the form already.
+// Behind a trusted proxy, the proxy's X-Forwarded-Host is the host.
 func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 	// The header's raw target: Request.RequestURI would rewrite it to the
 	// path and re-parse the URI with the Host header, losing the target's
@@ -29,8 +30,9 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 	if uri := c.Request().Header.RequestURI(); len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
 		c.Request().Header.SetHostBytes(c.Request().URI().Host())
 	}
+	s.forwardedHost(c) // a trusted proxy's X-Forwarded-Host (door.go)
 	err := c.Next()
-	if isStaffPath(c.Path()) {
+	if s.routes.staff(c.Path()) {
 		return err // staff routes send no CORS headers (staff.go)
 	}
 	h := &c.Response().Header
@@ -42,14 +44,18 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 }
 
 // explainAddr is the host and port explain describes: GATEWAY_PUBLIC_URL's
-// when set (validated at start), else the request's Host.
+// when set (validated at start), else the request's (requestOrigin).
 func explainAddr(c *fiber.Ctx, publicURL string) (string, int) {
 	if publicURL != "" {
 		if a, err := parsePublicURL(publicURL); err == nil {
 			return a.host, a.port
 		}
 	}
-	return hostPort(string(c.Request().Host()), c.Protocol() == "https")
+	o := requestOrigin(c)
+	if o.host == "" {
+		o.host = "localhost"
+	}
+	return o.host, o.port
 }
 
 // publicBase is the gateway's own base URL for links (OpenSearch, next
@@ -66,13 +72,7 @@ func (s *Server) publicBase(c *fiber.Ctx) (base string, fromHost bool) {
 			return b + a.path, false
 		}
 	}
-	host, port := hostPort(string(c.Request().Host()), c.Protocol() == "https")
-	scheme := c.Protocol()
-	b := scheme + "://" + bracketIPv6(host)
-	if scheme == "http" && port != 80 || scheme == "https" && port != 443 {
-		b += ":" + strconv.Itoa(port)
-	}
-	return b, true
+	return requestOrigin(c).base(), true
 }
 
 // bracketIPv6 puts an IPv6 literal in brackets for a URL (hostPort and

@@ -81,8 +81,8 @@ func (h *history) run(ctx context.Context) {
 
 // userRoute says whether a route's requests count in the charts: the
 // staff pages, health probes and scrapes are not users' traffic.
-func userRoute(r string) bool {
-	return !isStaffPath(r) && r != "/metrics" && r != "/healthz" && r != "/readyz"
+func (h *history) userRoute(r string) bool {
+	return h.s.routes.userTraffic(r)
 }
 
 // take reads the counters now.
@@ -100,13 +100,13 @@ func (h *history) take() snapshot {
 		switch f.GetName() {
 		case "gateway_requests_total":
 			for _, m := range f.GetMetric() {
-				if userRoute(label(m, "route")) {
+				if h.userRoute(label(m, "route")) {
 					snap.requests += m.GetCounter().GetValue()
 				}
 			}
 		case "gateway_request_duration_seconds":
 			for _, m := range f.GetMetric() {
-				if !userRoute(label(m, "route")) {
+				if !h.userRoute(label(m, "route")) {
 					continue
 				}
 				bs := m.GetHistogram().GetBucket()

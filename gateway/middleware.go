@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,7 +115,7 @@ func (s *Server) bounds(c *fiber.Ctx) error {
 	if len(c.Request().RequestURI()) > s.cfg.Limits.MaxURLBytes {
 		return s.refuse(c, refused(http.StatusRequestURITooLong, "the request URL is longer than "+strconv.Itoa(s.cfg.Limits.MaxURLBytes)+" bytes"))
 	}
-	if s.limiter != nil && !s.limiter.allow(c.Context().RemoteIP()) {
+	if s.limiter != nil && !s.limiter.allow(s.clientIP(c)) {
 		s.m.clientLimited.Inc()
 		e := refused(http.StatusTooManyRequests, "too many requests from this client; slow down")
 		e.retryAfter = time.Second
@@ -151,25 +150,22 @@ func (s *Server) logPanic(c *fiber.Ctx, e any) {
 	s.log.Error("panic while answering a request", "path", c.Path(), "panic", e)
 }
 
-// handleNotFound answers every path no route matched. A wrong method on a
-// known path gets 405 with Allow.
+// handleNotFound answers every request no route took. A path of the route
+// table with another method gets 405 with Allow (an OPTIONS on a staff
+// path, which gets no CORS preflight, gets 204 with Allow); any other path
+// 404.
 func (s *Server) handleNotFound() fiber.Handler {
-	allowed := map[string]string{
-		"/sru": "GET, POST, HEAD, OPTIONS", "/admin/cache/purge": "POST, OPTIONS",
-		"/v1/search": "GET, HEAD, OPTIONS", "/healthz": "GET, HEAD", "/readyz": "GET, HEAD",
-		"/metrics": "GET, HEAD", "/openapi.json": "GET, HEAD", "/v1/status": "GET, HEAD", "/dashboard": "GET, HEAD",
-		"/dashboard/sign-in": "POST", "/dashboard/sign-out": "POST", "/dashboard/history": "GET, HEAD",
-	}
 	return func(c *fiber.Ctx) error {
-		p := c.Path()
-		if allow, ok := allowed[p]; ok || strings.HasPrefix(p, "/v1/records/") || strings.HasPrefix(p, "/v1/availability/") {
-			if allow == "" {
-				allow = "GET, HEAD, OPTIONS"
-			}
-			c.Set("Allow", allow)
-			return s.refuse(c, refused(http.StatusMethodNotAllowed, "method "+c.Method()+" is not allowed here"))
+		allow := s.routes.allow(c.Path())
+		if allow == "" {
+			return s.refuse(c, refused(http.StatusNotFound, "no such endpoint; see /openapi.json and /sru"))
 		}
-		return s.refuse(c, refused(http.StatusNotFound, "no such endpoint; see /openapi.json and /sru"))
+		c.Set("Allow", allow)
+		if c.Method() == fiber.MethodOptions {
+			c.Set("Cache-Control", "no-store")
+			return c.SendStatus(http.StatusNoContent)
+		}
+		return s.refuse(c, refused(http.StatusMethodNotAllowed, "method "+c.Method()+" is not allowed here"))
 	}
 }
 

@@ -46,8 +46,8 @@ func TestStaffEndpointsNeedTheToken(t *testing.T) {
 }
 
 func TestPurgeByQueryRecordAndAll(t *testing.T) {
-	env := newEnv(t, func(c *Config) { c.AdminToken = "tok" })
-	auth := []string{"Authorization", "Bearer tok"}
+	env := newEnv(t, func(c *Config) { c.AdminToken = "tok-tok-tok-tok-tok" })
+	auth := []string{"Authorization", "Bearer tok-tok-tok-tok-tok"}
 	// Fill: a list, and a record.
 	_, _, list := env.search(url.Values{"q": {"science"}})
 	if len(list.Records) == 0 {

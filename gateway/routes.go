@@ -1,15 +1,87 @@
 package gateway
 
 import (
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/valyala/fasthttp"
 )
 
+// route is one row of the route table: a method and a path pattern (Fiber
+// syntax, ":name" is one path segment), the handlers, and what the rest of
+// the door derives from the row.
+type route struct {
+	method   string
+	path     string
+	staff    bool // a staff route (SPEC 11): no CORS headers, not users' traffic in the charts
+	probe    bool // health probes and scrapes: not users' traffic either
+	doc      bool // described in openapi.json (the OpenAPI test holds the two together)
+	handlers []fiber.Handler
+}
+
+// routeTable is every route of SPEC section 3 in one list. Routing, the
+// 405 answers with Allow, the staff paths that get no CORS headers and
+// the OpenAPI check are all derived from it (routeIndex below).
+func (s *Server) routeTable() []route {
+	get, post, put := fiber.MethodGet, fiber.MethodPost, fiber.MethodPut
+	h := func(hs ...fiber.Handler) []fiber.Handler { return hs }
+	staff := s.staffOnly
+	return []route{
+		{method: get, path: "/healthz", probe: true, doc: true, handlers: h(s.handleHealthz())},
+		{method: get, path: "/readyz", probe: true, doc: true, handlers: h(s.handleReadyz())},
+		{method: get, path: "/metrics", probe: true, handlers: h(s.handleMetrics())},
+		{method: get, path: "/openapi.json", handlers: h(s.handleOpenAPI())},
+
+		{method: get, path: "/sru", handlers: h(s.handleSRU())},
+		{method: post, path: "/sru", handlers: h(s.handleSRU())},
+
+		// Federation (SPEC 9): /v1/search with targets, sort or facets, and
+		// the SRU virtual databases; a plain /v1/search goes on to
+		// handleSearch.
+		{method: get, path: "/v1/search", doc: true, handlers: h(s.federatedSearch(), s.handleSearch())},
+		{method: get, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
+		{method: post, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
+		{method: get, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
+		{method: post, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
+
+		{method: get, path: "/v1/records/:mms_id", doc: true, handlers: h(s.handleRecord())},
+		{method: get, path: "/v1/availability/:iz_mms_id", doc: true, handlers: h(s.handleAvailability())},
+
+		// For OPAC ecosystems (SPEC 13): the search page, DAIA, OpenSearch.
+		{method: get, path: "/", handlers: h(s.handleOPAC())},
+		{method: get, path: "/v1/daia", doc: true, handlers: h(s.handleDAIA())},
+		{method: get, path: "/opensearch.xml", handlers: h(s.handleOpenSearch())},
+
+		// Staff routes (staff.go): a bearer token or the session cookie, or
+		// loopback while no token is set.
+		{method: get, path: "/v1/status", staff: true, doc: true, handlers: h(staff, s.handleStatus())},
+		{method: get, path: "/dashboard", staff: true, handlers: h(s.handleDashboard())},
+		{method: post, path: "/dashboard/sign-in", staff: true, handlers: h(s.handleSignIn())},
+		{method: post, path: "/dashboard/sign-out", staff: true, handlers: h(staff, s.handleSignOut())},
+		{method: get, path: "/dashboard/history", staff: true, handlers: h(staff, s.handleHistory())},
+		{method: post, path: "/admin/cache/purge", staff: true, doc: true, handlers: h(staff, s.handlePurge())},
+
+		// Network write workflows (SPEC 12, writes.go): staff only, each for
+		// the institutions the Principal may act for.
+		{method: post, path: "/v1/institutions/:code/bibs", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.linkOp()))},
+		{method: put, path: "/v1/institutions/:code/bibs/:iz_mms_id/local-fields", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.localFieldsOp()))},
+		{method: post, path: "/v1/institutions/:code/bibs/:iz_mms_id/unlink", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.unlinkOp()))},
+		{method: post, path: "/v1/institutions/:code/po-lines", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.poLineOp()))},
+		{method: post, path: "/v1/institutions/:code/resource-sharing-requests", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.rsRequestOp()))},
+
+		// Alma's webhooks (webhooks.go): Alma calls them, not a browser.
+		{method: get, path: "/webhooks/alma", handlers: h(s.handleWebhookChallenge())},
+		{method: post, path: "/webhooks/alma", handlers: h(s.handleWebhook())},
+	}
+}
+
 // newApp builds the Fiber app: the middleware every request passes, then
-// every route of SPEC section 3 in one list.
+// the route table.
 func (s *Server) newApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "alma-network-gateway",
@@ -20,7 +92,13 @@ func (s *Server) newApp() *fiber.App {
 		WriteTimeout:          60 * time.Second,
 		IdleTimeout:           s.cfg.Limits.IdleTimeout.D(),
 		ErrorHandler:          s.fiberError,
+		// Fiber's Protocol and IP believe the same peers as the door
+		// (door.go): X-Forwarded-* from anyone else are ignored.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          s.cfg.Limits.TrustedProxies,
 	})
+	table := s.routeTable()
+	s.routes = newRouteIndex(table)
 	// Requests fasthttp cannot read are answered by the edge, without
 	// fasthttp's error text (it quotes the request head).
 	app.Server().ErrorHandler = s.edgeRefusal
@@ -29,60 +107,157 @@ func (s *Server) newApp() *fiber.App {
 	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
 	app.Use(cors.New(cors.Config{
 		// Preflights only; staff routes get none (staff.go).
-		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions || isStaffPath(c.Path()) },
+		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions || s.routes.staff(c.Path()) },
 		AllowOrigins:  "*",
 		AllowMethods:  "GET,POST,HEAD,OPTIONS",
 		AllowHeaders:  "Content-Type,If-None-Match,X-Request-Id",
-		ExposeHeaders: "X-Cache,Age,ETag,X-Request-Id,Retry-After",
+		ExposeHeaders: corsExpose,
 		MaxAge:        86400,
 	}))
 	app.Use(s.observe)
 	app.Use(s.bounds)
-
-	app.Get("/healthz", s.handleHealthz())
-	app.Get("/readyz", s.handleReadyz())
-	app.Get("/metrics", s.handleMetrics())
-	app.Get("/openapi.json", s.handleOpenAPI())
-
-	app.Get("/sru", s.handleSRU())
-	app.Post("/sru", s.handleSRU())
-
-	// Federation (SPEC 9): /v1/search with targets, sort or facets, and the
-	// SRU virtual databases; a plain /v1/search goes on to handleSearch.
-	app.Get("/v1/search", s.federatedSearch())
-	app.Get("/sru/:db", s.handleVirtualSRU())
-	app.Post("/sru/:db", s.handleVirtualSRU())
-	app.Get("/view/sru/:db", s.handleVirtualSRU())
-	app.Post("/view/sru/:db", s.handleVirtualSRU())
-
-	app.Get("/v1/search", s.handleSearch())
-	app.Get("/v1/records/:mms_id", s.handleRecord())
-	app.Get("/v1/availability/:iz_mms_id", s.handleAvailability())
-
-	// For OPAC ecosystems (SPEC 13, issue 15): the search page, DAIA, OpenSearch.
-	app.Get("/", s.handleOPAC())
-	app.Get("/v1/daia", s.handleDAIA())
-	app.Get("/opensearch.xml", s.handleOpenSearch())
-
-	// Staff routes (staff.go): a bearer token or the session cookie, or
-	// loopback while no token is set.
-	app.Get("/v1/status", s.staffOnly, s.handleStatus())
-	app.Get("/dashboard", s.handleDashboard())
-	app.Post("/dashboard/sign-in", s.handleSignIn())
-	app.Post("/dashboard/sign-out", s.staffOnly, s.handleSignOut())
-	app.Get("/dashboard/history", s.staffOnly, s.handleHistory())
-	app.Post("/admin/cache/purge", s.staffOnly, s.handlePurge())
-
-	// Network write workflows (SPEC 12, writes.go): staff only, each for the
-	// institutions the Principal may act for; Alma's webhooks (webhooks.go).
-	app.Post("/v1/institutions/:code/bibs", s.staffOnly, s.handleWrite(s.writes.linkOp()))
-	app.Put("/v1/institutions/:code/bibs/:iz_mms_id/local-fields", s.staffOnly, s.handleWrite(s.writes.localFieldsOp()))
-	app.Post("/v1/institutions/:code/bibs/:iz_mms_id/unlink", s.staffOnly, s.handleWrite(s.writes.unlinkOp()))
-	app.Post("/v1/institutions/:code/po-lines", s.staffOnly, s.handleWrite(s.writes.poLineOp()))
-	app.Post("/v1/institutions/:code/resource-sharing-requests", s.staffOnly, s.handleWrite(s.writes.rsRequestOp()))
-	app.Get("/webhooks/alma", s.handleWebhookChallenge())
-	app.Post("/webhooks/alma", s.handleWebhook())
-
+	for _, r := range table {
+		app.Add(r.method, r.path, r.handlers...)
+		if r.method == fiber.MethodGet {
+			app.Add(fiber.MethodHead, r.path, r.handlers...)
+		}
+	}
 	app.Use(s.handleNotFound())
+
+	// A method Fiber does not know never reaches its router (which would
+	// answer a plain-text 400): it gets the JSON error, 501 (RFC 9110
+	// 15.6.2: the method is not recognized).
+	fiberHandler := app.Server().Handler
+	app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		if !knownMethod(ctx.Method()) {
+			s.errs.raw(ctx, refused(http.StatusNotImplemented, "the gateway does not implement this request method"))
+			return
+		}
+		fiberHandler(ctx)
+	}
 	return app
+}
+
+// knownMethod reports a method Fiber routes (RFC 9110 9.1's and PATCH).
+func knownMethod(m []byte) bool {
+	for _, k := range fiber.DefaultMethods {
+		if string(m) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// routeIndex answers, for a request path, which route patterns it falls
+// under, matched the way Fiber routes it: case-insensitively and with one
+// trailing slash ignored (Fiber's default CaseSensitive and StrictRouting,
+// which newApp keeps).
+type routeIndex struct {
+	paths []routePath
+}
+
+// routePath is one path pattern of the table with all of its methods.
+type routePath struct {
+	segs    []string // the pattern split at '/', lower case; ":x" matches any one segment
+	pattern string
+	methods []string
+	staff   bool
+	probe   bool
+}
+
+func newRouteIndex(table []route) *routeIndex {
+	ix := &routeIndex{}
+	for _, r := range table {
+		i := slices.IndexFunc(ix.paths, func(p routePath) bool { return p.pattern == r.path })
+		if i < 0 {
+			ix.paths = append(ix.paths, routePath{segs: strings.Split(strings.ToLower(r.path), "/"), pattern: r.path})
+			i = len(ix.paths) - 1
+		}
+		p := &ix.paths[i]
+		p.methods = append(p.methods, r.method)
+		p.staff = p.staff || r.staff
+		p.probe = p.probe || r.probe
+	}
+	return ix
+}
+
+// find returns the pattern path falls under, or nil. A literal segment
+// wins over a parameter (as Fiber's router tries routes in order, and the
+// table lists no pattern a literal path of another one would shadow).
+func (ix *routeIndex) find(path string) *routePath {
+	if len(path) > 1 && path[len(path)-1] == '/' {
+		path = path[:len(path)-1]
+	}
+	var found *routePath
+	for i := range ix.paths {
+		p := &ix.paths[i]
+		if matchSegments(p.segs, path) {
+			if found == nil || strings.Count(found.pattern, ":") > strings.Count(p.pattern, ":") {
+				found = p
+			}
+		}
+	}
+	return found
+}
+
+// matchSegments matches path against a pattern's segments, ignoring case.
+func matchSegments(segs []string, path string) bool {
+	for i, seg := range segs {
+		var part string
+		if i == len(segs)-1 {
+			part, path = path, ""
+			if strings.IndexByte(part, '/') >= 0 {
+				return false
+			}
+		} else {
+			var ok bool
+			part, path, ok = strings.Cut(path, "/")
+			if !ok {
+				return false
+			}
+		}
+		if strings.HasPrefix(seg, ":") {
+			if part == "" {
+				return false
+			}
+			continue
+		}
+		if !strings.EqualFold(seg, part) {
+			return false
+		}
+	}
+	return true
+}
+
+// staff reports whether path is a staff route's (or a pattern of one).
+func (ix *routeIndex) staff(path string) bool {
+	p := ix.find(path)
+	return p != nil && p.staff
+}
+
+// userTraffic reports whether a route pattern's requests count as users'
+// traffic in the dashboard's charts.
+func (ix *routeIndex) userTraffic(pattern string) bool {
+	p := ix.find(pattern)
+	return p == nil || !p.staff && !p.probe
+}
+
+// allow is the Allow header for path, "" for a path of no route: the
+// table's methods, HEAD with GET, and OPTIONS (a CORS preflight on the
+// public routes, the Allow list alone on the staff routes).
+func (ix *routeIndex) allow(path string) string {
+	p := ix.find(path)
+	if p == nil {
+		return ""
+	}
+	var ms []string
+	for _, m := range []string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete, fiber.MethodPatch, fiber.MethodOptions} {
+		has := slices.Contains(p.methods, m) ||
+			m == fiber.MethodHead && slices.Contains(p.methods, fiber.MethodGet) ||
+			m == fiber.MethodOptions
+		if has {
+			ms = append(ms, m)
+		}
+	}
+	return strings.Join(ms, ", ")
 }

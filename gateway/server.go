@@ -85,6 +85,8 @@ type Server struct {
 
 	idPrefix string                     // random per process: request ids are idPrefix + idSeq
 	idSeq    atomic.Uint64              // the last request id's sequence number
+	routes   *routeIndex                // the route table's paths (routes.go)
+	proxies  trustedProxies             // limits.trusted_proxies (door.go)
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
 	edge     edgeStats                  // the HTTP edge's counts (edge.go)
@@ -118,6 +120,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.version = "dev"
 	}
 	s.started = s.now()
+	s.proxies, _ = parseTrustedProxies(cfg.Limits.TrustedProxies) // validated above
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,12 +97,24 @@ func staffPrincipal(st StaffEntry) Principal {
 type authResult int
 
 const (
-	authNone   authResult = iota // no credentials presented
-	authOK                       // a principal
-	authBad                      // a wrong token, or a cookie no longer valid
-	authLocked                   // too many failed attempts from this client
-	authRemote                   // no token configured and the client is not loopback
+	authNone        authResult = iota // no credentials presented
+	authOK                            // a principal
+	authBad                           // a wrong token, or a cookie no longer valid
+	authLocked                        // too many failed attempts from this client
+	authRemote                        // no token configured and the client is not loopback
+	authForeignHost                   // no token configured and the Host is not the gateway's own
 )
+
+// bearerToken reads an Authorization field of the Bearer scheme, whose
+// name is case-insensitive (RFC 9110 11.1; RFC 6750 2.1).
+func bearerToken(v string) (string, bool) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
 
 // authenticate finds the request's principal. viaCookie reports that
 // something a browser sends by itself proved it (the session cookie, or
@@ -111,15 +122,19 @@ const (
 // request must pass the Origin check before it may change anything.
 func (s *Server) authenticate(c *fiber.Ctx) (p Principal, res authResult, viaCookie bool, retry time.Duration) {
 	a := s.staff
-	ip := c.Context().RemoteIP()
+	ip := s.clientIP(c)
 	if a.open() {
-		// No token configured: credentials mean nothing; loopback is admin.
-		if ip.IsLoopback() {
-			return Principal{Name: "admin", Admin: true}, authOK, true, 0
+		// No token configured: credentials mean nothing; loopback is admin,
+		// under the gateway's own host names only (DNS rebinding, door.go).
+		switch {
+		case !ip.IsLoopback():
+			return Principal{}, authRemote, false, 0
+		case !s.ownHost(c):
+			return Principal{}, authForeignHost, false, 0
 		}
-		return Principal{}, authRemote, false, 0
+		return Principal{Name: "admin", Admin: true}, authOK, true, 0
 	}
-	if tok, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer "); ok {
+	if tok, ok := bearerToken(c.Get(fiber.HeaderAuthorization)); ok {
 		if wait := a.attempts.blocked(ip); wait > 0 {
 			return Principal{}, authLocked, false, wait
 		}
@@ -148,16 +163,19 @@ func (s *Server) staffOnly(c *fiber.Ctx) error {
 	p, res, viaCookie, retry := s.authenticate(c)
 	switch res {
 	case authOK:
-		if viaCookie && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead && !sameOrigin(c) {
+		if viaCookie && c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead && !s.sameOrigin(c) {
 			return s.refuse(c, refused(http.StatusForbidden, "a signed-in request that changes something must come from this gateway's own pages (Origin check)"))
 		}
 		c.Locals(principalKey, p)
 		return c.Next()
 	case authRemote:
 		return s.refuse(c, refused(http.StatusForbidden, "staff endpoints are served to loopback clients only while neither GATEWAY_ADMIN_TOKEN nor staff tokens are set"))
+	case authForeignHost:
+		return s.refuse(c, refused(http.StatusForbidden, foreignHostMessage))
 	case authLocked:
-		c.Set("Retry-After", strconv.Itoa(int(retry.Seconds()+0.999)))
-		return s.refuse(c, refused(http.StatusTooManyRequests, "too many failed sign-in attempts from this address; try again later"))
+		e := refused(http.StatusTooManyRequests, "too many failed sign-in attempts from this address; try again later")
+		e.retryAfter = retry
+		return s.refuse(c, e)
 	}
 	if wantsHTML(c) {
 		return s.signInPage(c, http.StatusUnauthorized, "Please sign in.")
@@ -171,34 +189,14 @@ func wantsHTML(c *fiber.Ctx) bool {
 	return strings.Contains(c.Get(fiber.HeaderAccept), "text/html")
 }
 
-// sameOrigin is the CSRF check of the form posts, on top of
-// SameSite=Strict: the Origin a browser sends with every POST must name
-// this host; without Origin, Sec-Fetch-Site must not say cross-site.
-func sameOrigin(c *fiber.Ctx) bool {
-	host := string(c.Request().Host())
-	if o := c.Get(fiber.HeaderOrigin); o != "" {
-		u, err := url.Parse(o)
-		return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
-	}
-	switch c.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-		return true
-	}
-	return false
-}
-
-// isStaffPath names the routes that must never carry CORS headers.
-func isStaffPath(p string) bool {
-	return p == "/v1/status" || p == "/dashboard" || strings.HasPrefix(p, "/dashboard/") ||
-		strings.HasPrefix(p, "/admin/") || strings.HasPrefix(p, "/v1/institutions/")
-}
+// foreignHostMessage is the refusal of a staff request under another host
+// name in open mode.
+const foreignHostMessage = "with no token configured, staff endpoints answer only under the host localhost, 127.0.0.1 or [::1], or GATEWAY_PUBLIC_URL's host (a page under another name that resolves to this machine must not act as admin)"
 
 // secureRequest reports whether the request came over TLS, directly or by
-// a proxy that says so. The cookie is then marked Secure. Trusting
-// X-Forwarded-Proto here needs no trusted-proxy list: a forged header can
-// only add Secure, which makes the cookie stricter, never weaker.
+// a trusted proxy that says so (door.go). The cookie is then marked Secure.
 func secureRequest(c *fiber.Ctx) bool {
-	return c.Context().IsTLS() || strings.EqualFold(c.Get(fiber.HeaderXForwardedProto), "https")
+	return requestOrigin(c).scheme == "https"
 }
 
 // handleSignIn serves POST /dashboard/sign-in: the form's token, checked in
@@ -206,18 +204,18 @@ func secureRequest(c *fiber.Ctx) bool {
 func (s *Server) handleSignIn() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
-		if !sameOrigin(c) {
+		if !s.sameOrigin(c) {
 			return s.signInPage(c, http.StatusForbidden, "This sign-in did not come from this gateway's own page.")
 		}
-		ip := c.Context().RemoteIP()
+		ip := s.clientIP(c)
 		if wait := s.staff.attempts.blocked(ip); wait > 0 {
-			c.Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-			return s.signInPage(c, http.StatusTooManyRequests, "Too many failed attempts from this address. Try again in "+strconv.Itoa(int(wait.Seconds()+0.999))+" s.")
+			setRetryAfter(&c.Response().Header, wait)
+			return s.signInPage(c, http.StatusTooManyRequests, "Too many failed attempts from this address. Try again in "+strconv.Itoa(retryAfterSeconds(wait))+" s.")
 		}
 		if s.staff.open() {
 			return s.signInPage(c, http.StatusBadRequest, "No token is configured on this gateway: open the dashboard from the gateway's own machine (loopback).")
 		}
-		tok := strings.TrimSpace(c.FormValue("token"))
+		tok := strings.TrimSpace(signInToken(c))
 		p, want, ok := s.staff.byToken(tok)
 		if !ok {
 			s.staff.attempts.failed(ip)
@@ -233,6 +231,21 @@ func (s *Server) handleSignIn() fiber.Handler {
 		s.log.Info("staff signed in", "staff", p.Name, "institution", p.Institution)
 		return c.Redirect("/dashboard", http.StatusSeeOther)
 	}
+}
+
+// signInToken is the sign-in form's token, from the request body only (a
+// urlencoded or multipart form): a token in the URL (?token=) would be
+// kept in logs, history and Referer, so it is never read.
+func signInToken(c *fiber.Ctx) string {
+	if v := c.Request().PostArgs().Peek("token"); len(v) > 0 {
+		return string(v)
+	}
+	if f, err := c.Request().MultipartForm(); err == nil {
+		if vs := f.Value["token"]; len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
 }
 
 // handleSignOut serves POST /dashboard/sign-out: it ends every session of
@@ -265,6 +278,8 @@ func (s *Server) handleDashboard() fiber.Handler {
 			return s.dashboardPage(c, p)
 		case authRemote:
 			return s.signInPage(c, http.StatusForbidden, "No token is configured on this gateway: the dashboard is served to its own machine (loopback) only.")
+		case authForeignHost:
+			return s.signInPage(c, http.StatusForbidden, "No token is configured on this gateway: open the dashboard as http://localhost (or 127.0.0.1, [::1]) or under GATEWAY_PUBLIC_URL.")
 		case authBad:
 			return s.signInPage(c, http.StatusUnauthorized, "Your session has ended. Please sign in again.")
 		}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // Alma's webhooks (SPEC 12). Alma first checks the URL with GET
@@ -34,6 +35,7 @@ import (
 // almaEvent is the part of Alma's webhook JSON the gateway reads.
 type almaEvent struct {
 	ID          string `json:"id"`
+	Time        string `json:"time"` // when Alma sent it (RFC 3339)
 	Action      string `json:"action"`
 	Institution struct {
 		Value string `json:"value"`
@@ -74,9 +76,14 @@ func (s *Server) handleWebhookChallenge() fiber.Handler {
 	}
 }
 
-// handleWebhook takes Alma's events.
+// handleWebhook takes Alma's events, each once (webhook_dedupe.go).
 func (s *Server) handleWebhook() fiber.Handler {
 	w := s.writes
+	var rc *redis.Client
+	if s.redis != nil {
+		rc = s.redis.Client()
+	}
+	seen := newEventSeen(rc, s.now)
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		reqID := strings.Clone(string(c.Response().Header.Peek("X-Request-Id")))
@@ -102,6 +109,16 @@ func (s *Server) handleWebhook() fiber.Handler {
 		if err := dec.Decode(&ev); err != nil {
 			return refuse(http.StatusBadRequest, "bad_json", "the event is not Alma's webhook JSON: "+err.Error())
 		}
+		// A replay is answered 200 (Alma, or whoever replays, need not
+		// retry) and counted; nothing is purged or audited again.
+		switch seen.first(c.UserContext(), eventKey(ev.ID, body), ev.Time) {
+		case eventReplay:
+			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "replayed").Inc()
+			return c.JSON(fiber.Map{"status": "replayed"})
+		case eventStale:
+			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "stale").Inc()
+			return c.JSON(fiber.Map{"status": "stale"})
+		}
 		var id string
 		switch ev.Action {
 		case "BIB":
@@ -114,11 +131,7 @@ func (s *Server) handleWebhook() fiber.Handler {
 			}
 		default:
 			// Job ends, loans, users, requests: nothing the gateway caches.
-			action := "other"
-			if saneToken(ev.Action, 32) {
-				action = ev.Action
-			}
-			w.m.webhooks.WithLabelValues(action, "ignored").Inc()
+			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "ignored").Inc()
 			w.audit(auditEntry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Action), Status: http.StatusOK, Outcome: "ignored", RequestID: reqID})
 			return c.JSON(fiber.Map{"status": "ignored"})
 		}
@@ -139,6 +152,15 @@ func (s *Server) handleWebhook() fiber.Handler {
 		w.audit(auditEntry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Event.Value), Records: []string{id}, Status: http.StatusOK, Outcome: "evicted", RequestID: reqID})
 		return c.JSON(fiber.Map{"status": "ok", "evicted": []string{id}, "refreshing": inUse})
 	}
+}
+
+// webhookAction is an event's action as a metric label: BIB, ITEM, or
+// another sane name; "other" for anything else.
+func webhookAction(a string) string {
+	if saneToken(a, 32) {
+		return a
+	}
+	return "other"
 }
 
 // clip bounds a client-controlled string for the log.

@@ -1,10 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
 
 	"github.com/almanet/gateway/almasim"
 )
@@ -171,5 +177,119 @@ func TestSimulatorSendsSignedWebhooksOnAWrite(t *testing.T) {
 	}
 	if strings.Contains(logs, "hook-secret") {
 		t.Error("the webhook secret is in the log")
+	}
+}
+
+// auditCount counts the audit lines of operation op in the log.
+func (e *testEnv) auditCount(op string) int {
+	n := 0
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		var v map[string]any
+		if json.Unmarshal([]byte(l), &v) == nil && v["msg"] == "audit" && v["operation"] == op {
+			n++
+		}
+	}
+	return n
+}
+
+// One signed event sent many times is taken once: each replay answers 200
+// and is counted, with no second purge and no second audit line (before:
+// 300 sends in 0.2 s were 300 purges). With Redis, a replay to another
+// replica is known too. An event older than the memory is not taken.
+func TestWebhookReplayTakenOnce(t *testing.T) {
+	redisURL := "redis://" + miniredis.RunT(t).Addr()
+	mk := func() *testEnv {
+		return newEnv(t, func(c *Config) { c.Writes.WebhookSecret = "test"; c.RedisURL = redisURL })
+	}
+	a, b := mk(), mk()
+	rec := a.sim.Records()[12]
+	ev := `{"id":"evt-42","action":"BIB","time":"2026-11-26T09:59:00Z","event":{"value":"BIB_UPDATED"},"bib":{"mms_id":"` + rec.MMSID + `"}}`
+	sig := almasim.Sign([]byte(ev), "test")
+	const sends = 60
+	var wg sync.WaitGroup
+	codes := make([]int, sends)
+	bodies := make([]string, sends)
+	for i := range sends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env := a
+			if i%3 == 2 {
+				env = b // another replica, sharing Redis
+			}
+			code, _, out := env.send(http.MethodPost, "/webhooks/alma", "application/json", ev, "X-Exl-Signature", sig)
+			codes[i], bodies[i] = code, string(out)
+		}()
+	}
+	wg.Wait()
+	taken, replayed := 0, 0
+	for i := range sends {
+		switch {
+		case codes[i] != http.StatusOK:
+			t.Errorf("send %d: %d %s", i, codes[i], bodies[i])
+		case strings.Contains(bodies[i], `"evicted"`):
+			taken++
+		case strings.Contains(bodies[i], `"replayed"`):
+			replayed++
+		}
+	}
+	if taken != 1 || replayed != sends-1 {
+		t.Errorf("taken %d, replayed %d; want 1 and %d", taken, replayed, sends-1)
+	}
+	if n := a.auditCount("webhook:BIB_UPDATED") + b.auditCount("webhook:BIB_UPDATED"); n != 1 {
+		t.Errorf("%d audit lines for the event, want 1", n)
+	}
+	_, _, ma := a.get("/metrics")
+	_, _, mb := b.get("/metrics")
+	metric := func(body []byte, series string) int {
+		for _, l := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(l, series+" "); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return 0
+	}
+	if n := metric(ma, `gateway_webhooks_total{action="BIB",outcome="replayed"}`) + metric(mb, `gateway_webhooks_total{action="BIB",outcome="replayed"}`); n != sends-1 {
+		t.Errorf("replays counted %d, want %d", n, sends-1)
+	}
+
+	// Without Redis, one replica still takes an event once; a body without
+	// an id is known by its bytes.
+	c := newEnv(t, func(c *Config) { c.Writes.WebhookSecret = "test" })
+	noID := `{"action":"BIB","event":{"value":"BIB_UPDATED"},"bib":{"mms_id":"` + rec.MMSID + `"}}`
+	for i, want := range []string{`"evicted"`, `"replayed"`, `"replayed"`} {
+		code, _, out := c.send(http.MethodPost, "/webhooks/alma", "application/json", noID, "X-Exl-Signature", almasim.Sign([]byte(noID), "test"))
+		if code != http.StatusOK || !strings.Contains(string(out), want) {
+			t.Errorf("no-id send %d: %d %s, want 200 %s", i, code, out, want)
+		}
+	}
+	// An event Alma sent longer ago than the memory: not taken.
+	old := `{"id":"evt-old","action":"BIB","time":"2026-11-24T09:00:00.123Z","event":{"value":"BIB_UPDATED"},"bib":{"mms_id":"` + rec.MMSID + `"}}`
+	code, _, out := c.send(http.MethodPost, "/webhooks/alma", "application/json", old, "X-Exl-Signature", almasim.Sign([]byte(old), "test"))
+	if code != http.StatusOK || !strings.Contains(string(out), `"stale"`) {
+		t.Errorf("old event: %d %s, want 200 stale", code, out)
+	}
+	if n := c.auditCount("webhook:BIB_UPDATED"); n != 1 {
+		t.Errorf("%d audit lines without Redis, want 1", n)
+	}
+}
+
+// The in-process memory is bounded: past its size the oldest ids go.
+func TestEventSeenIsBounded(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	e := newEventSeen(nil, func() time.Time { return now })
+	e.maxLocal = 3
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if v := e.first(ctx, k, ""); v != eventNew {
+			t.Fatalf("%s: %v, want new", k, v)
+		}
+	}
+	if len(e.local) != 3 || len(e.ring) != 3 {
+		t.Errorf("memory holds %d/%d, want 3", len(e.local), len(e.ring))
+	}
+	if e.first(ctx, "d", "") != eventReplay || e.first(ctx, "a", "") != eventNew {
+		t.Errorf("the newest must be remembered and the oldest forgotten")
 	}
 }

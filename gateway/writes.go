@@ -225,12 +225,12 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 				c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 				return c.Status(stored.Status).Send(stored.Body)
 			case idemBusy:
-				c.Set("Retry-After", "1")
+				setRetryAfter(&c.Response().Header, time.Second)
 				return w.fail(c, r, badStatus(http.StatusConflict, "a request with this Idempotency-Key is still being processed; retry shortly with the same key"))
 			case idemMismatch:
 				return w.fail(c, r, badStatus(http.StatusUnprocessableEntity, "this Idempotency-Key was used for a different request; use a new key for a new write"))
 			case idemFull:
-				c.Set("Retry-After", "60")
+				setRetryAfter(&c.Response().Header, time.Minute)
 				return w.fail(c, r, badStatus(http.StatusServiceUnavailable, "too many idempotency keys are held; retry later"))
 			}
 		}
@@ -247,9 +247,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 					w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: status, Body: body})
 				}
 			}
-			if retry > 0 {
-				c.Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second).Seconds()))))
-			}
+			setRetryAfter(&c.Response().Header, retry)
 			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 			return c.Status(status).Send(body)
 		}
@@ -271,11 +269,12 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 // badStatus is a refusal by the gateway itself (never Alma's).
 func badStatus(status int, details string) error { return refused(status, details) }
 
-// writeErrorBody is the feed's JSON error shape, with Alma's own code and
-// message when Alma refused.
+// writeErrorBody is what failure puts into the one JSON error shape
+// (errorBody): the diagnostics, and Alma's own code and message when Alma
+// refused.
 type writeErrorBody struct {
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
-	Alma        *almaErrorJSON   `json:"alma,omitempty"`
+	Diagnostics []sru.Diagnostic
+	Alma        *almaErrorJSON
 }
 
 type almaErrorJSON struct {
@@ -303,19 +302,19 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 		if ar.note != "" {
 			details = ar.note + "; " + details
 		}
-		out.Diagnostics = []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma refused the request", Details: details}}
+		out.Diagnostics = []sru.Diagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma refused the request", Details: details}}
 		out.Alma = &almaErrorJSON{Status: ar.ae.Status, Code: ar.ae.Code, Message: ar.ae.Message}
 		if status == http.StatusConflict {
 			outcome = "conflict"
 		}
 	case errors.Is(err, errNoAPI):
 		status = http.StatusServiceUnavailable
-		out.Diagnostics = []jsonDiagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma is unavailable", Details: err.Error()}}
+		out.Diagnostics = []sru.Diagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma is unavailable", Details: err.Error()}}
 		release = true
 	default:
 		a := errorAnswer(w.log, "write:"+r.op, err)
 		status, retry = a.status, a.retryAfter
-		out.Diagnostics = toJSONDiagnostics([]sru.Diagnostic{a.diag})
+		out.Diagnostics = []sru.Diagnostic{a.diag}
 		if errors.As(err, &ue) {
 			outcome = "unavailable"
 			// A timeout may have reached Alma: keep the answer so that a
@@ -324,7 +323,7 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 			release = !errors.Is(err, context.DeadlineExceeded)
 		}
 	}
-	body, _ = json.Marshal(out)
+	body = errorBody(nil, out.Diagnostics, out.Alma, w.s.now(), 0)
 	w.m.writes.WithLabelValues(r.op, outcome).Inc()
 	w.audit(auditEntry{Who: staffName(r.who), Institution: r.code, Operation: r.op, Status: status, AlmaCode: almaCode, Outcome: outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
 	return status, body, retry, release
@@ -333,9 +332,7 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 // fail answers a refusal before Alma was asked.
 func (w *writes) fail(c *fiber.Ctx, r *writeReq, err error) error {
 	status, body, retry, _ := w.failure(r, err)
-	if retry > 0 {
-		c.Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()))))
-	}
+	setRetryAfter(&c.Response().Header, retry)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Status(status).Send(body)
 }
