@@ -247,7 +247,7 @@ func (s *Server) isbnRecords(ctx context.Context, isbn string) ([]*transform.Rec
 	query := strings.Join(terms, " or ")
 	life := cache.Lifetime{Fresh: s.cfg.Cache.TTL.D(), Stale: s.cfg.Cache.Stale.D()}
 	res, err := s.loader.Get(ctx, "daia-isbn|"+forms[0], life, func(ctx context.Context) (cache.Loaded, error) {
-		page, err := s.targets["nz"].Search(ctx, TargetQuery{CQL: query, Start: 1, Count: maxDAIAPerISBN})
+		page, err := s.reg.nz().target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: maxDAIAPerISBN})
 		if err != nil {
 			return cache.Loaded{}, err
 		}

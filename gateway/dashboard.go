@@ -97,18 +97,25 @@ type upstreamStatus struct {
 }
 
 // guards returns every upstream's guard in a stable order: the network's
-// SRU and API, then each member in configuration order.
+// SRU and API, then each member's SRU and API in configuration order, then
+// the other registered targets (the registry's order).
 func (s *Server) guards() []*guard {
-	out := []*guard{s.nz.guard}
+	nz := s.reg.nz()
+	out := []*guard{nz.guard}
 	if g, ok := s.apiGuard["nz"]; ok {
 		out = append(out, g)
 	}
 	for _, m := range s.cfg.Members {
-		if u, ok := s.members[m.Code]; ok {
-			out = append(out, u.guard)
+		if t := s.reg.member(m.Code); t != nil {
+			out = append(out, t.guard)
 		}
 		if g, ok := s.apiGuard[m.Code]; ok {
 			out = append(out, g)
+		}
+	}
+	for _, t := range s.reg.targets() {
+		if t != nz && t.member == "" {
+			out = append(out, t.guard)
 		}
 	}
 	return out
@@ -191,6 +198,9 @@ type verdict struct {
 // meanwhile says what users get while an upstream is failing.
 func (s *Server) meanwhile(name string) string {
 	kind, code, _ := strings.Cut(name, ":")
+	if t, ok := s.reg.byGuard(name); ok && t.kind != KindAlma {
+		return "federated searches show " + t.name + " as breaker_open or answer it from its stale copy; the other targets answer"
+	}
 	switch {
 	case name == "sru:nz":
 		return "searches are answered from the cache (marked stale) where an answer is cached; others get 503 with Retry-After"
@@ -248,7 +258,9 @@ func (s *Server) budgetStatus(ks []budget.KeyStats) []budgetLine {
 		codes[id] = append(codes[id], code)
 		names[id] = append(names[id], name)
 	}
-	add(budget.ID("sru:nz"), "nz", "Network search (SRU)")
+	for _, t := range s.reg.targets() { // each target's searches spend its own budget
+		add(budget.ID(t.budget), t.name, t.label)
+	}
 	if s.cfg.APIKey != "" {
 		add(budget.ID("apikey:"+s.cfg.APIKey), "nz", "Network (NZ API key)")
 	}
@@ -256,9 +268,6 @@ func (s *Server) budgetStatus(ks []budget.KeyStats) []budgetLine {
 		n := m.Code
 		if m.Name != "" {
 			n = m.Name + " (" + m.Code + ")"
-		}
-		if m.SRUURL != "" {
-			add(budget.ID("sru:"+m.Code), m.Code, n+": own catalogue (SRU)")
 		}
 		if m.APIKey != "" {
 			add(budget.ID("apikey:"+m.APIKey), m.Code, n+" (API key)")

@@ -65,7 +65,7 @@ func TestFaultSuite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := faultEnv(t)
-			cb := env.gw.nz.guard.cb
+			cb := env.gw.reg.nz().guard.cb
 
 			// A cached answer, then past its fresh lifetime.
 			code, _, first := env.searchPage(1)
@@ -237,7 +237,7 @@ func TestFaultRecordsAPI(t *testing.T) {
 	if api.State() != gobreaker.StateOpen {
 		t.Errorf("API breaker %v after %d failures, want open", api.State(), len(ids))
 	}
-	if s := env.gw.nz.guard.cb.State(); s != gobreaker.StateClosed {
+	if s := env.gw.reg.nz().guard.cb.State(); s != gobreaker.StateClosed {
 		t.Errorf("SRU breaker %v; the API's failures must not trip it", s)
 	}
 	env.sim.ClearFaults()

@@ -30,19 +30,6 @@ import (
 // parsed records, and a merged result is only as good as the targets this
 // replica could reach.
 
-// fedTarget is one target of the federation with what merging needs.
-type fedTarget struct {
-	name       string
-	target     Target
-	nz         bool   // the network's own SRU
-	member     string // a member's IZ SRU: its code
-	weight     float64
-	maxRecords int               // records fetched per search
-	pageSize   int               // records per call
-	indexMap   map[string]string // nil: the gateway's index names go unchanged
-	schema     string
-}
-
 // Target statuses (SPEC 9.2).
 const (
 	tsOK          = "ok"
@@ -95,7 +82,7 @@ type fedResult struct {
 
 // federation runs federated searches.
 type federation struct {
-	targets  map[string]*fedTarget
+	targets  map[string]*regTarget
 	order    []string // target names in configuration order
 	deadline time.Duration
 	ttl      time.Duration // fresh lifetime of answers and merged results
@@ -120,8 +107,8 @@ const recordCost = 6 << 10
 // maxResults bounds the merged results held.
 const maxResults = 2048
 
-func newFederation(targets []*fedTarget, deadline, ttl, stale time.Duration, maxBytes int64, now func() time.Time, log *slog.Logger) *federation {
-	f := &federation{targets: map[string]*fedTarget{}, deadline: deadline, ttl: ttl, stale: stale, maxBytes: maxBytes, now: now, log: log,
+func newFederation(targets []*regTarget, deadline, ttl, stale time.Duration, maxBytes int64, now func() time.Time, log *slog.Logger) *federation {
+	f := &federation{targets: map[string]*regTarget{}, deadline: deadline, ttl: ttl, stale: stale, maxBytes: maxBytes, now: now, log: log,
 		results: map[string]*fedResult{}, answers: map[string]*targetAnswer{}, calls: map[string]*targetCall{}, merging: map[string]chan struct{}{}}
 	for _, t := range targets {
 		f.targets[t.name] = t
@@ -182,7 +169,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	timer := time.NewTimer(f.deadline)
 	defer timer.Stop()
 	type slot struct {
-		t    *fedTarget
+		t    *regTarget
 		call *targetCall // nil when skipped
 		skip *sru.Diagnostic
 	}
@@ -353,11 +340,11 @@ func errorStatus(err error) string {
 }
 
 // answerKey names one target's answer to one query.
-func answerKey(t *fedTarget, q *sru.Query) string { return t.name + "\x00" + q.AlmaQuery }
+func answerKey(t *regTarget, q *sru.Query) string { return t.name + "\x00" + q.AlmaQuery }
 
 // call returns the target's call for q: a fresh held answer as a finished
 // call, the call in flight, or a new call.
-func (f *federation) call(t *fedTarget, q *sru.Query) *targetCall {
+func (f *federation) call(t *regTarget, q *sru.Query) *targetCall {
 	k := answerKey(t, q)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -387,7 +374,7 @@ func (f *federation) call(t *fedTarget, q *sru.Query) *targetCall {
 
 // staleAnswer returns a held answer of the target within the stale window,
 // or nil.
-func (f *federation) staleAnswer(t *fedTarget, q *sru.Query) *targetAnswer {
+func (f *federation) staleAnswer(t *regTarget, q *sru.Query) *targetAnswer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a, ok := f.answers[answerKey(t, q)]; ok && f.now().Sub(a.at) < f.ttl+f.stale {
@@ -420,7 +407,7 @@ func (f *federation) keep(k string, a *targetAnswer) {
 // list answer empty or with diagnostic 61, which is ignored). It runs on its
 // own context: a late answer is still wanted after the request that started
 // it has been answered; the Target's own deadline bounds it.
-func (f *federation) fetch(t *fedTarget, q *sru.Query) *targetAnswer {
+func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
 	var starts []int

@@ -144,6 +144,46 @@ func (r *fedResult) page(start, limit int) []*federate.Cluster {
 	return r.clusters[start-1 : min(len(r.clusters), start-1+limit)]
 }
 
+// mergedInfo is what a page of a merged result says beyond its records.
+type mergedInfo struct {
+	result *fedResult
+	// Complete says whether Total is every record the targets have: false
+	// while a target has hits not fetched (or is still working), so that
+	// paging on would find more than Total says.
+	Complete bool
+}
+
+// complete says whether the merged result holds every record its targets
+// have: no target still working, and every answering target's records all
+// fetched.
+func (r *fedResult) complete() bool {
+	if r.pending > 0 {
+		return false
+	}
+	for _, t := range r.targets {
+		if (t.Status == tsOK || t.Status == tsStale) && t.Fetched < min(t.Hits, almaMaxPosition) {
+			return false
+		}
+	}
+	return true
+}
+
+// targetPage is records start..start+count-1 of the merged result as a
+// TargetPage, so that the one renderer of each surface writes single and
+// merged answers: each record is its cluster's preferred record with the
+// union of holdings and its sources; Total is the merged records.
+func (r *fedResult) targetPage(start, count int) *TargetPage {
+	p := &TargetPage{Total: len(r.clusters), Merged: &mergedInfo{result: r, Complete: r.complete()}}
+	if _, diags := r.answerStatus(); len(diags) > 0 {
+		p.Diagnostics = diags
+	}
+	for i, c := range r.page(start, count) {
+		p.Records = append(p.Records, TargetRecord{Position: start + i, ID: c.Preferred.Target + ":" + c.Preferred.ID,
+			Record: c.Record, Holdings: c.Holdings, Sources: c.Sources})
+	}
+	return p
+}
+
 // answerStatus is a federated answer's HTTP status and top diagnostics:
 // 200, unless no target gave records and every one said the query was at
 // fault (skipped, or a query diagnostic): then 400 with those diagnostics.

@@ -52,31 +52,10 @@ func (t *fedSRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, 
 	return out, nil
 }
 
-// buildFederation makes the federation's targets: nz and the members are
-// the pipeline's guarded Targets (one breaker per upstream, shared with
-// the single-target path), each configured target gets its own client and
-// guard.
-func (s *Server) buildFederation(tr *transport) {
+// buildFederation makes the federation over the registry's targets: nz
+// and the members share their breakers with the single-target path, each
+// configured target has its own.
+func (s *Server) buildFederation() {
 	cfg := s.cfg
-	fc := cfg.Federation
-	var ts []*fedTarget
-	ts = append(ts, &fedTarget{name: NZTarget, target: s.targets[NZTarget], nz: true, weight: 1,
-		maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords, schema: "marcxml"})
-	for _, m := range cfg.Members {
-		t, ok := s.targets[m.Code]
-		if !ok {
-			continue
-		}
-		ts = append(ts, &fedTarget{name: m.Code, target: t, member: m.Code, weight: 1,
-			maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords, schema: "marcxml"})
-	}
-	for _, tc := range fc.Targets {
-		name := "sru:" + tc.Name
-		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.doer(name), MaxBody: cfg.Upstream.MaxBodyBytes,
-			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}
-		g := newGuard(name, cfg.Breaker, tc.Timeout.D(), s.health)
-		ts = append(ts, &fedTarget{name: tc.Name, target: guarded(g, &fedSRUTarget{client: client, indexMap: tc.IndexMap}),
-			weight: tc.Weight, maxRecords: tc.MaxRecords, pageSize: tc.PageSize, indexMap: tc.IndexMap, schema: tc.RecordSchema})
-	}
-	s.fed = newFederation(ts, fc.FanOut.Timeout.D(), cfg.Cache.TTL.D(), cfg.Cache.Stale.D(), cfg.Cache.MaxBytes/4, s.now, s.log)
+	s.fed = newFederation(s.reg.targets(), cfg.Federation.FanOut.Timeout.D(), cfg.Cache.TTL.D(), cfg.Cache.Stale.D(), cfg.Cache.MaxBytes/4, s.now, s.log)
 }

@@ -103,11 +103,11 @@ func (c *fedClock) add(d time.Duration) {
 func newFedFixture(t *testing.T, names ...string) *fedFixture {
 	t.Helper()
 	fx := &fedFixture{fakes: map[string]*fedFake{}, clock: &fedClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
-	var ts []*fedTarget
+	var ts []*regTarget
 	for i, n := range names {
 		ft := &fedFake{name: n, recs: fakeRecords(t, n, 30)}
 		fx.fakes[n] = ft
-		ts = append(ts, &fedTarget{name: n, target: ft, nz: i == 0, weight: 1, maxRecords: 25, pageSize: 10})
+		ts = append(ts, &regTarget{name: n, target: ft, nz: i == 0, weight: 1, maxRecords: 25, pageSize: 10})
 	}
 	fx.f = newFederation(ts, 100*time.Millisecond, time.Minute, time.Hour, 64<<20, fx.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(func() {

@@ -287,6 +287,9 @@ func quantile(bounds, cum []float64, q float64) *float64 {
 
 // upstreamLabel is an upstream's name in words, from the members' names.
 func (s *Server) upstreamLabel(name string) string {
+	if t, ok := s.reg.byGuard(name); ok {
+		return t.label
+	}
 	kind, code, _ := strings.Cut(name, ":")
 	who := "Network"
 	if code != "nz" {

@@ -65,21 +65,19 @@ type Server struct {
 	staff         *staffAuth // staff tokens and sessions (staff.go)
 	history       *history   // the dashboard's charts (history.go)
 
-	nz       *sruUpstream            // the network's SRU endpoint
-	members  map[string]*sruUpstream // members' own SRU endpoints, by code
-	api      *alma.Client            // Alma REST, shared by every key
-	apiGuard map[string]*guard       // REST guards by "nz" or member code
+	reg      *registry         // every search target and group, with its guard (registry.go)
+	api      *alma.Client      // Alma REST, shared by every key
+	apiGuard map[string]*guard // REST guards by "nz" or member code
 
 	indexes atomic.Pointer[sru.IndexSet]
 
 	z3950  *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
 	writes *writes       // the network write workflows and webhooks (SPEC 12, writes.go)
 
-	pipe    *Searcher         // the one search step every front end calls
-	targets map[string]Target // guarded Targets: "nz" and each member with an sru_url
-	recs    *records          // records and live availability for the record routes
-	rules   queryRules        // the request rules JSON and SRU share
-	errs    errorWriter       // the one error mapping's writer
+	pipe  *Searcher   // the one search step every front end calls
+	recs  *records    // records and live availability for the record routes
+	rules queryRules  // the request rules JSON and SRU share
+	errs  errorWriter // the one error mapping's writer
 
 	fed *federation // federated searches (SPEC 9)
 
@@ -94,12 +92,6 @@ type Server struct {
 	draining atomic.Bool
 	stop     context.CancelFunc
 	bg       chan struct{} // closed when background work has ended
-}
-
-// sruUpstream is one Alma SRU endpoint and its guard.
-type sruUpstream struct {
-	client *sru.Client
-	guard  *guard
 }
 
 // New wires a gateway from its configuration. It does not listen; call
@@ -154,26 +146,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(tr.bytes.inUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(tr.bytes.refused.Load()) })
 	timeout := cfg.Upstream.Timeout.D()
-	s.nz = &sruUpstream{
-		client: &sru.Client{BaseURL: cfg.SRUURL, HTTP: tr.doer("sru:nz"), MaxBody: cfg.Upstream.MaxBodyBytes},
-		guard:  newGuard("sru:nz", cfg.Breaker, timeout, s.health),
-	}
-	s.nz.guard.probe = s.sruProbe(s.nz.client)
-	s.targets = map[string]Target{"nz": guarded(s.nz.guard, &sruTarget{client: s.nz.client})}
-	s.members = map[string]*sruUpstream{}
-	for _, mb := range cfg.Members {
-		if mb.SRUURL == "" {
-			continue
-		}
-		name := "sru:" + mb.Code
-		u := &sruUpstream{
-			client: &sru.Client{BaseURL: mb.SRUURL, HTTP: tr.doer(name), MaxBody: cfg.Upstream.MaxBodyBytes},
-			guard:  newGuard(name, cfg.Breaker, timeout, s.health),
-		}
-		u.guard.probe = s.sruProbe(u.client)
-		s.members[mb.Code] = u
-		s.targets[mb.Code] = guarded(u.guard, &sruTarget{client: u.client})
-	}
+	s.buildRegistry(tr)
 	s.apiGuard = map[string]*guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
@@ -186,7 +159,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		}
 	}
 
-	s.buildFederation(tr)
+	s.buildFederation()
 	s.indexes.Store(sru.DefaultIndexSet())
 	s.rules = queryRules{indexes: &s.indexes, limits: cfg.Limits, publicURL: cfg.PublicURL}
 	s.errs = errorWriter{log: s.log, now: s.now}
@@ -201,7 +174,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		Logger: s.log,
 	})
 	s.recs = &records{
-		loader: s.loader, nz: s.targets["nz"], apiGuard: s.apiGuard,
+		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
 		remaining:  func(who string, n int) { s.m.apiRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
 		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
 		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
@@ -257,17 +230,20 @@ func (s *Server) Searcher() *Searcher { return s.pipe }
 // a member's code for a member with its own sru_url. Each is already
 // behind its upstream's breaker, budget and deadline.
 func (s *Server) Target(name string) (Target, bool) {
-	t, ok := s.targets[name]
-	return t, ok
+	t, ok := s.reg.get(name)
+	if !ok {
+		return nil, false
+	}
+	return t.target, true
 }
 
 // The handlers of routes.go, each built from what it uses.
 func (s *Server) handleSearch() fiber.Handler {
-	return newSearchHandler(s.rules, s.pipe, s.targets["nz"], s.errs)
+	return newSearchHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
 }
 
 func (s *Server) handleSRU() fiber.Handler {
-	return newSRUHandler(s.rules, s.pipe, s.targets["nz"], s.errs)
+	return newSRUHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
 }
 
 func (s *Server) handleRecord() fiber.Handler {
@@ -339,9 +315,10 @@ func (s *Server) refreshIndexes(ctx context.Context) {
 
 func (s *Server) loadIndexes(ctx context.Context) error {
 	var body []byte
-	err := s.nz.guard.do(ctx, func(ctx context.Context) error {
+	nz := s.reg.nz()
+	err := nz.guard.do(ctx, func(ctx context.Context) error {
 		var err error
-		body, err = s.nz.client.Explain(ctx)
+		body, err = nz.client.Explain(ctx)
 		return err
 	})
 	if err != nil {

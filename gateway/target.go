@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 
+	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -51,6 +52,10 @@ type TargetPage struct {
 	Records []TargetRecord
 	// Diagnostics are the target's SRU diagnostics (URIs normalized).
 	Diagnostics []sru.Diagnostic
+	// Merged is set when the page is one of a merged result (several
+	// targets, or a sort the target cannot do): the targets' states, their
+	// summed hits, and whether Total covers everything (fedResult.targetPage).
+	Merged *mergedInfo
 }
 
 // TargetRecord is one record of a TargetPage.
@@ -64,4 +69,9 @@ type TargetRecord struct {
 	// not be read (renderers answer it with a surrogate diagnostic, 64).
 	// Output bytes come from transform's writers, never from re-parsing.
 	Record *transform.Record
+	// Holdings and Sources are set on a merged record: the union of its
+	// sources' holdings (written instead of Record's own 852s) and every
+	// (target, id) it was merged from.
+	Holdings []transform.Holding
+	Sources  []federate.Ref
 }

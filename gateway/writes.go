@@ -364,12 +364,12 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 // member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
 // member has no SRU endpoint configured or none is found.
 func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
-	t := w.s.targets[code]
-	if t == nil || w.network == "" {
+	reg := w.s.reg.member(code)
+	if reg == nil || w.network == "" {
 		return "", nil
 	}
 	query := `alma.other_system_number="(EXLNZ-` + w.network + `)` + nzID + `"`
-	page, err := t.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
+	page, err := reg.target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
 	if err != nil {
 		return "", err
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"net/url"
-	"path"
 	"strings"
 	"sync"
 
@@ -14,7 +12,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -28,42 +28,40 @@ type z3950Backend struct{ s *Server }
 
 // NetworkCode is the network's code: the last path segment of its SRU
 // URL (…/view/sru/<code>).
-func (s *Server) NetworkCode() string {
-	u, err := url.Parse(s.cfg.SRUURL)
-	if err != nil {
-		return ""
-	}
-	return path.Base(strings.TrimRight(u.Path, "/"))
-}
+func (s *Server) NetworkCode() string { return s.reg.network }
 
-// Z3950Databases lists the database names the Z39.50 server answers:
-// Default, the network code, and each member with its own SRU endpoint.
+// Z3950Databases lists the database names the Z39.50 server answers, from
+// the registry: Default (default_targets), the network code (nz), each
+// other target by name, then each group (a federated, merged database).
 func (s *Server) Z3950Databases() []string {
 	out := []string{"Default"}
-	if nc := s.NetworkCode(); nc != "" && nc != "." && nc != "/" {
+	if nc := s.reg.network; nc != "" {
 		out = append(out, nc)
 	}
-	for _, m := range s.cfg.Members {
-		if _, ok := s.targets[m.Code]; ok {
-			out = append(out, m.Code)
+	for _, t := range s.reg.targets() {
+		if !t.nz {
+			out = append(out, t.name)
 		}
 	}
-	return out
+	return append(out, s.reg.groups()...)
 }
 
-// Database resolves a name case-insensitively: "Default" and the network
-// code are the network ("nz"); a member code is that member's own SRU.
+// Database resolves a name case-insensitively to the database's own name:
+// "Default", a target (the network code is nz) or a group.
 func (b z3950Backend) Database(name string) (string, bool) {
 	if strings.EqualFold(name, "Default") {
-		return "nz", true
+		return "Default", true
 	}
-	if nc := b.s.NetworkCode(); nc != "" && strings.EqualFold(name, nc) {
-		return "nz", true
-	}
-	for code := range b.s.targets {
-		if code != "nz" && strings.EqualFold(name, code) {
-			return code, true
+	for _, db := range b.s.Z3950Databases() {
+		if strings.EqualFold(name, db) {
+			if db == b.s.reg.network {
+				return NZTarget, true
+			}
+			return db, true
 		}
+	}
+	if strings.EqualFold(name, NZTarget) {
+		return NZTarget, true
 	}
 	return "", false
 }
@@ -84,29 +82,53 @@ const contentZ3950 ContentType = 200
 // errorAnswer's details as addinfo.
 func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result, error) {
 	s := b.s
-	t, ok := s.targets[q.Database]
-	if !ok {
+	db := q.Database
+	if db == "Default" {
+		db = "" // default_targets
+	}
+	names, err := s.reg.resolve(db)
+	if err != nil {
 		return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
 	}
 	key := "z3950|" + q.Database + "|" + q.Syntax + "|" + q.ElementSet + "|" + itoa(q.Start) + "|" + itoa(q.Count) + "|" + q.CQL
-	req := &SearchRequest{
-		Key:    key,
-		Target: t,
-		Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
-		Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
-	}
-	if q.Syntax == z3950.OIDOPAC {
-		// The OPAC syntax is circulation: live availability, as
-		// /v1/records has it, and cached for availability's lifetime.
-		req.Life = s.recs.availLife
-		req.Render = func(p *TargetPage) Rendered {
-			passing := s.liveOPAC(ctx, q.Database, p)
-			r := packZ3950(p, q)
-			r.Uncached = r.Uncached || passing
-			return r
+	var ans Answer
+	if len(names) == 1 {
+		t, _ := s.reg.get(names[0])
+		req := &SearchRequest{
+			Key:    key,
+			Target: t.target,
+			Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
+			Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
 		}
+		if q.Syntax == z3950.OIDOPAC {
+			// The OPAC syntax is circulation: live availability, as
+			// /v1/records has it, and cached for availability's lifetime.
+			req.Life = s.recs.availLife
+			req.Render = func(p *TargetPage) Rendered {
+				passing := s.liveOPAC(ctx, q.Database, p)
+				r := packZ3950(p, q)
+				r.Uncached = r.Uncached || passing
+				return r
+			}
+		}
+		ans, _, err = s.pipe.Search(ctx, req)
+	} else {
+		// A group: one page of the merged result, its records carrying the
+		// union of the members' holdings.
+		query, d := sru.ParseQuery(q.CQL, s.indexes.Load())
+		if d != nil {
+			return nil, z3950.FromSRU(d)
+		}
+		ans, _, err = s.pipe.Load(ctx, "fed|"+key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
+			r, _, err := s.fed.search(ctx, names, query, federate.SortRelevance)
+			if err != nil {
+				return Rendered{}, err
+			}
+			out := packZ3950(r.targetPage(q.Start, q.Count), q)
+			out.Uncached = r.pending > 0
+			return out, nil
+		})
 	}
-	ans, _, err := s.pipe.Search(ctx, req)
 	if err != nil {
 		return nil, s.z3950Error(err)
 	}
@@ -191,7 +213,14 @@ func packZ3950(p *TargetPage, q z3950.Search) Rendered {
 			rec.Diag = &z3950.Diagnostic{Condition: 14, AddInfo: "record at position " + itoa(tr.Position) + " could not be read"}
 		} else {
 			tags = append(tags, "mms:"+tr.Record.MMSID)
-			rec = z3950.EncodeRecord(tr.Record, q.Syntax, q.ElementSet)
+			r := tr.Record
+			if tr.Sources != nil {
+				// A merged record: its 852s are the union of its sources'.
+				if u, err := transform.Parse(r.AppendMARCXMLHoldings(nil, tr.Holdings)); err == nil {
+					r = u
+				}
+			}
+			rec = z3950.EncodeRecord(r, q.Syntax, q.ElementSet)
 		}
 		if rec.Diag != nil {
 			b = append(b, 'd')

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/almanet/gateway/sru"
+)
+
+// The registry (SPEC 14) is the one list of what the gateway can search:
+// the network's SRU (nz), each member with an sru_url, each configured
+// target, and the groups over them, each target with its guard (breaker,
+// deadline) and the name its call budget is spent under. Every part that
+// asks "which targets exist" reads it: the JSON feed and the SRU front end
+// (targets=, default_targets, /sru/{db}), the Z39.50 server's databases,
+// records and availability, writes, /v1/status, the dashboard and /metrics.
+// A new kind of target (Z39.50, SPEC 15) is one more adapter behind Target
+// registered here with its own kind.
+
+// Target kinds.
+const (
+	// KindAlma is an Alma SRU endpoint: the network's (nz) or a member's
+	// own IZ SRU. It pages to Alma's 10,000 cap in pages of 50 and sorts by
+	// CQL sortBy.
+	KindAlma = "alma"
+	// KindSRU is a configured SRU server (SPEC 9.1 targets:).
+	KindSRU = "sru"
+)
+
+// regTarget is one registered target with what searching and merging it
+// needs.
+type regTarget struct {
+	name   string // how requests, groups and answers name it: nz, a member code, a target name
+	kind   string // KindAlma, KindSRU, …
+	label  string // the name in words, for the dashboard
+	target Target // already behind guard
+	guard  *guard
+	budget string // the name its call budget is spent under (budget.ID(budget))
+
+	nz         bool   // the network's own SRU
+	member     string // a member's IZ SRU: its code
+	weight     float64
+	maxRecords int               // records a merged search fetches from it
+	pageSize   int               // records per call
+	indexMap   map[string]string // nil: the gateway's index names go unchanged
+	schema     string
+	sorts      bool        // sorts by the gateway's CQL sortBy (Alma's sortable indexes)
+	client     *sru.Client // the SRU client of KindAlma and KindSRU targets
+}
+
+// targetInfo exports the registry in /metrics: one gateway_target_info
+// series per target, naming its kind and the upstream label its calls,
+// breaker and budget are counted under.
+type targetInfo struct{ r *registry }
+
+var targetInfoDesc = prometheus.NewDesc("gateway_target_info",
+	"Every registered search target (1): its kind and the upstream its calls, breaker state and budget are named by.",
+	[]string{"target", "kind", "upstream"}, nil)
+
+func (c targetInfo) Describe(ch chan<- *prometheus.Desc) { ch <- targetInfoDesc }
+
+func (c targetInfo) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range c.r.targets() {
+		ch <- prometheus.MustNewConstMetric(targetInfoDesc, prometheus.GaugeValue, 1, t.name, t.kind, t.guard.name)
+	}
+}
+
+// registry is the gateway's targets and groups.
+type registry struct {
+	cfg     *Config // groups and default_targets, resolved by Config.ResolveTargets
+	list    []*regTarget
+	byName  map[string]*regTarget // by lower-case name
+	network string                // the network code (…/view/sru/<code>), "" when the URL names none
+}
+
+func newRegistry(cfg *Config) *registry {
+	return &registry{cfg: cfg, byName: map[string]*regTarget{}, network: networkCode(cfg.SRUURL)}
+}
+
+// networkCode is the last path segment of the network's SRU URL
+// (…/view/sru/<code>), or "".
+func networkCode(sruURL string) string {
+	u, err := url.Parse(sruURL)
+	if err != nil {
+		return ""
+	}
+	nc := path.Base(strings.TrimRight(u.Path, "/"))
+	if nc == "." || nc == "/" || strings.EqualFold(nc, "sru") {
+		return ""
+	}
+	return nc
+}
+
+// add registers t; names are unique (Config.Validate sees to it).
+func (r *registry) add(t *regTarget) {
+	r.list = append(r.list, t)
+	r.byName[strings.ToLower(t.name)] = t
+}
+
+// targets lists every registered target in registration order: nz, the
+// members with an sru_url, then the configured targets.
+func (r *registry) targets() []*regTarget { return r.list }
+
+// nz is the network's own target, always registered.
+func (r *registry) nz() *regTarget { return r.byName[NZTarget] }
+
+// get finds a target by name, case-insensitively.
+func (r *registry) get(name string) (*regTarget, bool) {
+	t, ok := r.byName[strings.ToLower(name)]
+	return t, ok
+}
+
+// member is a member's own target, or nil when it has no sru_url.
+func (r *registry) member(code string) *regTarget {
+	if t, ok := r.get(code); ok && t.member != "" {
+		return t
+	}
+	return nil
+}
+
+// names lists the targets' names in registration order.
+func (r *registry) names() []string {
+	out := make([]string, len(r.list))
+	for i, t := range r.list {
+		out[i] = t.name
+	}
+	return out
+}
+
+// groups lists the configured group names, sorted.
+func (r *registry) groups() []string {
+	out := make([]string, 0, len(r.cfg.Federation.Groups))
+	for g := range r.cfg.Federation.Groups {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// resolve expands a targets= list (names, group names, or the network
+// code for nz; comma-separated) into registered names in registration
+// order, each once; an empty list is default_targets (itself [nz] unless
+// configured). An unknown name is a client error naming it and listing
+// what exists.
+func (r *registry) resolve(list string) ([]string, error) {
+	if r.network != "" {
+		parts := strings.Split(list, ",")
+		for i, p := range parts {
+			if strings.EqualFold(strings.TrimSpace(p), r.network) {
+				parts[i] = NZTarget
+			}
+		}
+		list = strings.Join(parts, ",")
+	}
+	names, err := r.cfg.ResolveTargets(list)
+	if err != nil {
+		return nil, badRequest(6, err.Error()+" (targets: "+strings.Join(r.names(), ", ")+")")
+	}
+	return names, nil
+}
+
+// guards lists every registered target's guard, in registration order.
+func (r *registry) guards() []*guard {
+	out := make([]*guard, 0, len(r.list))
+	for _, t := range r.list {
+		out = append(out, t.guard)
+	}
+	return out
+}
+
+// byGuard finds the target a guard name belongs to.
+func (r *registry) byGuard(name string) (*regTarget, bool) {
+	for _, t := range r.list {
+		if t.guard.name == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// buildRegistry registers every target with its client and guard: the
+// network's SRU (nz), each member with an sru_url (by code), then each
+// configured target (SPEC 9.1). Alma SRU guards probe with a count-only
+// search; each target's calls spend the budget named after its guard.
+func (s *Server) buildRegistry(tr *transport) {
+	cfg := &s.cfg
+	r := newRegistry(cfg)
+	timeout := cfg.Upstream.Timeout.D()
+	alma := func(name, member, label, baseURL string) *regTarget {
+		up := "sru:" + name
+		client := &sru.Client{BaseURL: baseURL, HTTP: tr.doer(up), MaxBody: cfg.Upstream.MaxBodyBytes}
+		g := newGuard(up, cfg.Breaker, timeout, s.health)
+		g.probe = s.sruProbe(client)
+		return &regTarget{name: name, kind: KindAlma, label: label, target: guarded(g, &sruTarget{client: client}), guard: g, budget: up,
+			nz: name == NZTarget, member: member, weight: 1, maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords,
+			schema: "marcxml", sorts: true, client: client}
+	}
+	r.add(alma(NZTarget, "", "Network search (NZ SRU)", cfg.SRUURL))
+	for _, m := range cfg.Members {
+		if m.SRUURL == "" {
+			continue
+		}
+		who := m.Code
+		if m.Name != "" {
+			who = m.Name + " (" + m.Code + ")"
+		}
+		r.add(alma(m.Code, m.Code, who+": own catalogue (SRU)", m.SRUURL))
+	}
+	for _, tc := range cfg.Federation.Targets {
+		up := "sru:" + tc.Name
+		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
+			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}
+		g := newGuard(up, cfg.Breaker, tc.Timeout.D(), s.health)
+		r.add(&regTarget{name: tc.Name, kind: KindSRU, label: tc.Name + ": federation target (SRU)",
+			target: guarded(g, &fedSRUTarget{client: client, indexMap: tc.IndexMap}), guard: g, budget: up,
+			weight: tc.Weight, maxRecords: tc.MaxRecords, pageSize: tc.PageSize, indexMap: tc.IndexMap, schema: tc.RecordSchema, client: client})
+	}
+	s.reg = r
+	s.m.reg.MustRegister(targetInfo{r})
+}
