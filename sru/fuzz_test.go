@@ -31,6 +31,9 @@ func FuzzRequest(f *testing.F) {
 		"version=3&query=x",
 		"query=x&query=y",
 		"query=x&maximumRecords=-1&foo=bar",
+		"query=alma.other_system_number%3D%3D(NET)0000001-netdb",
+		"query=(title%3Dx+and+alma.other_system_number%3D(a%5C%22)b))",
+		"query=title%3DZu%CC%88rich",
 	}
 	for _, s := range seeds {
 		f.Add(s, []byte("<record><leader>x</leader></record>"))

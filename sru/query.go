@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/indexdata/cql-go/cql"
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxQueryLen bounds the query the gateway will parse; a longer one is a
@@ -26,9 +27,12 @@ type Query struct {
 }
 
 // ParseQuery parses a CQL query, validates it against idx and
-// canonicalizes it; a nil idx means DefaultIndexSet(). Diagnostics: 7
-// empty query, 10 syntax, 14 unterminated quote, 48 prefix assignments,
-// 16 unknown index, 19 unsupported relation, 80-series for sortBy.
+// canonicalizes it; a nil idx means DefaultIndexSet(). The query is put
+// into Unicode NFC first, so that "Zürich" typed decomposed (as macOS
+// sends it) is the same search, and the same cache key, as composed.
+// Diagnostics: 7 empty query, 10 syntax, 14 unterminated quote, 48 prefix
+// assignments, 16 unknown index, 19 unsupported relation, 80-series for
+// sortBy.
 func ParseQuery(query string, idx *IndexSet) (*Query, *Diagnostic) {
 	if idx == nil {
 		idx = DefaultIndexSet()
@@ -44,13 +48,27 @@ func ParseQuery(query string, idx *IndexSet) (*Query, *Diagnostic) {
 	if !utf8.ValidString(query) || !cleanXML([]byte(query)) || strings.ContainsRune(query, utf8.RuneError) {
 		return nil, NewDiagnostic(10, "query contains characters that are not allowed")
 	}
+	if !norm.NFC.IsNormalString(query) {
+		query = norm.NFC.String(query)
+	}
 	if pos := unterminatedQuote(query); pos >= 0 {
 		return nil, NewDiagnostic(14, "unterminated quoted string")
 	}
 	var p cql.Parser
 	q, err := p.Parse(query)
 	if err != nil {
-		return nil, NewDiagnostic(10, syntaxDetails(query, err))
+		// Alma reads a bare term up to the next space, parentheses and all
+		// (almasru sends alma.other_system_number_active_035==(NET)1-netdb);
+		// CQL does not. Accept what Alma accepts: quote such terms and try
+		// once more, and report the original error if that fails too.
+		quoted, ok := quoteBareTerms(query)
+		if !ok {
+			return nil, NewDiagnostic(10, syntaxDetails(query, err))
+		}
+		var p2 cql.Parser
+		if q, err = p2.Parse(quoted); err != nil {
+			return nil, NewDiagnostic(10, syntaxDetails(query, err))
+		}
 	}
 	if d := normalizeClause(&q.Clause, idx); d != nil {
 		return nil, d
@@ -112,6 +130,96 @@ func unterminatedQuote(s string) int {
 		}
 	}
 	return -1
+}
+
+// quoteBareTerms quotes each unquoted term after a symbolic relation (=,
+// ==, <, >, <=, >=, <>) that holds a parenthesis or a relation character,
+// which CQL would read as structure: the term runs to the next white space
+// or to a closing parenthesis that it did not open. It reports whether it
+// changed anything. It lexes like unterminatedQuote, which has run first.
+func quoteBareTerms(s string) (string, bool) {
+	var b strings.Builder
+	changed := false
+	afterRel := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			b.WriteByte(c)
+			i++
+			continue
+		case c == '"':
+			start := i
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+			i = min(i+1, len(s))
+			b.WriteString(s[start:i])
+			afterRel = false
+			continue
+		case strings.IndexByte("=<>", c) >= 0 && !afterRel:
+			start := i
+			for i < len(s) && strings.IndexByte("=<>", s[i]) >= 0 {
+				i++
+			}
+			b.WriteString(s[start:i])
+			afterRel = i < len(s) && s[i] != '/' // a relation modifier follows otherwise
+			continue
+		}
+		if !afterRel {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		afterRel = false
+		start, depth, odd := i, 0, false
+	term:
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case ' ', '\t', '\r', '\n':
+				break term
+			case '(':
+				depth++
+				odd = true
+			case ')':
+				if depth == 0 {
+					break term
+				}
+				depth--
+			case '=', '<', '>', '"':
+				odd = true
+			case '\\':
+				i++
+			}
+		}
+		i = min(i, len(s))
+		if !odd || i == start {
+			b.WriteString(s[start:i])
+			continue
+		}
+		b.WriteByte('"')
+		for j := start; j < i; j++ {
+			switch s[j] {
+			case '\\':
+				b.WriteByte('\\')
+				if j+1 < i {
+					j++
+					b.WriteByte(s[j])
+				} else {
+					b.WriteByte('\\')
+				}
+				continue
+			case '"':
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+		changed = true
+	}
+	return b.String(), changed
 }
 
 // normalizeClause resolves every index against idx and puts relations and

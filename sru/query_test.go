@@ -39,6 +39,17 @@ func TestParseQueryCanonical(t *testing.T) {
 		{"sortBy bare modifier", `title=x sortBy CREATOR/Descending`, `alma.title="x"`,
 			`alma.title="x" sortBy alma.creator/sort.descending`, "alma.creator/sort.descending"},
 		{"rec.id range", `rec.id >= 99`, `rec.id>="99"`, `rec.id>="99"`, ""},
+		{"decomposed Unicode is NFC", "alma.title=Zu\u0308rich", "alma.title=\"Z\u00fcrich\"", "alma.title=\"Z\u00fcrich\"", ""},
+		{"decomposed inside quotes", "\"Cafe\u0301 Zu\u0308rich\"", "alma.all_for_ui=\"Caf\u00e9 Z\u00fcrich\"", "alma.all_for_ui=\"Caf\u00e9 Z\u00fcrich\"", ""},
+		{"bare term with an open parenthesis, words joined as CQL joins them", `alma.other_system_number==(NET x`,
+			`alma.other_system_number=="(NET x"`, `alma.other_system_number=="(NET x"`, ""},
+		{"bare term with parentheses after == (almasru)", `alma.other_system_number==(NET)0000001-netdb`,
+			`alma.other_system_number=="(NET)0000001-netdb"`, `alma.other_system_number=="(NET)0000001-netdb"`, ""},
+		{"bare term with parentheses, spaces around ==", `alma.other_system_number == (OCoLC)123 and title=x`,
+			`alma.other_system_number=="(OCoLC)123" and alma.title="x"`, `alma.other_system_number=="(OCoLC)123" and alma.title="x"`, ""},
+		{"bare term with parentheses inside a group", `title=x and (alma.other_system_number==(NET)1-netdb or alma.other_system_number=(NET)2)`,
+			`alma.title="x" and (alma.other_system_number=="(NET)1-netdb" or alma.other_system_number="(NET)2")`,
+			`alma.title="x" and (alma.other_system_number=="(NET)1-netdb" or alma.other_system_number="(NET)2")`, ""},
 	}
 	idx := DefaultIndexSet()
 	for _, tt := range tests {
