@@ -74,6 +74,17 @@ type item struct {
 	rec *Record
 }
 
+// idGroup is the records that share one identifier: a chain of entries in
+// item order.
+type idGroup struct {
+	class      byte
+	head, tail int32
+}
+
+type idEntry struct {
+	item, next int32 // item -1: left out of the join
+}
+
 // Merge clusters the sources' records, ranks the clusters and sorts them
 // (see the package comment). It never changes the sources' records. Records
 // without a parsed record (Rec nil) are left out.
@@ -86,79 +97,149 @@ func Merge(sources []Source, opt Options) []*Cluster {
 			}
 		}
 	}
-	u := newUnion(len(items), len(sources))
-	byKey := make(map[idKey]int32, len(items)*4)
-	join := func(key idKey, i int32) {
-		if j, ok := byKey[key]; ok {
-			u.union(i, j)
-			return
+	n := len(items)
+	u := newUnion(n, len(sources))
+
+	// Every record's work key and the ISBN-13s of its ISBNs go into one
+	// arena, made a string once, so that map keys are substrings of it.
+	var kb keyBuilder
+	arena := make([]byte, 0, n*80)
+	keys := make([][2]int32, n) // the work key; [0] -1 when the record has none
+	parts := make([][2]int32, n)
+	isbns := make([][2]int32, 0, n)
+	isbnOf := make([][2]int32, n) // isbns[isbnOf[i][0]:isbnOf[i][1]]
+	for i, it := range items {
+		r := it.rec.Rec
+		start := len(arena)
+		var part [2]int
+		var ok bool
+		if arena, part, ok = kb.workKey(arena, r); ok {
+			keys[i] = [2]int32{int32(start), int32(len(arena))}
+			parts[i] = [2]int32{int32(part[0]), int32(part[1])}
+		} else {
+			arena = arena[:start]
+			keys[i] = [2]int32{-1, -1}
 		}
-		byKey[key] = i
+		isbnOf[i][0] = int32(len(isbns))
+		for _, s := range r.ISBNs {
+			if slices.Contains(r.SetISBNs, s) {
+				continue // names the set, not this volume
+			}
+			at := len(arena)
+			if arena = isbn13(arena, s); len(arena) > at {
+				isbns = append(isbns, [2]int32{int32(at), int32(len(arena))})
+			}
+		}
+		isbnOf[i][1] = int32(len(isbns))
 	}
-	// Identifiers, in SPEC 9.4's order.
+	text := string(arena)
+	sub := func(s [2]int32) string { return text[s[0]:s[1]] }
+
+	// Identifiers, in SPEC 9.4's order, grouped.
+	byKey := make(map[idKey]int32, n*3)
+	groups := make([]idGroup, 0, n*3)
+	entries := make([]idEntry, 0, n*3)
+	add := func(key idKey, i int32) {
+		g, ok := byKey[key]
+		if !ok {
+			g = int32(len(groups))
+			byKey[key] = g
+			groups = append(groups, idGroup{class: key.class, head: -1, tail: -1})
+		}
+		e := int32(len(entries))
+		if t := groups[g].tail; t >= 0 {
+			if entries[t].item == i {
+				return // one record, one entry (an ISBN-10 and its ISBN-13)
+			}
+			entries[t].next = e
+		} else {
+			groups[g].head = e
+		}
+		groups[g].tail = e
+		entries = append(entries, idEntry{item: i, next: -1})
+	}
 	for i, it := range items {
 		i := int32(i)
 		src, r := &sources[it.src], it.rec.Rec
 		u.targets[i].set(it.src)
 		if src.NZ && r.MMSID != "" {
-			join(idKey{'n', "", r.MMSID}, i)
-			u.mask[i] |= classNZ
+			add(idKey{'n', "", r.MMSID}, i)
 		}
 		if r.NZMMSID != "" {
-			join(idKey{'n', "", r.NZMMSID}, i)
-			u.mask[i] |= classNZ
+			add(idKey{'n', "", r.NZMMSID}, i)
 		}
 		if src.Member != "" && r.MMSID != "" && r.NZMMSID == "" {
-			join(idKey{'z', src.Member, r.MMSID}, i)
+			add(idKey{'z', src.Member, r.MMSID}, i)
 		}
 		if src.NZ {
 			for _, h := range r.Holdings {
 				if h.IZMMSID != "" {
-					join(idKey{'z', h.Institution, h.IZMMSID}, i)
+					add(idKey{'z', h.Institution, h.IZMMSID}, i)
 				}
 			}
 		}
 		if r.CZMMSID != "" {
-			join(idKey{'c', "", r.CZMMSID}, i)
-			u.mask[i] |= classCZ
+			add(idKey{'c', "", r.CZMMSID}, i)
 		}
 		for _, o := range r.OCLCNumbers {
-			join(idKey{'o', "", o}, i)
-			u.mask[i] |= classOCLC
+			add(idKey{'o', "", o}, i)
 		}
-		for _, s := range r.ISBNs {
-			if s = isbn13(s); s != "" {
-				join(idKey{'i', "", s}, i)
-				u.mask[i] |= classISBN
-			}
+		for _, s := range isbns[isbnOf[i][0]:isbnOf[i][1]] {
+			add(idKey{'i', "", sub(s)}, i)
 		}
 		for _, s := range r.ISSNs {
-			join(idKey{'s', "", s}, i)
-			u.mask[i] |= classISSN
+			add(idKey{'s', "", s}, i)
 		}
 	}
-	// Then the title/author/year key, where it cannot be wrong.
-	var kb keyBuilder
-	keyRoots := make(map[string][]int32, len(items))
-	for i, it := range items {
-		k := kb.titleKey(it.rec.Rec.Title, it.rec.Rec.Authors, it.rec.Rec.Year)
-		if k == "" {
+	// Which ISBNs name a work: not one on several records of one target
+	// (a set's, or a reused one), nor one on records of different volumes.
+	// The classes are marked on every record before any join.
+	for g := range groups {
+		grp := &groups[g]
+		if grp.class == 'i' {
+			isbnGroup(grp, entries, items, parts, text)
+		}
+		bit := classBit(grp.class)
+		for e := grp.head; e >= 0; e = entries[e].next {
+			if i := entries[e].item; i >= 0 {
+				u.mask[i] |= bit
+			}
+		}
+	}
+	for g := range groups {
+		var first int32 = -1
+		for e := groups[g].head; e >= 0; e = entries[e].next {
+			switch i := entries[e].item; {
+			case i < 0:
+			case first < 0:
+				first = i
+			default:
+				u.union(first, i)
+			}
+		}
+	}
+
+	// Then the work key, where it cannot be wrong: each record meets the
+	// earlier records of its key.
+	keyHead := make(map[string]int32, n)
+	prev := make([]int32, n)
+	for i := range items {
+		i := int32(i)
+		prev[i] = -1
+		if keys[i][0] < 0 {
 			continue
 		}
-		r := u.find(int32(i))
-		list := keyRoots[k]
-		for _, c := range list {
-			if c = u.find(c); c != r && u.compatible(r, c) {
+		k := sub(keys[i])
+		if p, ok := keyHead[k]; ok {
+			prev[i] = p
+		}
+		keyHead[k] = i
+		r := u.find(i)
+		for p := prev[i]; p >= 0; p = prev[p] {
+			if c := u.find(p); c != r && u.compatible(r, c) {
 				r = u.union(r, c)
 			}
 		}
-		out := list[:0]
-		for _, c := range list {
-			if c = u.find(c); c != r && !slices.Contains(out, c) {
-				out = append(out, c)
-			}
-		}
-		keyRoots[k] = append(out, r)
 	}
 	clusters := u.clusters(items, sources)
 	sc := newScorer(opt.Terms)
@@ -172,6 +253,62 @@ func Merge(sources []Source, opt Options) []*Cluster {
 	}
 	sortClusters(clusters, opt.Sort)
 	return clusters
+}
+
+// isbnGroup leaves out of an ISBN's group the records that do not show it
+// names their work: every record of a target that has it on more than one
+// record, and all of them when the rest are of more than one volume (their
+// work keys' parts differ).
+func isbnGroup(grp *idGroup, entries []idEntry, items []item, parts [][2]int32, text string) {
+	// Entries are in item order, so one target's are adjacent.
+	for e := grp.head; e >= 0; {
+		src := items[entries[e].item].src
+		f := entries[e].next
+		for f >= 0 && items[entries[f].item].src == src {
+			f = entries[f].next
+		}
+		if f != entries[e].next { // more than one record of src
+			for x := e; x != f; x = entries[x].next {
+				entries[x].item = -1
+			}
+		}
+		e = f
+	}
+	var part string
+	seen := false
+	for e := grp.head; e >= 0; e = entries[e].next {
+		i := entries[e].item
+		if i < 0 {
+			continue
+		}
+		p := text[parts[i][0]:parts[i][1]]
+		if p == "" {
+			continue
+		}
+		if seen && p != part {
+			for e := grp.head; e >= 0; e = entries[e].next {
+				entries[e].item = -1
+			}
+			return
+		}
+		part, seen = p, true
+	}
+}
+
+func classBit(class byte) uint8 {
+	switch class {
+	case 'n':
+		return classNZ
+	case 'c':
+		return classCZ
+	case 'o':
+		return classOCLC
+	case 'i':
+		return classISBN
+	case 's':
+		return classISSN
+	}
+	return 0
 }
 
 // Identifier classes a cluster carries; two clusters that both carry one

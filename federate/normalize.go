@@ -4,14 +4,18 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/almanet/gateway/transform"
+	"golang.org/x/text/unicode/norm"
 )
 
-// isbn13 returns an ISBN-13 for a normalized ISBN (transform's form: digits
-// and an upper-case X), converting an ISBN-10; "" when it is neither.
-func isbn13(s string) string {
+// isbn13 appends an ISBN-13 for a normalized ISBN (transform's form: digits
+// and an upper-case X) to dst, converting an ISBN-10; it appends nothing
+// when s is neither.
+func isbn13(dst []byte, s string) []byte {
 	switch len(s) {
 	case 13:
-		return s
+		return append(dst, s...)
 	case 10:
 		var b [13]byte
 		copy(b[:], "978")
@@ -20,7 +24,7 @@ func isbn13(s string) string {
 		for i := range 12 {
 			d := int(b[i] - '0')
 			if d < 0 || d > 9 {
-				return ""
+				return dst
 			}
 			if i%2 == 1 {
 				d *= 3
@@ -28,125 +32,463 @@ func isbn13(s string) string {
 			sum += d
 		}
 		b[12] = byte('0' + (10-sum%10)%10)
-		return string(b[:])
+		return append(dst, b[:]...)
 	}
-	return ""
+	return dst
 }
 
-// leadingArticles are dropped from the start of a title key, so that a
-// catalogue that files "The science of music" and one that writes "Science
-// of music" agree.
-var leadingArticles = map[string]bool{
-	"the": true, "a": true, "an": true,
-	"der": true, "die": true, "das": true, "ein": true, "eine": true,
-	"le": true, "la": true, "les": true, "l": true, "un": true, "une": true,
-	"el": true, "los": true, "las": true, "il": true, "lo": true, "gli": true,
+// Leading articles are dropped from the start of a title key when 245 ind2
+// did not skip one already, so that a catalogue that files "The science of
+// music" and one that writes "Science of music" agree. They are the
+// articles of the record's language (008/35-37, else 041); "the" is one in
+// every language, and a record of no known language drops any of the list.
+var (
+	articles = map[string]map[string]bool{
+		"eng": set("a", "an"),
+		"ger": set("der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "eines", "einem", "einen"),
+		"fre": set("le", "la", "les", "l", "un", "une"),
+		"spa": set("el", "la", "los", "las", "un", "una", "unos", "unas"),
+		"ita": set("il", "lo", "la", "i", "gli", "le", "l", "un", "uno", "una"),
+		"por": set("o", "a", "os", "as", "um", "uma"),
+		"cat": set("el", "la", "els", "les", "l", "un", "una"),
+		"dut": set("de", "het", "een", "t"),
+		"swe": set("en", "ett", "den", "det"),
+		"dan": set("en", "et", "den", "det"),
+		"nor": set("en", "et", "ei", "den", "det"),
+	}
+	anyArticle = set("a", "an", "der", "die", "das", "ein", "eine", "le", "la", "les", "l", "un", "une",
+		"el", "los", "las", "il", "lo", "gli", "het")
+	// conjunctions are left out of a title key wherever they stand: "&" is
+	// a separator, so "Pride & prejudice" must meet "Pride and prejudice"
+	// (and "Krieg & Frieden" "Krieg und Frieden").
+	conjunctions = set("and", "und", "et", "e", "y", "en", "och", "og")
+	// volumeWords precede a volume's number: "Band 1", "v. 2", "T. III".
+	volumeWords = set("band", "bd", "bde", "vol", "volume", "v", "teil", "tl", "t", "tome", "tomo", "part", "pt",
+		"partie", "parte", "book", "bk", "buch", "heft", "livre", "libro", "deel", "del", "no", "nr", "number",
+		"numero", "abt", "abteilung", "lfg", "lieferung")
+	ordinals = map[string]string{
+		"first": "1", "erster": "1", "erste": "1", "premier": "1", "premiere": "1", "primo": "1", "primero": "1",
+		"second": "2", "zweiter": "2", "zweite": "2", "deuxieme": "2", "secondo": "2", "segundo": "2",
+		"third": "3", "dritter": "3", "dritte": "3", "troisieme": "3", "terzo": "3", "tercero": "3",
+		"fourth": "4", "vierter": "4", "vierte": "4", "quatrieme": "4", "fifth": "5", "funfter": "5", "funfte": "5",
+	}
+)
+
+func set(ws ...string) map[string]bool {
+	m := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		m[w] = true
+	}
+	return m
+}
+
+func isArticle(w, lang string) bool {
+	if w == "the" {
+		return true
+	}
+	if a, ok := articles[lang]; ok {
+		return a[w]
+	}
+	return anyArticle[w]
 }
 
 // eachWord calls fn with every folded word of s, in order, using buf as
-// scratch space (returned for reuse); fn must not keep the slice.
+// scratch space (returned for reuse); fn must not keep the slice. Folding
+// lowers case, strips diacritics, spells ß, æ, œ and þ out, and then writes
+// the German digraphs ae, oe and ue as a, o and u, so that "Müller",
+// "Mueller" and "Muller" are one word (and "Boell" is "Böll").
 func eachWord(buf []byte, s string, fn func(w []byte)) []byte {
 	buf = buf[:0]
-	for _, r := range s {
-		if r < 0x80 { // ASCII, inline
+	emit := func() {
+		if len(buf) > 0 {
+			fn(foldDigraphs(buf))
+			buf = buf[:0]
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < 0x80 { // ASCII, inline
+			i++
 			switch {
-			case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-				buf = append(buf, byte(r))
-				continue
-			case 'A' <= r && r <= 'Z':
-				buf = append(buf, byte(r)+'a'-'A')
-				continue
-			}
-			if len(buf) > 0 {
-				fn(buf)
-				buf = buf[:0]
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+				buf = append(buf, c)
+			case 'A' <= c && c <= 'Z':
+				buf = append(buf, c+'a'-'A')
+			default:
+				emit()
 			}
 			continue
 		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		f := foldRune(r)
 		if f == 0 {
-			if len(buf) > 0 {
-				fn(buf)
-				buf = buf[:0]
-			}
+			emit()
 			continue
 		}
 		buf = appendFolded(buf, f)
 	}
-	if len(buf) > 0 {
-		fn(buf)
-	}
+	emit()
 	return buf[:0]
 }
 
-// appendWords appends s's folded words to dst, separated by single spaces;
-// with dropArticle a first word that is a leading article is left out
-// (unless it is the only word). It returns dst, the scratch buffer and the
-// number of words written.
-func appendWords(dst, scratch []byte, s string, dropArticle bool) ([]byte, []byte, int) {
-	start, n := len(dst), 0
-	firstEnd := -1
-	scratch = eachWord(scratch, s, func(w []byte) {
-		if n > 0 {
+// foldDigraphs rewrites ae, oe and ue as a, o and u in place.
+func foldDigraphs(w []byte) []byte {
+	j := 0
+	for i := 0; i < len(w); i++ {
+		w[j] = w[i]
+		j++
+		if c := w[i]; (c == 'a' || c == 'o' || c == 'u') && i+1 < len(w) && w[i+1] == 'e' {
+			i++
+		}
+	}
+	return w[:j]
+}
+
+// words is a list of folded words held in one buffer.
+type wordList struct {
+	buf   []byte
+	spans [][2]int32
+}
+
+func (l *wordList) reset() { l.buf, l.spans = l.buf[:0], l.spans[:0] }
+
+func (l *wordList) add(w []byte) {
+	start := int32(len(l.buf))
+	l.buf = append(l.buf, w...)
+	l.spans = append(l.spans, [2]int32{start, int32(len(l.buf))})
+}
+
+func (l *wordList) word(i int) []byte { return l.buf[l.spans[i][0]:l.spans[i][1]] }
+
+// keyBuilder builds work keys and sort keys with reused buffers.
+type keyBuilder struct {
+	scratch []byte
+	title   wordList
+	rest    wordList
+	parts   wordList
+	author  wordList
+	addFn   func(w []byte)
+	into    *wordList
+}
+
+// fill replaces l's words with s's.
+func (k *keyBuilder) fill(l *wordList, s string) {
+	l.reset()
+	if k.addFn == nil {
+		k.addFn = func(w []byte) { k.into.add(w) }
+	}
+	k.into = l
+	k.scratch = eachWord(k.scratch, s, k.addFn)
+}
+
+// workKey appends the record's work key to dst and returns it with the span
+// of its part (the volume) inside it; ok is false when the title has no
+// words, so that untitled records never meet by key. The key is:
+//
+//   - the main title: 245 $a after its non-filing characters (ind2), cut
+//     at the first subtitle mark (":", " ; ", " = ", " / ", " - ", or ". "
+//     after a word of four letters or more), its words folded (see
+//     eachWord), conjunctions left out, and a leading article left out when
+//     ind2 skipped none;
+//   - the part: the number of the volume (arabic, roman or an ordinal) from
+//     245 $n $p, else from a volume word and number in $a ("Band 1", "v. 2",
+//     "Bd. I"), else the folded words of $n $p;
+//   - the first author's surname (the last word of what precedes the comma,
+//     or of a name in direct order) and the initial of the forename;
+//   - the year.
+func (k *keyBuilder) workKey(dst []byte, r *transform.Record) (key []byte, part [2]int, ok bool) {
+	title, skipped := r.TitleProper, false
+	if title == "" {
+		title = r.Title
+	} else if n := r.Nonfiling; n > 0 {
+		title, skipped = nonfiling(title, n)
+	}
+	main, rest := splitSubtitle(title)
+	k.fill(&k.title, main)
+	words := k.title.spans
+	// Conjunctions out; a volume word followed by a number ends the title.
+	var partNum string
+	out := words[:0]
+	for i := range words {
+		w := k.title.buf[words[i][0]:words[i][1]]
+		if i > 0 && volumeWords[string(w)] && i+1 < len(words) {
+			if n := number(k.title.word(i + 1)); n != "" {
+				partNum = n
+				break
+			}
+		}
+		if conjunctions[string(w)] {
+			continue
+		}
+		out = append(out, words[i])
+	}
+	words = out
+	if !skipped && len(words) > 1 && isArticle(string(k.title.buf[words[0][0]:words[0][1]]), r.Language) {
+		words = words[1:]
+	}
+	if len(words) == 0 {
+		return dst, part, false
+	}
+	for i, w := range words {
+		if i > 0 {
 			dst = append(dst, ' ')
 		}
-		dst = append(dst, w...)
-		if n == 0 {
-			firstEnd = len(dst)
+		dst = append(dst, k.title.buf[w[0]:w[1]]...)
+	}
+	dst = append(dst, '|')
+	part[0] = len(dst)
+	switch {
+	case r.TitleParts != "":
+		k.fill(&k.parts, r.TitleParts)
+		if n := partNumber(&k.parts); n != "" {
+			dst = append(dst, n...)
+		} else {
+			for i := range k.parts.spans {
+				if i > 0 {
+					dst = append(dst, ' ')
+				}
+				dst = append(dst, k.parts.word(i)...)
+			}
+		}
+	case partNum != "":
+		dst = append(dst, partNum...)
+	case rest != "":
+		k.fill(&k.rest, rest)
+		if len(k.rest.spans) >= 2 && volumeWords[string(k.rest.word(0))] {
+			dst = append(dst, number(k.rest.word(1))...)
+		}
+	}
+	part[1] = len(dst)
+	dst = append(dst, '|')
+	if len(r.Authors) > 0 {
+		dst = k.appendAuthor(dst, r.Authors[0])
+	} else {
+		dst = append(dst, '|')
+	}
+	dst = append(dst, '|')
+	dst = append(dst, strings.TrimSpace(r.Year)...)
+	return dst, part, true
+}
+
+// appendAuthor appends a name's surname and forename initial, "surname|i":
+// "García Márquez, Gabriel", "Gabriel García Márquez" and "Garcia Marquez,
+// G." are all "marquez|g".
+func (k *keyBuilder) appendAuthor(dst []byte, name string) []byte {
+	surname, forename, inverted := strings.Cut(name, ",")
+	k.fill(&k.author, surname)
+	n := len(k.author.spans)
+	if n == 0 {
+		return append(dst, '|')
+	}
+	dst = append(dst, k.author.word(n-1)...)
+	dst = append(dst, '|')
+	var first []byte
+	if inverted {
+		k.fill(&k.author, forename)
+		if len(k.author.spans) > 0 {
+			first = k.author.word(0)
+		}
+	} else if n > 1 {
+		first = k.author.word(0)
+	}
+	if len(first) > 0 {
+		_, size := utf8.DecodeRune(first)
+		dst = append(dst, first[:size]...)
+	}
+	return dst
+}
+
+// nonfiling returns title without its first n characters, when they end
+// where a word does (an article and its space or apostrophe: "The ",
+// "L'"); otherwise ind2 is taken to be wrong and title is returned whole.
+func nonfiling(title string, n int) (string, bool) {
+	i := 0
+	var last rune
+	for range n {
+		if i >= len(title) {
+			return title, false
+		}
+		r, size := utf8.DecodeRuneInString(title[i:])
+		last = r
+		i += size
+	}
+	if unicode.IsLetter(last) || unicode.IsDigit(last) || strings.TrimSpace(title[i:]) == "" {
+		return title, false
+	}
+	return title[i:], true
+}
+
+// splitSubtitle cuts a title proper at its first subtitle mark: a colon
+// (with or without spaces), " ; ", " = ", " / ", a spaced dash, or a full
+// stop and space after a word of four letters or more ("Ansichten eines
+// Clowns. Roman", not "Dr. Faustus").
+func splitSubtitle(t string) (main, rest string) {
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; c {
+		case ':':
+			return t[:i], t[i+1:]
+		case ';', '=', '/', '-':
+			if i > 0 && t[i-1] == ' ' && i+1 < len(t) && t[i+1] == ' ' {
+				return t[:i-1], t[i+2:]
+			}
+		case '.':
+			if i+1 < len(t) && t[i+1] == ' ' && wordBefore(t, i) >= 4 {
+				return t[:i], t[i+2:]
+			}
+		case 0xe2: // – and — (U+2013, U+2014) between spaces
+			if i > 0 && t[i-1] == ' ' && i+3 < len(t) && t[i+1] == 0x80 && (t[i+2] == 0x93 || t[i+2] == 0x94) && t[i+3] == ' ' {
+				return t[:i-1], t[i+4:]
+			}
+		}
+	}
+	return t, ""
+}
+
+// wordBefore is the number of letters of the word that ends at t[i].
+func wordBefore(t string, i int) int {
+	n := 0
+	for i > 0 {
+		r, size := utf8.DecodeLastRuneInString(t[:i])
+		if !unicode.IsLetter(r) {
+			break
 		}
 		n++
-	})
-	if dropArticle && n > 1 && leadingArticles[string(dst[start:firstEnd])] {
-		dst = append(dst[:start], dst[firstEnd+1:]...)
-		n--
+		i -= size
 	}
-	return dst, scratch, n
+	return n
 }
 
-// keyBuilder builds title keys and sort keys with reused buffers.
-type keyBuilder struct {
-	buf, scratch []byte
+// partNumber finds a volume's number in the words of 245 $n $p: after a
+// volume word, or first, or an ordinal ("Erster Band").
+func partNumber(l *wordList) string {
+	for i := range l.spans {
+		w := l.word(i)
+		if volumeWords[string(w)] && i+1 < len(l.spans) {
+			if n := number(l.word(i + 1)); n != "" {
+				return n
+			}
+		}
+		if i == 0 {
+			if n := number(w); n != "" {
+				return n
+			}
+		}
+		if n, ok := ordinals[string(w)]; ok {
+			return n
+		}
+	}
+	return ""
 }
 
-// titleKey is the work key of a record: its main title's words (before " : "
-// or " / "), folded, without a leading article; the first author's surname
-// folded; and the year. It is "" when the title has no words, so that
-// untitled records never meet by key.
-func (k *keyBuilder) titleKey(title string, authors []string, year string) string {
-	main := title
-	if i := strings.Index(main, " : "); i >= 0 {
-		main = main[:i]
-	}
-	if i := strings.Index(main, " / "); i >= 0 {
-		main = main[:i]
-	}
-	var n int
-	k.buf, k.scratch, n = appendWords(k.buf[:0], k.scratch, main, true)
-	if n == 0 {
+// number reads a volume number, arabic or roman (up to 3999), as decimal
+// digits without leading zeros; "" when w is neither.
+func number(w []byte) string {
+	if len(w) == 0 {
 		return ""
 	}
-	k.buf = append(k.buf, '|')
-	if len(authors) > 0 {
-		surname := authors[0]
-		if i := strings.IndexByte(surname, ','); i >= 0 {
-			surname = surname[:i]
+	if w[0] >= '0' && w[0] <= '9' {
+		for _, c := range w {
+			if c < '0' || c > '9' {
+				return ""
+			}
 		}
-		k.buf, k.scratch, _ = appendWords(k.buf, k.scratch, surname, false)
+		for len(w) > 1 && w[0] == '0' {
+			w = w[1:]
+		}
+		return string(w)
 	}
-	k.buf = append(k.buf, '|')
-	k.buf = append(k.buf, strings.TrimSpace(year)...)
-	return string(k.buf)
+	total, prev := 0, 0
+	for i := len(w) - 1; i >= 0; i-- {
+		v := romanValue(w[i])
+		if v == 0 {
+			return ""
+		}
+		if v < prev {
+			total -= v
+		} else {
+			total += v
+			prev = v
+		}
+	}
+	if total <= 0 || total >= 4000 || romanString(total) != string(w) {
+		return "" // not a well-formed numeral ("mix", "dim")
+	}
+	return itoa(total)
+}
+
+func romanValue(c byte) int {
+	switch c {
+	case 'i':
+		return 1
+	case 'v':
+		return 5
+	case 'x':
+		return 10
+	case 'l':
+		return 50
+	case 'c':
+		return 100
+	case 'd':
+		return 500
+	case 'm':
+		return 1000
+	}
+	return 0
+}
+
+func romanString(n int) string {
+	var b strings.Builder
+	for _, p := range []struct {
+		v int
+		s string
+	}{{1000, "m"}, {900, "cm"}, {500, "d"}, {400, "cd"}, {100, "c"}, {90, "xc"}, {50, "l"}, {40, "xl"}, {10, "x"}, {9, "ix"}, {5, "v"}, {4, "iv"}, {1, "i"}} {
+		for n >= p.v {
+			b.WriteString(p.s)
+			n -= p.v
+		}
+	}
+	return b.String()
+}
+
+func itoa(n int) string {
+	var b [8]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// appendWords appends s's folded words to dst, separated by single spaces;
+// with dropArticle a first word that is a leading article (of any
+// language) is left out, unless it is the only word.
+func (k *keyBuilder) appendWords(dst []byte, s string, dropArticle bool) []byte {
+	k.fill(&k.rest, s)
+	ws := k.rest.spans
+	if dropArticle && len(ws) > 1 && isArticle(string(k.rest.word(0)), "") {
+		ws = ws[1:]
+	}
+	for i, w := range ws {
+		if i > 0 {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, k.rest.buf[w[0]:w[1]]...)
+	}
+	return dst
 }
 
 // titleSort is a title's sort key: its folded words without a leading
 // article.
 func (k *keyBuilder) titleSort(title string) string {
-	k.buf, k.scratch, _ = appendWords(k.buf[:0], k.scratch, title, true)
-	return string(k.buf)
+	return string(k.appendWords(nil, title, true))
 }
 
-// foldRune lowers a letter or digit and strips common Latin diacritics; it
-// returns 0 for anything that separates words.
+// foldRune lowers a letter or digit and strips diacritics; it returns 0 for
+// anything that separates words and -1 for a combining mark (part of the
+// letter before).
 func foldRune(r rune) rune {
 	if r < 0x80 {
 		switch {
@@ -157,52 +499,81 @@ func foldRune(r rune) rune {
 		}
 		return 0
 	}
+	if r < foldLimit {
+		if f := foldLatin[r]; f != 0 {
+			return f
+		}
+	}
 	if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-		if unicode.Is(unicode.Mn, r) { // a combining mark: part of the letter before
+		if unicode.Is(unicode.Mn, r) {
 			return -1
 		}
 		return 0
 	}
 	r = unicode.ToLower(r)
-	if f, ok := foldTable[r]; ok {
-		return f
+	if r < foldLimit {
+		if f := foldLatin[r]; f != 0 {
+			return f
+		}
 	}
 	return r
 }
 
 // appendFolded appends a folded rune; -1 (a combining mark) appends
-// nothing, and the ligatures in foldTwo append two letters.
+// nothing, and the letters in foldTwo append two letters.
 func appendFolded(b []byte, r rune) []byte {
 	switch {
 	case r == -1:
 		return b
-	case r >= 0x10000000:
-		return append(b, foldTwo[r-0x10000000]...)
+	case r >= foldTwoBase:
+		return append(b, foldTwo[r-foldTwoBase]...)
 	case r < 0x80:
 		return append(b, byte(r))
 	}
 	return utf8.AppendRune(b, r)
 }
 
-// foldTable maps accented Latin letters to their base letter; ligatures map
-// to a marker >= 0x10000000 that writeFolded spells out from foldTwo.
-var foldTable, foldTwo = func() (map[rune]rune, []string) {
-	m := map[rune]rune{'ø': 'o', 'đ': 'd', 'ł': 'l', 'ı': 'i'}
-	two := []string{"ae", "ss", "oe", "th"}
-	for i, r := range []rune{'æ', 'ß', 'œ', 'þ'} {
-		m[r] = rune(0x10000000 + i)
-	}
-	groups := map[rune]string{
-		'a': "àáâãäåāăąǎ", 'c': "çćĉċč", 'd': "ď", 'e': "èéêëēĕėęě", 'g': "ĝğġģ", 'h': "ĥ",
-		'i': "ìíîïĩīĭįǐ", 'j': "ĵ", 'k': "ķ", 'l': "ĺļľŀ", 'n': "ñńņňŉ", 'o': "òóôõöōŏőǒ",
-		'r': "ŕŗř", 's': "śŝşš", 't': "ţťŧ", 'u': "ùúûüũūŭůűųǔ", 'w': "ŵ", 'y': "ýÿŷ", 'z': "źżž",
-	}
-	for base, chars := range groups {
-		for _, c := range chars {
-			m[c] = base
+const (
+	foldLimit   = 0x1f00 // Latin-1 Supplement up to Latin Extended Additional
+	foldTwoBase = 0x10000000
+)
+
+// foldLatin maps every Latin letter below foldLimit that decomposes (NFD)
+// into an ASCII letter and combining marks to that letter, lower case, and
+// the letters that do not decompose to their usual spelling: ø o, đ d, ł l,
+// ı i, and æ ae, ß ss, œ oe, þ th (markers from foldTwoBase, spelled out by
+// foldTwo). 0 means the rune is not folded here.
+var foldLatin, foldTwo = func() (*[foldLimit]rune, []string) {
+	var t [foldLimit]rune
+	for r := rune(0xc0); r < foldLimit; r++ {
+		if !unicode.IsLetter(r) {
+			continue
+		}
+		d := norm.NFD.String(string(r))
+		base, size := utf8.DecodeRuneInString(d)
+		if size == len(d) || base >= 0x80 || !unicode.IsLetter(base) {
+			continue
+		}
+		marks := true
+		for _, m := range d[size:] {
+			marks = marks && unicode.Is(unicode.Mn, m)
+		}
+		if marks {
+			t[r] = unicode.ToLower(base)
 		}
 	}
-	return m, two
+	for r, f := range map[rune]rune{'ø': 'o', 'Ø': 'o', 'đ': 'd', 'Đ': 'd', 'ł': 'l', 'Ł': 'l', 'ı': 'i', 'ħ': 'h', 'Ħ': 'h', 'ŧ': 't', 'Ŧ': 't'} {
+		t[r] = f
+	}
+	two := []string{"ae", "ss", "oe", "th"}
+	for i, rs := range []string{"æÆ", "ßẞ", "œŒ", "þÞ"} {
+		for _, r := range rs {
+			if r < foldLimit {
+				t[r] = foldTwoBase + rune(i)
+			}
+		}
+	}
+	return &t, two
 }()
 
 // words returns s's folded words.

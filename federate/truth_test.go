@@ -113,7 +113,7 @@ func sharedIdentifier(a, b *transform.Record, aNZ, bNZ bool) bool {
 	isbns := func(r *transform.Record) []string {
 		var out []string
 		for _, s := range r.ISBNs {
-			out = append(out, isbn13(s))
+			out = append(out, string(isbn13(nil, s)))
 		}
 		return out
 	}

@@ -55,11 +55,29 @@ func (r *Record) derive() {
 		subs := r.subs[f.sub0:f.sub1]
 		switch tag {
 		case "020":
-			for _, s := range subs {
-				if r.code(s) == 'a' {
-					if isbn := normalizeISBN(r.str(s.value)); isbn != "" {
-						r.ISBNs = seen.add(r.ISBNs, "i", isbn)
+			for j, s := range subs {
+				if r.code(s) != 'a' {
+					continue
+				}
+				v := r.str(s.value)
+				isbn := normalizeISBN(v)
+				if isbn == "" {
+					continue
+				}
+				r.ISBNs = seen.add(r.ISBNs, "i", isbn)
+				set := false
+				if q := strings.IndexByte(v, '('); q >= 0 {
+					set = setQualifier(v[q:])
+				}
+				for _, q := range subs[j+1:] {
+					if c := r.code(q); c == 'a' {
+						break
+					} else if c == 'q' && !set {
+						set = setQualifier(r.str(q.value))
 					}
+				}
+				if set && !slices.Contains(r.SetISBNs, isbn) {
+					r.SetISBNs = append(r.SetISBNs, isbn)
 				}
 			}
 		case "022":
@@ -105,6 +123,7 @@ func (r *Record) derive() {
 		case "245":
 			if r.Title == "" {
 				r.Title = r.title(subs)
+				r.titleParts(f, subs)
 			}
 		case "260":
 			if pub260 == "" {
@@ -247,6 +266,74 @@ func (r *Record) title(subs []subfield) string {
 	return trimISBD(b.String())
 }
 
+// titleParts sets TitleProper, TitleParts and Nonfiling from a 245.
+func (r *Record) titleParts(f *field, subs []subfield) {
+	if ind := r.str(f.ind2); len(ind) == 1 && ind[0] >= '1' && ind[0] <= '9' {
+		r.Nonfiling = int(ind[0] - '0')
+	}
+	var parts []string
+	for _, s := range subs {
+		switch r.code(s) {
+		case 'a':
+			if r.TitleProper == "" {
+				r.TitleProper = trimISBD(collapseSpace(r.str(s.value)))
+			}
+		case 'n', 'p':
+			if v := trimISBD(collapseSpace(r.str(s.value))); v != "" {
+				parts = append(parts, v)
+			}
+		}
+	}
+	switch len(parts) {
+	case 0:
+	case 1:
+		r.TitleParts = parts[0]
+	default:
+		r.TitleParts = strings.Join(parts, " ")
+	}
+}
+
+// setQualifier reports whether an ISBN's qualifier names the whole set of a
+// multi-volume work: "set", "Gesamtwerk", "Gesamtausgabe", "ensemble",
+// "obra completa", or a range of volumes such as "v. 1-3".
+func setQualifier(q string) bool {
+	var buf [64]byte
+	w := buf[:0]
+	for i := 0; i < len(q) && len(w) < len(buf); i++ {
+		c := q[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		w = append(w, c)
+	}
+	l := string(w)
+	for _, word := range []string{"set", "gesamtwerk", "gesamtausg", "ensemble", "obra completa", "coffret"} {
+		for i := 0; ; {
+			j := strings.Index(l[i:], word)
+			if j < 0 {
+				break
+			}
+			j += i
+			end := j + len(word)
+			before := j == 0 || !isLetter(l[j-1])
+			after := end == len(l) || !isLetter(l[end]) || word == "gesamtausg"
+			if before && after {
+				return true
+			}
+			i = end
+		}
+	}
+	// A range of volumes: a digit, a dash, a digit.
+	for i := 0; i+2 < len(l); i++ {
+		if l[i] >= '0' && l[i] <= '9' && l[i+1] == '-' && l[i+2] >= '0' && l[i+2] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || c >= 0x80 }
+
 // author is $a for personal names and meetings (100, 111, 700, 711) and
 // $a followed by the subordinate units $b for corporate names (110, 710),
 // with trailing punctuation stripped.
@@ -356,6 +443,10 @@ func normalizeISBN(s string) string {
 	var buf [16]byte
 	n := 0
 	s = strings.TrimSpace(s)
+	if len(s) > 4 && strings.EqualFold(s[:4], "isbn") {
+		// "ISBN 3-16-148410-X", "ISBN: …" as some catalogues write it.
+		s = strings.TrimLeft(s[4:], " :-")
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

@@ -12,9 +12,17 @@ type Record struct {
 	NetworkCode string   // the <code> in (EXLNZ-<code>)
 	OCLCNumbers []string // 035 $a (OCoLC): the number alone (ocm/ocn/on prefix and leading zeros dropped); nil when none
 
-	Title     string   // 245 $a $b $n $p without trailing ISBD punctuation
-	Authors   []string // 100, 110, 111, 700, 710, 711
-	ISBNs     []string // 020 $a, normalized
+	Title string // 245 $a $b $n $p without trailing ISBD punctuation
+	// The title as catalogued, for the federated merge's work key (SPEC 9.4).
+	TitleProper string   // 245 $a without trailing ISBD punctuation; "" when there is none
+	TitleParts  string   // 245 $n and $p (the part's number and name), joined by a space
+	Nonfiling   int      // 245 ind2: how many leading characters of TitleProper filing skips (an article), 0-9
+	Authors     []string // 100, 110, 111, 700, 710, 711
+	ISBNs       []string // 020 $a, normalized
+	// SetISBNs are those of ISBNs whose qualifier (020 $q, or one in $a after
+	// the number) names the whole set of a multi-volume work, such as "set",
+	// "Gesamtwerk" or "v. 1-3": they do not name one volume. nil when none.
+	SetISBNs  []string
 	ISSNs     []string // 022 $a, normalized to NNNN-NNNN
 	Subjects  []string // 600, 610, 611, 630, 648, 650, 651, 653, 655
 	Publisher string   // 264 (ind2=1 first) $b, else 260 $b

@@ -192,6 +192,69 @@ func TestTitle(t *testing.T) {
 	}
 }
 
+// TestTitleParts checks the title as catalogued, which the federated merge
+// keys on: $a alone, the part's number and name, and the non-filing count.
+func TestTitleParts(t *testing.T) {
+	tests := []struct {
+		name      string
+		ind2      string
+		subs      []string
+		proper    string
+		parts     string
+		nonfiling int
+	}{
+		{"a and b", "0", []string{"a", "Data and society :", "b", "an introduction /", "c", "Anna Muster."}, "Data and society", "", 0},
+		{"subtitle in $a", "0", []string{"a", "Data and society : an introduction /"}, "Data and society : an introduction", "", 0},
+		{"n and p", "0", []string{"a", "Handbuch.", "n", "Teil 2,", "p", "Methoden ;"}, "Handbuch", "Teil 2 Methoden", 0},
+		{"n alone", "0", []string{"a", "Handbuch", "n", "Bd. 1"}, "Handbuch", "Bd. 1", 0},
+		{"non-filing 4", "4", []string{"a", "The Hobbit"}, "The Hobbit", "", 4},
+		{"non-filing blank", " ", []string{"a", "Hobbit"}, "Hobbit", "", 0},
+		{"non-filing not a digit", "x", []string{"a", "Hobbit"}, "Hobbit", "", 0},
+		{"no $a", "0", []string{"k", "Papers"}, "", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustParse(t, marc(df("245", "1", tt.ind2, tt.subs...)))
+			got := []any{r.TitleProper, r.TitleParts, r.Nonfiling}
+			if diff := cmp.Diff([]any{tt.proper, tt.parts, tt.nonfiling}, got); diff != "" {
+				t.Errorf("proper, parts, nonfiling (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSetISBNs checks which ISBNs name a whole multi-volume set, by $q or by
+// a qualifier in $a; they stay in ISBNs (they are on the book).
+func TestSetISBNs(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields []string
+		isbns  []string
+		set    []string
+	}{
+		{"$q set", []string{df("020", " ", " ", "a", "9783451204500", "q", "set"), df("020", " ", " ", "a", "9783451204517", "q", "Band 1")},
+			[]string{"9783451204500", "9783451204517"}, []string{"9783451204500"}},
+		{"qualifier in $a", []string{df("020", " ", " ", "a", "978-3-451-20450-0 (Gesamtwerk)"), df("020", " ", " ", "a", "978-3-451-20451-7 (Bd. 1)")},
+			[]string{"9783451204500", "9783451204517"}, []string{"9783451204500"}},
+		{"a range of volumes", []string{df("020", " ", " ", "a", "0-19-852663-6 (v. 1-3 : alk. paper)")}, []string{"0198526636"}, []string{"0198526636"}},
+		{"$q of the next $a is not this one's", []string{df("020", " ", " ", "a", "9783451204517", "a", "9783451204500", "q", "(set)")},
+			[]string{"9783451204517", "9783451204500"}, []string{"9783451204500"}},
+		{"pbk. and hardback are no sets", []string{df("020", " ", " ", "a", "9780306406157 (pbk.)"), df("020", " ", " ", "a", "0306406152", "q", "hardcover")},
+			[]string{"9780306406157", "0306406152"}, nil},
+		{"a word containing set is not set", []string{df("020", " ", " ", "a", "9780306406157 (boxset edition)"), df("020", " ", " ", "a", "0306406152", "q", "Setzkasten")},
+			[]string{"9780306406157", "0306406152"}, nil},
+		{"ISBN prefix", []string{df("020", " ", " ", "a", "ISBN 3-16-148410-X")}, []string{"316148410X"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustParse(t, marc(tt.fields...))
+			if diff := cmp.Diff([]any{tt.isbns, tt.set}, []any{r.ISBNs, r.SetISBNs}); diff != "" {
+				t.Errorf("isbns, set isbns (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestAuthorsPublisherYearLanguage(t *testing.T) {
 	tests := []struct {
 		name      string
