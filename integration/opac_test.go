@@ -426,18 +426,26 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 }
 
 // childExe returns the executable of the one child of process pid (the
-// gateway go run started), read from /proc.
+// gateway go run started), read from /proc (the go command forks from any
+// of its threads, so every thread's children are read).
 func childExe(t *testing.T, pid int) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
-	if err != nil {
-		t.Fatalf("children of go run (%d): %v", pid, err)
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of go run (%d): %v", pid, err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 1 {
-		t.Fatalf("go run (%d) has children %q, want the gateway alone", pid, f)
+	var kids []string
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("children of go run (%d): %v", pid, err)
+		}
+		kids = append(kids, strings.Fields(string(b))...)
 	}
-	exe, err := os.Readlink("/proc/" + f[0] + "/exe")
+	if len(kids) != 1 {
+		t.Fatalf("go run (%d) has children %q, want the gateway alone", pid, kids)
+	}
+	exe, err := os.Readlink("/proc/" + kids[0] + "/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
