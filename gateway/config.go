@@ -19,13 +19,16 @@ import (
 // wins. Every field documents what its zero value means: ApplyDefaults turns
 // zero values into the defaults, in one place.
 type Config struct {
-	// Addr is the listen address. Empty means ":8080".
-	Addr string
-	// SRUURL is the network's Alma SRU base (…/view/sru/<network code>). Required.
-	SRUURL string
-	// APIURL is Alma's REST base; the gateway adds /almaws/v1/…. Empty
-	// disables live availability (SPEC 3.3, 3.4 answer 503 with a diagnostic).
-	APIURL string
+	// Addr is the listen address (GATEWAY_ADDR, environment only). Empty
+	// means ":8080".
+	Addr string `yaml:"-"`
+	// SRUURL is the network's Alma SRU base (…/view/sru/<network code>),
+	// from ALMA_SRU_URL only. Required.
+	SRUURL string `yaml:"-"`
+	// APIURL is Alma's REST base, from ALMA_API_URL only; the gateway adds
+	// /almaws/v1/…. Empty disables live availability (SPEC 3.3, 3.4 answer
+	// 503 with a diagnostic).
+	APIURL string `yaml:"-"`
 	// APIKey is the network (NZ) API key, from ALMA_API_KEY only. Empty
 	// disables live availability.
 	APIKey string `yaml:"-"`

@@ -38,7 +38,7 @@ const subcommands = "convert, simulate, healthcheck, version, help"
 // flags (fs, whose output is w).
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `usage:
-  gateway [-config FILE] [-demo]        serve (configuration: FILE, GATEWAY_CONFIG and the environment, see README)
+  gateway [-config FILE] [-demo]        serve (configuration: FILE, GATEWAY_CONFIG and the environment, see docs/CONFIGURATION.md)
   gateway convert [-to json|marcxml|dc] [FILE]
                                         convert an SRU searchRetrieve response or a MARCXML collection (FILE or stdin)
   gateway simulate [-addr 127.0.0.1:8081] [-seed N] [-records N] [-members N] [-latency D]
