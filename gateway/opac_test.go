@@ -34,8 +34,10 @@ func TestSearchPage(t *testing.T) {
 			t.Errorf("the page refers to %q", u[1])
 		}
 	}
-	if n := strings.Count(page, "\n"); n >= 300 {
-		t.Errorf("the page has %d lines; the reference client stays under 300", n)
+	// Small enough to read in one sitting: with sorting, facets, page
+	// numbers and the patron's library (issue 22) it is about 370 lines.
+	if n := strings.Count(page, "\n"); n >= 420 {
+		t.Errorf("the page has %d lines; the reference client stays under 420", n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,8 +74,29 @@ type opacRun struct {
 		Others []string `json:"others"`
 		None   bool     `json:"none"`
 	} `json:"where"`
-	Facets     string `json:"facets"`
-	ErrorShown string `json:"errorShown"`
+	Facets      string   `json:"facets"`
+	ErrorShown  string   `json:"errorShown"`
+	Pager       []string `json:"pager"`
+	LiveFacets  string   `json:"liveFacets"`
+	ResultMeta  []string `json:"resultMeta"`
+	RecordFacts []string `json:"recordFacts"`
+	Back        *string  `json:"back"`
+	BackHash    string   `json:"backHash"`
+	Sorted      struct {
+		Hash     string   `json:"hash"`
+		Requests []string `json:"requests"`
+		Years    []string `json:"years"`
+	} `json:"sorted"`
+	Mylib *struct {
+		Chosen string `json:"chosen"`
+		Held   string `json:"held"`
+	} `json:"mylib"`
+	StaleText   string `json:"staleText"`
+	TimeoutNote string `json:"timeoutNote"`
+	Race        *struct {
+		Error   string   `json:"error"`
+		Heading []string `json:"heading"`
+	} `json:"race"`
 }
 
 type opacPage struct {
@@ -231,8 +253,46 @@ func TestOPACPageInChromium(t *testing.T) {
 	if want := "available here"; av.LocallyAvailable != strings.HasSuffix(run.Where.Here, ": "+want) {
 		t.Errorf("local availability shown as %q, endpoint says %v", run.Where.Here, av.LocallyAvailable)
 	}
-	if !strings.Contains(run.Facets, "ger (3)") {
-		t.Errorf("facets shown as %q", run.Facets)
+	// Issue 22, the search page as a patron.
+	if !strings.Contains(run.Facets, "German (3)") || !strings.Contains(run.Facets, "English (2)") {
+		t.Errorf("language facet shown as %q, want names, not codes", run.Facets)
+	}
+	if !strings.Contains(run.LiveFacets, "institution") || !strings.Contains(run.LiveFacets, "year") {
+		t.Errorf("the gateway's own facets are not shown beside the results: %q", run.LiveFacets)
+	}
+	if len(run.Pager) < 3 || run.Pager[0] != "[1]" || !slices.Contains(run.Pager, "2") || run.Pager[len(run.Pager)-1] != "Next →" {
+		t.Errorf("pager on page 1 is %q, want [1] 2 … Next →", run.Pager)
+	}
+	for _, m := range run.ResultMeta {
+		if regexp.MustCompile(`· (ger|eng|fre)$`).MatchString(m) {
+			t.Errorf("a result's language shows as a code: %q", m)
+		}
+	}
+	if i := slices.Index(run.RecordFacts, "Language"); i < 0 || i+1 >= len(run.RecordFacts) || len(run.RecordFacts[i+1]) <= 3 {
+		t.Errorf("record facts %q: the language is not named", run.RecordFacts)
+	}
+	if !strings.Contains(run.Sorted.Hash, "sort=date") || len(run.Sorted.Requests) == 0 || !strings.Contains(strings.Join(run.Sorted.Requests, " "), "sort=date") {
+		t.Errorf("the sort control: fragment %q, feed requests %q", run.Sorted.Hash, run.Sorted.Requests)
+	}
+	if ys := slices.DeleteFunc(slices.Clone(run.Sorted.Years), func(s string) bool { return s == "" }); !slices.IsSortedFunc(ys, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Errorf("newest first shows years %q", run.Sorted.Years)
+	}
+	if run.Back == nil || run.BackHash != *run.Back || !strings.HasPrefix(run.BackHash, "#q=history") {
+		t.Errorf("back to results: link %v, landed on %q", run.Back, run.BackHash)
+	}
+	if run.Mylib == nil {
+		t.Error("no record with several holders to choose the patron's own library on")
+	} else if !strings.HasPrefix(run.Mylib.Held, "Held by: ") || !strings.Contains(strings.SplitN(run.Mylib.Held, ";", 2)[0], run.Mylib.Chosen) {
+		t.Errorf("with %s chosen as my library the holders read %q", run.Mylib.Chosen, run.Mylib.Held)
+	}
+	if strings.Contains(run.StaleText, "unavailable") || !strings.Contains(run.StaleText, "Dec 6, 2026, 8:10") {
+		t.Errorf("a saved copy (as_of 01:10:28Z, reader in New York) reads %q", run.StaleText)
+	}
+	if !strings.Contains(run.TimeoutNote, "loc did not answer in time") {
+		t.Errorf("a timed-out target is noted as %q", run.TimeoutNote)
+	}
+	if run.Race == nil || run.Race.Error != "" || !slices.Contains(run.Race.Heading, "Live availability") {
+		t.Errorf("after a slow earlier request failed: %+v", run.Race)
 	}
 	if run.ErrorShown == "" {
 		t.Error("a failing request showed no error")

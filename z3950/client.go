@@ -14,10 +14,7 @@ import (
 // gateway's tests and benchmarks and as a health check; real clients are
 // YAZ's. A *Diagnostic error is the server's diagnostic.
 type Client struct {
-	conn    net.Conn
-	f       framer
-	buf     []byte
-	have    int
+	w       *wire
 	Timeout time.Duration // per exchange; zero means 30s
 }
 
@@ -28,7 +25,7 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{conn: conn, f: framer{max: 64 << 20, maxDepth: 64}, buf: make([]byte, 64<<10)}
+	c := &Client{w: newWire(conn, 64<<20)}
 	init := pdu(tagInitRequest, nil,
 		ctxBits(3, 3, func(int) bool { return true }),
 		ctxBits(4, 15, func(i int) bool {
@@ -66,46 +63,13 @@ func (c *Client) exchange(out []byte) (*ber.Packet, error) {
 }
 
 // exchangeRaw sends one PDU and returns the answer's bytes; a Close is an
-// error.
+// error (*ClosedError).
 func (c *Client) exchangeRaw(out []byte) ([]byte, error) {
 	t := c.Timeout
 	if t <= 0 {
 		t = 30 * time.Second
 	}
-	c.conn.SetDeadline(time.Now().Add(t))
-	if _, err := c.conn.Write(out); err != nil {
-		return nil, err
-	}
-	for {
-		if c.have > 0 {
-			n, err := c.f.next(c.buf[:c.have])
-			if err == nil {
-				raw := append([]byte(nil), c.buf[:n]...)
-				copy(c.buf, c.buf[n:c.have])
-				c.have -= n
-				c.f.reset()
-				if raw[0] == 0xbf && len(raw) > 1 && raw[1] == tagClose {
-					msg := ""
-					if p, err := ber.DecodePacketErr(raw); err == nil {
-						msg = string(content(child1(p, 3)))
-					}
-					return nil, errors.New("z3950: the server closed the session: " + msg)
-				}
-				return raw, nil
-			}
-			if err != errShort {
-				return nil, err
-			}
-		}
-		if c.have == len(c.buf) {
-			c.buf = append(c.buf, make([]byte, len(c.buf))...)
-		}
-		n, err := c.conn.Read(c.buf[c.have:])
-		c.have += n
-		if err != nil && n == 0 {
-			return nil, err
-		}
-	}
+	return c.w.roundTrip(context.Background(), out, t)
 }
 
 // SearchTerm searches one Bib-1 use attribute for term into result set
@@ -268,7 +232,7 @@ func splitTLV(b []byte) ([]tlv, error) {
 // Close sends a Close and ends the connection.
 func (c *Client) Close() error {
 	c.exchange(closePDU(nil, CloseFinished, ""))
-	return c.conn.Close()
+	return c.w.conn.Close()
 }
 
 // diagIn returns the first Bib-1 diagnostic in a response.

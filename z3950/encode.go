@@ -121,8 +121,9 @@ func (d *Diagnostic) packet() *ber.Packet {
 	return s
 }
 
-// bib1Messages are the Bib-1 conditions the server sends, for logs and
-// error strings (the client has its own table).
+// bib1Messages are the Bib-1 conditions the server sends and those
+// targets commonly send the gateway's origin, for logs, error strings and
+// target statuses (the client has its own table).
 var bib1Messages = map[int]string{
 	1:    "permanent system error",
 	2:    "temporary system error",
@@ -159,6 +160,38 @@ var bib1Messages = map[int]string{
 	245:  "type-1 query: restriction ('resultAttr') operand not supported",
 	246:  "type-1 query: 'complex' attributeValue not supported",
 	1025: "service not supported for this database",
+	3:    "unsupported search",
+	4:    "search term consists only of stopwords",
+	5:    "too many argument words",
+	6:    "too many boolean operators",
+	7:    "too many truncated words",
+	8:    "too many incomplete subfield words",
+	9:    "truncated words too short",
+	11:   "too many characters in search statement",
+	12:   "too many records retrieved",
+	14:   "system error in presenting records",
+	15:   "record not authorized to be sent intersystem",
+	18:   "result set not supported as a search term",
+	19:   "only single result set as search term supported",
+	20:   "only ANDing of a single result set as search term",
+	26:   "only generic form of element set name supported",
+	28:   "result set is in use",
+	29:   "one of the specified databases is locked",
+	31:   "resources exhausted - no results available",
+	101:  "access-control failure",
+	102:  "challenge required, could not be issued - operation terminated",
+	103:  "challenge required, could not be issued - record not included",
+	104:  "challenge failed - record not included",
+	105:  "terminated at origin request",
+	106:  "no abstract syntaxes agreed to for this record",
+	109:  "database unavailable",
+	115:  "unsupported term value for use attribute",
+	116:  "use attribute required but not supplied",
+	124:  "unsupported coded value for term",
+	125:  "malformed search term",
+	126:  "illegal term value for attribute",
+	227:  "no data available in requested record syntax",
+	236:  "access to specified database denied",
 }
 
 // record is one entry of a response's records: an EXTERNAL, or a

@@ -71,6 +71,7 @@ try {
   // Wait for a few history samples so that the charts have lines.
   await page.waitForFunction(() => Number(document.getElementById('chart-rps').dataset.points || 0) >= 2, {timeout: 30000});
   out.steps.healthy = await readState();
+  out.steps.healthy.lookup_top = await page.$eval('#lookup', (f) => f.getBoundingClientRect().top + window.scrollY);
   await shot(page, 'dashboard-healthy');
 
   // Keyboard: Tab from the top reaches the sign-out button and the lookup box.
@@ -97,14 +98,21 @@ try {
     network: [...document.querySelectorAll('#network tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent.trim())),
     buttons: document.querySelectorAll('#network button').length,
     status: document.getElementById('lookup-status').textContent,
+    network_rows: [...document.querySelectorAll('#network tbody tr')].map((tr) => ({
+      code: tr.children[0].dataset.code, holds: tr.children[1].textContent, available: tr.children[2].textContent, button: !!tr.querySelector('button'),
+    })),
+    // The patron field comes before the buttons that use it.
+    patron_above: (() => { const u = document.getElementById('rs-user'), n = document.getElementById('network');
+      return u && n ? u.getBoundingClientRect().bottom <= n.getBoundingClientRect().top : null; })(),
   }));
   await shot(page, 'dashboard-lookup');
   // The resource-sharing button: the writes' endpoint, or "unavailable".
   if (out.steps.lookup.buttons > 0) {
     await page.type('#rs-user', 'patron-1');
+    await page.evaluate(() => { document.querySelector('#network button').closest('td').id = 'rs-cell'; });
     await page.click('#network button');
-    await page.waitForFunction(() => !/Sending/.test(document.querySelector('#network tbody tr td:last-child').textContent), {timeout: 30000});
-    out.steps.lookup.request = await text('#network tbody tr td:last-child');
+    await page.waitForFunction(() => !/Sending/.test(document.getElementById('rs-cell').textContent), {timeout: 30000});
+    out.steps.lookup.request = await text('#rs-cell');
   }
 
   // 5. A fault in Alma's SRU while the page is open.
@@ -123,7 +131,12 @@ try {
   await shot(page, 'dashboard-degraded');
   await page.setViewport({width: 390, height: 844, isMobile: true});
   await shot(page, 'dashboard-phone');
-  out.steps.phone = await page.evaluate(() => ({scroll_width: document.documentElement.scrollWidth, client_width: document.documentElement.clientWidth}));
+  out.steps.phone = await page.evaluate(() => ({scroll_width: document.documentElement.scrollWidth, client_width: document.documentElement.clientWidth,
+    // Cells that lie (partly) outside the window, or inside a box that
+    // hides them behind a sideways scroll.
+    clipped: [...document.querySelectorAll('main td')].filter((c) => c.offsetParent !== null && c.getBoundingClientRect().right > window.innerWidth + 1).map((c) => c.closest('table').id || c.closest('tbody').id || 'table').slice(0, 10),
+    scrolled: [...document.querySelectorAll('.scroll')].filter((d) => d.offsetParent !== null && d.scrollWidth > d.clientWidth + 1).length,
+  }));
   await page.setViewport({width: 1024, height: 900});
   await fetch(cfg.sim + '/_sim/faults', {method: 'DELETE'});
 
