@@ -58,6 +58,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Z3950    Z3950Config    `yaml:"z3950"`
 	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
+	Log      LogConfig      `yaml:"log"`    // the access log (config_log.go)
 
 	// Federation is SPEC 9's targets, groups, default_targets and
 	// federation keys (config_federation.go).
@@ -253,6 +254,7 @@ func (c *Config) ApplyDefaults() {
 	c.Dashboard.applyDefaults()
 	c.Limits.EdgeLimits.applyDefaults()
 	c.Writes.applyDefaults()
+	c.Log.applyDefaults()
 	c.applyFederationDefaults()
 }
 
@@ -319,6 +321,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		*d.dst = Duration(dur)
 	}
 	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.applyLogEnv(getenv); err != nil {
 		return err
 	}
 	for i := range c.Members {

@@ -21,6 +21,9 @@ func TestCachedHitAllocatesNothing(t *testing.T) {
 		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); .ci/run runs this without -race")
 	}
 	rig := newBenchRig(t, almasim.Config{Seed: 7, Records: 300}, nil)
+	if rig.gw.access == nil {
+		t.Fatal("the access log is off in the rig; the hit path is measured with it on, as in production")
+	}
 	h := rig.gw.App().Handler()
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	for _, uri := range []string{

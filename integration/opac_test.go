@@ -416,7 +416,9 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	sh := startShell(t, dir, buildRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	// GOFLAGS as a user has it by default (this machine's go env turns VCS
+	// stamping off), so that the build records the clone's revision.
+	sh := startShell(t, dir, buildRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port), "GOFLAGS=-buildvcs=auto")
 	sh.waitLine(t, listenLine, 15*time.Minute) // the build comes first: minutes on a loaded 2-core machine (a hang guard)
 	lines := demoLines(t, sh.lines)
 	var urls []string
@@ -451,6 +453,17 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 		}
 	}
 	sh.stopGroup(t)
+
+	// `gateway version` names the clone's revision, from the build info
+	// (issue 22: it printed "dev").
+	head, err := exec.Command(git, "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(dir, "bin", "gateway"), "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "revision "+strings.TrimSpace(string(head))+",") || !strings.HasPrefix(string(out), "gateway v0.0.0-") {
+		t.Errorf("gateway version in a clone at %s: %q %v, want the module's pseudo-version and that revision", head, out, err)
+	}
 
 	// go run, stopped as a supervisor or `kill` stops it: SIGTERM to the
 	// go command alone. The gateway it built must leave the port. Twice:
