@@ -17,6 +17,7 @@ import (
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/transform"
 )
 
 // This file is the one place where errors become answers (STYLE.md): an
@@ -250,12 +251,12 @@ func appendJSONDiagnostics(dst []byte, ds []sru.Diagnostic) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"uri":`...)
-		dst = appendJSONString(dst, d.URI)
+		dst = transform.AppendJSONString(dst, d.URI)
 		dst = append(dst, `,"message":`...)
-		dst = appendJSONString(dst, d.Message)
+		dst = transform.AppendJSONString(dst, d.Message)
 		if d.Details != "" {
 			dst = append(dst, `,"details":`...)
-			dst = appendJSONString(dst, d.Details)
+			dst = transform.AppendJSONString(dst, d.Details)
 		}
 		dst = append(dst, '}')
 	}

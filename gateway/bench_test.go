@@ -68,7 +68,7 @@ func newBenchRig(tb testing.TB, simCfg almasim.Config, mutate func(*Config)) *be
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	gw, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler)})
+	gw, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), AccessLog: io.Discard}) // the access log on, as in production
 	if err != nil {
 		cancel()
 		simS.Close()

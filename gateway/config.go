@@ -19,13 +19,16 @@ import (
 // wins. Every field documents what its zero value means: ApplyDefaults turns
 // zero values into the defaults, in one place.
 type Config struct {
-	// Addr is the listen address. Empty means ":8080".
-	Addr string
-	// SRUURL is the network's Alma SRU base (…/view/sru/<network code>). Required.
-	SRUURL string
-	// APIURL is Alma's REST base; the gateway adds /almaws/v1/…. Empty
-	// disables live availability (SPEC 3.3, 3.4 answer 503 with a diagnostic).
-	APIURL string
+	// Addr is the listen address (GATEWAY_ADDR, environment only). Empty
+	// means ":8080".
+	Addr string `yaml:"-"`
+	// SRUURL is the network's Alma SRU base (…/view/sru/<network code>),
+	// from ALMA_SRU_URL only. Required.
+	SRUURL string `yaml:"-"`
+	// APIURL is Alma's REST base, from ALMA_API_URL only; the gateway adds
+	// /almaws/v1/…. Empty disables live availability (SPEC 3.3, 3.4 answer
+	// 503 with a diagnostic).
+	APIURL string `yaml:"-"`
 	// APIKey is the network (NZ) API key, from ALMA_API_KEY only. Empty
 	// disables live availability.
 	APIKey string `yaml:"-"`
@@ -55,6 +58,7 @@ type Config struct {
 	Limits   LimitsConfig   `yaml:"limits"`
 	Z3950    Z3950Config    `yaml:"z3950"`
 	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
+	Log      LogConfig      `yaml:"log"`    // the access log (config_log.go)
 
 	// Federation is SPEC 9's targets, groups, default_targets and
 	// federation keys (config_federation.go).
@@ -263,6 +267,7 @@ func (c *Config) ApplyDefaults() {
 	c.Dashboard.applyDefaults()
 	c.Limits.EdgeLimits.applyDefaults()
 	c.Writes.applyDefaults()
+	c.Log.applyDefaults()
 	c.applyFederationDefaults()
 }
 
@@ -336,6 +341,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		c.Upstream.MaxInflightBytes = n
 	}
 	if err := c.applyEdgeEnv(getenv); err != nil {
+		return err
+	}
+	if err := c.applyLogEnv(getenv); err != nil {
 		return err
 	}
 	for i := range c.Members {

@@ -176,7 +176,7 @@ func TestDAIAAnswers(t *testing.T) {
 				var diags struct {
 					Diagnostics []jsonDiagnostic `json:"diagnostics"`
 				}
-				_ = json.Unmarshal(body, &diags)
+				mustUnmarshal(t, body, &diags)
 				if got.Error != "invalid_request" || got.Code != code || len(diags.Diagnostics) != 1 {
 					t.Errorf("error %q code %d with %d diagnostics, want invalid_request %d and one: %s", got.Error, got.Code, len(diags.Diagnostics), code, body)
 				}
@@ -293,8 +293,8 @@ func TestDAIAWhileAlmaIsDown(t *testing.T) {
 		t.Errorf("stale answer not valid DAIA: %v", err)
 	}
 	var a, b daiaAnswer
-	_ = json.Unmarshal(fresh, &a)
-	_ = json.Unmarshal(stale, &b)
+	mustUnmarshal(t, fresh, &a)
+	mustUnmarshal(t, stale, &b)
 	if d := cmp.Diff(a, b); d != "" {
 		t.Errorf("stale answer differs from the fresh one:\n%s", d)
 	}
@@ -303,7 +303,7 @@ func TestDAIAWhileAlmaIsDown(t *testing.T) {
 	// document left out (that would say "not held").
 	code, h, body := env.get("/v1/daia?format=json&id=" + held.MMSID + "|" + withISBN.MMSID)
 	var e daiaAnswer
-	_ = json.Unmarshal(body, &e)
+	mustUnmarshal(t, body, &e)
 	if code != 503 || h.Get("Retry-After") == "" || e.Error != "service_unavailable" || e.Code != 503 {
 		t.Errorf("uncached while down: status %d Retry-After %q error %q code %d, want 503 with Retry-After, service_unavailable: %s", code, h.Get("Retry-After"), e.Error, e.Code, body)
 	}
@@ -324,7 +324,7 @@ func TestDAIAWithoutLiveAvailability(t *testing.T) {
 		t.Errorf("not valid DAIA: %v", err)
 	}
 	var got daiaAnswer
-	_ = json.Unmarshal(body, &got)
+	mustUnmarshal(t, body, &got)
 	var members []string
 	for _, it := range got.Document[0].Item {
 		if len(it.Available)+len(it.Unavailable) > 0 {
@@ -462,5 +462,15 @@ func TestDAIAForVuFind(t *testing.T) {
 	}
 	if bad := got.Document[1]; bad.ID != "ppn:978-0-306-40615-8" || len(bad.Item) != 0 || !strings.Contains(bad.About, "wrong check digit") {
 		t.Errorf("the bad ID's document: %+v", bad)
+	}
+}
+
+// mustUnmarshal decodes a JSON answer the test goes on to read; an answer
+// that is not JSON (or not of v's shape) fails the test there, instead of
+// leaving v empty for the checks that follow.
+func mustUnmarshal(t *testing.T, body []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("not JSON of the expected shape (%v): %s", err, body)
 	}
 }

@@ -26,6 +26,8 @@ type testEnv struct {
 	base string
 	logs *syncBuffer
 	now  *fakeClock
+	// access holds the access log's lines (on in every test, as in production).
+	access *syncBuffer
 }
 
 // syncBuffer collects the gateway's log for leak checks.
@@ -88,8 +90,8 @@ func newEnv(t *testing.T, mutate func(*Config)) *testEnv {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	env := &testEnv{t: t, sim: sim, simS: simS, logs: &syncBuffer{}, now: &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
-	gw, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: env.now.Now})
+	env := &testEnv{t: t, sim: sim, simS: simS, logs: &syncBuffer{}, access: &syncBuffer{}, now: &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
+	gw, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: env.now.Now, AccessLog: env.access})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -104,6 +104,9 @@ func (s *Server) newApp() *fiber.App {
 	app.Server().ErrorHandler = s.edgeRefusal
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	app.Use(s.requestID)
+	if s.access != nil {
+		app.Use(s.access.middleware) // outside CORS: preflights are logged too (accesslog.go)
+	}
 	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
 	app.Use(cors.New(cors.Config{
 		// Preflights only; staff routes get none (staff.go).

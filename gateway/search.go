@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -284,7 +283,7 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 		return r
 	}
 	body = append(body, `{"query":`...)
-	body = appendJSONString(body, req.query.AlmaQuery)
+	body = transform.AppendJSONString(body, req.query.AlmaQuery)
 	body = append(body, `,"total":`...)
 	body = strconv.AppendInt(body, int64(p.Total), 10)
 	body = append(body, `,"start":`...)
@@ -315,9 +314,4 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 	body = appendJSONDiagnostics(body, diags)
 	r.Body, r.Tags = body, tags
 	return r
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(dst, b...)
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -42,6 +43,9 @@ type Options struct {
 	Now func() time.Time
 	// Version is reported by /healthz and /v1/status. Empty means "dev".
 	Version string
+	// AccessLog receives the access log's lines while the configuration
+	// has it on (log.access). Nil means discard.
+	AccessLog io.Writer
 }
 
 // Server is one gateway instance.
@@ -88,6 +92,7 @@ type Server struct {
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
 	edge     edgeStats                  // the HTTP edge's counts (edge.go)
+	access   *accessLog                 // one line per request; nil when off (accesslog.go)
 
 	draining atomic.Bool
 	stop     context.CancelFunc
@@ -118,6 +123,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"
 	s.m = newMetrics()
 	s.registerEdgeMetrics()
+	if cfg.Log.AccessLog() && opt.AccessLog != nil {
+		s.access = newAccessLog(opt.AccessLog)
+	}
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"html/template"
 	"net"
 	"net/http"
@@ -56,11 +54,7 @@ func (a *staffAuth) byToken(tok string) (Principal, string, bool) {
 	var p Principal
 	var want string
 	found := false
-	g := sha256.Sum256([]byte(tok))
-	check := func(candidate string) bool {
-		w := sha256.Sum256([]byte(candidate))
-		return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && candidate != "" && tok != ""
-	}
+	check := func(candidate string) bool { return tokenEqual(tok, candidate) }
 	if check(a.admin) {
 		p, want, found = Principal{Name: "admin", Admin: true}, a.admin, true
 	}

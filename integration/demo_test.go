@@ -5,21 +5,32 @@ package integration
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-var tryLine = regexp.MustCompile(`^\s+curl '([^']+)'$`)
+var (
+	tryLine    = regexp.MustCompile(`^\s+curl '([^']+)'$`)
+	zoomshLine = regexp.MustCompile(`^\s*zoomsh ((?:"[^"]*" )+)quit$`)
+	zoomshArg  = regexp.MustCompile(`"([^"]*)"`)
+	anyHits    = regexp.MustCompile(`: (\d+) hits`)
+)
 
 // TestDemoPrintsWorkingURLs runs `gateway -demo` as a new user would (SPEC
 // 2) and follows every URL it prints: each answers 200 with results, and
-// zoomsh finds records through the printed gateway address.
+// zoomsh finds records through the printed gateway address. Every zoomsh
+// line it prints, and every one in the README and docs/ (their
+// localhost:8080 swapped for the demo's address), runs as written with the
+// real zoomsh and finds records (issue 22: `open` before `set sru get`
+// made zoomsh speak Z39.50 to an HTTP port: "Decoding failed").
 func TestDemoPrintsWorkingURLs(t *testing.T) {
 	p := start(t, "gateway -demo", []string{"GATEWAY_ADDR=127.0.0.1:0", "ALMA_SRU_URL=", "ALMA_API_URL=", "ALMA_API_KEY=", "REDIS_URL=", "GATEWAY_CONFIG="}, gatewayBin, "-demo")
 	base := p.waitLine(t, listenLine, 90*time.Second)[1]
-	var tries []string
+	var tries, zooms []string
 	deadline := time.After(10 * time.Second)
 collect:
 	for {
@@ -28,7 +39,10 @@ collect:
 			if m := tryLine.FindStringSubmatch(l); m != nil {
 				tries = append(tries, m[1])
 			}
-			if strings.Contains(l, "/dashboard") {
+			if strings.Contains(l, "zoomsh ") {
+				zooms = append(zooms, l)
+			}
+			if strings.HasPrefix(l, "z39.50 listening") {
 				break collect
 			}
 		case <-deadline:
@@ -71,5 +85,36 @@ collect:
 	out, _ := zoomsh(t, "set sru get", "connect "+base+"/sru", "search cql:alma.all_for_ui=history", "show 0 1")
 	if n := hitsOf(t, zoomHits, out); n == 0 || len(ids001(out)) != 1 {
 		t.Errorf("zoomsh through the demo: %d hits, records %v", n, ids001(out))
+	}
+	if len(zooms) == 0 {
+		t.Errorf("gateway -demo printed no zoomsh line")
+	}
+	docs, _ := filepath.Glob("../docs/*.md")
+	for _, f := range append([]string{"../README.md"}, docs...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "zoomsh ") {
+				zooms = append(zooms, strings.ReplaceAll(l, "http://localhost:8080", base))
+			}
+		}
+	}
+	for _, l := range zooms {
+		m := zoomshLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("zoomsh line not in the form zoomsh \"cmd\" … quit: %s", l)
+			continue
+		}
+		var cmds []string
+		for _, a := range zoomshArg.FindAllStringSubmatch(m[1], -1) {
+			cmds = append(cmds, a[1])
+		}
+		out, _ := zoomsh(t, cmds...)
+		hits := anyHits.FindStringSubmatch(out)
+		if hits == nil || hits[1] == "0" || strings.Contains(out, " error: ") || len(marcRecordsIn(t, out)) == 0 {
+			t.Errorf("%s\nfound no records:\n%s", l, tail(out, 2048))
+		}
 	}
 }

@@ -33,14 +33,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/almanet/gateway/internal/testtool"
 )
 
 // gatewayBin is the gateway binary that TestMain builds once per run.
 var gatewayBin string
 
-// schemaDir holds the shared schemas (SPEC 3.1): ../shared/schemas from
-// the repository root.
-const schemaDir = "../../shared/schemas"
+// schemaDir holds the XML schemas (SPEC 3.1), vendored with their sources
+// in the repository's testdata/schemas.
+var schemaDir = testtool.SchemaDir()
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))

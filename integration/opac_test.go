@@ -416,7 +416,9 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	sh := startShell(t, dir, buildRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
+	// GOFLAGS as a user has it by default (this machine's go env turns VCS
+	// stamping off), so that the build records the clone's revision.
+	sh := startShell(t, dir, buildRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port), "GOFLAGS=-buildvcs=auto")
 	sh.waitLine(t, listenLine, 15*time.Minute) // the build comes first: minutes on a loaded 2-core machine (a hang guard)
 	lines := demoLines(t, sh.lines)
 	var urls []string
@@ -452,29 +454,75 @@ func TestREADMEDemoOnAFreshClone(t *testing.T) {
 	}
 	sh.stopGroup(t)
 
-	// go run, stopped as a supervisor or `kill` stops it: SIGTERM to the
-	// go command alone. The gateway it built must leave the port.
-	port = freePort(t)
-	gr := startShell(t, dir, "exec "+goRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
-	gr.waitLine(t, listenLine, 15*time.Minute)
-	if err := gr.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	// `gateway version` names the clone's revision, from the build info
+	// (issue 22: it printed "dev").
+	head, err := exec.Command(git, "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
 		t.Fatal(err)
 	}
-	<-gr.done
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	out, err := exec.Command(filepath.Join(dir, "bin", "gateway"), "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "revision "+strings.TrimSpace(string(head))+",") || !strings.HasPrefix(string(out), "gateway v0.0.0-") {
+		t.Errorf("gateway version in a clone at %s: %q %v, want the module's pseudo-version and that revision", head, out, err)
+	}
+
+	// go run, stopped as a supervisor or `kill` stops it: SIGTERM to the
+	// go command alone. The gateway it built must leave the port. Twice:
+	// the first go run builds into a temporary go-build directory, the
+	// second runs the binary Go (1.24 on) cached in GOCACHE (issue 22).
+	for run := 1; run <= 2; run++ {
+		port = freePort(t)
+		gr := startShell(t, dir, "exec "+goRun, "GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port))
+		gr.waitLine(t, listenLine, 15*time.Minute)
+		exe := childExe(t, gr.cmd.Process.Pid)
+		if run == 2 && strings.Contains(exe, "/go-build") && filepath.Base(filepath.Dir(exe)) == "exe" {
+			t.Errorf("the second go run did not run from the build cache (%s): the cached case went untested", exe)
+		}
+		if err := gr.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-gr.done
+		for i := 0; ; i++ {
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				break
+			}
+			c.Close()
+			if i == 600 { // a hang guard, not a timing requirement
+				t.Fatalf("go run %d (gateway %s): a minute after go run ended, the gateway still listens on %d", run, exe, port)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(gr.stderr.String(), "gateway stopped") {
+			t.Errorf("go run %d (gateway %s): the gateway did not shut down cleanly:\n%s", run, exe, tail(gr.stderr.String(), 2048))
+		}
+	}
+}
+
+// childExe returns the executable of the one child of process pid (the
+// gateway go run started), read from /proc (the go command forks from any
+// of its threads, so every thread's children are read).
+func childExe(t *testing.T, pid int) string {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of go run (%d): %v", pid, err)
+	}
+	var kids []string
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
 		if err != nil {
-			break
+			t.Fatalf("children of go run (%d): %v", pid, err)
 		}
-		c.Close()
-		if i == 600 { // a hang guard, not a timing requirement
-			t.Fatalf("a minute after go run ended, the gateway still listens on %d", port)
-		}
-		time.Sleep(100 * time.Millisecond)
+		kids = append(kids, strings.Fields(string(b))...)
 	}
-	if !strings.Contains(gr.stderr.String(), "gateway stopped") {
-		t.Errorf("the gateway did not shut down cleanly:\n%s", tail(gr.stderr.String(), 2048))
+	if len(kids) != 1 {
+		t.Fatalf("go run (%d) has children %q, want the gateway alone", pid, kids)
 	}
+	exe, err := os.Readlink("/proc/" + kids[0] + "/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
 }
 
 // startShell runs a command line with bash in dir, in its own process

@@ -27,7 +27,7 @@ func xmllint(t *testing.T, schema string, files map[string][]byte) {
 	bin := tool(t, "xmllint")
 	xsd := filepath.Join(schemaDir, schema)
 	if _, err := os.Stat(xsd); err != nil {
-		t.Fatalf("schema %s: %v (the shared schemas sit beside the repository: ../shared/schemas)", xsd, err)
+		t.Fatalf("schema %s: %v (vendored in testdata/schemas, sources in its SOURCES.md)", xsd, err)
 	}
 	dir := t.TempDir()
 	args := []string{"--noout", "--nonet", "--schema", xsd}

@@ -19,7 +19,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and generated data")
 
-// schemaDir is where the shared schemas sit (beside the repository).
+// schemaDir holds the vendored XML schemas (testdata/schemas at the module root).
 var schemaDir = testtool.SchemaDir()
 
 // almaSamples is the project's one copy of the Alma payloads (sources in its

@@ -131,7 +131,7 @@ func (a *Availability) appendJSON(dst []byte) []byte {
 		if v == nil {
 			return append(dst, "null"...)
 		}
-		return appendJSONString(dst, *v)
+		return AppendJSONString(dst, *v)
 	}
 	num := func(dst []byte, key string, v *int) []byte {
 		dst = append(dst, ',', '"')
@@ -143,7 +143,7 @@ func (a *Availability) appendJSON(dst []byte) []byte {
 		return strconv.AppendInt(dst, int64(*v), 10)
 	}
 	dst = append(dst, `{"kind":`...)
-	dst = appendJSONString(dst, a.Kind)
+	dst = AppendJSONString(dst, a.Kind)
 	dst = str(dst, "institution", a.Institution)
 	switch a.Kind {
 	case "physical":

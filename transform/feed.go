@@ -70,15 +70,15 @@ func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
 	dst = append(dst, `{"position":`...)
 	dst = strconv.AppendInt(dst, int64(position), 10)
 	dst = append(dst, `,"mms_id":`...)
-	dst = appendJSONString(dst, r.MMSID)
+	dst = AppendJSONString(dst, r.MMSID)
 	dst = append(dst, `,"cz_mms_id":`...)
 	if r.CZMMSID == "" {
 		dst = append(dst, "null"...)
 	} else {
-		dst = appendJSONString(dst, r.CZMMSID)
+		dst = AppendJSONString(dst, r.CZMMSID)
 	}
 	dst = append(dst, `,"title":`...)
-	dst = appendJSONString(dst, r.Title)
+	dst = AppendJSONString(dst, r.Title)
 	dst = append(dst, `,"authors":`...)
 	dst = appendJSONStrings(dst, r.Authors)
 	dst = append(dst, `,"isbns":`...)
@@ -86,11 +86,11 @@ func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
 	dst = append(dst, `,"issns":`...)
 	dst = appendJSONStrings(dst, r.ISSNs)
 	dst = append(dst, `,"publisher":`...)
-	dst = appendJSONString(dst, r.Publisher)
+	dst = AppendJSONString(dst, r.Publisher)
 	dst = append(dst, `,"year":`...)
-	dst = appendJSONString(dst, r.Year)
+	dst = AppendJSONString(dst, r.Year)
 	dst = append(dst, `,"language":`...)
-	dst = appendJSONString(dst, r.Language)
+	dst = AppendJSONString(dst, r.Language)
 	dst = append(dst, `,"holdings":[`...)
 	for i := range r.Holdings {
 		h := &r.Holdings[i]
@@ -98,12 +98,12 @@ func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"institution":`...)
-		dst = appendJSONString(dst, h.Institution)
+		dst = AppendJSONString(dst, h.Institution)
 		dst = append(dst, `,"iz_mms_id":`...)
 		if h.IZMMSID == "" {
 			dst = append(dst, "null"...)
 		} else {
-			dst = appendJSONString(dst, h.IZMMSID)
+			dst = AppendJSONString(dst, h.IZMMSID)
 		}
 		dst = append(dst, `,"types":`...)
 		dst = appendJSONStrings(dst, h.Types)
@@ -118,23 +118,36 @@ func appendJSONStrings(dst []byte, list []string) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, s)
+		dst = AppendJSONString(dst, s)
 	}
 	return append(dst, ']')
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString quotes s exactly as encoding/json does with HTML
-// escaping on (json.Marshal's default): <, > and & as \u003c..., invalid
-// UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString appends s quoted exactly as encoding/json does with
+// HTML escaping on (json.Marshal's default): <, > and & as \u003c...,
+// invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped. It allocates
+// nothing: the feed and the gateway's JSON answers quote with it.
+func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
+	return appendJSONQuoted(dst, s, true)
+}
+
+// AppendJSONLogString is AppendJSONString without HTML escaping, as
+// log/slog's JSON lines quote (a logged URL keeps its & readable): the
+// gateway's access log quotes with it.
+func AppendJSONLogString[T string | []byte](dst []byte, s T) []byte {
+	return appendJSONQuoted(dst, s, false)
+}
+
+// appendJSONQuoted is the one JSON string quoter; html escapes <, > and &.
+func appendJSONQuoted[T string | []byte](dst []byte, s T, html bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if b >= 0x20 && b != '"' && b != '\\' && (!html || b != '<' && b != '>' && b != '&') {
 				i++
 				continue
 			}
@@ -159,7 +172,8 @@ func appendJSONString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
-		c, size := utf8.DecodeRuneInString(s[i:])
+		var r [utf8.UTFMax]byte
+		c, size := utf8.DecodeRune(r[:copy(r[:], s[i:])])
 		if c == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)

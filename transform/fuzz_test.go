@@ -79,3 +79,36 @@ func FuzzScanner(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendJSONString holds the one JSON string quoter to encoding/json:
+// the HTML-escaping form is byte for byte json.Marshal's, for a string and
+// for the same bytes; the log form decodes back to the same text (invalid
+// UTF-8 as U+FFFD, as json.Marshal's) and never contains a raw control character.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", `"quoted" \ back`, "<a href=x>&</a>", "tab\tnl\n\x00\x1f\x7f", "\xff\xfe", "é ü 中文", "\u2028\u2029", "half \xe4\xb8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := AppendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, json.Marshal %s", s, got, want)
+		}
+		if got := AppendJSONString([]byte("x"), []byte(s)); string(got) != "x"+string(want) {
+			t.Fatalf("AppendJSONString([]byte(%q)) = %s, json.Marshal %s", s, got, want)
+		}
+		logged := AppendJSONLogString(nil, []byte(s))
+		var back string
+		if err := json.Unmarshal(logged, &back); err != nil {
+			t.Fatalf("AppendJSONLogString(%q) = %s: not JSON: %v", s, logged, err)
+		}
+		var canon string // what json.Marshal's quoting decodes to
+		if err := json.Unmarshal(want, &canon); err != nil || back != canon {
+			t.Fatalf("AppendJSONLogString(%q) decodes to %q, json.Marshal's to %q (%v)", s, back, canon, err)
+		}
+		for _, c := range logged {
+			if c < 0x20 {
+				t.Fatalf("AppendJSONLogString(%q) = %q holds a raw control character", s, logged)
+			}
+		}
+	})
+}

@@ -19,7 +19,7 @@ func TestMARCXMLSchema(t *testing.T) {
 	xmllint := testtool.Require(t, "xmllint", "libxml2-utils")
 	schema := filepath.Join(testtool.SchemaDir(), "MARC21slim.xsd")
 	if _, err := os.Stat(schema); err != nil {
-		t.Fatalf("schema not found (shared/ lies beside the repository): %v", err)
+		t.Fatalf("schema not found (vendored in testdata/schemas at the module root): %v", err)
 	}
 	dir := t.TempDir()
 	inputs := append([]struct{ name, file string }{}, goldenInputs...)

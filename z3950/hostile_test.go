@@ -207,12 +207,17 @@ func TestTenThousandResultSets(t *testing.T) {
 	c.init()
 	refused := 0
 	// Pipelined: all 10,000 searches are written while the answers are read.
+	// Each batch gets its own write deadline (a hang guard): the one init's
+	// send left would run out mid-way on a loaded machine, and the searches
+	// after it would never be sent.
 	go func() {
 		var batch []byte
 		for i := 0; i < 10000; i++ {
 			batch = append(batch, searchPDU(searchOpts{name: "s" + strconv.Itoa(i)})...)
 			if i%500 == 499 {
+				c.conn.SetWriteDeadline(time.Now().Add(time.Minute))
 				if _, err := c.conn.Write(batch); err != nil {
+					t.Errorf("writing searches %d..%d: %v", i-499, i, err)
 					return
 				}
 				batch = batch[:0]

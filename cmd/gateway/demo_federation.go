@@ -45,5 +45,7 @@ func printDemoFederation(w io.Writer, base string) {
 	fmt.Fprintf(w, "federated (the network, every member's IZ SRU and an external SRU 2.0 catalogue, merged):\n")
 	fmt.Fprintf(w, "  curl '%s/v1/search?q=history&targets=%s&facets=institution,year,language,type&limit=5'\n", base, demoGroup)
 	fmt.Fprintf(w, "  curl '%s/sru/%s?version=2.0&query=alma.title=science&maximumRecords=3'\n", base, demoGroup)
-	fmt.Fprintf(w, "  zoomsh \"open %s/view/sru/%s\" \"set sru get\" \"find science\" \"show 0 2\" quit\n", base, demoGroup)
+	// "set sru get" comes before "connect": set after, zoomsh has already
+	// chosen Z39.50 for the connection and reads the HTTP answer as BER.
+	fmt.Fprintf(w, "  zoomsh \"set sru get\" \"connect %s/view/sru/%s\" \"search cql:alma.title=science\" \"show 0 2\" quit\n", base, demoGroup)
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +39,7 @@ const subcommands = "convert, simulate, healthcheck, version, help"
 // flags (fs, whose output is w).
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprint(w, `usage:
-  gateway [-config FILE] [-demo]        serve (configuration: FILE, GATEWAY_CONFIG and the environment, see README)
+  gateway [-config FILE] [-demo]        serve (configuration: FILE, GATEWAY_CONFIG and the environment, see docs/CONFIGURATION.md)
   gateway convert [-to json|marcxml|dc] [FILE]
                                         convert an SRU searchRetrieve response or a MARCXML collection (FILE or stdin)
   gateway simulate [-addr 127.0.0.1:8081] [-seed N] [-records N] [-members N] [-latency D]
@@ -82,6 +83,47 @@ func buildVersion(ldflags string, read func() (*debug.BuildInfo, bool)) string {
 	return "dev-" + rev[:min(len(rev), 12)] + dirty
 }
 
+// versionLine is what `gateway version` prints: the version buildVersion
+// reports (as /healthz and /v1/status do), then what the build recorded:
+// the main module's version, the VCS revision with its time and whether
+// the tree had changes, and the Go version. Where Go recorded no revision
+// (a build with -buildvcs=false, from a git worktree, or outside a
+// checkout) it says so rather than printing a bare "dev".
+func versionLine(ldflags string, read func() (*debug.BuildInfo, bool)) string {
+	line := "gateway " + buildVersion(ldflags, read)
+	bi, ok := read()
+	if !ok || bi == nil {
+		return line + " (no build information recorded)"
+	}
+	var rev, at, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	parts := []string{"module " + bi.Main.Version}
+	switch {
+	case rev == "":
+		parts = append(parts, "no VCS revision recorded (built with -buildvcs=false, from a git worktree, or outside a checkout)")
+	case modified == "true":
+		parts = append(parts, "revision "+rev+" with uncommitted changes")
+	default:
+		parts = append(parts, "revision "+rev)
+	}
+	if at != "" {
+		parts = append(parts, "committed "+at)
+	}
+	if bi.GoVersion != "" {
+		parts = append(parts, bi.GoVersion)
+	}
+	return line + " (" + strings.Join(parts, ", ") + ")"
+}
+
 // run is the whole program: it reads the configuration, wires the parts,
 // serves until ctx ends, and shuts down gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -98,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case "healthcheck":
 			return runHealthcheck(ctx, getenv)
 		case "version":
-			fmt.Fprintln(stdout, "gateway", buildVersion(version, debug.ReadBuildInfo))
+			fmt.Fprintln(stdout, versionLine(version, debug.ReadBuildInfo))
 			return nil
 		case "help":
 			// the usage of -h, on stdout: asked for, it is the output
@@ -120,11 +162,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (subcommands: %s; see gateway help)", fs.Arg(0), subcommands)
 	}
-	version := buildVersion(version, debug.ReadBuildInfo)
 	if *showVersion {
-		fmt.Fprintln(stdout, "gateway", version)
+		fmt.Fprintln(stdout, versionLine(version, debug.ReadBuildInfo))
 		return nil
 	}
+	version := buildVersion(version, debug.ReadBuildInfo)
+	// The log and the access log write whole lines to one stream: one lock
+	// keeps their lines apart whatever stderr is.
+	stderr = &lineWriter{w: stderr}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// go-redis logs every failed dial process-wide; route it through the
 	// gateway's log, rate-limited, so a Redis outage is one line a while.
@@ -161,7 +206,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// (BENCHMARKS.md target 6); GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(cfg.Cache.MaxBytes + memOverhead)
 	}
-	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version})
+	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version, AccessLog: stderr})
 	if err != nil {
 		return err
 	}
@@ -327,4 +372,17 @@ func runHealthcheck(ctx context.Context, getenv func(string) string) error {
 		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// lineWriter serializes writes to w: each Write (a whole log line) goes out
+// before the next begins.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -250,7 +250,7 @@ func readSample(t *testing.T, name string) []byte {
 // requested", status 0), the help names every subcommand, and -version and
 // version print the version.
 func TestHelpAndVersion(t *testing.T) {
-	v := buildVersion(version, debug.ReadBuildInfo)
+	v := versionLine(version, debug.ReadBuildInfo)
 	for _, tc := range []struct {
 		args       []string
 		wantStdout []string // each must appear on stdout
@@ -261,8 +261,8 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"--help"}, nil, []string{"gateway healthcheck"}},
 		{[]string{"simulate", "-h"}, nil, []string{"-addr", "-latency", "gateway simulate"}},
 		{[]string{"convert", "-h"}, nil, []string{"-to"}},
-		{[]string{"-version"}, []string{"gateway " + v + "\n"}, nil},
-		{[]string{"version"}, []string{"gateway " + v + "\n"}, nil},
+		{[]string{"-version"}, []string{v + "\n"}, nil},
+		{[]string{"version"}, []string{v + "\n"}, nil},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -288,6 +288,42 @@ func TestHelpAndVersion(t *testing.T) {
 	err := run(context.Background(), []string{"frobnicate"}, os.Getenv, strings.NewReader(""), io.Discard, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "healthcheck") {
 		t.Errorf("unknown subcommand: %v, want an error listing the subcommands", err)
+	}
+}
+
+// TestVersionLine: `gateway version` names the module version and the VCS
+// revision Go recorded (issue 22: it printed a bare "dev"), and says so
+// when none was recorded.
+func TestVersionLine(t *testing.T) {
+	info := func(main string, settings ...string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/almanet/gateway", Version: main}}
+			for i := 0; i+1 < len(settings); i += 2 {
+				bi.Settings = append(bi.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+			}
+			return bi, true
+		}
+	}
+	const rev = "9da4a55b6a5703a80f521d7c75d1f23a6346b837"
+	for _, tc := range []struct {
+		name, ldflags string
+		read          func() (*debug.BuildInfo, bool)
+		want          string
+	}{
+		{"clone", "dev", info("v0.0.0-20261207134941-9da4a55b6a57", "vcs.revision", rev, "vcs.time", "2026-12-07T13:49:41Z", "vcs.modified", "false"),
+			"gateway v0.0.0-20261207134941-9da4a55b6a57 (module v0.0.0-20261207134941-9da4a55b6a57, revision " + rev + ", committed 2026-12-07T13:49:41Z, go1.26.8)"},
+		{"changed tree", "dev", info("v0.0.0-20261207134941-9da4a55b6a57+dirty", "vcs.revision", rev, "vcs.time", "2026-12-07T13:49:41Z", "vcs.modified", "true"),
+			"gateway v0.0.0-20261207134941-9da4a55b6a57+dirty (module v0.0.0-20261207134941-9da4a55b6a57+dirty, revision " + rev + " with uncommitted changes, committed 2026-12-07T13:49:41Z, go1.26.8)"},
+		{"go install", "dev", info("v1.2.3"), "gateway v1.2.3 (module v1.2.3, no VCS revision recorded (built with -buildvcs=false, from a git worktree, or outside a checkout), go1.26.8)"},
+		{"ldflags", "1.4.0", info("(devel)", "vcs.revision", rev), "gateway 1.4.0 (module (devel), revision " + rev + ", go1.26.8)"},
+		{"nothing recorded", "dev", info("(devel)"), "gateway dev (module (devel), no VCS revision recorded (built with -buildvcs=false, from a git worktree, or outside a checkout), go1.26.8)"},
+		{"no build info", "dev", func() (*debug.BuildInfo, bool) { return nil, false }, "gateway dev (no build information recorded)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := versionLine(tc.ldflags, tc.read); got != tc.want {
+				t.Errorf("versionLine =\n%s\nwant\n%s", got, tc.want)
+			}
+		})
 	}
 }
 

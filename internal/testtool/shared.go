@@ -5,28 +5,31 @@ import (
 	"path/filepath"
 )
 
-// SchemaDir returns the directory of the shared XML schemas (SRU, MARC21
-// slim, Dublin Core), which live in shared/schemas beside the repository
-// rather than in it. It looks in every directory above the working
-// directory (a package's directory under go test), so that it is found
-// from a checkout at /work/main and from a worktree at /work/wt/NAME alike.
-// Not found, it returns ../../shared/schemas, whose absence the caller
-// then reports.
-func SchemaDir() string {
-	const fallback = "../../shared/schemas"
+// ModuleRoot returns the directory holding the repository's go.mod, found
+// by looking in the working directory (a package's directory under go
+// test) and every directory above it. Not found, it returns "." and the
+// caller's file lookups then fail with a path that says where they looked.
+func ModuleRoot() string {
 	dir, err := os.Getwd()
 	if err != nil {
-		return fallback
+		return "."
 	}
 	for {
-		p := filepath.Join(dir, "shared", "schemas")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
+		if st, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil && !st.IsDir() {
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return fallback
+			return "."
 		}
 		dir = parent
 	}
+}
+
+// SchemaDir returns the directory of the XML schemas the tests validate
+// against (SRU 2.0, ZeeRex explain, MARC21 slim): testdata/schemas at the
+// module root, vendored with their sources (SOURCES.md there) so that the
+// tests pass in a fresh clone with nothing beside the repository.
+func SchemaDir() string {
+	return filepath.Join(ModuleRoot(), "testdata", "schemas")
 }
