@@ -316,9 +316,9 @@ func (s *Server) daiaError(c *fiber.Ctx, err error, t0 time.Time) error {
 	if a.diag.Details != "" {
 		desc += ": " + a.diag.Details
 	}
-	fields := append([]byte(`"error":`), appendJSONString(nil, code)...)
+	fields := append([]byte(`"error":`), transform.AppendJSONString(nil, code)...)
 	fields = append(append(fields, `,"code":`...), strconv.Itoa(a.status)...)
-	fields = append(append(fields, `,"error_description":`...), appendJSONString(nil, desc)...)
+	fields = append(append(fields, `,"error_description":`...), transform.AppendJSONString(nil, desc)...)
 	body := errorBody(append(fields, ','), []sru.Diagnostic{a.diag}, nil, s.now(), time.Since(t0))
 	s.errs.headers(c, a, body) // Retry-After, no-store, X-Cache MISS, ETag
 	setDAIAHeaders(c)
