@@ -315,7 +315,7 @@ func externalIndex(name string) (int, bool) {
 		return 0, false
 	}
 	for i, d := range indexDefs {
-		if d.name == short {
+		if d.name == "alma."+short {
 			return i, true
 		}
 	}
