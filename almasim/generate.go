@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // nzSuffix is the MMS ID suffix of the Network Zone's records.
@@ -301,20 +303,6 @@ func (g *generator) isbn13() string {
 	return s + strconv.Itoa((10-sum%10)%10)
 }
 
-// isbn10 is the ISBN-10 form of a 978 ISBN-13.
-func isbn10(isbn13 string) string {
-	s := isbn13[3:12]
-	sum := 0
-	for i, c := range s {
-		sum += (10 - i) * int(c-'0')
-	}
-	check := (11 - sum%11) % 11
-	if check == 10 {
-		return s + "X"
-	}
-	return s + strconv.Itoa(check)
-}
-
 // issn draws a valid ISSN (NNNN-NNNC).
 func (g *generator) issn() string {
 	s := digits(g, 7)
@@ -492,7 +480,7 @@ func (g *generator) record(i int) *Record {
 		}
 		fields = append(fields, f)
 		if g.chance(0.3) {
-			i10 := isbn10(is)
+			i10 := stdnum.ISBN10(is)
 			r.ISBNs = append(r.ISBNs, i10)
 			fields = append(fields, data("020", ' ', ' ', sf('a', i10)))
 		}

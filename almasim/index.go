@@ -11,6 +11,7 @@ import (
 	"github.com/indexdata/cql-go/cql"
 
 	"github.com/almanet/gateway/internal/almaindex"
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // Index kinds: words (phrase, all, any, exact value), identifiers (whole
@@ -52,7 +53,7 @@ var simIndexes = []indexDef{
 	{name: "alma.standard_number", kind: kIdent, relations: []string{"==", "any"}},
 	{name: "alma.lccn", kind: kIdent, relations: []string{"==", "any"}},
 	{name: "alma.other_system_number", kind: kIdent, relations: []string{"any"}},
-	{name: "alma.oclc_control_number_035_a", kind: kIdent, relations: []string{"any"}},
+	{name: "alma.oclc_control_number_035_a", kind: kIdent, relations: []string{"any"}, norm: stdnum.OCLC},
 	{name: "alma.mms_id", kind: kIdent, relations: []string{"any"}},
 	{name: "rec.id", kind: kIdent, relations: []string{"any"}},
 	{name: "alma.main_pub_date", kind: kNumber},
