@@ -16,7 +16,7 @@ func TestISBN(t *testing.T) {
 		{"0375400699 1997", "0375400699"},
 		{" 979-10-90636-07-1 ", "9791090636071"},
 		{"0375400699 1997", "0375400699"}, // a space ends a complete number, even inside a longer one
-		{"9773161484100", ""}, // 977 is an ISSN's EAN, not an ISBN
+		{"9773161484100", ""},             // 977 is an ISSN's EAN, not an ISBN
 		{"12345", ""},
 		{"31614841X0", ""},
 		{"", ""},
