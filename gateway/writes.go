@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -166,7 +167,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		}
 		r.who = p
 		r.code = strings.Clone(c.Params("code"))
-		if !validCode(r.code) || len(r.code) > 64 {
+		if !config.ValidCode(r.code) || len(r.code) > 64 {
 			return w.fail(c, r, badStatus(http.StatusBadRequest, "the institution code must be letters, digits and underscores"))
 		}
 		if !p.MayActFor(r.code) {
