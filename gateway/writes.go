@@ -374,9 +374,9 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 	return g.do(ctx, f)
 }
 
-// findLinked looks for the member's record linked to nzID through the
-// member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
-// member has no SRU endpoint configured or none is found.
+// findLinked looks for the member's record linked to nzID: in the NZ
+// record's member 852s, then through the member's SRU (035
+// (EXLNZ-<network>)<nz mms id>). It answers "" when neither names one.
 func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
 	// The NZ record's member-availability 852s name the member's record
 	// ($a the member, $6 its IZ MMS ID): the seed's member availability,
