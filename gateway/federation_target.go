@@ -70,7 +70,14 @@ func (s *Server) buildFederation(tr *transport) {
 		ts = append(ts, &fedTarget{name: m.Code, target: t, member: m.Code, weight: 1,
 			maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords, schema: "marcxml"})
 	}
-	for _, tc := range fc.Targets {
+	for i := range fc.Targets {
+		tc := &fc.Targets[i]
+		if tc.isZ3950() {
+			if ft := s.zFedTarget(tc); ft != nil {
+				ts = append(ts, ft)
+			}
+			continue
+		}
 		name := "sru:" + tc.Name
 		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.doer(name), MaxBody: cfg.Upstream.MaxBodyBytes,
 			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}

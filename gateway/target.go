@@ -51,6 +51,9 @@ type TargetPage struct {
 	Records []TargetRecord
 	// Diagnostics are the target's SRU diagnostics (URIs normalized).
 	Diagnostics []sru.Diagnostic
+	// Dropped counts the records the target sent that could not be read
+	// and were left out (a Z39.50 target's undecodable MARC).
+	Dropped int
 }
 
 // TargetRecord is one record of a TargetPage.
