@@ -47,6 +47,7 @@ type targetAnswer struct {
 	total   int
 	records []TargetRecord
 	diags   []sru.Diagnostic
+	dropped int       // records sent that could not be read
 	err     error     // the failure of the last page asked, nil when all answered
 	at      time.Time // when it answered
 	took    time.Duration
@@ -67,6 +68,8 @@ type targetState struct {
 	TookMS     int64           `json:"took_ms"`
 	Diagnostic *jsonDiagnostic `json:"diagnostic"`
 	AsOf       *time.Time      `json:"as_of"`
+	// Dropped counts records the target sent that could not be read.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // fedResult is one merged federated result: every page of it is served from
@@ -227,7 +230,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			if ans != nil {
 				r.answered = true
 				at := ans.at
-				st.Hits, st.Fetched, st.TookMS, st.AsOf = ans.total, len(ans.records), ans.took.Milliseconds(), &at
+				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
 				r.hits += ans.total
 				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
 				for _, rec := range ans.records {
@@ -426,7 +429,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 	if errs[0] != nil {
 		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
 	}
-	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics}
+	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics, dropped: pages[0].Dropped}
 	for i := 1; i < len(pages) && len(a.diags) == 0; i++ {
 		if starts[i] > a.total {
 			break // past the end: whatever that page said does not count
@@ -436,6 +439,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 			break
 		}
 		a.records = append(a.records, pages[i].Records...)
+		a.dropped += pages[i].Dropped
 	}
 	a.at, a.took = f.now(), time.Since(start)
 	return a

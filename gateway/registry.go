@@ -29,6 +29,9 @@ const (
 	KindAlma = "alma"
 	// KindSRU is a configured SRU server (SPEC 9.1 targets:).
 	KindSRU = "sru"
+	// KindZ3950 is a configured Z39.50 target (SPEC 15): one pooled
+	// session per target, CQL sent as Bib-1 RPN.
+	KindZ3950 = "z3950"
 )
 
 // regTarget is one registered target with what searching and merging it
@@ -49,7 +52,7 @@ type regTarget struct {
 	indexMap   map[string]string // nil: the gateway's index names go unchanged
 	schema     string
 	sorts      bool        // sorts by the gateway's CQL sortBy (Alma's sortable indexes)
-	client     *sru.Client // the SRU client of KindAlma and KindSRU targets
+	client     *sru.Client // the SRU client of KindAlma and KindSRU targets, nil for KindZ3950
 }
 
 // targetInfo exports the registry in /metrics: one gateway_target_info
@@ -210,7 +213,16 @@ func (s *Server) buildRegistry(tr *transport) {
 		}
 		r.add(alma(m.Code, m.Code, who+": own catalogue (SRU)", m.SRUURL))
 	}
-	for _, tc := range cfg.Federation.Targets {
+	for i := range cfg.Federation.Targets {
+		tc := &cfg.Federation.Targets[i]
+		if tc.isZ3950() {
+			zt, err := s.zRegTarget(tc)
+			if err != nil { // validated at load: a bad map here is a bug
+				panic("gateway: z3950 target " + tc.Name + ": " + err.Error())
+			}
+			r.add(zt)
+			continue
+		}
 		up := "sru:" + tc.Name
 		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
 			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}

@@ -50,11 +50,12 @@ type Options struct {
 
 // Server is one gateway instance.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	version string
-	started time.Time
+	zOrigins []*z3950.Origin // the Z39.50 targets' session pools, closed by Close
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	version  string
+	started  time.Time
 
 	app     *fiber.App
 	m       *metrics
@@ -285,6 +286,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and releases the caches.
 func (s *Server) Close() error {
 	s.stop()
+	for _, o := range s.zOrigins {
+		o.Close()
+	}
 	<-s.bg
 	<-s.history.done
 	s.writes.close()
