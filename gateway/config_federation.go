@@ -250,8 +250,8 @@ func (c *Config) validateFederation() error {
 		default:
 			return fmt.Errorf("config: %s.protocol %q must be sru or z3950", key, t.Protocol)
 		}
-		if t.Address != "" || t.Database != "" || t.Syntax != "" || t.AuthEnv != "" {
-			return fmt.Errorf("config: %s is an SRU target: address, database, syntax and auth_env are z3950 keys (set protocol: z3950)", key)
+		if t.Address != "" || t.Database != "" || t.Syntax != "" || t.Elements != "" || t.Charset != "" || t.AuthEnv != "" || t.IdleTimeout != 0 {
+			return fmt.Errorf("config: %s is an SRU target: address, database, syntax, elements, charset, auth_env and idle_timeout are z3950 keys (set protocol: z3950)", key)
 		}
 		if t.URL == "" {
 			return fmt.Errorf("config: %s.url is required", key)

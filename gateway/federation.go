@@ -180,11 +180,9 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	for i, n := range names {
 		t := f.targets[n]
 		slots[i].t = t
-		if t.indexMap != nil {
-			if _, d := sru.MapQuery(q.CQL, t.indexMap); d != nil {
-				slots[i].skip = d
-				continue
-			}
+		if d := t.refuses(q); d != nil {
+			slots[i].skip = d
+			continue
 		}
 		slots[i].call = f.call(t, q)
 	}

@@ -155,7 +155,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(tr.bytes.inUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(tr.bytes.refused.Load()) })
 	timeout := cfg.Upstream.Timeout.D()
-	s.buildRegistry(tr)
+	if err := s.buildRegistry(tr); err != nil {
+		return nil, err
+	}
 	s.apiGuard = map[string]*guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}

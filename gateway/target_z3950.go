@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/almanet/gateway/sru"
@@ -19,10 +21,12 @@ import (
 // records become transform.Records like SRU ones. Like the other adapters
 // it has no breaker or deadline of its own: it is wrapped with guarded.
 type zTarget struct {
-	name   string
-	origin *z3950.Origin
-	index  z3950.IndexAttributes
-	xml    bool
+	name    string
+	origin  *z3950.Origin
+	index   z3950.IndexAttributes
+	xml     bool
+	timeout time.Duration               // the target's own deadline, for the words of a timeout
+	spend   func(context.Context) error // the target's call budget, one slot per search; nil: none
 }
 
 // newZTarget builds the adapter of a validated Z39.50 target config.
@@ -39,7 +43,7 @@ func newZTarget(tc *TargetConfig) (*zTarget, error) {
 		Address: tc.Address, Database: tc.Database, Syntax: syntax, Elements: tc.Elements,
 		UTF8: tc.Charset == "utf-8", Auth: tc.Auth, PageSize: tc.PageSize, IdleTimeout: tc.IdleTimeout.D(),
 	})
-	return &zTarget{name: tc.Name, origin: o, index: index, xml: syntax == z3950.OIDXML}, nil
+	return &zTarget{name: tc.Name, origin: o, index: index, xml: syntax == z3950.OIDXML, timeout: tc.Timeout.D()}, nil
 }
 
 // Search implements Target. A query the target cannot take, and the
@@ -54,6 +58,11 @@ func (t *zTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error
 	rpn, d := z3950.CQLToRPN(parsed.CQL, t.index)
 	if d != nil {
 		return &TargetPage{Diagnostics: []sru.Diagnostic{*d}}, nil
+	}
+	if t.spend != nil {
+		if err := t.spend(ctx); err != nil {
+			return nil, err
+		}
 	}
 	res, err := t.origin.Search(ctx, rpn, q.Start, q.Count)
 	if err != nil {
@@ -117,28 +126,31 @@ func bib1Diagnostic(d *z3950.Diagnostic) sru.Diagnostic {
 }
 
 // failure turns an origin error into the target's failure in words; a
-// deadline stays a deadline (status timeout).
+// deadline stays a deadline (status timeout) and a cancel a cancel.
 func (t *zTarget) failure(ctx context.Context, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-		return err
-	}
-	detail := "the Z39.50 target could not be reached"
+	up := "z3950:" + t.name
 	var ce *z3950.ClosedError
 	var pe *z3950.ProtocolError
 	var ne *net.OpError
+	var detail string
 	switch {
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded:
+		detail = "the Z39.50 target did not answer within " + t.timeout.String()
+		err = errors.Join(context.DeadlineExceeded, err)
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return err
 	case errors.As(err, &ce):
-		detail = ce.Error()
+		detail = "the Z39.50 " + strings.TrimPrefix(ce.Error(), "z3950: the ") // target closed the session (why): info
 	case errors.As(err, &pe):
 		detail = "the Z39.50 target sent a malformed or oversize answer: " + pe.Msg
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		detail = "the Z39.50 target hung up"
+		detail = "the Z39.50 target hung up without answering"
 	case errors.As(err, &ne) && ne.Op == "dial":
-		detail = "the Z39.50 target refused the connection"
+		detail = "the Z39.50 target could not be reached: " + ne.Err.Error()
 	default:
-		detail = err.Error()
+		detail = "the Z39.50 target failed: " + strings.TrimPrefix(err.Error(), "z3950: ")
 	}
-	return &upstreamError{kind: errUnavailable, upstream: "z3950:" + t.name, detail: detail, cause: err}
+	return &upstreamError{kind: errUnavailable, upstream: up, detail: detail, cause: err}
 }
 
 // zRegTarget registers a validated Z39.50 target behind its own guard
@@ -146,15 +158,16 @@ func (t *zTarget) failure(ctx context.Context, err error) error {
 // searches once and presents them in pages of page_size on one session, so
 // the federation asks it once. Its index map is the Bib-1 one, so a query
 // using an index it lacks skips it with diagnostic 16, as for SRU.
-func (s *Server) zRegTarget(tc *TargetConfig) (*regTarget, error) {
+func (s *Server) zRegTarget(tc *TargetConfig, tr *transport) (*regTarget, error) {
 	zt, err := newZTarget(tc)
 	if err != nil {
 		return nil, err
 	}
 	s.zOrigins = append(s.zOrigins, zt.origin)
 	up := "z3950:" + tc.Name
+	zt.spend = func(ctx context.Context) error { return tr.doer(up).spend(ctx, up) }
 	g := newGuard(up, s.cfg.Breaker, tc.Timeout.D(), s.health)
 	return &regTarget{name: tc.Name, kind: KindZ3950, label: tc.Name + ": federation target (Z39.50)",
-		target: guarded(g, zt), guard: g, budget: up, weight: tc.Weight,
+		target: guarded(g, zt), adapter: zt, guard: g, budget: up, weight: tc.Weight,
 		maxRecords: tc.MaxRecords, pageSize: tc.MaxRecords, indexMap: tc.IndexMap}, nil
 }
