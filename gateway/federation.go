@@ -204,8 +204,10 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			default:
 			}
 			var failure error
+			late := false // still working at the deadline
 			switch {
 			case ans == nil:
+				late = true
 				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
 				r.pending++
 			case len(ans.diags) > 0:
@@ -224,6 +226,9 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			}
 			if failure != nil && st.Status != tsStale {
 				st.Diagnostic = failureDiag(failure, ans != nil)
+			}
+			if late && st.Status == tsTimeout {
+				st.Diagnostic = f.deadlineDiag()
 			}
 			if ans != nil {
 				r.answered = true
@@ -298,6 +303,13 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 
 func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
 	return &jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
+}
+
+// deadlineDiag says in words why a target still working at the deadline
+// has no records in the answer.
+func (f *federation) deadlineDiag() *jsonDiagnostic {
+	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target timeout",
+		Details: "no answer within the federation deadline of " + f.deadline.String() + "; its records complete the cached result when they come"}
 }
 
 // failureDiag says what failed, in words a client may see (never a key or

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -425,4 +426,164 @@ func zExternal(syntax string, data []byte) []byte {
 	d.Data.Write(data)
 	e.AppendChild(d)
 	return e.Bytes()
+}
+
+// zScripted serves each connection with handle, a misbehaving Z39.50
+// target, until the test ends (connections are closed then).
+func zScripted(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// zPDU is a PDU [tag] IMPLICIT SEQUENCE of fields.
+func zPDU(tag int, fields ...*ber.Packet) []byte {
+	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, ber.Tag(tag), nil, "")
+	for _, f := range fields {
+		p.AppendChild(f)
+	}
+	return p.Bytes()
+}
+
+func zCtxBool(tag int, v bool) *ber.Packet {
+	return ber.NewBoolean(ber.ClassContext, ber.TypePrimitive, ber.Tag(tag), v, "")
+}
+
+// zInitOK is an initResponse accepting the Init.
+var zInitOK = zPDU(21, zCtxBool(12, true))
+
+// zRead reads the origin's next PDU; false when the connection ended.
+func zRead(c net.Conn) bool {
+	_, err := ber.ReadPacket(c)
+	return err == nil
+}
+
+func zWrite(c net.Conn, b []byte) bool {
+	_, err := c.Write(b)
+	return err == nil
+}
+
+// TestZ3950HostileTargets federates the network, two members, the
+// external SRU target and one Z39.50 target of each kind of misbehaviour.
+// Each costs at most the federation deadline: the answer comes with the
+// others' records, the hung ones are timeout (still working at the
+// deadline, their own timeout is longer), and the others' status says
+// what went wrong in words. The gateway's process and its other
+// sessions are untouched: the next search answers the same way.
+func TestZ3950HostileTargets(t *testing.T) {
+	hangPresent := &zSimBackend{}
+	hangPresent.hang = func(q z3950.Search) bool { return q.Start > 1 && q.Count > 0 } // the second Present hangs
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // nothing listens there
+	hostile := []struct {
+		name, addr string
+		status     string
+		words      string // in the status's diagnostic details
+	}{
+		{"silent", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), tsTimeout, "no answer within the federation deadline of 3s"},
+		{"midpresent", serveZ(t, hangPresent), tsTimeout, "no answer within the federation deadline of 3s"},
+		{"closer", zScripted(t, func(c net.Conn) {
+			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
+				c.Write(zPDU(48, ber.NewInteger(ber.ClassContext, ber.TypePrimitive, 211, 2, ""), ber.NewString(ber.ClassContext, ber.TypePrimitive, 3, "going away", "")))
+			}
+		}), tsError, "closed the session (system problem): going away"},
+		{"garbage", zScripted(t, func(c net.Conn) {
+			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
+				c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+				io.Copy(io.Discard, c)
+			}
+		}), tsError, "malformed"},
+		{"oversize", zScripted(t, func(c net.Conn) {
+			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
+				c.Write([]byte{0xb7, 0x84, 0x10, 0x00, 0x00, 0x00}) // a searchResponse of 256 MiB
+				io.Copy(io.Discard, c)
+			}
+		}), tsError, "malformed or oversize"},
+		{"truncated", zScripted(t, func(c net.Conn) {
+			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
+				c.Write([]byte{0xb7, 0x82, 0x01, 0x00, 0x97, 0x01}) // 256 bytes announced, 2 sent, then the end
+			}
+		}), tsError, "the Z39.50 target"},
+		{"refuser", zScripted(t, func(c net.Conn) {
+			if zRead(c) {
+				c.Write(zPDU(21, zCtxBool(12, false), ber.NewString(ber.ClassContext, ber.TypePrimitive, 111, "Zebra", "")))
+			}
+		}), tsError, "refused the Init (Zebra)"},
+		{"unreachable", deadAddr, tsError, "could not be reached"},
+		{"shortfuse", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), tsTimeout, "the Z39.50 target did not answer within 300ms"},
+	}
+	var zs []TargetConfig
+	for _, h := range hostile {
+		z := zTargetConfig(h.name, h.addr)
+		z.Timeout = Duration(20 * time.Second) // far past the federation deadline: the deadline, not the target, ends the wait
+		if h.name == "shortfuse" {
+			z.Timeout = Duration(300 * time.Millisecond) // its own deadline ends it first
+		}
+		zs = append(zs, z)
+	}
+	env, names := zFedEnv(t, hangPresent, zs, nil)
+	for round := 0; round < 2; round++ {
+		code, _, r := env.fed(url.Values{"q": {"history"}, "targets": {"all"}, "limit": {"100"}})
+		if code != 200 || len(r.Records) != 100 {
+			t.Fatalf("round %d: %d, %d records", round, code, len(r.Records))
+		}
+		for _, n := range names[:4] {
+			if st := targetState0(r, n); st.Status != tsOK || st.Fetched == 0 {
+				t.Errorf("round %d: %s beside the hostile targets: %+v", round, n, st)
+			}
+		}
+		for _, h := range hostile {
+			st := targetState0(r, h.name)
+			if st.Status != h.status || st.Fetched != 0 {
+				t.Errorf("round %d: %s: %+v %+v, want %s", round, h.name, st, st.Diagnostic, h.status)
+				continue
+			}
+			if h.words != "" && (st.Diagnostic == nil || !strings.Contains(st.Diagnostic.Details, h.words)) {
+				t.Errorf("round %d: %s: diagnostic %+v, want words %q", round, h.name, st.Diagnostic, h.words)
+			}
+		}
+		if round == 0 {
+			// The answer at the deadline is not cached as complete: ask a
+			// new query the second time, as a later client would.
+			env.now.Advance(time.Hour)
+		}
+	}
 }
