@@ -35,7 +35,7 @@ type FanOutConfig struct {
 }
 
 // TargetConfig is one configured target: an SRU server (SPEC 9.1), or a
-// Z39.50 one with protocol: z3950 (SPEC 15, config_ztarget.go).
+// Z39.50 one with protocol: z3950 (SPEC 15, ztarget.go).
 type TargetConfig struct {
 	// Name is how requests, groups and answers name it: letters, digits,
 	// '_' and '-'. Required.
@@ -101,7 +101,7 @@ func (c *Config) applyFederationDefaults() {
 	}
 	for i := range f.Targets {
 		t := &f.Targets[i]
-		if t.isZ3950() {
+		if t.IsZ3950() {
 			t.applyZTargetDefaults()
 			continue
 		}
@@ -241,8 +241,8 @@ func (c *Config) validateFederation() error {
 		}
 		taken[strings.ToLower(t.Name)] = "another target's name"
 		switch t.Protocol {
-		case "", protoSRU:
-		case protoZ3950:
+		case "", ProtocolSRU:
+		case ProtocolZ3950:
 			if err := t.validateZTarget(key); err != nil {
 				return err
 			}

@@ -234,7 +234,7 @@ func (s *Server) buildRegistry(tr *transport) error {
 	}
 	for i := range cfg.Federation.Targets {
 		tc := &cfg.Federation.Targets[i]
-		if tc.isZ3950() {
+		if tc.IsZ3950() {
 			zt, err := s.zRegTarget(tc, tr)
 			if err != nil {
 				return fmt.Errorf("config: targets: %s: %v", tc.Name, err)

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -38,14 +38,14 @@ type ZTargetFields struct {
 	Auth string `yaml:"-"`
 }
 
-// Target protocols.
+// Target protocols (TargetConfig.Protocol).
 const (
-	protoSRU   = "sru"
-	protoZ3950 = "z3950"
+	ProtocolSRU   = "sru"
+	ProtocolZ3950 = "z3950"
 )
 
-// isZ3950 says whether a configured target is a Z39.50 one.
-func (t *TargetConfig) isZ3950() bool { return t.Protocol == protoZ3950 }
+// IsZ3950 says whether a configured target is a Z39.50 one.
+func (t *TargetConfig) IsZ3950() bool { return t.Protocol == ProtocolZ3950 }
 
 // applyZTargetDefaults fills a Z39.50 target's zero values.
 func (t *TargetConfig) applyZTargetDefaults() {
