@@ -118,15 +118,17 @@ type edgeListener struct {
 	maxHead     int   // the longest request head
 	headTimeout time.Duration
 	refusing    atomic.Int32
+	draining    atomic.Bool // the drain has begun (drain.go)
 
 	mu      sync.Mutex
-	clients map[string]int // open connections by clientKey, of capped clients only
+	clients map[string]int         // open connections by clientKey, of capped clients only
+	conns   map[*edgeConn]struct{} // every open connection, for the drain
 }
 
 func (s *Server) edgeListener(ln net.Listener) *edgeListener {
 	l := s.cfg.Limits
 	return &edgeListener{Listener: ln, s: s, max: int64(l.MaxConnections), perClient: l.MaxConnectionsPerClient,
-		maxHead: l.ReadBufferBytes, headTimeout: l.HeaderTimeout.D(), clients: map[string]int{}}
+		maxHead: l.ReadBufferBytes, headTimeout: l.HeaderTimeout.D(), clients: map[string]int{}, conns: map[*edgeConn]struct{}{}}
 }
 
 // Accept returns the next connection under the caps; one over either is
@@ -156,6 +158,9 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 			ec.headBy = time.Now().Add(l.headTimeout)
 			_ = c.SetReadDeadline(ec.headBy)
 		}
+		l.mu.Lock()
+		l.conns[ec] = struct{}{}
+		l.mu.Unlock()
 		return ec, nil
 	}
 }
@@ -182,16 +187,17 @@ func (l *edgeListener) admit(c net.Conn) (string, bool) {
 	return key, true
 }
 
-// release gives back a connection admit counted.
-func (l *edgeListener) release(key string) {
-	if key == "" {
+// release forgets a closed connection and gives back what admit counted.
+func (l *edgeListener) release(c *edgeConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+	if c.client == "" {
 		return
 	}
-	l.mu.Lock()
-	if l.clients[key]--; l.clients[key] <= 0 {
-		delete(l.clients, key)
+	if l.clients[c.client]--; l.clients[c.client] <= 0 {
+		delete(l.clients, c.client)
 	}
-	l.mu.Unlock()
 }
 
 // busyAnswer is the whole answer to a connection over a cap: the one
@@ -280,6 +286,8 @@ type edgeConn struct {
 	after   int   // the state after stBody
 	bad     *edgeError
 	rerr    error // the connection's read error, once buf is drained
+	heads   int   // request heads checked and given out
+	handled int   // requests the handler took (drain.go)
 
 	closeOnce sync.Once
 }
@@ -303,6 +311,9 @@ func (c *edgeConn) Read(p []byte) (n int, err error) {
 			return 0, c.bad
 		}
 		if c.rerr != nil {
+			if c.drainWoken() {
+				continue
+			}
 			if c.headLate() {
 				// The head did not arrive in time: what came of it,
 				// then the refusal (408).
@@ -408,6 +419,7 @@ func (c *edgeConn) advance(data []byte) int {
 				return c.fail(i, err)
 			}
 			i += end
+			c.heads++
 			switch {
 			case f.chunked:
 				c.st = stChunkSize
@@ -480,7 +492,7 @@ func (c *edgeConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.edge.open.Add(-1)
 		if c.ln != nil {
-			c.ln.release(c.client)
+			c.ln.release(c)
 		}
 	})
 	return c.Conn.Close()
@@ -492,6 +504,9 @@ func (c *edgeConn) SetReadDeadline(t time.Time) error {
 	c.dl.Lock()
 	defer c.dl.Unlock()
 	c.readBy = t
+	if c.draining() && c.between() {
+		return c.Conn.SetReadDeadline(past) // see drain.go
+	}
 	return c.Conn.SetReadDeadline(c.deadline())
 }
 
