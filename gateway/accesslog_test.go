@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -163,5 +165,22 @@ func TestAccessLogOff(t *testing.T) {
 	base["GATEWAY_ACCESS_LOG"] = "sometimes"
 	if _, err := LoadConfig("", envOf(base)); err == nil || !strings.Contains(err.Error(), "GATEWAY_ACCESS_LOG") {
 		t.Errorf("GATEWAY_ACCESS_LOG=sometimes: %v, want an error naming it", err)
+	}
+}
+
+// TestAccessLogTimeIsSlogs: the access log's per-second time prefix gives
+// the same text as formatting each time in full, across seconds, zones and
+// every millisecond digit.
+func TestAccessLogTimeIsSlogs(t *testing.T) {
+	a := newAccessLog(io.Discard)
+	zone := time.FixedZone("CET", 3600)
+	base := time.Date(2026, 12, 7, 23, 59, 58, 0, zone)
+	for _, d := range []time.Duration{0, time.Millisecond, 9 * time.Millisecond, 10 * time.Millisecond, 99 * time.Millisecond,
+		100 * time.Millisecond, 999*time.Millisecond + 999999, time.Second, 1500 * time.Millisecond, 2*time.Second + 7*time.Millisecond, time.Millisecond} {
+		tm := base.Add(d)
+		want := tm.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		if got := string(a.appendTime(nil, tm)); got != want {
+			t.Errorf("%v: %q, want %q", tm, got, want)
+		}
 	}
 }
