@@ -70,7 +70,7 @@ func (s *Server) door(c *fiber.Ctx) error {
 			// status it will get.
 			c.Response().SetStatusCode(fe.Code)
 		}
-		s.access.write(c, start, end)
+		s.access.write(c, s.clientIP(c), start, end)
 	}
 	return err
 }

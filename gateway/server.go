@@ -46,6 +46,10 @@ type Options struct {
 	// AccessLog receives the access log's lines while the configuration
 	// has it on (log.access). Nil means discard.
 	AccessLog io.Writer
+	// AccessLogBatch, when positive, writes the access log's lines in
+	// batches, at most this late (and at once when 32 KiB wait): one write
+	// per batch rather than per request. Zero writes each line at once.
+	AccessLogBatch time.Duration
 }
 
 // Server is one gateway instance.
@@ -124,7 +128,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m = newMetrics()
 	s.registerEdgeMetrics()
 	if cfg.Log.AccessLog() && opt.AccessLog != nil {
-		s.access = newAccessLog(opt.AccessLog)
+		s.access = newAccessLog(opt.AccessLog, opt.AccessLogBatch)
 	}
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
@@ -290,6 +294,7 @@ func (s *Server) Close() error {
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
+	s.access.close()
 	if s.redis != nil {
 		return s.redis.Close()
 	}
