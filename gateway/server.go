@@ -47,15 +47,20 @@ type Options struct {
 	// AccessLog receives the access log's lines while the configuration
 	// has it on (log.access). Nil means discard.
 	AccessLog io.Writer
+	// AccessLogBatch, when positive, writes the access log's lines in
+	// batches, at most this late (and at once when 32 KiB wait): one write
+	// per batch rather than per request. Zero writes each line at once.
+	AccessLogBatch time.Duration
 }
 
 // Server is one gateway instance.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	version string
-	started time.Time
+	zOrigins []*z3950.Origin // the Z39.50 targets' session pools, closed by Close
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	version  string
+	started  time.Time
 
 	app     *fiber.App
 	m       *metrics
@@ -125,7 +130,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m = newMetrics()
 	s.registerEdgeMetrics()
 	if cfg.Log.AccessLog() && opt.AccessLog != nil {
-		s.access = newAccessLog(opt.AccessLog)
+		s.access = newAccessLog(opt.AccessLog, opt.AccessLogBatch)
 	}
 	s.health = &upstreamHealth{m: s.m, log: s.log}
 
@@ -155,7 +160,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(tr.bytes.inUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(tr.bytes.refused.Load()) })
 	timeout := cfg.Upstream.Timeout.D()
-	s.buildRegistry(tr)
+	if err := s.buildRegistry(tr); err != nil {
+		return nil, err
+	}
 	s.apiGuard = map[string]*guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
@@ -288,11 +295,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and releases the caches.
 func (s *Server) Close() error {
 	s.stop()
+	for _, o := range s.zOrigins {
+		o.Close()
+	}
 	<-s.bg
 	<-s.history.done
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
+	s.access.close()
 	if s.redis != nil {
 		return s.redis.Close()
 	}
