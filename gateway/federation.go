@@ -235,7 +235,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 				at := ans.at
 				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
 				r.hits += ans.total
-				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
+				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member, MemberName: s.t.memberName}
 				for _, rec := range ans.records {
 					src.Records = append(src.Records, federate.Record{ID: rec.ID, Position: rec.Position, Rec: rec.Record})
 				}

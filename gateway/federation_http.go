@@ -124,6 +124,10 @@ func feedHoldings(hs []transform.Holding) []transform.FeedHolding {
 	out := make([]transform.FeedHolding, len(hs))
 	for i, h := range hs {
 		fh := transform.FeedHolding{Institution: h.Institution, Types: h.Types}
+		if h.Name != "" {
+			name := h.Name
+			fh.Name = &name
+		}
 		if fh.Types == nil {
 			fh.Types = []string{}
 		}

@@ -195,6 +195,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
 		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
 		now:        s.now,
+		names:      s.memberName,
 	}
 	if s.api != nil {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
