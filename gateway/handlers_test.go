@@ -157,9 +157,19 @@ func decodeFeed(t *testing.T, body []byte) feedAnswer {
 	return a
 }
 
+// soloRegistry is a registry of one target, nz, answered by tg: the
+// search model then passes every search through to tg.
+func soloRegistry(tg Target) *registry {
+	cfg := &Config{}
+	cfg.ApplyDefaults()
+	r := newRegistry(cfg)
+	r.add(&regTarget{name: NZTarget, kind: KindAlma, target: tg, nz: true, sorts: true, weight: 1, schema: "marcxml"})
+	return r
+}
+
 func searchRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/v1/search", newSearchHandler(rules, pipe, ft.target(), errs)
+		return "/v1/search", newSearchHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 
@@ -318,7 +328,7 @@ func TestSearchHandlerErrors(t *testing.T) {
 
 func sruRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/sru", newSRUHandler(rules, pipe, ft.target(), errs)
+		return "/sru", newSRUHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 

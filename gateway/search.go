@@ -10,6 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -210,23 +212,29 @@ func nextPosition(start, got, total int) int {
 	return req.NextPosition(total, got, almaMaxPosition)
 }
 
-// searchMemo is a parsed /v1/search request as the pipeline runs it.
+// searchMemo is a parsed /v1/search request as the pipeline runs it: a
+// pass-through (sreq) or a merged search (fed).
 type searchMemo struct {
 	req  *searchRequest
 	sreq *SearchRequest
+	fed  *fedRequest
 }
 
-// searchHandler serves GET /v1/search (SPEC 3.2).
+// searchHandler serves GET /v1/search (SPEC 3.2, 9.2, 14): the search
+// model's targets (targets=, else default_targets, else nz), one target
+// passed through the pipeline, several merged.
 type searchHandler struct {
-	rules  queryRules
-	pipe   *Searcher
-	target Target // the network's SRU
-	errs   errorWriter
-	memo   *parseMemo[searchMemo] // parsed requests by raw query string
+	rules queryRules
+	pipe  *Searcher
+	reg   *registry
+	fed   *federation
+	life  cache.Lifetime // a merged page's lifetime
+	errs  errorWriter
+	memo  *parseMemo[searchMemo] // parsed requests by raw query string
 }
 
-func newSearchHandler(rules queryRules, pipe *Searcher, target Target, errs errorWriter) fiber.Handler {
-	h := &searchHandler{rules: rules, pipe: pipe, target: target, errs: errs, memo: newParseMemo[searchMemo](4096)}
+func newSearchHandler(rules queryRules, pipe *Searcher, reg *registry, fed *federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
+	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: newParseMemo[searchMemo](4096)}
 	return h.serve
 }
 
@@ -235,23 +243,82 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
 	m, ok := h.memo.get(idx, raw)
 	if !ok {
-		req, err := h.rules.parseSearch(queryParams(c))
-		if err != nil {
+		var err error
+		if m, err = h.parse(queryParams(c)); err != nil {
 			return h.errs.json(c, "/v1/search", err, t0)
 		}
-		m = searchMemo{req: req, sreq: &SearchRequest{
-			Key:    "v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + req.query.AlmaQuery,
-			Target: h.target,
-			Query:  TargetQuery{CQL: req.query.AlmaQuery, Start: req.start, Count: req.limit},
-			Render: func(p *TargetPage) Rendered { return renderSearch(req, p) },
-		}}
 		h.memo.put(idx, raw, m)
 	}
-	a, v, err := h.pipe.Search(context.Background(), m.sreq)
+	var a Answer
+	var v CacheView
+	var err error
+	if m.fed != nil {
+		fr := m.fed
+		a, v, err = h.pipe.Load(context.Background(), fr.key, h.life, func(ctx context.Context) (Rendered, error) {
+			r, _, err := h.fed.search(ctx, fr.targets, fr.search.query, fr.order)
+			if err != nil {
+				return Rendered{}, err
+			}
+			return renderFederated(fr, r), nil
+		})
+	} else {
+		a, v, err = h.pipe.Search(context.Background(), m.sreq)
+	}
 	if err != nil {
 		return h.errs.json(c, "/v1/search", err, t0)
 	}
 	return writeAnswer(c, h.pipe.now(), a, v, t0)
+}
+
+// parse reads a /v1/search request: targets, sort and facets (each at most
+// once), the rest as SPEC 3.2 says, and plans it (searchmodel.go).
+func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
+	for _, k := range []string{"targets", "sort", "facets"} {
+		if len(p[k]) > 1 {
+			return searchMemo{}, badRequest(6, k+" is given more than once")
+		}
+	}
+	rest := p
+	if p.Has("targets") || p.Has("sort") || p.Has("facets") {
+		rest = url.Values{}
+		for k, v := range p {
+			if k != "targets" && k != "sort" && k != "facets" {
+				rest[k] = v
+			}
+		}
+	}
+	req, err := h.rules.parseSearch(rest)
+	if err != nil {
+		return searchMemo{}, err
+	}
+	names, err := h.reg.resolve(p.Get("targets"))
+	if err != nil {
+		return searchMemo{}, err
+	}
+	facets, err := federate.ParseFacets(p.Get("facets"))
+	if err != nil {
+		return searchMemo{}, badRequest(6, err.Error())
+	}
+	plan, err := h.reg.plan(names, p.Get("sort"), len(facets) > 0, req.query)
+	if err != nil {
+		return searchMemo{}, err
+	}
+	if t := plan.single; t != nil {
+		req.query = plan.query
+		key := "v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + req.query.AlmaQuery
+		if !t.nz {
+			key = "v1@" + t.name + "|" + key[len("v1|"):]
+		}
+		tq := TargetQuery{CQL: req.query.AlmaQuery, Start: req.start, Count: req.limit}
+		if t.kind != KindAlma {
+			tq.Schema = t.schema
+		}
+		return searchMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.target, Query: tq,
+			Render: func(p *TargetPage) Rendered { return renderSearch(req, p) }}}, nil
+	}
+	fr := &fedRequest{search: req, targets: names, order: plan.order, facets: facets,
+		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + fedKey(names, req.query, plan.order)}
+	return searchMemo{req: req, fed: fr}, nil
 }
 
 // renderSearch makes the /v1/search answer for a target's page. The JSON
@@ -296,7 +363,8 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 	} else {
 		body = append(body, "null"...)
 	}
-	body = append(body, `,"records":[`...)
+	// A pass-through's total is the target's own: nothing more will come.
+	body = append(body, `,"complete":true,"records":[`...)
 	n := 0
 	for _, tr := range p.Records {
 		if tr.Record == nil {

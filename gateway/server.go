@@ -247,11 +247,11 @@ func (s *Server) Target(name string) (Target, bool) {
 
 // The handlers of routes.go, each built from what it uses.
 func (s *Server) handleSearch() fiber.Handler {
-	return newSearchHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSearchHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleSRU() fiber.Handler {
-	return newSRUHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSRUHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleRecord() fiber.Handler {

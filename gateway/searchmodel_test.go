@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// srutotal reads numberOfRecords from an SRU answer.
+func sruTotal(t *testing.T, body []byte) int {
+	t.Helper()
+	m := regexp.MustCompile(`<zs:numberOfRecords>(\d+)</zs:numberOfRecords>`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no numberOfRecords: %.600s", body)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// TestSearchModelPassThrough: one target is a pass-through (SPEC 14): its
+// own total however many records it has, sort=date sent as its sortBy, a
+// member's SRU database that member's target in full, and the network code
+// a name for nz. Before, a sort or a member database merged the first 100
+// records and called that the total.
+func TestSearchModelPassThrough(t *testing.T) {
+	env, names := fedEnv(t, nil)
+	member := names[1]
+	_, _, plain := env.fed(url.Values{"q": {"history"}})
+	if plain.Total <= 100 {
+		t.Fatalf("the test needs a query with more than 100 hits; history has %d", plain.Total)
+	}
+	code, _, sorted := env.fed(url.Values{"q": {"history"}, "sort": {"date"}, "limit": {"50"}})
+	if code != 200 || sorted.Total != plain.Total || sorted.Targets != nil {
+		t.Errorf("sort=date on nz: status %d total %d targets %v; want 200, nz's own total %d, no targets block", code, sorted.Total, sorted.Targets, plain.Total)
+	}
+	_, _, body := env.get("/v1/search?" + url.Values{"q": {"history"}, "sort": {"date"}}.Encode())
+	if !bytes.Contains(body, []byte(`sortBy alma.main_pub_date/sort.descending`)) || !bytes.Contains(body, []byte(`"complete":true`)) {
+		t.Errorf("sort=date is not sent as Alma's sortBy, or the answer does not say complete: %.300s", body)
+	}
+	code, _, far := env.fed(url.Values{"q": {"history"}, "sort": {"date"}, "start": {"101"}, "limit": {"5"}})
+	if code != 200 || len(far.Records) == 0 || far.Records[0].Position != 101 {
+		t.Errorf("sort=date paged past 100: status %d records %d", code, len(far.Records))
+	}
+
+	_, _, own := env.fed(url.Values{"q": {"history"}, "targets": {member}})
+	_, _, sruBody := env.get("/sru/" + member + "?version=1.2&operation=searchRetrieve&query=history&maximumRecords=2")
+	if n := sruTotal(t, sruBody); n != own.Total || bytes.Contains(sruBody, []byte("<gw:targets>")) {
+		t.Errorf("/sru/%s: numberOfRecords %d, want the member's own %d and no merge: %.400s", member, n, own.Total, sruBody)
+	}
+	if own.Total <= 100 {
+		t.Logf("note: %s has %d hits for history (the 100-record cut is not exercised)", member, own.Total)
+	}
+
+	nc := networkCode(env.gw.cfg.SRUURL)
+	if nc == "" {
+		t.Fatal("the simulator's SRU URL names no network code")
+	}
+	for _, path := range []string{"/view/sru/" + nc, "/sru/" + nc} {
+		_, _, body := env.get(path + "?version=1.2&operation=searchRetrieve&query=history&maximumRecords=1")
+		if n := sruTotal(t, body); n != plain.Total || bytes.Contains(body, []byte("diagnostic/1/235")) {
+			t.Errorf("%s: numberOfRecords %d, want nz's %d: %.400s", path, n, plain.Total, body)
+		}
+	}
+}
+
+// TestSearchModelDefaultTargets: a plain /v1/search and /sru search
+// default_targets (SPEC 14); before, default_targets did nothing unless
+// the query named targets=, sort= or facets=.
+func TestSearchModelDefaultTargets(t *testing.T) {
+	env, names := fedEnv(t, func(c *Config) { c.Federation.DefaultTargets = []string{"all"} })
+	code, _, got := env.fed(url.Values{"q": {"history"}, "limit": {"3"}})
+	if code != 200 || len(got.Targets) != len(names) || got.Hits == 0 {
+		t.Fatalf("plain /v1/search with default_targets [all]: status %d targets %d hits %d; want %d targets", code, len(got.Targets), got.Hits, len(names))
+	}
+	for _, r := range got.Records {
+		if len(r.Sources) == 0 {
+			t.Errorf("record %s has no sources", r.MMSID)
+		}
+	}
+	_, _, body := env.get("/sru?version=1.2&operation=searchRetrieve&query=history&maximumRecords=3")
+	for _, n := range names {
+		if !bytes.Contains(body, []byte(`<gw:target name="`+n+`"`)) {
+			t.Errorf("/sru with default_targets: no state of %s: %.500s", n, body)
+		}
+	}
+	if !bytes.Contains(body, []byte("<gw:complete>")) {
+		t.Errorf("/sru merged answer does not say whether it is complete: %.500s", body)
+	}
+}
+
+// TestSearchModelComplete: a merged answer says whether it holds every
+// record its targets have (SPEC 14): not while a target has hits it did
+// not fetch.
+func TestSearchModelComplete(t *testing.T) {
+	env, _ := fedEnv(t, nil)
+	var out struct {
+		Complete *bool `json:"complete"`
+		Total    int   `json:"total"`
+		Hits     int   `json:"hits"`
+	}
+	get := func(q string) {
+		t.Helper()
+		out.Complete = nil
+		_, _, body := env.get("/v1/search?" + url.Values{"q": {q}, "targets": {"all"}}.Encode())
+		if err := json.Unmarshal(body, &out); err != nil || out.Complete == nil {
+			t.Fatalf("%s: no complete field (%v): %.300s", q, err, body)
+		}
+	}
+	get("history")
+	if *out.Complete {
+		t.Errorf("history over all: complete with %d merged of %d hits; a target has more than it fetched", out.Total, out.Hits)
+	}
+	// A query every target answers in full is complete.
+	_, _, one := env.fed(url.Values{"q": {"history"}, "limit": {"1"}})
+	get(one.Records[0].Title)
+	if !*out.Complete || out.Total == 0 {
+		t.Errorf("%q over all: complete %v total %d hits %d; want complete", one.Records[0].Title, *out.Complete, out.Total, out.Hits)
+	}
+}
