@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
-	"github.com/almanet/gateway/transform"
 )
 
 // The merged answers of the search model (searchmodel.go, SPEC 9.2, 14):
@@ -28,30 +26,6 @@ type fedRequest struct {
 // fedLife is the lifetime of a federated page: a search answer's.
 func (s *Server) fedLife() cache.Lifetime {
 	return cache.Lifetime{Fresh: s.cfg.Cache.TTL.D(), Stale: s.cfg.Cache.Stale.D()}
-}
-
-// fedRecordJSON is one merged record of the feed: the record as the
-// single-target feed writes it (its holdings the union), and its sources.
-type fedRecordJSON struct {
-	transform.FeedRecord
-	Sources []federate.Ref `json:"sources"`
-}
-
-// feedHoldings writes holdings as the feed does.
-func feedHoldings(hs []transform.Holding) []transform.FeedHolding {
-	out := make([]transform.FeedHolding, len(hs))
-	for i, h := range hs {
-		fh := transform.FeedHolding{Institution: h.Institution, Types: h.Types}
-		if fh.Types == nil {
-			fh.Types = []string{}
-		}
-		if h.IZMMSID != "" {
-			iz := h.IZMMSID
-			fh.IZMMSID = &iz
-		}
-		out[i] = fh
-	}
-	return out
 }
 
 // page returns the clusters of one page, 1-based.
@@ -96,7 +70,14 @@ func (r *fedResult) targetPage(start, count int) *TargetPage {
 		p.Diagnostics = diags
 	}
 	for i, c := range r.page(start, count) {
-		p.Records = append(p.Records, TargetRecord{Position: start + i, ID: c.Preferred.Target + ":" + c.Preferred.ID,
+		// The identifier /v1/records opens (SPEC 14): the network record's
+		// MMS ID when the cluster has one, else {target}:{id} of its
+		// preferred record.
+		id := c.NZMMSID
+		if id == "" {
+			id = c.Preferred.Target + ":" + c.Preferred.ID
+		}
+		p.Records = append(p.Records, TargetRecord{Position: start + i, ID: id,
 			Record: c.Record, Holdings: c.Holdings, Sources: c.Sources})
 	}
 	return p
@@ -124,58 +105,4 @@ func (r *fedResult) answerStatus() (int, []sru.Diagnostic) {
 		return http.StatusOK, nil
 	}
 	return http.StatusBadRequest, diags[:1]
-}
-
-// renderFederated makes the body of one page of a merged result. The JSON
-// is left open before "meta", which writeAnswer adds per request.
-func renderFederated(fr *fedRequest, r *fedResult) Rendered {
-	req := fr.search
-	tags := []string{"q:" + req.query.Canonical}
-	page := r.page(req.start, req.limit)
-	status, diags := r.answerStatus()
-	var body []byte
-	ctype := ContentJSON
-	if req.format == "marcxml" {
-		ctype = ContentXML
-		body = transform.AppendCollectionStart(nil)
-		for _, c := range page {
-			tags = append(tags, "mms:"+c.Record.MMSID)
-			body = c.Record.AppendMARCXMLHoldings(body, c.Holdings)
-		}
-		body = transform.AppendCollectionEnd(body)
-	} else {
-		recs := make([]fedRecordJSON, len(page))
-		for i, c := range page {
-			tags = append(tags, "mms:"+c.Record.MMSID)
-			feed := c.Record.Feed(req.start + i)
-			feed.Holdings = feedHoldings(c.Holdings)
-			recs[i] = fedRecordJSON{FeedRecord: feed, Sources: c.Sources}
-		}
-		var next *int
-		if n := req.start + len(page); len(page) > 0 && n <= len(r.clusters) {
-			next = &n
-		}
-		facets := federate.Facets(r.clusters, fr.facets)
-		head := struct {
-			Query       string                           `json:"query"`
-			Total       int                              `json:"total"`
-			Hits        int                              `json:"hits"`
-			Start       int                              `json:"start"`
-			Limit       int                              `json:"limit"`
-			Next        *int                             `json:"next"`
-			Complete    bool                             `json:"complete"`
-			Records     []fedRecordJSON                  `json:"records"`
-			Targets     []targetState                    `json:"targets"`
-			Facets      map[string][]federate.FacetValue `json:"facets"`
-			Diagnostics []jsonDiagnostic                 `json:"diagnostics"`
-		}{req.query.AlmaQuery, len(r.clusters), r.hits, req.start, req.limit, next, r.complete(), recs, r.targets, facets, toJSONDiagnostics(diags)}
-		b, err := json.Marshal(head)
-		if err != nil {
-			b = []byte(`{"diagnostics":[]}`)
-		}
-		body = b[:len(b)-1] // open before "meta"
-	}
-	// While a target is still working the page is not kept: the next
-	// request pages the completed result (SPEC 9.3).
-	return Rendered{Status: status, ContentType: ctype, Body: body, Tags: tags, Uncached: r.pending > 0, Diagnostic: len(diags) > 0}
 }

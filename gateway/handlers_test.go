@@ -383,7 +383,7 @@ func recordRig(t *testing.T, ft *fakeTarget, bibs bibSource) *handlerRig {
 		if bibs == nil {
 			recs.api = nil
 		}
-		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, "nz-key", errs)
+		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, soloRegistry(ft.target()), func(string) (Member, bool) { return Member{}, false }, "nz-key", errs)
 	})
 }
 

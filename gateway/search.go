@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -259,7 +260,7 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 			if err != nil {
 				return Rendered{}, err
 			}
-			return renderFederated(fr, r), nil
+			return renderSearch(fr.search, r.targetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
 		})
 	} else {
 		a, v, err = h.pipe.Search(context.Background(), m.sreq)
@@ -314,22 +315,49 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 			tq.Schema = t.schema
 		}
 		return searchMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.target, Query: tq,
-			Render: func(p *TargetPage) Rendered { return renderSearch(req, p) }}}, nil
+			Render: func(p *TargetPage) Rendered { return renderSearch(req, p, t, nil) }}}, nil
 	}
 	fr := &fedRequest{search: req, targets: names, order: plan.order, facets: facets,
 		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + fedKey(names, req.query, plan.order)}
 	return searchMemo{req: req, fed: fr}, nil
 }
 
-// renderSearch makes the /v1/search answer for a target's page. The JSON
-// is left open before "meta", which is added per request.
-func renderSearch(req *searchRequest, p *TargetPage) Rendered {
+// openID is the identifier a record is served under in the feed's
+// mms_id, one that /v1/records/{mms_id} opens (SPEC 14): the NZ MMS ID of
+// an nz record; for a member's IZ record its network record's (035
+// (EXLNZ-…)) when it has one; else {target}:{id}, which /v1/records looks
+// up on that target. A merged record's ID is already chosen so
+// (fedResult.targetPage).
+func openID(t *regTarget, tr TargetRecord) string {
+	switch {
+	case tr.Sources != nil || t == nil:
+		return tr.ID
+	case t.nz:
+		return tr.Record.MMSID
+	case t.member != "" && tr.Record.NZMMSID != "":
+		return tr.Record.NZMMSID
+	}
+	return t.name + ":" + tr.ID
+}
+
+// renderSearch is the one /v1/search renderer, for a target's page and a
+// page of a merged result alike (SPEC 3.2, 9.2): t is the pass-through's
+// target, nil for a merged page, which adds hits, targets, facets (the
+// names asked) and each record's sources. The JSON is left open before
+// "meta", which is added per request.
+func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []string) Rendered {
 	tags := []string{"q:" + req.query.Canonical}
 	diags := p.Diagnostics
 	if len(p.Records) == 0 && req.limit > 0 && req.start > 1 && len(diags) == 0 && req.start > p.Total {
 		diags = append(diags, *sru.NewDiagnostic(61, "start "+itoa(req.start)+" is past the last of "+itoa(p.Total)+" records"))
 	}
-	r := Rendered{Status: 200, ContentType: ContentJSON, Diagnostic: len(p.Diagnostics) > 0}
+	m := p.Merged
+	r := Rendered{Status: 200, ContentType: ContentJSON, Diagnostic: len(p.Diagnostics) > 0 && m == nil}
+	if m != nil {
+		// While a target is still working the page is not kept: the next
+		// request pages the completed result (SPEC 9.3).
+		r.Uncached = m.result.pending > 0
+	}
 	if len(diags) > 0 && len(p.Records) == 0 {
 		// A query the target refuses (10-49 in the diagnostics list) is the
 		// client's mistake; so is a start past the end (61).
@@ -344,7 +372,11 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 				continue
 			}
 			tags = append(tags, "mms:"+tr.Record.MMSID)
-			body = tr.Record.AppendMARCXML(body)
+			if tr.Sources != nil {
+				body = tr.Record.AppendMARCXMLHoldings(body, tr.Holdings)
+			} else {
+				body = tr.Record.AppendMARCXML(body)
+			}
 		}
 		r.Body, r.Tags = transform.AppendCollectionEnd(body), tags
 		return r
@@ -353,6 +385,10 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 	body = transform.AppendJSONString(body, req.query.AlmaQuery)
 	body = append(body, `,"total":`...)
 	body = strconv.AppendInt(body, int64(p.Total), 10)
+	if m != nil {
+		body = append(body, `,"hits":`...)
+		body = strconv.AppendInt(body, int64(m.result.hits), 10)
+	}
 	body = append(body, `,"start":`...)
 	body = strconv.AppendInt(body, int64(req.start), 10)
 	body = append(body, `,"limit":`...)
@@ -364,7 +400,9 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 		body = append(body, "null"...)
 	}
 	// A pass-through's total is the target's own: nothing more will come.
-	body = append(body, `,"complete":true,"records":[`...)
+	body = append(body, `,"complete":`...)
+	body = strconv.AppendBool(body, m == nil || m.Complete)
+	body = append(body, `,"records":[`...)
 	n := 0
 	for _, tr := range p.Records {
 		if tr.Record == nil {
@@ -375,10 +413,27 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 		if n > 0 {
 			body = append(body, ',')
 		}
-		body = tr.Record.AppendFeedJSON(body, tr.Position)
+		switch {
+		case tr.Sources != nil:
+			body = tr.Record.AppendFeedJSONAs(body, tr.Position, openID(t, tr), tr.Holdings)
+			body = append(body[:len(body)-1], `,"sources":`...)
+			src, _ := json.Marshal(tr.Sources)
+			body = append(append(body, src...), '}')
+		case t == nil || t.nz:
+			body = tr.Record.AppendFeedJSON(body, tr.Position)
+		default:
+			body = tr.Record.AppendFeedJSONAs(body, tr.Position, openID(t, tr), tr.Record.Holdings)
+		}
 		n++
 	}
-	body = append(body, `],"diagnostics":`...)
+	body = append(body, ']')
+	if m != nil {
+		targets, _ := json.Marshal(m.result.targets)
+		body = append(append(body, `,"targets":`...), targets...)
+		fj, _ := json.Marshal(federate.Facets(m.result.clusters, facets))
+		body = append(append(body, `,"facets":`...), fj...)
+	}
+	body = append(body, `,"diagnostics":`...)
 	body = appendJSONDiagnostics(body, diags)
 	r.Body, r.Tags = body, tags
 	return r

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -118,5 +119,51 @@ func TestSearchModelComplete(t *testing.T) {
 	get(one.Records[0].Title)
 	if !*out.Complete || out.Total == 0 {
 		t.Errorf("%q over all: complete %v total %d hits %d; want complete", one.Records[0].Title, *out.Complete, out.Total, out.Hits)
+	}
+}
+
+// TestFeedMMSIDOpens: every record's mms_id in the feed opens with
+// /v1/records/{mms_id} (SPEC 14), merged or passed through, whatever
+// target it came from: the NZ MMS ID where the record has one, else
+// {target}:{id}. Before, a member's local-only record carried its IZ MMS
+// ID, which /v1/records looked for in the network and did not find.
+func TestFeedMMSIDOpens(t *testing.T) {
+	env, names := fedEnv(t, func(c *Config) { c.Federation.Targets[0].IndexMap["alma.mms_id"] = "dc.identifier" })
+	seen := map[string]int{}
+	local := env.sim.LocalOnly(names[1])
+	if len(local) == 0 {
+		t.Fatalf("%s has no local-only records", names[1])
+	}
+	for _, c := range []struct{ targets, query string }{
+		{"all", `alma.all_for_ui="history"`}, {names[1], `alma.all_for_ui="history"`}, {"ext", `alma.all_for_ui="history"`},
+		{"all", "alma.mms_id=" + local[0].MMSID}, {names[1], "alma.mms_id=" + local[0].MMSID},
+	} {
+		targets := c.targets
+		code, _, got := env.fed(url.Values{"query": {c.query}, "targets": {targets}, "limit": {"100"}})
+		if code != 200 || len(got.Records) == 0 {
+			t.Fatalf("targets=%s: status %d, %d records", targets, code, len(got.Records))
+		}
+		for _, r := range got.Records {
+			kind := "nz"
+			if i := strings.IndexByte(r.MMSID, ':'); i > 0 {
+				kind = r.MMSID[:i]
+			}
+			if seen[targets+" "+kind]++; seen[targets+" "+kind] > 5 {
+				continue
+			}
+			code, _, body := env.get("/v1/records/" + url.PathEscape(r.MMSID))
+			var rec struct {
+				MMSID string `json:"mms_id"`
+				Title string `json:"title"`
+			}
+			if code != 200 || json.Unmarshal(body, &rec) != nil || rec.Title != r.Title {
+				t.Errorf("targets=%s: /v1/records/%s: status %d title %q, want 200 and %q: %.300s", targets, r.MMSID, code, rec.Title, r.Title, body)
+			}
+		}
+	}
+	for _, want := range []string{"all nz", "all " + names[1], names[1] + " nz", names[1] + " " + names[1], "ext ext"} {
+		if seen[want] == 0 {
+			t.Errorf("no record of kind %q was tried (%v)", want, seen)
+		}
 	}
 }

@@ -255,7 +255,7 @@ func (s *Server) handleSRU() fiber.Handler {
 }
 
 func (s *Server) handleRecord() fiber.Handler {
-	return newRecordHandler(s.pipe, s.recs, s.cfg.APIKey, s.errs)
+	return newRecordHandler(s.pipe, s.recs, s.reg, s.cfg.Member, s.cfg.APIKey, s.errs)
 }
 
 func (s *Server) handleAvailability() fiber.Handler {
