@@ -128,7 +128,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 			app := fiber.New()
 			var got net.IP
 			app.Get("/", func(ctx *fiber.Ctx) error { got = s.clientIP(ctx); return nil })
-			req, _ := http.NewRequest("GET", "/", nil)
+			req, _ := http.NewRequest("GET", "http://gateway.example/", nil)
 			for _, v := range c.xff {
 				req.Header.Add("X-Forwarded-For", v)
 			}

@@ -105,7 +105,7 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 			// /v1/records has it, and cached for availability's lifetime.
 			req.Life = s.recs.availLife
 			req.Render = func(p *TargetPage) Rendered {
-				passing := s.liveOPAC(ctx, q.Database, p)
+				passing := s.liveOPAC(ctx, names[0], p)
 				r := packZ3950(p, q)
 				r.Uncached = r.Uncached || passing
 				return r
