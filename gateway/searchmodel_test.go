@@ -3,11 +3,16 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/sru"
 )
 
 // srutotal reads numberOfRecords from an SRU answer.
@@ -164,6 +169,26 @@ func TestFeedMMSIDOpens(t *testing.T) {
 	for _, want := range []string{"all nz", "all " + names[1], names[1] + " nz", names[1] + " " + names[1], "ext ext"} {
 		if seen[want] == 0 {
 			t.Errorf("no record of kind %q was tried (%v)", want, seen)
+		}
+	}
+}
+
+// TestMarkStale: the one stale marker of SRU answers marks a merged
+// answer's own extraResponseData, and gives a pass-through answer one.
+func TestMarkStale(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	v := CacheView{Status: cache.StatusStale, Stale: true, StoredAt: at}
+	req := &sru.Request{Version: "1.2", Operation: "searchRetrieve", RecordSchema: "info:srw/schema/1/marcxml-v1.1", RecordPacking: "xml", MaximumRecords: 1}
+	plain := renderSRU(req, &TargetPage{Total: 0}).Body
+	merged := renderSRU(req, (&fedResult{targets: []targetState{{Name: "nz", Status: tsOK}}}).targetPage(1, 1)).Body
+	for name, body := range map[string][]byte{"pass-through": plain, "merged": merged} {
+		out := markStale(body, v)
+		if bytes.Count(out, []byte("extraResponseData>")) != 2 || !bytes.Contains(out, []byte("<gw:stale>true</gw:stale>")) ||
+			!bytes.Contains(out, []byte("<gw:asOf>2026-11-26T09:00:00Z</gw:asOf>")) || bytes.Contains(out, []byte("<gw:stale>false")) {
+			t.Errorf("%s: %s", name, out)
+		}
+		if err := xml.Unmarshal(out, new(struct{})); err != nil {
+			t.Errorf("%s: not well-formed: %v", name, err)
 		}
 	}
 }
