@@ -53,7 +53,7 @@ func (r *fedResult) complete() bool {
 		return false
 	}
 	for _, t := range r.targets {
-		if (t.Status == tsOK || t.Status == tsStale) && t.Fetched < min(t.Hits, almaMaxPosition) {
+		if t.more || (t.Status == tsOK || t.Status == tsStale) && t.Fetched < min(t.Hits, almaMaxPosition) {
 			return false
 		}
 	}

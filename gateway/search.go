@@ -256,7 +256,7 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 	if m.fed != nil {
 		fr := m.fed
 		a, v, err = h.pipe.Load(context.Background(), fr.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.search(ctx, fr.targets, fr.search.query, fr.order)
+			r, _, err := h.fed.searchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
 			if err != nil {
 				return Rendered{}, err
 			}
@@ -394,7 +394,7 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 	body = append(body, `,"limit":`...)
 	body = strconv.AppendInt(body, int64(req.limit), 10)
 	body = append(body, `,"next":`...)
-	if next := nextPosition(req.start, len(p.Records), p.Total); next > 0 && req.limit > 0 {
+	if next := p.next(req.start, req.limit); next > 0 {
 		body = strconv.AppendInt(body, int64(next), 10)
 	} else {
 		body = append(body, "null"...)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/almanet/gateway/almasim"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 )
@@ -191,4 +192,157 @@ func TestMarkStale(t *testing.T) {
 			t.Errorf("%s: not well-formed: %v", name, err)
 		}
 	}
+}
+
+// TestMergedPagedToTheEnd (issue 20, "Merged results paged to the end";
+// SPEC 14): paging a merged answer from the first page to the last
+// fetches deeper rounds from the targets with hits left, so that every
+// target's every hit is merged in: no record lost, none repeated, the
+// positions already served kept, total growing and complete false until
+// the end. Against the simulator's ground truth, every merged record is
+// one work, no work is in two, and every target's every hit is the work of
+// a served position. Before, the answer ended at the 20 records fetched
+// per target.
+func TestMergedPagedToTheEnd(t *testing.T) {
+	env, names := fedEnv(t, func(c *Config) {
+		c.Limits.MaxRecords = 20 // records per target per round, and per page
+		c.Federation.Targets[0].MaxRecords, c.Federation.Targets[0].PageSize = 20, 10
+	})
+	simName := map[string]string{NZTarget: networkCode(env.gw.cfg.SRUURL), "ext": almasim.ExternalTarget}
+	for _, n := range names[1:3] {
+		simName[n] = n
+	}
+	seen := map[federateRef]int{} // source -> page position
+	work := map[string]int{}      // work -> position
+	var hits map[string]int
+	pos, pages, lastTotal := 1, 0, 0
+	var first []string
+	for {
+		var page struct {
+			Total    int   `json:"total"`
+			Next     *int  `json:"next"`
+			Complete *bool `json:"complete"`
+			Records  []struct {
+				Position int    `json:"position"`
+				MMSID    string `json:"mms_id"`
+				Sources  []federateRef
+			} `json:"records"`
+			Targets []struct {
+				Name string `json:"name"`
+				Hits int    `json:"hits"`
+			} `json:"targets"`
+		}
+		code, _, body := env.get("/v1/search?" + url.Values{"q": {"history"}, "targets": {"all"}, "start": {strconv.Itoa(pos)}, "limit": {"20"}}.Encode())
+		if code != 200 || json.Unmarshal(body, &page) != nil || page.Complete == nil {
+			t.Fatalf("page at %d: status %d: %.300s", pos, code, body)
+		}
+		pages++
+		if page.Total < lastTotal {
+			t.Errorf("page at %d: total fell from %d to %d", pos, lastTotal, page.Total)
+		}
+		lastTotal = page.Total
+		hits = map[string]int{}
+		for _, tg := range page.Targets {
+			hits[tg.Name] = tg.Hits
+		}
+		for i, r := range page.Records {
+			if r.Position != pos+i {
+				t.Fatalf("record %d of the page at %d has position %d", i, pos, r.Position)
+			}
+			if pos == 1 {
+				first = append(first, r.MMSID)
+			}
+			w := ""
+			for _, s := range r.Sources {
+				if at, ok := seen[s]; ok {
+					t.Errorf("%s:%s at %d was already at %d", s.Target, s.ID, r.Position, at)
+				}
+				seen[s] = r.Position
+				sw, ok := env.sim.Work(simName[s.Target], s.ID)
+				if !ok {
+					t.Fatalf("the simulator knows no %s:%s", s.Target, s.ID)
+				}
+				if w != "" && sw != w {
+					t.Errorf("record at %d merges two works (%s and %s)", r.Position, w, sw)
+				}
+				w = sw
+			}
+			if at, ok := work[w]; ok {
+				t.Errorf("work %s is at %d and at %d", w, at, r.Position)
+			}
+			work[w] = r.Position
+		}
+		if page.Next == nil {
+			if !*page.Complete {
+				t.Errorf("the last page (at %d) says the answer is not complete", pos)
+			}
+			break
+		}
+		if *page.Next != pos+len(page.Records) {
+			t.Fatalf("next %d after the page at %d with %d records", *page.Next, pos, len(page.Records))
+		}
+		pos = *page.Next
+		if pages > 500 {
+			t.Fatal("more than 500 pages")
+		}
+	}
+	// Every hit of every target is in the held result, and the work of
+	// each was served at some position: a record that joined a work
+	// already served is in that position's sources from then on.
+	f := env.gw.fed
+	f.mu.Lock()
+	var held *fedResult
+	for _, r := range f.results {
+		held = r
+	}
+	f.mu.Unlock()
+	if held == nil || len(f.results) != 1 {
+		t.Fatalf("%d held results", len(f.results))
+	}
+	got := map[string]int{}
+	for _, c := range held.clusters {
+		for _, s := range c.Sources {
+			got[s.Target]++
+			sw, _ := env.sim.Work(simName[s.Target], s.ID)
+			if _, ok := work[sw]; !ok {
+				t.Errorf("%s:%s (work %s) was never served", s.Target, s.ID, sw)
+			}
+		}
+	}
+	for _, n := range names {
+		if got[n] != min(hits[n], 10000) {
+			t.Errorf("%s: %d of its %d hits were merged", n, got[n], hits[n])
+		}
+	}
+	if len(work) != len(held.clusters) || lastTotal != len(held.clusters) {
+		t.Errorf("%d works served, %d merged records held, last total %d", len(work), len(held.clusters), lastTotal)
+	}
+	if hits[NZTarget] <= 20 || pages < 3 {
+		t.Errorf("the test pages too little: nz has %d hits, %d pages", hits[NZTarget], pages)
+	}
+	// /sru/{db} pages to the end the same way.
+	_, _, sruBody := env.get("/sru/all?version=1.2&operation=searchRetrieve&query=" + url.QueryEscape("alma.all_for_ui=science") + "&startRecord=101&maximumRecords=20")
+	if n := sruTotal(t, sruBody); n < 120 || bytes.Count(sruBody, []byte("<zs:recordData>")) != 20 || !bytes.Contains(sruBody, []byte("<zs:nextRecordPosition>121<")) {
+		t.Errorf("/sru/all at 101: numberOfRecords %d: %.400s", n, sruBody)
+	}
+	// The first page, asked again, still has its records.
+	var again struct {
+		Records []struct {
+			MMSID string `json:"mms_id"`
+		} `json:"records"`
+	}
+	_, _, body := env.get("/v1/search?" + url.Values{"q": {"history"}, "targets": {"all"}, "start": {"1"}, "limit": {"20"}, "_": {"x"}}.Encode())
+	if err := json.Unmarshal(body, &again); err != nil || len(again.Records) != len(first) {
+		t.Fatalf("first page again: %v %.200s", err, body)
+	}
+	for i, r := range again.Records {
+		if r.MMSID != first[i] {
+			t.Errorf("position %d held %s, now %s", i+1, first[i], r.MMSID)
+		}
+	}
+}
+
+type federateRef struct {
+	Target string `json:"target"`
+	ID     string `json:"id"`
 }

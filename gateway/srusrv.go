@@ -111,7 +111,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	var err error
 	if m.fed != nil {
 		a, v, err = h.pipe.Load(context.Background(), m.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.search(ctx, m.names, m.fed, m.order)
+			r, _, err := h.fed.searchTo(ctx, m.names, m.fed, m.order, m.req.StartRecord+m.req.MaximumRecords-1)
 			if err != nil {
 				return Rendered{}, err
 			}
@@ -225,9 +225,7 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 		}
 		res.Records = append(res.Records, sru.Record{Schema: req.RecordSchema, Packing: req.RecordPacking, Data: data, Identifier: tr.ID, Position: tr.Position, WellFormed: true})
 	}
-	if req.MaximumRecords > 0 {
-		res.NextPosition = req.NextPosition(p.Total, len(p.Records), almaMaxPosition)
-	}
+	res.NextPosition = p.next(req.StartRecord, req.MaximumRecords)
 	r := Rendered{Status: http.StatusOK, ContentType: ContentSRU, Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
 	if m := p.Merged; m != nil {
 		complete := m.Complete
