@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/almanet/gateway/config"
 )
 
 // accessLine is one access log line as a log reader sees it.
@@ -155,13 +157,13 @@ func TestAccessLogOff(t *testing.T) {
 		for k, x := range base {
 			env[k] = x
 		}
-		cfg, err := LoadConfig("", envOf(env))
+		cfg, err := config.Load("", envOf(env))
 		if err != nil || cfg.Log.AccessLog() != on {
 			t.Errorf("GATEWAY_ACCESS_LOG=%q: on %v, error %v; want on %v", v, cfg.Log.AccessLog(), err, on)
 		}
 	}
 	base["GATEWAY_ACCESS_LOG"] = "sometimes"
-	if _, err := LoadConfig("", envOf(base)); err == nil || !strings.Contains(err.Error(), "GATEWAY_ACCESS_LOG") {
+	if _, err := config.Load("", envOf(base)); err == nil || !strings.Contains(err.Error(), "GATEWAY_ACCESS_LOG") {
 		t.Errorf("GATEWAY_ACCESS_LOG=sometimes: %v, want an error naming it", err)
 	}
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
@@ -10,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/internal/hostname"
 )
 
 // This file is what the door believes about a request: who the client is
@@ -22,48 +24,6 @@ import (
 // request's own origin asks here (clientIP, requestOrigin); Fiber's own
 // Protocol and IP are set to believe the same peers (newApp).
 
-// trustedProxies are the parsed limits.trusted_proxies.
-type trustedProxies []netip.Prefix
-
-// parseTrustedProxies reads CIDRs; a bare address is its own /32 or /128.
-func parseTrustedProxies(list []string) (trustedProxies, error) {
-	var out trustedProxies
-	for i, v := range list {
-		v = strings.TrimSpace(v)
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			a, aerr := netip.ParseAddr(v)
-			if aerr != nil {
-				return nil, fmt.Errorf("config: limits.trusted_proxies[%d] %q is not a CIDR (such as 10.0.0.0/8) or an address", i, v)
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), max(0, p.Bits()-96))
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
-
-func (tp trustedProxies) contains(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range tp {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-func (tp trustedProxies) trusts(ip net.IP) bool {
-	if len(tp) == 0 {
-		return false
-	}
-	a, ok := netip.AddrFromSlice(ip)
-	return ok && tp.contains(a)
-}
-
 // clientIP is the request's client address: the peer's, or, when the peer
 // is a trusted proxy, the nearest address in X-Forwarded-For that is not a
 // trusted proxy itself (read from the right: every proxy appends the
@@ -72,7 +32,7 @@ func (tp trustedProxies) trusts(ip net.IP) bool {
 // trusted hop.
 func (s *Server) clientIP(c *fiber.Ctx) net.IP {
 	peer := c.Context().RemoteIP()
-	if !s.proxies.trusts(peer) {
+	if !s.proxies.Trusts(peer) {
 		return peer
 	}
 	fields := c.Request().Header.PeekAll(fiber.HeaderXForwardedFor)
@@ -91,7 +51,7 @@ func (s *Server) clientIP(c *fiber.Ctx) net.IP {
 				return client
 			}
 			client = net.IP(a.AsSlice())
-			if !s.proxies.contains(a) {
+			if !s.proxies.Contains(a) {
 				return client
 			}
 		}
@@ -129,7 +89,7 @@ func requestOrigin(c *fiber.Ctx) origin {
 	if c.Protocol() == "https" {
 		o.scheme, o.port = "https", 443
 	}
-	o.host, o.port = splitHost(string(c.Request().Host()), o.port)
+	o.host, o.port = hostname.Split(string(c.Request().Host()), o.port)
 	return o
 }
 
@@ -137,10 +97,10 @@ func requestOrigin(c *fiber.Ctx) origin {
 // Host, so that every reader of the host sees what the client asked the
 // proxy for. From any other peer the header changes nothing.
 func (s *Server) forwardedHost(c *fiber.Ctx) {
-	if !s.proxies.trusts(c.Context().RemoteIP()) {
+	if !s.proxies.Trusts(c.Context().RemoteIP()) {
 		return
 	}
-	if h := firstListValue(c.Request().Header.Peek(fiber.HeaderXForwardedHost)); len(h) > 0 && validHost(h) {
+	if h := firstListValue(c.Request().Header.Peek(fiber.HeaderXForwardedHost)); len(h) > 0 && hostname.Valid(h) {
 		c.Request().Header.SetHostBytes(h)
 		c.Request().URI().SetHostBytes(h)
 	}
@@ -153,56 +113,6 @@ func firstListValue(v []byte) []byte {
 		v = v[:i]
 	}
 	return bytes.TrimSpace(v)
-}
-
-// splitHost takes a Host value apart: the host in lower case (IPv6 without
-// brackets) and the port, defaultPort when there is none. A value that is
-// not a valid host gives "".
-func splitHost(h string, defaultPort int) (string, int) {
-	host, port := h, defaultPort
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 {
-			return "", defaultPort
-		}
-		host = h[1:end]
-		rest := h[end+1:]
-		if rest != "" {
-			p, ok := portNumber(strings.TrimPrefix(rest, ":"))
-			if !ok || rest[0] != ':' {
-				return "", defaultPort
-			}
-			port = p
-		}
-		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
-			return "", defaultPort
-		}
-		return strings.ToLower(host), port
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		p, ok := portNumber(h[i+1:])
-		if !ok {
-			return "", defaultPort
-		}
-		host, port = h[:i], p
-	}
-	if host == "" || strings.IndexByte(host, ':') >= 0 || !saneHost(host) {
-		return "", defaultPort
-	}
-	return strings.ToLower(host), port
-}
-
-func portNumber(s string) (int, bool) {
-	if s == "" || len(s) > 5 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, _ := strconv.Atoi(s)
-	return n, n > 0 && n < 65536
 }
 
 // base is the origin as a URL base without a trailing slash: the default
@@ -235,7 +145,7 @@ func parseOrigin(v string) (origin, bool) {
 	default:
 		return origin{}, false
 	}
-	o.host, o.port = splitHost(u.Host, o.port)
+	o.host, o.port = hostname.Split(u.Host, o.port)
 	if o.host == "" {
 		return origin{}, false
 	}
@@ -247,11 +157,11 @@ func (s *Server) publicOrigin() (origin, bool) {
 	if s.cfg.PublicURL == "" {
 		return origin{}, false
 	}
-	a, err := parsePublicURL(s.cfg.PublicURL)
+	a, err := config.ParsePublicURL(s.cfg.PublicURL)
 	if err != nil {
 		return origin{}, false
 	}
-	return origin{scheme: a.scheme, host: strings.ToLower(strings.Trim(a.host, "[]")), port: a.port}, true
+	return origin{scheme: a.Scheme, host: strings.ToLower(strings.Trim(a.Host, "[]")), port: a.Port}, true
 }
 
 // sameOrigin is the CSRF check of the form posts and of every changing

@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/config"
 )
 
 // rawReq is a request with the Host and header lines given, and a body.
@@ -120,7 +121,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 		{"no header", []string{"0.0.0.0/32"}, nil, "0.0.0.0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tp, err := parseTrustedProxies(c.trusted)
+			tp, err := config.ParseTrustedProxies(c.trusted)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +141,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseTrustedProxies([]string{"10.0.0.0/33"}); err == nil {
+	if _, err := config.ParseTrustedProxies([]string{"10.0.0.0/33"}); err == nil {
 		t.Error("a bad CIDR was accepted")
 	}
 }
@@ -233,8 +234,8 @@ func TestStaffTokenDetails(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "GATEWAY_ADMIN_TOKEN") {
 		t.Errorf("a 5-character admin token: %v, want refused naming GATEWAY_ADMIN_TOKEN", err)
 	}
-	c.AdminToken = strings.Repeat("x", minStaffToken)
+	c.AdminToken = strings.Repeat("x", config.MinStaffToken)
 	if err := c.Validate(); err != nil {
-		t.Errorf("a %d-character admin token: %v", minStaffToken, err)
+		t.Errorf("a %d-character admin token: %v", config.MinStaffToken, err)
 	}
 }

@@ -47,6 +47,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+
+	"github.com/almanet/gateway/internal/hostname"
 )
 
 // edgeError is a request the edge refuses: the status, a metric label and
@@ -464,7 +466,7 @@ func checkHead(head []byte) (framing, *edgeError) {
 		return framing{}, errTwoHosts
 	case h.hosts == 0 && !http10:
 		return framing{}, errNoHost
-	case h.hosts == 1 && !validHost(h.host):
+	case h.hosts == 1 && !hostname.Valid(h.host):
 		return framing{}, errBadHost
 	}
 	if h.te > 0 {
@@ -507,7 +509,7 @@ func checkTarget(method, t []byte) *edgeError {
 	if i := bytes.IndexAny(rest, "/?#"); i >= 0 {
 		auth = rest[:i]
 	}
-	if bytes.IndexByte(auth, '@') >= 0 || !validHost(auth) {
+	if bytes.IndexByte(auth, '@') >= 0 || !hostname.Valid(auth) {
 		return errTarget
 	}
 	return nil
@@ -697,56 +699,6 @@ var tokenChars = func() (t [128]bool) {
 	}
 	return t
 }()
-
-// validHost accepts uri-host [":" port] (RFC 9110 7.2): a registered name
-// of unreserved characters and percent escapes, an IPv4 address, or an IP
-// literal in brackets; then an optional port of digits. Empty is refused:
-// an http URI has a host.
-func validHost(b []byte) bool {
-	host, port := b, []byte(nil)
-	if len(b) > 0 && b[0] == '[' {
-		j := bytes.IndexByte(b, ']')
-		if j < 0 {
-			return false
-		}
-		for _, c := range b[1:j] {
-			if unhex(c) < 0 && c != ':' && c != '.' {
-				return false
-			}
-		}
-		if j == 1 {
-			return false
-		}
-		host, port = nil, b[j+1:]
-		if len(port) > 0 {
-			if port[0] != ':' {
-				return false
-			}
-			port = port[1:]
-		}
-	} else {
-		if i := bytes.LastIndexByte(b, ':'); i >= 0 {
-			host, port = b[:i], b[i+1:]
-		}
-		if len(host) == 0 || len(host) > 253 {
-			return false
-		}
-		for _, c := range host {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' || c == '%') {
-				return false
-			}
-		}
-	}
-	if len(port) > 5 {
-		return false
-	}
-	for _, c := range port {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
 
 // edgeRefusal is fasthttp's ErrorHandler: it answers a request fasthttp
 // could not read (refused by the guard above, or failed in fasthttp's own

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/almanet/gateway/config"
 )
 
 // corsExpose are the response headers a browser script may read.
@@ -47,8 +49,8 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 // when set (validated at start), else the request's (requestOrigin).
 func explainAddr(c *fiber.Ctx, publicURL string) (string, int) {
 	if publicURL != "" {
-		if a, err := parsePublicURL(publicURL); err == nil {
-			return a.host, a.port
+		if a, err := config.ParsePublicURL(publicURL); err == nil {
+			return a.Host, a.Port
 		}
 	}
 	o := requestOrigin(c)
@@ -64,12 +66,12 @@ func explainAddr(c *fiber.Ctx, publicURL string) (string, int) {
 // depends on Host and must say so (see explainCacheHeaders).
 func (s *Server) publicBase(c *fiber.Ctx) (base string, fromHost bool) {
 	if s.cfg.PublicURL != "" {
-		if a, err := parsePublicURL(s.cfg.PublicURL); err == nil {
-			b := a.scheme + "://" + bracketIPv6(a.host)
-			if a.scheme == "http" && a.port != 80 || a.scheme == "https" && a.port != 443 {
-				b += ":" + strconv.Itoa(a.port)
+		if a, err := config.ParsePublicURL(s.cfg.PublicURL); err == nil {
+			b := a.Scheme + "://" + bracketIPv6(a.Host)
+			if a.Scheme == "http" && a.Port != 80 || a.Scheme == "https" && a.Port != 443 {
+				b += ":" + strconv.Itoa(a.Port)
 			}
-			return b + a.path, false
+			return b + a.Path, false
 		}
 	}
 	return requestOrigin(c).base(), true

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/almanet/gateway/config"
 )
 
 // TestEdgeCORSOnEveryAnswer: every answer carries the same CORS headers,
@@ -111,7 +113,7 @@ func TestExplainHostAndCaching(t *testing.T) {
 // one-line errors for bad values.
 func TestEdgeConfig(t *testing.T) {
 	const sruURL = "https://alma.example.org/view/sru/41SLSP_NETWORK"
-	cfg, err := LoadConfig("", envOf(map[string]string{"ALMA_SRU_URL": sruURL}))
+	cfg, err := config.Load("", envOf(map[string]string{"ALMA_SRU_URL": sruURL}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestEdgeConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 100\n  idle_timeout: 45s\n  read_buffer_bytes: 32768\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err = LoadConfig(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_IDLE_TIMEOUT": "10s", "GATEWAY_PUBLIC_URL": "https://search.example.org"}))
+	cfg, err = config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_IDLE_TIMEOUT": "10s", "GATEWAY_PUBLIC_URL": "https://search.example.org"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestEdgeConfig(t *testing.T) {
 		{map[string]string{"GATEWAY_IDLE_TIMEOUT": "0s"}, "GATEWAY_IDLE_TIMEOUT"},
 	} {
 		tc.env["ALMA_SRU_URL"] = sruURL
-		_, err := LoadConfig("", envOf(tc.env))
+		_, err := config.Load("", envOf(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error %v, want one line naming %s", tc.env, err, tc.want)
 		}
@@ -153,7 +155,7 @@ func TestEdgeConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte("limits:\n  read_buffer_bytes: 4096\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadConfig(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL})); err == nil || !strings.Contains(err.Error(), "limits.read_buffer_bytes") {
+	if _, err := config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL})); err == nil || !strings.Contains(err.Error(), "limits.read_buffer_bytes") {
 		t.Errorf("a read buffer smaller than the URL limit: error %v", err)
 	}
 }

@@ -16,6 +16,11 @@ import (
 	"github.com/almanet/gateway/almasim"
 )
 
+// envOf is a getenv reading m.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
 // testEnv is a gateway serving on loopback in front of a simulated Alma
 // network, both real HTTP servers.
 type testEnv struct {

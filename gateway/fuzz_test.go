@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/almanet/gateway/internal/hostname"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -154,7 +155,7 @@ func FuzzHostPort(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, h string, tls bool) {
 		host, port := hostPort(h, tls)
-		if host == "" || !saneHost(host) {
+		if host == "" || !hostname.Sane(host) {
 			t.Fatalf("hostPort(%q) host %q is not sane", h, host)
 		}
 		if port < 1 || port > 65535 {

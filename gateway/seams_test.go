@@ -28,6 +28,7 @@ func TestPackageSeams(t *testing.T) {
 		{"z3950", []string{"sru", "transform"}},
 		{"federate", []string{"transform"}},
 		{"daia", []string{"transform"}},
+		{"config", []string{"sru", "transform", "z3950"}},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "../"+c.pkg).CombinedOutput()

@@ -31,6 +31,7 @@ import (
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/z3950"
 )
@@ -88,7 +89,7 @@ type Server struct {
 	idPrefix string                     // random per process: request ids are idPrefix + idSeq
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routes   *routeIndex                // the route table's paths (routes.go)
-	proxies  trustedProxies             // limits.trusted_proxies (door.go)
+	proxies  config.TrustedProxies      // limits.trusted_proxies (door.go)
 	routeMu  sync.RWMutex               // guards routeObs
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
 	edge     edgeStats                  // the HTTP edge's counts (edge.go)
@@ -117,7 +118,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		s.version = "dev"
 	}
 	s.started = s.now()
-	s.proxies, _ = parseTrustedProxies(cfg.Limits.TrustedProxies) // validated above
+	s.proxies, _ = config.ParseTrustedProxies(cfg.Limits.TrustedProxies) // validated above
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	s.idPrefix = hex.EncodeToString(rnd[:]) + "-"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
+	"github.com/almanet/gateway/internal/hostname"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -328,21 +329,8 @@ func hostPort(h string, tls bool) (string, int) {
 		}
 	}
 	host = strings.Trim(host, "[]")
-	if host == "" || !saneHost(host) {
+	if host == "" || !hostname.Sane(host) {
 		host = "localhost"
 	}
 	return host, port
-}
-
-func saneHost(s string) bool {
-	if len(s) > 253 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '.' || b == ':') {
-			return false
-		}
-	}
-	return true
 }

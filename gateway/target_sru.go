@@ -13,7 +13,7 @@ import (
 const almaPageSize = sru.AlmaMaxRecords
 
 // almaMaxPosition is the last record position Alma will page to.
-const almaMaxPosition = 10000
+const almaMaxPosition = sru.AlmaMaxPosition
 
 // sruTarget is the Target adapter for an Alma SRU endpoint (the network's
 // or a member's). A query for more than Alma's page is split into pages of

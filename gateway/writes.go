@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/almanet/gateway/alma"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -166,7 +167,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		}
 		r.who = p
 		r.code = strings.Clone(c.Params("code"))
-		if !validCode(r.code) || len(r.code) > 64 {
+		if !config.ValidCode(r.code) || len(r.code) > 64 {
 			return w.fail(c, r, badStatus(http.StatusBadRequest, "the institution code must be letters, digits and underscores"))
 		}
 		if !p.MayActFor(r.code) {
@@ -447,17 +448,17 @@ func (w *writes) localFieldsOp() writeOp {
 			if len(r.params) > 0 {
 				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
 			}
-			rec, err := parseMARCRecord(r.body, false)
+			leader, fields, err := transform.ReadFields(r.body, false)
 			if err != nil {
 				return badStatus(http.StatusBadRequest, "the body is not one MARCXML record: "+err.Error())
 			}
 			var bad []string
-			if rec.Leader != "" {
+			if leader != "" {
 				bad = append(bad, "leader")
 			}
-			for i, f := range rec.Fields {
-				if !f.isLocal() {
-					bad = append(bad, fieldName(f, i))
+			for i, f := range fields {
+				if !f.Local() {
+					bad = append(bad, f.Name(i))
 				}
 			}
 			if len(bad) > 0 {
@@ -467,7 +468,7 @@ func (w *writes) localFieldsOp() writeOp {
 		},
 		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
 			iz := r.path["iz_mms_id"]
-			payload, _ := parseMARCRecord(r.body, false) // checked
+			_, payload, _ := transform.ReadFields(r.body, false) // checked
 			var bib *alma.Bib
 			if err := w.call(ctx, r.code, func(ctx context.Context) error {
 				var err error
@@ -476,24 +477,24 @@ func (w *writes) localFieldsOp() writeOp {
 			}); err != nil {
 				return nil, err
 			}
-			cur, err := parseMARCRecord(bib.Record, true)
+			leader, cur, err := transform.ReadFields(bib.Record, true)
 			if err != nil {
 				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
 			}
-			next := &fieldRecord{Leader: cur.Leader}
-			for _, f := range cur.Fields {
+			var next []transform.Field
+			for _, f := range cur {
 				// Alma's enrichment (INT, INST, AVA…) is not part of the
 				// record: it is not sent back.
-				if !f.isLocal() && marcTag(f.Tag) {
-					next.Fields = append(next.Fields, f)
+				if !f.Local() && f.MARC21() {
+					next = append(next, f)
 				}
 			}
-			next.Fields = append(next.Fields, payload.Fields...)
-			slices.SortStableFunc(next.Fields, func(a, b marcField) int { return strings.Compare(a.Tag, b.Tag) })
+			next = append(next, payload...)
+			slices.SortStableFunc(next, func(a, b transform.Field) int { return strings.Compare(a.Tag, b.Tag) })
 			var out *alma.Bib
 			if err := w.call(ctx, r.code, func(ctx context.Context) error {
 				var err error
-				out, err = w.s.api.UpdateBib(ctx, iz, next.appendXML(nil), r.member.APIKey)
+				out, err = w.s.api.UpdateBib(ctx, iz, transform.AppendFields(nil, leader, next), r.member.APIKey)
 				return err
 			}); err != nil {
 				return nil, err
@@ -503,7 +504,7 @@ func (w *writes) localFieldsOp() writeOp {
 				nz = rec.NZMMSID
 			}
 			return &writeResult{status: http.StatusOK, outcome: "ok", records: []string{iz, nz},
-				body: map[string]any{"institution": r.code, "iz_mms_id": iz, "nz_mms_id": nullable(nz), "local_fields": len(payload.Fields)}}, nil
+				body: map[string]any{"institution": r.code, "iz_mms_id": iz, "nz_mms_id": nullable(nz), "local_fields": len(payload)}}, nil
 		},
 	}
 }

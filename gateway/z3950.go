@@ -292,7 +292,7 @@ func (s *Server) ServeZ3950(ctx context.Context, ln net.Listener) error {
 // initZ3950 creates the Z39.50 server (it listens only in ServeZ3950) and
 // registers its counters in /metrics.
 func (s *Server) initZ3950() {
-	s.z3950 = z3950.NewServer(z3950Backend{s}, s.cfg.z3950Config(s.version), s.log)
+	s.z3950 = z3950.NewServer(z3950Backend{s}, s.cfg.Z3950Server(s.version), s.log)
 	st := func(f func(z3950.Stats) int64) func() float64 {
 		return func() float64 { return float64(f(s.z3950.Stats())) }
 	}

@@ -47,6 +47,9 @@ type SearchParams struct {
 // AlmaMaxRecords is the largest page Alma's SRU serves.
 const AlmaMaxRecords = 50
 
+// AlmaMaxPosition is the last record position Alma's SRU pages to.
+const AlmaMaxPosition = 10000
+
 // ErrBodyTooLarge is wrapped by Client errors for a body over MaxBody.
 var ErrBodyTooLarge = errors.New("sru response body too large")
 

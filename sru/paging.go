@@ -24,7 +24,7 @@ func (r *Request) AlmaPages() []SearchParams {
 // (Alma serves nothing beyond it; 0 → 10000).
 func (r *Request) NextPosition(total, returned, maxPosition int) int {
 	if maxPosition <= 0 {
-		maxPosition = 10000
+		maxPosition = AlmaMaxPosition
 	}
 	next := r.StartRecord + returned
 	if returned <= 0 || next > total || next > maxPosition {

@@ -66,7 +66,7 @@ func (l Limits) withDefaults() Limits {
 		l.DefaultRecords = l.MaxRecords
 	}
 	if l.MaxPosition <= 0 {
-		l.MaxPosition = 10000
+		l.MaxPosition = AlmaMaxPosition
 	}
 	return l
 }

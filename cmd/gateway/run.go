@@ -20,6 +20,7 @@ import (
 
 	"github.com/almanet/gateway/almasim"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/gateway"
 	"github.com/almanet/gateway/transform"
 )
@@ -196,7 +197,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	}
 
-	cfg, err := gateway.LoadConfig(*configFile, getenv)
+	cfg, err := config.Load(*configFile, getenv)
 	if err != nil {
 		return err
 	}

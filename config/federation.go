@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -223,7 +223,7 @@ func (c *Config) validateFederation() error {
 		if t.Name == "" {
 			return fmt.Errorf("config: %s.name is required", key)
 		}
-		if !validCode(t.Name) {
+		if !ValidCode(t.Name) {
 			return fmt.Errorf("config: %s.name %q must be letters, digits, '_' and '-'", key, t.Name)
 		}
 		if what, dup := taken[strings.ToLower(t.Name)]; dup {
@@ -271,7 +271,7 @@ func (c *Config) validateFederation() error {
 	}
 	sort.Strings(groupNames)
 	for _, g := range groupNames {
-		if !validCode(g) {
+		if !ValidCode(g) {
 			return fmt.Errorf("config: groups.%s: a group name must be letters, digits, '_' and '-'", g)
 		}
 		if what, dup := taken[strings.ToLower(g)]; dup {
@@ -323,5 +323,5 @@ func validIndexName(s string) bool {
 	if dotted && (set == "" || name == "" || strings.Contains(name, ".")) {
 		return false
 	}
-	return validCode(set) && (!dotted || validCode(name))
+	return ValidCode(set) && (!dotted || ValidCode(name))
 }

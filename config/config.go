@@ -1,4 +1,8 @@
-package gateway
+// Package config reads the gateway's configuration: the environment (SPEC
+// section 2) over an optional YAML file, defaults applied in one function
+// (ApplyDefaults) and every rule checked in one (Validate), each refusal one
+// line naming the key. docs/CONFIGURATION.md is held against it by a test.
+package config
 
 import (
 	"bytes"
@@ -44,7 +48,7 @@ type Config struct {
 
 	// Members are the network's member institutions (YAML only).
 	Members []Member `yaml:"members"`
-	// Staff are the staff tokens of SPEC 11 (config_staff.go).
+	// Staff are the staff tokens of SPEC 11 (staff.go).
 	Staff []StaffEntry `yaml:"staff"`
 	// SessionKey signs staff session cookies (GATEWAY_SESSION_KEY). Empty
 	// means a random key per process: sessions then survive neither a
@@ -57,11 +61,11 @@ type Config struct {
 	Breaker  BreakerConfig  `yaml:"breaker"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Z3950    Z3950Config    `yaml:"z3950"`
-	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (config_writes.go)
-	Log      LogConfig      `yaml:"log"`    // the access log (config_log.go)
+	Writes   WritesConfig   `yaml:"writes"` // SPEC 12 (writes.go)
+	Log      LogConfig      `yaml:"log"`    // the access log (log.go)
 
 	// Federation is SPEC 9's targets, groups, default_targets and
-	// federation keys (config_federation.go).
+	// federation keys (federation.go).
 	Federation FederationConfig `yaml:",inline"`
 }
 
@@ -174,7 +178,7 @@ type LimitsConfig struct {
 	// for Secure cookies (door.go). Empty (the default) believes no one.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
-	EdgeLimits `yaml:",inline"` // connections and buffers (config_edge.go)
+	EdgeLimits `yaml:",inline"` // connections and buffers (edge.go)
 }
 
 // Duration is a time.Duration that YAML reads from a Go duration string.
@@ -271,10 +275,10 @@ func (c *Config) ApplyDefaults() {
 	c.applyFederationDefaults()
 }
 
-// LoadConfig reads the YAML file named by path (empty: none) and then the
+// Load reads the YAML file named by path (empty: none) and then the
 // environment through getenv, which wins over the file. Defaults are
 // applied; the result is validated. Errors are one line naming the key.
-func LoadConfig(path string, getenv func(string) string) (Config, error) {
+func Load(path string, getenv func(string) string) (Config, error) {
 	var c Config
 	if path == "" {
 		path = getenv("GATEWAY_CONFIG")
@@ -360,7 +364,7 @@ func (c *Config) Validate() error {
 	if err := c.validateZ3950(); err != nil {
 		return err
 	}
-	if _, err := parseTrustedProxies(c.Limits.TrustedProxies); err != nil {
+	if _, err := ParseTrustedProxies(c.Limits.TrustedProxies); err != nil {
 		return err
 	}
 	if c.SRUURL == "" {
@@ -386,7 +390,7 @@ func (c *Config) Validate() error {
 		if m.Code == "" {
 			return fmt.Errorf("config: %s.code is required", key)
 		}
-		if !validCode(m.Code) {
+		if !ValidCode(m.Code) {
 			return fmt.Errorf("config: %s.code %q must be letters, digits and underscores", key, m.Code)
 		}
 		if seen[m.Code] {
@@ -438,7 +442,9 @@ func checkURL(name, raw string) error {
 	return nil
 }
 
-func validCode(s string) bool {
+// ValidCode reports whether s can be a member, target or group code:
+// letters, digits, '_' and '-'.
+func ValidCode(s string) bool {
 	for _, r := range s {
 		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
 			return false

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestLoadConfigDefaultsAndEnvironment(t *testing.T) {
-	cfg, err := LoadConfig("", envOf(map[string]string{
+	cfg, err := Load("", envOf(map[string]string{
 		"ALMA_SRU_URL":             "https://alma.example.org/view/sru/41SLSP_NETWORK",
 		"GATEWAY_CACHE_TTL":        "90s",
 		"GATEWAY_UPSTREAM_TIMEOUT": "4s",
@@ -57,7 +57,7 @@ limits:
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(file, envOf(map[string]string{
+	cfg, err := Load(file, envOf(map[string]string{
 		"ALMA_SRU_URL":      "https://alma.example.org/view/sru/NET",
 		"GATEWAY_CACHE_TTL": "7m",
 		"KEY_01":            "secret-key-01",
@@ -106,7 +106,7 @@ func TestBadConfigIsOneClearLine(t *testing.T) {
 		{"missing file", filepath.Join(dir, "nope.yaml"), sru, "nope.yaml"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadConfig(c.file, envOf(c.env))
+			_, err := Load(c.file, envOf(c.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"strings"
@@ -9,14 +9,14 @@ import (
 // environment variables, and one clear line for a bad value.
 func TestHostileLimitsConfig(t *testing.T) {
 	const sruURL = "https://alma.example.org/view/sru/41SLSP_NETWORK"
-	cfg, err := LoadConfig("", envOf(map[string]string{"ALMA_SRU_URL": sruURL}))
+	cfg, err := Load("", envOf(map[string]string{"ALMA_SRU_URL": sruURL}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := cfg.Upstream.MaxInflightBytes; got != 64<<20 {
 		t.Errorf("upstream.max_inflight_bytes default = %d, want 64 MiB", got)
 	}
-	cfg, err = LoadConfig("", envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES": "8388608"}))
+	cfg, err = Load("", envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES": "8388608"}))
 	if err != nil || cfg.Upstream.MaxInflightBytes != 8<<20 {
 		t.Errorf("GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES=8388608 → %d, %v; want 8 MiB", cfg.Upstream.MaxInflightBytes, err)
 	}
@@ -24,7 +24,7 @@ func TestHostileLimitsConfig(t *testing.T) {
 		{"GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES", "lots", "GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES"},
 		{"GATEWAY_UPSTREAM_MAX_INFLIGHT_BYTES", "1000", "upstream.max_inflight_bytes"},
 	} {
-		_, err := LoadConfig("", envOf(map[string]string{"ALMA_SRU_URL": sruURL, c.name: c.value}))
+		_, err := Load("", envOf(map[string]string{"ALMA_SRU_URL": sruURL, c.name: c.value}))
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s=%s → %v, want one line naming %s", c.name, c.value, err, c.want)
 		}

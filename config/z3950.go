@@ -1,10 +1,11 @@
-package gateway
+package config
 
 import (
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -54,8 +55,8 @@ func (c *Config) validateZ3950() error {
 	return nil
 }
 
-// z3950Config is the server's configuration from the gateway's.
-func (c *Config) z3950Config(version string) z3950.Config {
+// Z3950Server is the Z39.50 server's configuration from the gateway's.
+func (c *Config) Z3950Server(version string) z3950.Config {
 	z := c.Z3950
 	present := z.MaxPresent
 	if present == 0 {
@@ -68,7 +69,7 @@ func (c *Config) z3950Config(version string) z3950.Config {
 		MaxMessageBytes: z.MaxMessageBytes,
 		MaxResultSets:   z.MaxResultSets,
 		ResultSetTTL:    z.ResultSetTTL.D(),
-		MaxPosition:     almaMaxPosition,
+		MaxPosition:     sru.AlmaMaxPosition,
 		MaxPresent:      present,
 		SearchTimeout:   c.Upstream.Timeout.D() + 2*time.Second,
 		DrainTimeout:    c.Limits.DrainTimeout.D(),

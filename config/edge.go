@@ -1,12 +1,16 @@
-package gateway
+package config
 
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/almanet/gateway/internal/hostname"
 )
 
 // EdgeLimits bound the HTTP edge: connections and their buffers. They are
@@ -63,7 +67,7 @@ func (c *Config) applyEdgeEnv(getenv func(string) string) error {
 // validateEdge refuses a public URL or edge limit that cannot work.
 func (c *Config) validateEdge() error {
 	if c.PublicURL != "" {
-		if _, err := parsePublicURL(c.PublicURL); err != nil {
+		if _, err := ParsePublicURL(c.PublicURL); err != nil {
 			return err
 		}
 	}
@@ -76,18 +80,18 @@ func (c *Config) validateEdge() error {
 	return nil
 }
 
-// publicAddr is GATEWAY_PUBLIC_URL taken apart.
-type publicAddr struct {
-	scheme, host string
-	port         int
-	path         string // without a trailing slash
+// PublicAddr is GATEWAY_PUBLIC_URL taken apart.
+type PublicAddr struct {
+	Scheme, Host string
+	Port         int
+	Path         string // without a trailing slash
 }
 
-// parsePublicURL reads GATEWAY_PUBLIC_URL: an http(s) URL with a host, an
+// ParsePublicURL reads GATEWAY_PUBLIC_URL: an http(s) URL with a host, an
 // optional port and path, nothing else.
-func parsePublicURL(raw string) (publicAddr, error) {
-	bad := func(why string) (publicAddr, error) {
-		return publicAddr{}, fmt.Errorf("config: GATEWAY_PUBLIC_URL=%q %s", raw, why)
+func ParsePublicURL(raw string) (PublicAddr, error) {
+	bad := func(why string) (PublicAddr, error) {
+		return PublicAddr{}, fmt.Errorf("config: GATEWAY_PUBLIC_URL=%q %s", raw, why)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -96,20 +100,64 @@ func parsePublicURL(raw string) (publicAddr, error) {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return bad("must not carry credentials, a query or a fragment")
 	}
-	if !validHost([]byte(u.Host)) {
+	if !hostname.Valid([]byte(u.Host)) {
 		return bad("has an invalid host")
 	}
-	a := publicAddr{scheme: u.Scheme, host: u.Hostname(), path: strings.TrimSuffix(u.EscapedPath(), "/")}
-	a.port = 80
+	a := PublicAddr{Scheme: u.Scheme, Host: u.Hostname(), Path: strings.TrimSuffix(u.EscapedPath(), "/")}
+	a.Port = 80
 	if u.Scheme == "https" {
-		a.port = 443
+		a.Port = 443
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
 			return bad("has an invalid port")
 		}
-		a.port = n
+		a.Port = n
 	}
 	return a, nil
+}
+
+// TrustedProxies are the parsed limits.trusted_proxies.
+type TrustedProxies []netip.Prefix
+
+// ParseTrustedProxies reads CIDRs; a bare address is its own /32 or /128.
+func ParseTrustedProxies(list []string) (TrustedProxies, error) {
+	var out TrustedProxies
+	for i, v := range list {
+		v = strings.TrimSpace(v)
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("config: limits.trusted_proxies[%d] %q is not a CIDR (such as 10.0.0.0/8) or an address", i, v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(0, p.Bits()-96))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Contains reports whether a is one of the proxies.
+func (tp TrustedProxies) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range tp {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusts reports whether ip is one of the proxies.
+func (tp TrustedProxies) Trusts(ip net.IP) bool {
+	if len(tp) == 0 {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	return ok && tp.Contains(a)
 }

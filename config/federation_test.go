@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -43,7 +43,7 @@ func TestFederationConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte(federationYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(file, envOf(map[string]string{
+	cfg, err := Load(file, envOf(map[string]string{
 		"ALMA_SRU_URL": "https://alma.example.org/view/sru/NET", "LOC_KEY": "k-loc", "GATEWAY_FEDERATION_TIMEOUT": "1500ms",
 	}))
 	if err != nil {
@@ -93,7 +93,7 @@ func TestFederationConfig(t *testing.T) {
 	}
 
 	// Without federation config, a gateway searches nz alone, as before.
-	plain, err := LoadConfig("", envOf(map[string]string{"ALMA_SRU_URL": "https://h/view/sru/N"}))
+	plain, err := Load("", envOf(map[string]string{"ALMA_SRU_URL": "https://h/view/sru/N"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestBadFederationConfigIsOneClearLine(t *testing.T) {
 		{"unknown default", write("default_targets: [nz, mars]\n"), sruURL, "default_targets"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := LoadConfig(c.file, envOf(c.env))
+			_, err := Load(c.file, envOf(c.env))
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"bufio"
@@ -66,7 +66,7 @@ func yamlKeys(t reflect.Type, prefix string, index []int, out map[string][]int) 
 	}
 }
 
-// readsEnv returns every environment variable LoadConfig asks for.
+// readsEnv returns every environment variable Load asks for.
 func readsEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	asked := map[string]bool{}
@@ -77,7 +77,7 @@ func readsEnv(t *testing.T) map[string]bool {
 		}
 		return ""
 	}
-	if _, err := LoadConfig("", getenv); err != nil {
+	if _, err := Load("", getenv); err != nil {
 		t.Fatal(err)
 	}
 	return asked
@@ -85,7 +85,7 @@ func readsEnv(t *testing.T) map[string]bool {
 
 // namedInCode returns every string constant in the module's non-test Go
 // files that is spelt like one of the gateway's environment variables: the
-// ones the command itself reads (outside LoadConfig) are found this way.
+// ones the command itself reads (outside Load) are found this way.
 func namedInCode(t *testing.T, root string) map[string]string {
 	t.Helper()
 	found := map[string]string{}
@@ -162,7 +162,7 @@ func docTable(t *testing.T, path, heading string) map[string][]string {
 
 // TestConfigurationReferenceMatchesCode holds docs/CONFIGURATION.md against
 // the configuration loader: every environment variable the gateway reads
-// and every YAML key LoadConfig accepts is documented, nothing documented
+// and every YAML key Load accepts is documented, nothing documented
 // is unknown to the code, every row says what it means, and a default
 // written as a value (`5m`) is the one ApplyDefaults gives.
 func TestConfigurationReferenceMatchesCode(t *testing.T) {
@@ -174,7 +174,7 @@ func TestConfigurationReferenceMatchesCode(t *testing.T) {
 	for name, file := range namedInCode(t, root) {
 		if !env[name] {
 			env[name] = true
-			t.Logf("%s is read outside LoadConfig (%s)", name, file)
+			t.Logf("%s is read outside Load (%s)", name, file)
 		}
 	}
 	for name := range env {
@@ -199,7 +199,7 @@ func TestConfigurationReferenceMatchesCode(t *testing.T) {
 	for key, idx := range keys {
 		cells := keyDoc[key]
 		if cells == nil {
-			t.Errorf("%s: YAML key %s is read by LoadConfig but not documented", configDoc, key)
+			t.Errorf("%s: YAML key %s is read by Load but not documented", configDoc, key)
 			continue
 		}
 		if len(cells) < 3 || cells[1] == "" || cells[2] == "" {
@@ -222,7 +222,7 @@ func TestConfigurationReferenceMatchesCode(t *testing.T) {
 	}
 	for key := range keyDoc {
 		if _, ok := keys[key]; !ok {
-			t.Errorf("%s: YAML key %s is documented, but LoadConfig does not know it", configDoc, key)
+			t.Errorf("%s: YAML key %s is documented, but Load does not know it", configDoc, key)
 		}
 	}
 }
@@ -245,7 +245,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	for i, m := range regexp.MustCompile(`(?m)(?:api_key_env|token_env):\s*(\S+)`).FindAllStringSubmatch(string(raw), -1) {
 		env[m[1]] = "secret-of-example-" + strconv.Itoa(i) + "-0123456789"
 	}
-	cfg, err := LoadConfig(path, envOf(env))
+	cfg, err := Load(path, envOf(env))
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

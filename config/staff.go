@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"errors"
@@ -32,9 +32,9 @@ type DashboardConfig struct {
 	HistoryInterval Duration `yaml:"history_interval"`
 }
 
-// minStaffToken is the shortest staff token accepted: a guessable token
+// MinStaffToken is the shortest staff token accepted: a guessable token
 // would defeat the failed-attempt bound.
-const minStaffToken = 16
+const MinStaffToken = 16
 
 // applyStaffEnv reads the staff tokens and the session key.
 func (c *Config) applyStaffEnv(getenv func(string) string) {
@@ -66,8 +66,8 @@ func (c *Config) validateStaff() error {
 	if c.SessionKey != "" && len(c.SessionKey) < 32 {
 		return errors.New("config: GATEWAY_SESSION_KEY must be at least 32 characters (every replica must share it)")
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < minStaffToken {
-		return fmt.Errorf("config: GATEWAY_ADMIN_TOKEN must hold at least %d characters, like the staff tokens", minStaffToken)
+	if c.AdminToken != "" && len(c.AdminToken) < MinStaffToken {
+		return fmt.Errorf("config: GATEWAY_ADMIN_TOKEN must hold at least %d characters, like the staff tokens", MinStaffToken)
 	}
 	names := map[string]bool{"admin": true}
 	tokens := map[string]string{}
@@ -87,8 +87,8 @@ func (c *Config) validateStaff() error {
 			return fmt.Errorf("config: %s.token_env is required (the variable that holds the token)", key)
 		case st.Token == "":
 			return fmt.Errorf("config: %s.token_env: %s is unset or empty", key, st.TokenEnv)
-		case len(st.Token) < minStaffToken:
-			return fmt.Errorf("config: %s.token_env: %s must hold at least %d characters", key, st.TokenEnv, minStaffToken)
+		case len(st.Token) < MinStaffToken:
+			return fmt.Errorf("config: %s.token_env: %s must hold at least %d characters", key, st.TokenEnv, MinStaffToken)
 		}
 		if other, dup := tokens[st.Token]; dup {
 			return fmt.Errorf("config: %s.token_env: %s holds the same token as %s", key, st.TokenEnv, other)
