@@ -47,6 +47,7 @@ type targetAnswer struct {
 	total   int
 	records []TargetRecord
 	diags   []sru.Diagnostic
+	dropped int       // records sent that could not be read
 	err     error     // the failure of the last page asked, nil when all answered
 	at      time.Time // when it answered
 	took    time.Duration
@@ -67,6 +68,8 @@ type targetState struct {
 	TookMS     int64           `json:"took_ms"`
 	Diagnostic *jsonDiagnostic `json:"diagnostic"`
 	AsOf       *time.Time      `json:"as_of"`
+	// Dropped counts records the target sent that could not be read.
+	Dropped int `json:"dropped,omitempty"`
 	// more says the target has hits the gateway has not fetched yet and
 	// will fetch when a client pages past the merged records (SPEC 14).
 	more bool
@@ -229,12 +232,10 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 		t := f.targets[n]
 		s := &fedSlot{t: t, done: make(chan struct{})}
 		slots[i] = s
-		if t.indexMap != nil {
-			if _, d := sru.MapQuery(q.CQL, t.indexMap); d != nil {
-				s.skip = d
-				close(s.done)
-				continue
-			}
+		if d := t.refuses(q); d != nil {
+			s.skip = d
+			close(s.done)
+			continue
 		}
 		go f.chain(s, q, rounds)
 	}
@@ -251,8 +252,10 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			}
 			ans, finished, more := s.answer()
 			var failure error
+			late := false // still working at the deadline
 			switch {
 			case ans == nil || !finished:
+				late = true
 				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
 				r.pending++
 			case len(ans.diags) > 0:
@@ -272,10 +275,13 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			if failure != nil && st.Status != tsStale {
 				st.Diagnostic = failureDiag(failure, ans != nil)
 			}
+			if late && st.Status == tsTimeout {
+				st.Diagnostic = f.deadlineDiag()
+			}
 			if ans != nil {
 				r.answered = true
 				at := ans.at
-				st.Hits, st.Fetched, st.TookMS, st.AsOf = ans.total, len(ans.records), ans.took.Milliseconds(), &at
+				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
 				st.more = more && st.Status != tsStale
 				r.hits += ans.total
 				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
@@ -408,6 +414,7 @@ func (s *fedSlot) answer() (a *targetAnswer, finished, more bool) {
 	for _, r := range s.answers {
 		a.records = append(a.records, r.records...)
 		a.took += r.took
+		a.dropped += r.dropped
 	}
 	return a, finished, s.more
 }
@@ -446,6 +453,13 @@ func keepPositions(prev, next []*federate.Cluster) []*federate.Cluster {
 
 func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
 	return &jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
+}
+
+// deadlineDiag says in words why a target still working at the deadline
+// has no records in the answer.
+func (f *federation) deadlineDiag() *jsonDiagnostic {
+	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target timeout",
+		Details: "no answer within the federation deadline of " + f.deadline.String() + "; its records complete the cached result when they come"}
 }
 
 // failureDiag says what failed, in words a client may see (never a key or
@@ -585,7 +599,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query, round int) *targetAnswer 
 	if errs[0] != nil {
 		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
 	}
-	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics}
+	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics, dropped: pages[0].Dropped}
 	if round > 1 && isPastEnd(a.diags) {
 		a.diags = nil // the list got shorter since round 1: nothing more
 	}
@@ -598,6 +612,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query, round int) *targetAnswer 
 			break
 		}
 		a.records = append(a.records, pages[i].Records...)
+		a.dropped += pages[i].Dropped
 	}
 	a.at, a.took = f.now(), time.Since(start)
 	return a

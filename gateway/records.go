@@ -89,13 +89,14 @@ func saneRecordID(s string) bool {
 // alma.mms_id cannot be asked, and says so).
 func (rs *records) targetRecord(ctx context.Context, t *regTarget, id string) (*transform.Record, CacheView, error) {
 	return rs.cachedRecord(ctx, "rec|"+t.name+":"+id, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
-		q := TargetQuery{CQL: `alma.mms_id="` + cqlEscape(id) + `"`, Start: 1, Count: 5}
+		// id is saneRecordID's: no quote or backslash to escape.
+		q := TargetQuery{CQL: `alma.mms_id="` + id + `"`, Start: 1, Count: 5}
 		if t.kind != KindAlma {
 			q.Schema = t.schema
 		}
-		if t.indexMap != nil {
-			if _, ok := t.indexMap["alma.mms_id"]; !ok {
-				return cache.Loaded{}, notFound("target " + t.name + " cannot look a record up by its identifier (its index_map has no alma.mms_id)")
+		if pq, d := sru.ParseQuery(q.CQL, nil); d == nil {
+			if d := t.refuses(pq); d != nil {
+				return cache.Loaded{}, notFound("target " + t.name + " cannot look a record up by its identifier (its index_map has no alma.mms_id): " + d.Message)
 			}
 		}
 		p, err := t.target.Search(ctx, q)

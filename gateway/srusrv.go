@@ -154,7 +154,7 @@ func (h *sruHandler) plan(req *sru.Request, names []string) (sruMemo, error) {
 	if err != nil {
 		return sruMemo{}, err
 	}
-	opts := []string{string(req.Version), req.SchemaName, req.RecordPacking, itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet}
+	opts := []string{string(req.Version), req.SchemaName, req.RecordPacking, itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.Echo.Get("queryType"), req.MediaType}
 	if t := plan.single; t != nil {
 		key := "sru|" + strings.Join(opts, "|") + "|" + req.AlmaQuery
 		if !t.nz {
@@ -251,6 +251,9 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 	echo.Query = req.Canonical
 	var buf bytes.Buffer
 	sru.WriteSearchRetrieve(&buf, &echo, res)
+	if req.MediaType != "" {
+		r.ContentType = ContentSRUMedia
+	}
 	r.Body = buf.Bytes()
 	return r
 }
