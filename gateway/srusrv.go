@@ -63,7 +63,7 @@ func newSRUHandler(rules queryRules, pipe *Searcher, reg *registry, fed *federat
 }
 
 func (h *sruHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
 	db := c.Params("db") // "" on /sru: default_targets
 	memoKey := raw
