@@ -313,8 +313,10 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 	r := Rendered{Status: 200, ContentType: ContentJSON, Diagnostic: len(p.Diagnostics) > 0 && m == nil}
 	if m != nil {
 		// While a target is still working the page is not kept: the next
-		// request pages the completed result (SPEC 9.3).
-		r.Uncached = m.result.pending > 0
+		// request pages the completed result (SPEC 9.3). Nor is a page
+		// short of what was asked while more may come: the next request
+		// fetches deeper (SPEC 14).
+		r.Uncached = m.result.pending > 0 || !m.Complete && len(p.Records) < req.limit
 	}
 	if len(diags) > 0 && len(p.Records) == 0 {
 		// A query the target refuses (10-49 in the diagnostics list) is the

@@ -243,7 +243,10 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 		}
 		// While a target is still working the page is not kept: the next
 		// request pages the completed result (SPEC 9.3).
-		r.Uncached, r.Diagnostic = m.result.pending > 0, false
+		// A page short of what was asked while more may come is not kept
+		// either: the next request fetches deeper (SPEC 14).
+		r.Uncached = m.result.pending > 0 || !m.Complete && len(p.Records) < req.MaximumRecords
+		r.Diagnostic = false
 	}
 	// The echoed request shows the query as the gateway understood and sent
 	// it (canonical CQL), so that spelling variants share one cached answer.
