@@ -130,11 +130,15 @@ func (s *Server) newApp() *fiber.App {
 	// 15.6.2: the method is not recognized).
 	fiberHandler := app.Server().Handler
 	app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		countHandled(ctx)
 		if !knownMethod(ctx.Method()) {
 			s.errs.raw(ctx, refused(http.StatusNotImplemented, "the gateway does not implement this request method"))
-			return
+		} else {
+			fiberHandler(ctx)
 		}
-		fiberHandler(ctx)
+		if s.draining.Load() {
+			drainAnswer(ctx) // the connection's last answer carries Connection: close (drain.go)
+		}
 	}
 	return app
 }
