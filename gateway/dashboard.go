@@ -49,7 +49,7 @@ func (s *Server) dashboardPage(c *fiber.Ctx, p Principal) error {
 	var b bytes.Buffer
 	err := dashboardTemplate.Execute(&b, map[string]any{
 		"Name": p.Name, "Scope": scope, "Institution": p.Institution, "Admin": p.Admin,
-		"Members": members, "SignedIn": !s.staff.open(),
+		"Members": members, "SignedIn": !s.staff.Open(),
 	})
 	if err != nil {
 		return err

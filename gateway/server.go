@@ -33,6 +33,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/staff"
 	"github.com/almanet/gateway/upstream"
 	"github.com/almanet/gateway/z3950"
 )
@@ -68,8 +69,8 @@ type Server struct {
 	limiter *clientLimiter
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	staff         *staffAuth // staff tokens and sessions (staff.go)
-	history       *history   // the dashboard's charts (history.go)
+	staff         *staff.Auth // staff tokens and sessions (staff.go)
+	history       *history    // the dashboard's charts (history.go)
 
 	reg      *registry                  // every search target and group, with its guard (registry.go)
 	api      *alma.Client               // Alma REST, shared by every key
