@@ -195,7 +195,9 @@ func quoteBareTerms(s string) (string, bool) {
 			}
 		}
 		i = min(i, len(s))
-		if !odd || i == start {
+		if !odd || i == start || strings.Trim(s[start:i], "()=<>\"") == "" {
+			// Nothing to quote, or nothing but structure ("title=(" is a
+			// syntax error, as CQL says, not a search for a parenthesis).
 			b.WriteString(s[start:i])
 			continue
 		}

@@ -89,6 +89,8 @@ func TestParseQueryDiagnostics(t *testing.T) {
 		{"blank", "   ", 7, "query"},
 		{"syntax: dangling and", "title=a and", 10, ""},
 		{"syntax: missing paren", "(title=a", 10, ""},
+		{"syntax: a term of a parenthesis alone", "alma.title=(", 10, ""},
+		{"syntax: a term of parentheses alone", "alma.title==()", 10, ""},
 		{"syntax: missing term", "title=", 10, ""},
 		{"unterminated quote", `title="abc`, 14, "unterminated quoted string"},
 		{"NUL byte", "title=a\x00b", 10, "query contains characters that are not allowed"},
