@@ -69,7 +69,7 @@ type Server struct {
 	limiter *clientLimiter
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	staff         *staff.Auth // staff tokens and sessions (staff.go)
+	staff         *staff.Auth // staff tokens and sessions (package staff)
 	history       *history    // the dashboard's charts (history.go)
 
 	reg      *registry                  // every search target and group, with its guard (registry.go)

@@ -18,7 +18,7 @@ import (
 // staff member's when it carries
 //   - a bearer token: the admin token or a staff token (compared in
 //     constant time against every configured token), or
-//   - the session cookie the sign-in form set (session.go), or
+//   - the session cookie the sign-in form set (package staff), or
 //   - nothing at all, from a loopback client, while no token is configured
 //     (the single-machine setup: loopback acts as admin).
 // Tokens never travel in a URL. Failed token checks are bounded per client
@@ -90,7 +90,7 @@ func (s *Server) authenticate(c *fiber.Ctx) (p Principal, res authResult, viaCoo
 }
 
 // staffOnly guards the staff routes and stores the request's Principal
-// under principalKey for the handlers (principal.go).
+// under principalKey for the handlers.
 func (s *Server) staffOnly(c *fiber.Ctx) error {
 	p, res, viaCookie, retry := s.authenticate(c)
 	switch res {
