@@ -157,7 +157,7 @@ func newRecordHandler(pipe *Searcher, recs *records, nzKey string, errs errorWri
 }
 
 func (h *recordHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	uri := c.Request().RequestURI()
 	m, ok := h.memo.get(nil, uri)
 	if !ok {
@@ -251,7 +251,7 @@ func newAvailabilityHandler(pipe *Searcher, recs *records, nzKey string, members
 }
 
 func (h *availabilityHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	id := c.Params("iz_mms_id")
 	if !validMMSID(id) {
 		return h.errs.json(c, "/v1/availability", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
