@@ -54,6 +54,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/almanet/gateway/internal/clientaddr"
 	"github.com/almanet/gateway/internal/hostname"
 	"github.com/almanet/gateway/sru"
 )
@@ -178,7 +179,7 @@ func (l *edgeListener) admit(c net.Conn) (string, bool) {
 	if !ok || ta.IP.IsLoopback() && !l.s.cfg.Limits.LimitLoopback || l.s.proxies.Trusts(ta.IP) {
 		return "", true
 	}
-	key := clientKey(ta.IP)
+	key := clientaddr.Key(ta.IP)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.clients[key] >= l.perClient {
