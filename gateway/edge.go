@@ -95,6 +95,7 @@ var (
 	errTrailer      = refuse(400, "trailer", "the chunked trailer section is malformed")
 	errHeadTooLarge = refuse(431, "head_too_large", "the request head is larger than the read buffer")
 	errMalformed    = refuse(400, "malformed", "the request is not valid HTTP/1.1")
+	errBodyTooLarge = refuse(413, "body_too_large", "the request body is larger than limits.max_body_bytes")
 	errHeadTimeout  = refuse(408, "header_timeout", "the request head did not arrive within limits.header_timeout")
 )
 
@@ -123,7 +124,7 @@ type edgeListener struct {
 	draining    atomic.Bool // the drain has begun (drain.go)
 
 	mu      sync.Mutex
-	clients map[string]int         // open connections by clientKey, of capped clients only
+	clients map[string]int         // open connections by clientaddr.Key, of capped clients only
 	conns   map[*edgeConn]struct{} // every open connection, for the drain
 }
 
@@ -153,7 +154,7 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.s.edge.open.Add(1)
-		ec := &edgeConn{Conn: c, edge: &l.s.edge, maxHead: l.maxHead, ln: l, client: key, headTimeout: l.headTimeout}
+		ec := &edgeConn{Conn: c, edge: &l.s.edge, maxHead: l.maxHead, maxBody: int64(l.s.cfg.Limits.MaxBodyBytes), ln: l, client: key, headTimeout: l.headTimeout}
 		if l.headTimeout > 0 {
 			// The first head is timed from the connection's start: a
 			// client that connects and sends nothing holds it no longer.
@@ -249,6 +250,7 @@ func (l *edgeListener) turnAway(c net.Conn, details string) {
 type edgeStats struct {
 	open    atomic.Int64 // connections open now
 	refused *prometheus.CounterVec
+	logs    refusalLog // bounds the refusal log lines
 }
 
 // registerEdgeMetrics adds the edge's instruments to the registry.
@@ -268,6 +270,7 @@ type edgeConn struct {
 	net.Conn
 	edge    *edgeStats
 	maxHead int
+	maxBody int64         // the largest Content-Length taken; <= 0: any
 	ln      *edgeListener // nil in tests of the framing alone
 	client  string        // the key the listener counted the connection under
 
@@ -419,6 +422,12 @@ func (c *edgeConn) advance(data []byte) int {
 			f, err := checkHead(data[i : i+end])
 			if err != nil {
 				return c.fail(i, err)
+			}
+			if c.maxBody > 0 && f.length > c.maxBody {
+				// Refused on the head: a client sending Expect:
+				// 100-continue gets the 413 instead of 100 Continue,
+				// and no one's body is read.
+				return c.fail(i, errBodyTooLarge)
 			}
 			i += end
 			c.heads++
@@ -879,8 +888,52 @@ func (s *Server) edgeRefusal(ctx *fasthttp.RequestCtx, err error) {
 		// The guard's refusals were counted where they were found.
 		s.edge.refused.WithLabelValues(e.reason).Inc()
 	}
-	s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String())
+	if n, ok := s.edge.logs.allow(ctx.RemoteIP(), time.Now()); ok {
+		s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String(), "suppressed", n)
+	}
 	s.errs.raw(ctx, refused(e.status, e.msg))
+}
+
+// refusalLog bounds the edge's refusal lines: one a client address every
+// refusalLogEvery, the next one saying how many were left out meanwhile
+// (the refusals are all counted in gateway_edge_refused_total). A flood
+// of malformed requests cannot flood the log.
+type refusalLog struct {
+	mu      sync.Mutex
+	clients map[string]*refusalLogged
+}
+
+type refusalLogged struct {
+	next       time.Time
+	suppressed int
+}
+
+const (
+	refusalLogEvery   = 10 * time.Second
+	refusalLogClients = 10_000 // the table is cleared when it holds more
+)
+
+// allow reports whether a line for ip may be written now, and how many
+// were suppressed before it.
+func (r *refusalLog) allow(ip net.IP, now time.Time) (int, bool) {
+	key := clientaddr.Key(ip)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients == nil || len(r.clients) >= refusalLogClients {
+		r.clients = map[string]*refusalLogged{}
+	}
+	e := r.clients[key]
+	if e == nil {
+		r.clients[key] = &refusalLogged{next: now.Add(refusalLogEvery)}
+		return 0, true
+	}
+	if now.Before(e.next) {
+		e.suppressed++
+		return 0, false
+	}
+	n := e.suppressed
+	e.next, e.suppressed = now.Add(refusalLogEvery), 0
+	return n, true
 }
 
 // classifyReadError maps a request read error to an answer. The reason of

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/almanet/gateway/almasim"
 )
 
 // Issue 21 item 4: one client must not take every connection. Loopback
@@ -179,5 +181,92 @@ func TestHeaderTimeout(t *testing.T) {
 	_, _, metrics := env.get("/metrics")
 	if want := `gateway_edge_refused_total{reason="header_timeout"} 3`; !strings.Contains(string(metrics), want) {
 		t.Errorf("/metrics lacks %q", want)
+	}
+}
+
+// TestOversizedBodyRefusedOnItsHead (issue 21 item 9): a Content-Length
+// over limits.max_body_bytes is answered 413 on the head, so a client
+// sending Expect: 100-continue gets the 413 and not 100 Continue (before:
+// "HTTP/1.1 100 Continue", then the 413 once it sent its body); a small
+// body with Expect still gets 100 Continue and its answer.
+func TestOversizedBodyRefusedOnItsHead(t *testing.T) {
+	env := newEnv(t, nil)
+	addr := strings.TrimPrefix(env.base, "http://")
+	for _, expect := range []string{"Expect: 100-continue\r\n", ""} {
+		c := dialFrom(t, "127.0.0.1", addr)
+		if _, err := io.WriteString(c, "POST /sru HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"+expect+"Content-Length: 9999999\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(c)
+		if !strings.HasPrefix(string(raw), "HTTP/1.1 413") || !strings.Contains(string(raw), "limits.max_body_bytes") || !strings.Contains(string(raw), `"meta":{`) {
+			t.Errorf("%q and Content-Length 9999999: %q, want the 413 first", expect, raw)
+		}
+	}
+	c := dialFrom(t, "127.0.0.1", addr)
+	body := "operation=explain&version=1.2"
+	if _, err := io.WriteString(c, "POST /sru HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := io.ReadAtLeast(c, buf, len("HTTP/1.1 100 Continue\r\n\r\n"))
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 100 Continue\r\n\r\n") {
+		t.Fatalf("a small body with Expect: %q, %v", buf[:n], err)
+	}
+	io.WriteString(c, body)
+	a, err := readOneAnswer(c)
+	if err != nil || a.status != 200 {
+		t.Errorf("the small body's answer: %v %d", err, a.status)
+	}
+}
+
+// TestRefusalLogIsBounded (issue 21 item 9): 40 malformed requests from
+// one address write one log line (before: 40; the attack run saw 9,101 in
+// 3 s), while every refusal is counted; the next line after the interval
+// says how many were left out.
+func TestRefusalLogIsBounded(t *testing.T) {
+	env := newEnv(t, nil)
+	addr := strings.TrimPrefix(env.base, "http://")
+	for range 40 {
+		rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+	}
+	if n := strings.Count(env.logs.String(), "refused a request the edge could not read"); n != 1 {
+		t.Errorf("40 malformed requests from one address wrote %d log lines, want 1", n)
+	}
+	_, _, metrics := env.get("/metrics")
+	if want := `gateway_edge_refused_total{reason="two_hosts"} 40`; !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+	var r refusalLog
+	ip, other := net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.2")
+	t0 := time.Date(2026, 12, 7, 17, 0, 0, 0, time.UTC)
+	got := []bool{}
+	for i := range 5 {
+		_, ok := r.allow(ip, t0.Add(time.Duration(i)*time.Second))
+		got = append(got, ok)
+	}
+	if _, ok := r.allow(other, t0); !ok {
+		t.Error("another address's first line was suppressed")
+	}
+	n, ok := r.allow(ip, t0.Add(refusalLogEvery))
+	if got[0] != true || got[1] || got[4] || !ok || n != 4 {
+		t.Errorf("lines allowed %v, then %v with %d suppressed; want the first, then the one after the interval saying 4", got, ok, n)
+	}
+}
+
+// TestUnknownRecordIsNegativelyCached (issue 21 item 9): an MMS ID Alma
+// does not have is remembered for cache.diagnostic_ttl, so asking for it
+// again (by /v1/records or as a DAIA ID) costs no Alma call. Before, every
+// request for an unknown record was a search at Alma.
+func TestUnknownRecordIsNegativelyCached(t *testing.T) {
+	env := newEnv(t, nil)
+	before := env.sim.Count(almasim.EndpointSRU)
+	for i := range 3 {
+		status, _, body := env.get("/v1/records/9900000000000000001")
+		if status != 404 || !strings.Contains(string(body), "no record with MMS ID") {
+			t.Fatalf("request %d for an unknown record: %d %s", i+1, status, body)
+		}
+	}
+	if n := env.sim.Count(almasim.EndpointSRU) - before; n != 1 {
+		t.Errorf("three requests for one unknown record made %d Alma searches, want 1", n)
 	}
 }

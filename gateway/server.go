@@ -193,10 +193,11 @@ func New(cfg Config, opt Options) (*Server, error) {
 	})
 	s.recs = &records{
 		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
-		remaining:  func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
-		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
-		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
-		now:        s.now,
+		remaining:   func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
+		recordLife:  cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
+		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
+		availLife:   cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
+		now:         s.now,
 	}
 	if s.api != nil {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
