@@ -14,6 +14,7 @@ import (
 
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/upstream"
 )
 
 // This file is SPEC 9.3: one query fanned out to several targets at once,
@@ -157,7 +158,7 @@ func fedKey(names []string, q *sru.Query, order federate.Sort) string {
 
 // errNoTarget is returned when no target could answer and nothing was
 // cached (SPEC 9.3: the only 503 of a federated search).
-var errNoTarget = &upstreamError{kind: errUnavailable, upstream: "federation", detail: "no target answered and nothing was cached"}
+var errNoTarget = &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "federation", Detail: "no target answered and nothing was cached"}
 
 // search answers a federated search for targets names (resolved, in
 // configuration order): the merged result, and whether it came from the
@@ -466,9 +467,9 @@ func (f *federation) deadlineDiag() *jsonDiagnostic {
 // a URL): partial when some pages had answered.
 func failureDiag(err error, partial bool) *jsonDiagnostic {
 	msg := "the target could not be searched"
-	var ue *upstreamError
+	var ue *upstream.Error
 	if errors.As(err, &ue) {
-		msg = ue.detail
+		msg = ue.Detail
 	}
 	if partial {
 		msg = "only part of the records were fetched: " + msg
@@ -490,7 +491,7 @@ func errorStatus(err error) string {
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
 		return tsBreakerOpen
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, upstream.ErrRateLimited):
 		return tsRateLimited
 	case errors.Is(err, context.DeadlineExceeded):
 		return tsTimeout

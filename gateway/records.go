@@ -18,6 +18,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 var errCorruptEntry = errors.New("a cached entry could not be read")
@@ -43,8 +44,8 @@ func validMMSID(s string) bool {
 type records struct {
 	loader     *cache.Loader
 	nz         Target
-	api        bibSource         // nil without ALMA_API_URL
-	apiGuard   map[string]*guard // by "nz" or member code
+	api        bibSource                  // nil without ALMA_API_URL
+	apiGuard   map[string]*upstream.Guard // by "nz" or member code
 	remaining  func(who string, n int)
 	recordLife cache.Lifetime
 	// unknownLife is how long a record Alma does not have is remembered
@@ -143,7 +144,7 @@ func (rs *records) liveAvailability(ctx context.Context, who, apiKey, mmsID stri
 	}
 	return rs.cachedRecord(ctx, "avail|"+who+"|"+mmsID, rs.availLife, func(ctx context.Context) (cache.Loaded, error) {
 		var bib *alma.Bib
-		err := g.do(ctx, func(ctx context.Context) error {
+		err := g.Do(ctx, func(ctx context.Context) error {
 			var err error
 			bib, err = rs.api.GetBib(ctx, mmsID, apiKey)
 			return err
@@ -156,7 +157,7 @@ func (rs *records) liveAvailability(ctx context.Context, who, apiKey, mmsID stri
 		}
 		rec, err := transform.Parse(bib.Record)
 		if err != nil {
-			return cache.Loaded{}, &upstreamError{kind: errUnavailable, upstream: "api:" + who, detail: "Alma sent a record the gateway cannot read", cause: err}
+			return cache.Loaded{}, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "api:" + who, Detail: "Alma sent a record the gateway cannot read", Cause: err}
 		}
 		return cache.Loaded{Value: rec.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 	})
