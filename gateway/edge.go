@@ -54,6 +54,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/almanet/gateway/internal/clientaddr"
 	"github.com/almanet/gateway/internal/hostname"
 	"github.com/almanet/gateway/sru"
 )
@@ -123,7 +124,7 @@ type edgeListener struct {
 	draining    atomic.Bool // the drain has begun (drain.go)
 
 	mu      sync.Mutex
-	clients map[string]int         // open connections by clientKey, of capped clients only
+	clients map[string]int         // open connections by clientaddr.Key, of capped clients only
 	conns   map[*edgeConn]struct{} // every open connection, for the drain
 }
 
@@ -179,7 +180,7 @@ func (l *edgeListener) admit(c net.Conn) (string, bool) {
 	if !ok || ta.IP.IsLoopback() && !l.s.cfg.Limits.LimitLoopback || l.s.proxies.Trusts(ta.IP) {
 		return "", true
 	}
-	key := clientKey(ta.IP)
+	key := clientaddr.Key(ta.IP)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.clients[key] >= l.perClient {
@@ -915,7 +916,7 @@ const (
 // allow reports whether a line for ip may be written now, and how many
 // were suppressed before it.
 func (r *refusalLog) allow(ip net.IP, now time.Time) (int, bool) {
-	key := clientKey(ip)
+	key := clientaddr.Key(ip)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.clients == nil || len(r.clients) >= refusalLogClients {

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +11,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/almanet/gateway/internal/clientaddr"
 )
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
@@ -169,15 +169,6 @@ func (s *Server) bounds(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// tokenEqual compares a presented token with the configured one in
-// constant time. Both are hashed first: subtle.ConstantTimeCompare returns
-// at once on a length mismatch, which would tell a prober the token's
-// length.
-func tokenEqual(got, want string) bool {
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && want != ""
-}
-
 // refuse answers a refusal of the middleware or an operations route through
 // the one error mapping (answer.go).
 func (s *Server) refuse(c *fiber.Ctx, err error) error {
@@ -253,22 +244,11 @@ func newClientLimiter(l LimitsConfig) *clientLimiter {
 	}
 }
 
-// clientKey names the bucket of an address.
-func clientKey(ip net.IP) string {
-	if v4 := ip.To4(); v4 != nil {
-		return string(v4)
-	}
-	if len(ip) == net.IPv6len {
-		return string(ip[:8])
-	}
-	return string(ip)
-}
-
 func (l *clientLimiter) allow(ip net.IP) bool {
 	if ip.IsLoopback() && !l.limitLoopback {
 		return true
 	}
-	key := clientKey(ip)
+	key := clientaddr.Key(ip)
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

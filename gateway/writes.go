@@ -21,6 +21,7 @@ import (
 	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 // This file is the network write workflows of SPEC 12 (the Ex Libris
@@ -304,7 +305,7 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 	outcome, almaCode := "refused", ""
 	var ar *almaRefusal
 	var ae *alma.Error
-	var ue *upstreamError
+	var ue *upstream.Error
 	switch {
 	case errors.As(err, &ar) || errors.As(err, &ae) && !errors.As(err, &ue):
 		if ar == nil {
@@ -371,7 +372,7 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 	if g == nil || w.s.api == nil {
 		return errNoAPI
 	}
-	return g.do(ctx, f)
+	return g.Do(ctx, f)
 }
 
 // findLinked looks for the member's record linked to nzID: in the NZ
@@ -505,7 +506,7 @@ func (w *writes) localFieldsOp() writeOp {
 			}
 			leader, cur, err := transform.ReadFields(bib.Record, true)
 			if err != nil {
-				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
+				return nil, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "api:" + r.code, Detail: "Alma sent a record the gateway cannot read", Cause: err}
 			}
 			var next []transform.Field
 			for _, f := range cur {
