@@ -69,8 +69,8 @@ type Server struct {
 	limiter *clientLimiter
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	staff         *staff.Auth // staff tokens and sessions (package staff)
-	history       *history    // the dashboard's charts (history.go)
+	staff         *staff.Auth    // staff tokens and sessions (package staff)
+	history       *staff.History // the dashboard's charts (package staff)
 
 	reg      *registry                  // every search target and group, with its guard (registry.go)
 	api      *alma.Client               // Alma REST, shared by every key
@@ -203,7 +203,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.refreshIndexes(ctx)
-	go s.history.run(ctx)
+	go s.history.Run(ctx)
 	return s, nil
 }
 
@@ -289,7 +289,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Close() error {
 	s.stop()
 	<-s.bg
-	<-s.history.done
+	<-s.history.Done()
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
