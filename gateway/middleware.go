@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/almanet/gateway/internal/clientaddr"
+	"github.com/almanet/gateway/internal/ident"
 )
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
@@ -21,7 +22,7 @@ import (
 // copied into the response header from bytes: no string per request.
 func (s *Server) requestID(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	if id := c.Request().Header.Peek("X-Request-Id"); saneToken(id, 64) {
+	if id := c.Request().Header.Peek("X-Request-Id"); ident.Sane(id, 64) {
 		h.SetBytesV("X-Request-Id", id)
 	} else {
 		var b [16 + 16]byte
@@ -29,19 +30,6 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 		h.SetBytesV("X-Request-Id", strconv.AppendUint(b[:n], s.idSeq.Add(1), 16))
 	}
 	return c.Next()
-}
-
-func saneToken[T string | []byte](s T, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // observe counts and times every request by route pattern (never by raw

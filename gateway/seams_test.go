@@ -30,6 +30,7 @@ func TestPackageSeams(t *testing.T) {
 		{"daia", []string{"transform"}},
 		{"config", []string{"sru", "transform", "z3950"}},
 		{"upstream", []string{"alma", "budget", "config", "sru", "transform", "z3950"}},
+		{"idempotency", nil},
 		{"staff", []string{"alma", "budget", "cache", "config", "sru", "transform", "upstream", "z3950"}},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
