@@ -60,6 +60,15 @@
 //   - IZ SRU records carry their member's AVA/AVE/AVD (a profile enriched
 //     with availability, as in Princeton's answers); NZ SRU records carry
 //     the member 852s only; Bibs API records carry no member 852s.
+//   - Explain lists Alma's whole index list (internal/almaindex, from a real
+//     explain: 391 alma.* and rec.id), and the NZ adds
+//     alma.other_system_number_active_035 (not in that capture; almasru
+//     uses it against network zones). The indexes the generated records
+//     carry data for answer from it (keywords, title, creator, subjects,
+//     publisher, series from 490/830, isbn, issn, standard_number, lccn from
+//     010, other_system_number and the active 035s, oclc_control_number_035_a
+//     from the (OCoLC) 035s, mms_id and rec.id, main_pub_date); every other
+//     listed index answers no hits, as Alma's does for a field no record has.
 //   - `=` on a word index is a phrase (adjacent words in order), `all` and
 //     `any` are word sets, `==` is the whole value, `<>` the complement of
 //     `=`; words are case and accent blind; `*` truncates on the right only.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // What federation needs from the simulated world (SPEC 9): members' IZ SRU
@@ -273,7 +275,7 @@ func (g *generator) isbnForm(isbn string) string {
 		return isbn[:3] + "-" + isbn[3:4] + "-" + isbn[4:8] + "-" + isbn[8:12] + "-" + isbn[12:]
 	case 1:
 		if strings.HasPrefix(isbn, "978") {
-			return isbn10(isbn)
+			return stdnum.ISBN10(isbn)
 		}
 	}
 	return isbn
@@ -315,7 +317,7 @@ func externalIndex(name string) (int, bool) {
 		return 0, false
 	}
 	for i, d := range indexDefs {
-		if d.name == short {
+		if d.name == "alma."+short {
 			return i, true
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // nzSuffix is the MMS ID suffix of the Network Zone's records.
@@ -301,20 +303,6 @@ func (g *generator) isbn13() string {
 	return s + strconv.Itoa((10-sum%10)%10)
 }
 
-// isbn10 is the ISBN-10 form of a 978 ISBN-13.
-func isbn10(isbn13 string) string {
-	s := isbn13[3:12]
-	sum := 0
-	for i, c := range s {
-		sum += (10 - i) * int(c-'0')
-	}
-	check := (11 - sum%11) % 11
-	if check == 10 {
-		return s + "X"
-	}
-	return s + strconv.Itoa(check)
-}
-
 // issn draws a valid ISSN (NNNN-NNNC).
 func (g *generator) issn() string {
 	s := digits(g, 7)
@@ -461,6 +449,24 @@ func (g *generator) record(i int) *Record {
 	entered := fmt.Sprintf("%02d%02d%02d", year%100, 1+g.rng.IntN(12), 1+g.rng.IntN(28))
 	f008 := entered + typeDate + fmt.Sprintf("%04d", year) + date2 + pub.country + "      b    001 0 " + lang + " d"
 	fields = append(fields, field{tag: "008", value: f008})
+	// LCCN and series come from their own generator, so that adding them
+	// left every other drawn value (and every count the tests know) as it was.
+	side := rand.New(rand.NewPCG(g.s.cfg.Seed^0x5eed5e1e5, uint64(i)))
+	if !serial && side.Float64() < 0.35 {
+		r.LCCN = fmt.Sprintf("%d%06d", max(year, 1900), side.IntN(1000000))
+		fields = append(fields, data("010", ' ', ' ', sf('a', "   "+r.LCCN+" ")))
+	}
+	var seriesFields []field
+	if !serial && side.Float64() < 0.25 {
+		sr := seriesTitles[side.IntN(len(seriesTitles))]
+		r.Series = append(r.Series, sr)
+		v := strconv.Itoa(1 + side.IntN(120))
+		if side.Float64() < 0.5 {
+			seriesFields = append(seriesFields, data("490", '0', ' ', sf('a', sr+" ;"), sf('v', v)))
+		} else {
+			seriesFields = append(seriesFields, data("490", '1', ' ', sf('a', sr+" ;"), sf('v', v)), data("830", ' ', '0', sf('a', sr+" ;"), sf('v', v+".")))
+		}
+	}
 	if serial {
 		is := g.issn()
 		r.ISSNs = append(r.ISSNs, is)
@@ -474,7 +480,7 @@ func (g *generator) record(i int) *Record {
 		}
 		fields = append(fields, f)
 		if g.chance(0.3) {
-			i10 := isbn10(is)
+			i10 := stdnum.ISBN10(is)
 			r.ISBNs = append(r.ISBNs, i10)
 			fields = append(fields, data("020", ' ', ' ', sf('a', i10)))
 		}
@@ -572,12 +578,22 @@ func (g *generator) record(i int) *Record {
 			data("337", ' ', ' ', sf('a', "unmediated"), sf('b', "n"), sf('2', "rdamedia")),
 			data("338", ' ', ' ', sf('a', "volume"), sf('b', "nc"), sf('2', "rdacarrier")))
 	}
+	for _, f := range seriesFields {
+		if f.tag == "490" {
+			fields = append(fields, f)
+		}
+	}
 	if g.chance(0.4) {
 		fields = append(fields, data("504", ' ', ' ', sf('a', g.pick(notes))))
 	}
 	fields = append(fields, subjectFields...)
 	for _, au := range r.Authors[min(1, len(r.Authors)):] {
 		fields = append(fields, data("700", '1', ' ', sf('a', au+","), sf('e', g.pick([]string{"editor.", "author.", "translator."}))))
+	}
+	for _, f := range seriesFields {
+		if f.tag == "830" {
+			fields = append(fields, f)
+		}
 	}
 	if r.Legacy852 {
 		fields = append(fields, data("852", '0', ' ', sf('b', "main"), sf('h', "Q"+strconv.Itoa(1+g.rng.IntN(300))), sf('i', ".S"+digits(g, 3)), sf('p', digits(g, 6)), sf('x', "reclassed from: "+digits(g, 4)+".846")))
@@ -634,6 +650,13 @@ func roman(n int) string {
 	return sb.String()
 }
 
+// seriesTitles are the series (490/830 $a) some monographs belong to.
+var seriesTitles = []string{
+	"Lecture notes in computer science", "Studies in the history of science", "Cambridge studies in linguistics",
+	"Oxford historical monographs", "Routledge library editions", "Springer series in statistics",
+	"Collection Que sais-je?", "Beiträge zur Geschichte der Philosophie", "Biblioteca di storia",
+}
+
 var libraries = []struct{ code, name string }{
 	{"MAIN", "Main Library"}, {"SCI", "Science Library"}, {"LAW", "Law Library"}, {"HUM", "Humanities Library"},
 }
@@ -649,7 +672,7 @@ func (g *generator) izRecord(nz *Record, h Holding, m int) *Record {
 		MMSID: h.IZMMSID, Institution: mem.Code, NZMMSID: nz.MMSID, CZMMSID: nz.CZMMSID,
 		Title: nz.Title, NonFiling: nz.NonFiling, Authors: nz.Authors, ISBNs: nz.ISBNs, ISSNs: nz.ISSNs,
 		Publisher: nz.Publisher, Place: nz.Place, Year: nz.Year, Language: nz.Language, Subjects: nz.Subjects,
-		Serial: nz.Serial, Legacy852: nz.Legacy852, NoNS: nz.NoNS, Prefixed: nz.Prefixed, nz: nz, Work: nz.MMSID,
+		LCCN: nz.LCCN, Series: nz.Series, Serial: nz.Serial, Legacy852: nz.Legacy852, NoNS: nz.NoNS, Prefixed: nz.Prefixed, nz: nz, Work: nz.MMSID,
 	}
 	// Fields: the NZ bib with the member's 001 and an (EXLNZ-) 035.
 	iz.fields = make([]field, 0, len(nz.fields)+1)

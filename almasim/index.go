@@ -9,57 +9,116 @@ import (
 	"unicode"
 
 	"github.com/indexdata/cql-go/cql"
+
+	"github.com/almanet/gateway/internal/almaindex"
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // Index kinds: words (phrase, all, any, exact value), identifiers (whole
-// normalized values) and numbers (years, compared numerically).
+// normalized values), numbers (years, compared numerically), and listed
+// indexes the generated records carry no data for (they answer no hits, as
+// Alma's do for a field no record has).
 type ixKind int
 
 const (
 	kText ixKind = iota
 	kIdent
 	kNumber
+	kEmpty
 )
 
 // indexDef is one searchable index, as listed in explain.
 type indexDef struct {
-	name      string // without the "alma." prefix
+	name      string // qualified, "alma.title", "rec.id"
 	title     string
 	kind      ixKind
 	relations []string
 	sortable  bool
+	norm      func(string) string // kIdent: how values and terms compare; nil means identNorm
+	nzOnly    bool                // listed and answered in the network zone only
 }
 
-// indexDefs are the indexes the simulator supports, with Alma's names and
-// titles (from the TR_INTEGRATION_INST explain). Relations are Alma's plus
-// any, and <> on the word indexes.
-var indexDefs = []indexDef{
-	{"all_for_ui", "Keywords", kText, []string{"all", "=", "any", "<>"}, false},
-	{"title", "Title", kText, []string{"all", "=", "==", "any", "<>"}, true},
-	{"creator", "Creator", kText, []string{"all", "=", "==", "any", "<>"}, true},
-	{"subjects", "Subjects", kText, []string{"all", "=", "any"}, false},
-	{"publisher", "Publisher", kText, []string{"all", "=", "any"}, false},
-	{"isbn", "ISBN", kIdent, []string{"all", "=", "==", "any"}, false},
-	{"issn", "ISSN", kIdent, []string{"all", "=", "==", "any"}, false},
-	{"other_system_number", "Other System Number", kIdent, []string{"all", "=", "==", "any"}, false},
-	{"mms_id", "MMS ID", kIdent, []string{"==", ">", ">=", "<", "<=", "<>", "=", "all", "any"}, false},
-	{"main_pub_date", "Publication Year", kNumber, []string{"==", ">", ">=", "<", "<=", "<>", "=", "all"}, true},
+// simIndexes are the indexes the simulator answers from the records' data.
+// Names and titles are Alma's (internal/almaindex); relations are Alma's
+// plus any, and <> on the word indexes, which the simulator also accepts.
+var simIndexes = []indexDef{
+	{name: "alma.all_for_ui", kind: kText, relations: []string{"any", "<>"}},
+	{name: "alma.title", kind: kText, relations: []string{"any", "<>"}},
+	{name: "alma.creator", kind: kText, relations: []string{"any", "<>"}},
+	{name: "alma.subjects", kind: kText, relations: []string{"any"}},
+	{name: "alma.publisher", kind: kText, relations: []string{"any"}},
+	{name: "alma.series", kind: kText, relations: []string{"any"}},
+	{name: "alma.isbn", kind: kIdent, relations: []string{"==", "any"}},
+	{name: "alma.issn", kind: kIdent, relations: []string{"==", "any"}},
+	{name: "alma.standard_number", kind: kIdent, relations: []string{"==", "any"}},
+	{name: "alma.lccn", kind: kIdent, relations: []string{"==", "any"}},
+	{name: "alma.other_system_number", kind: kIdent, relations: []string{"any"}},
+	{name: "alma.oclc_control_number_035_a", kind: kIdent, relations: []string{"any"}, norm: stdnum.OCLC},
+	{name: "alma.mms_id", kind: kIdent, relations: []string{"any"}},
+	{name: "rec.id", kind: kIdent, relations: []string{"any"}},
+	{name: "alma.main_pub_date", kind: kNumber},
+	// Not in the captured explain, but network zones that almasru is used
+	// with (Melinda) list it, and almasru looks records up by it: the
+	// active 035s, which are all the simulator's 035s.
+	{name: "alma.other_system_number_active_035", title: "Other System Number (active 035)", kind: kIdent,
+		relations: []string{"all", "=", "=="}, nzOnly: true},
 }
 
+// indexDefs is every index the simulator lists: simIndexes first (their
+// positions index Record.toks), then the rest of Alma's list as kEmpty.
+// indexByName resolves lower-case qualified names to positions.
+// explainOrder lists them in Alma's order, the simulator's extras last.
+var indexDefs, indexByName, explainOrder = buildIndexDefs()
+
+func buildIndexDefs() ([]indexDef, map[string]int, []int) {
+	alma := map[string]almaindex.Index{}
+	for _, ix := range almaindex.Alma().Indexes {
+		alma[ix.Set+"."+ix.Name] = ix
+	}
+	defs := make([]indexDef, 0, len(alma)+1)
+	byName := map[string]int{}
+	for _, d := range simIndexes {
+		if a, ok := alma[d.name]; ok {
+			d.title, d.sortable = a.Title, a.Sortable
+			extra := d.relations
+			d.relations = slices.Clone(a.Relations)
+			for _, rel := range extra {
+				if !slices.Contains(d.relations, rel) {
+					d.relations = append(d.relations, rel)
+				}
+			}
+		}
+		byName[d.name] = len(defs)
+		defs = append(defs, d)
+	}
+	for _, a := range almaindex.Alma().Indexes {
+		name := a.Set + "." + a.Name
+		if _, ok := byName[name]; ok {
+			continue
+		}
+		byName[name] = len(defs)
+		defs = append(defs, indexDef{name: name, title: a.Title, kind: kEmpty, relations: a.Relations, sortable: a.Sortable})
+	}
+	order := make([]int, 0, len(defs))
+	for _, a := range almaindex.Alma().Indexes {
+		order = append(order, byName[a.Set+"."+a.Name])
+	}
+	for _, d := range simIndexes {
+		if _, ok := alma[d.name]; !ok {
+			order = append(order, byName[d.name])
+		}
+	}
+	return defs, byName, order
+}
+
+// lookupIndex resolves a CQL index name the way Alma does: its own names
+// (any case), and the server's choice as its keyword index.
 func lookupIndex(name string) (int, bool) {
 	if name == string(cql.ServerChoice) || name == string(cql.Keywords) || name == string(cql.Anywhere) {
 		return 0, true
 	}
-	short, ok := strings.CutPrefix(name, "alma.")
-	if !ok {
-		return 0, false
-	}
-	for i, d := range indexDefs {
-		if d.name == short {
-			return i, true
-		}
-	}
-	return 0, false
+	i, ok := indexByName[strings.ToLower(name)]
+	return i, ok
 }
 
 // zone is one searchable set of records: the NZ or one member's IZ.
@@ -105,46 +164,68 @@ func (z *zone) add(r *Record) {
 // values returns a record's values for index i.
 func (r *Record) values(i int) []string {
 	switch indexDefs[i].name {
-	case "all_for_ui":
+	case "alma.all_for_ui":
 		v := []string{r.Title, r.Publisher, r.Place, r.Year}
 		v = append(v, r.Authors...)
 		v = append(v, r.Subjects...)
 		v = append(v, r.ISBNs...)
 		v = append(v, r.ISSNs...)
 		return v
-	case "title":
+	case "alma.title":
 		if r.NonFiling > 0 && r.NonFiling < len(r.Title) {
 			return []string{r.Title, r.Title[r.NonFiling:]}
 		}
 		return []string{r.Title}
-	case "creator":
+	case "alma.creator":
 		return r.Authors
-	case "subjects":
+	case "alma.subjects":
 		return r.Subjects
-	case "publisher":
+	case "alma.publisher":
 		return []string{r.Publisher}
-	case "isbn":
+	case "alma.series":
+		return r.Series
+	case "alma.isbn":
 		return r.ISBNs
-	case "issn":
+	case "alma.issn":
 		return r.ISSNs
-	case "other_system_number":
+	case "alma.standard_number":
+		return append(slices.Clip(r.ISBNs), r.ISSNs...)
+	case "alma.lccn":
+		if r.LCCN == "" {
+			return nil
+		}
+		return []string{r.LCCN}
+	case "alma.other_system_number", "alma.other_system_number_active_035":
+		return r.subfields("035", 'a')
+	case "alma.oclc_control_number_035_a":
 		var v []string
-		for _, f := range r.fields {
-			if f.tag == "035" {
-				for _, s := range f.subs {
-					if s.code == 'a' {
-						v = append(v, s.value)
-					}
-				}
+		for _, s := range r.subfields("035", 'a') {
+			if n, ok := strings.CutPrefix(s, "(OCoLC)"); ok {
+				v = append(v, n)
 			}
 		}
 		return v
-	case "mms_id":
+	case "alma.mms_id", "rec.id":
 		return []string{r.MMSID}
-	case "main_pub_date":
+	case "alma.main_pub_date":
 		return []string{r.Year}
 	}
 	return nil
+}
+
+// subfields returns the values of subfield code in the record's tag fields.
+func (r *Record) subfields(tag string, code byte) []string {
+	var v []string
+	for _, f := range r.fields {
+		if f.tag == tag {
+			for _, s := range f.subs {
+				if s.code == code {
+					v = append(v, s.value)
+				}
+			}
+		}
+	}
+	return v
 }
 
 // textTokens returns the record's tokens for text index i, one list per
@@ -158,8 +239,8 @@ func (r *Record) textTokens(i int) [][]string {
 }
 
 func (r *Record) tokenizeAll() {
-	r.toks = make([][][]string, len(indexDefs))
-	for i, def := range indexDefs {
+	r.toks = make([][][]string, len(simIndexes))
+	for i, def := range indexDefs[:len(simIndexes)] {
 		if def.kind != kText {
 			continue
 		}
@@ -190,6 +271,9 @@ func (z *zone) build() {
 		z.sortKeys[2][r.doc] = r.Year
 	}
 	for i, def := range indexDefs {
+		if def.kind == kEmpty || def.nzOnly && !z.nz {
+			continue
+		}
 		ix := &z.ix[i]
 		ix.post = map[string][]int32{}
 		ix.exact = map[string][]int32{}
@@ -197,7 +281,7 @@ func (z *zone) build() {
 			ix.vals = make([][][]string, n)
 		}
 		for _, r := range z.recs {
-			if r.hidden && def.name != "mms_id" {
+			if r.hidden && def.name != "alma.mms_id" && def.name != "rec.id" {
 				continue
 			}
 			if def.kind == kText {
@@ -213,7 +297,7 @@ func (z *zone) build() {
 				continue
 			}
 			for _, v := range r.values(i) {
-				key := identNorm(v)
+				key := def.normalize(v)
 				ix.exact[key] = appendDoc(ix.exact[key], r.doc)
 			}
 		}
@@ -326,12 +410,24 @@ func identNorm(s string) string {
 	return b.String()
 }
 
+// normalize puts an identifier value or term into the form d compares.
+func (d indexDef) normalize(s string) string {
+	if d.norm != nil {
+		return d.norm(s)
+	}
+	return identNorm(s)
+}
+
 // index resolves a CQL index name the zone's way.
 func (z *zone) index(name string) (int, bool) {
 	if z.lookup != nil {
 		return z.lookup(name)
 	}
-	return lookupIndex(name)
+	i, ok := lookupIndex(name)
+	if ok && indexDefs[i].nzOnly && !z.nz {
+		return 0, false
+	}
+	return i, ok
 }
 
 // search evaluates a CQL query (with an optional sortBy) against the zone.
@@ -384,9 +480,9 @@ func (z *zone) sort(docs []int32, spec []cql.Sort) *Diagnostic {
 		}
 		k := key{}
 		switch indexDefs[i].name {
-		case "title":
+		case "alma.title":
 			k.k = 0
-		case "creator":
+		case "alma.creator":
 			k.k = 1
 		default:
 			k.k = 2
@@ -476,6 +572,11 @@ func (z *zone) clause(sc *cql.SearchClause) ([]int32, *Diagnostic) {
 		return z.text(ix, rel, term), nil
 	case kIdent:
 		return z.ident(ix, def, rel, term), nil
+	case kEmpty:
+		if rel == "<>" {
+			return z.visible, nil
+		}
+		return nil, nil
 	default:
 		return z.number(rel, term)
 	}
@@ -562,7 +663,7 @@ func wordMatch(tok, w string) bool {
 func (z *zone) ident(ix *invIndex, def indexDef, rel, term string) []int32 {
 	terms := strings.Fields(term)
 	one := func(t string) []int32 {
-		t = identNorm(t)
+		t = def.normalize(t)
 		if p, ok := strings.CutSuffix(t, "*"); ok {
 			return prefixUnion(ix.exactKeys, ix.exact, p)
 		}

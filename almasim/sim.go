@@ -108,6 +108,8 @@ type Record struct {
 	Year      string
 	Language  string
 	Subjects  []string
+	LCCN      string   // 010 $a without its padding; "" when none
+	Series    []string // 490/830 $a without the closing " ;"
 	Serial    bool
 	Legacy852 bool      // carries legacy cataloguing 852s (ind1=0 ind2=" ") that are not member availability
 	NoNS      bool      // the SRU recordData holds the MARC in no namespace

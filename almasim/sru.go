@@ -228,8 +228,8 @@ func diagResponse(d *Diagnostic) response {
 }
 
 // explain describes the zone like Alma's explain (sample
-// alma_explain_response_TR_INTEGRATION_INST.xml), listing the supported
-// indexes only.
+// alma_explain_response_TR_INTEGRATION_INST.xml): Alma's whole index list
+// (internal/almaindex), in its order, and the network zone's extra.
 func (s *Simulator) explain(r *http.Request, z *zone) response {
 	host, port, err := net.SplitHostPort(r.Host)
 	if err != nil {
@@ -254,7 +254,11 @@ func (s *Simulator) explain(r *http.Request, z *zone) response {
 	line(4, "</serverInfo>")
 	line(4, "<indexInfo>")
 	line(5, `<set identifier="marcxml" name="alma"/>`)
-	for _, d := range indexDefs {
+	for _, i := range explainOrder {
+		d := indexDefs[i]
+		if d.nzOnly && !z.nz {
+			continue
+		}
 		if d.sortable {
 			line(5, `<index sort="true">`)
 		} else {
@@ -262,7 +266,8 @@ func (s *Simulator) explain(r *http.Request, z *zone) response {
 		}
 		line(6, "<ns:title>"+d.title+"</ns:title>")
 		line(6, "<map>")
-		line(7, `<name set="alma">`+d.name+"</name>")
+		set, name, _ := strings.Cut(d.name, ".")
+		line(7, `<name set="`+set+`">`+name+"</name>")
 		line(6, "</map>")
 		line(6, "<configInfo>")
 		for _, rel := range d.relations {

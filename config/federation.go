@@ -34,7 +34,8 @@ type FanOutConfig struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// TargetConfig is one configured SRU target (SPEC 9.1).
+// TargetConfig is one configured target: an SRU server (SPEC 9.1), or a
+// Z39.50 one with protocol: z3950 (SPEC 15, ztarget.go).
 type TargetConfig struct {
 	// Name is how requests, groups and answers name it: letters, digits,
 	// '_' and '-'. Required.
@@ -64,6 +65,8 @@ type TargetConfig struct {
 	Weight float64 `yaml:"weight"`
 	// APIKey is read from APIKeyEnv.
 	APIKey string `yaml:"-"`
+	// ZTargetFields are the keys of a Z39.50 target (protocol: z3950).
+	ZTargetFields `yaml:",inline"`
 }
 
 // applyFederationEnv reads GATEWAY_FEDERATION_TIMEOUT and the targets'
@@ -80,6 +83,9 @@ func (c *Config) applyFederationEnv(getenv func(string) string) error {
 		if env := c.Federation.Targets[i].APIKeyEnv; env != "" {
 			c.Federation.Targets[i].APIKey = getenv(env)
 		}
+		if env := c.Federation.Targets[i].AuthEnv; env != "" {
+			c.Federation.Targets[i].Auth = getenv(env)
+		}
 	}
 	return nil
 }
@@ -95,6 +101,10 @@ func (c *Config) applyFederationDefaults() {
 	}
 	for i := range f.Targets {
 		t := &f.Targets[i]
+		if t.IsZ3950() {
+			t.applyZTargetDefaults()
+			continue
+		}
 		if t.Version == "" {
 			t.Version = "1.2"
 		}
@@ -230,6 +240,19 @@ func (c *Config) validateFederation() error {
 			return fmt.Errorf("config: %s.name %q is already %s", key, t.Name, what)
 		}
 		taken[strings.ToLower(t.Name)] = "another target's name"
+		switch t.Protocol {
+		case "", ProtocolSRU:
+		case ProtocolZ3950:
+			if err := t.validateZTarget(key); err != nil {
+				return err
+			}
+			continue
+		default:
+			return fmt.Errorf("config: %s.protocol %q must be sru or z3950", key, t.Protocol)
+		}
+		if t.Address != "" || t.Database != "" || t.Syntax != "" || t.Elements != "" || t.Charset != "" || t.AuthEnv != "" || t.IdleTimeout != 0 {
+			return fmt.Errorf("config: %s is an SRU target: address, database, syntax, elements, charset, auth_env and idle_timeout are z3950 keys (set protocol: z3950)", key)
+		}
 		if t.URL == "" {
 			return fmt.Errorf("config: %s.url is required", key)
 		}

@@ -21,8 +21,9 @@ package daia
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // Version is the DAIA specification the answers were checked against; the
@@ -221,15 +222,35 @@ func parseID(p string) (RequestID, error) {
 		}
 		s = s[i+1:]
 	}
-	if v, ok := normalizeISBN(s); ok {
+	if v := isbnID(s); v != "" {
+		if !stdnum.ISBNCheck(v) {
+			return RequestID{}, ErrCheckDigit
+		}
 		return RequestID{Requested: p, Kind: ISBN, Value: v}, nil
-	} else if v != "" {
-		return RequestID{}, ErrCheckDigit
 	}
 	if !isbnOnly && allDigits(s) && len(s) >= 2 && len(s) <= 24 {
 		return RequestID{Requested: p, Kind: MMSID, Value: s}, nil
 	}
 	return RequestID{}, ErrInvalid
+}
+
+// isbnID returns s as an ISBN (stdnum.ISBN) when s is the ISBN and nothing
+// else: its digits, an X, hyphens and spaces.
+func isbnID(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
+			n++
+		case c == '-' || c == ' ':
+		default:
+			return ""
+		}
+	}
+	if v := stdnum.ISBN(s); len(v) == n {
+		return v
+	}
+	return ""
 }
 
 // isScheme reports whether s is a URI scheme (RFC 3986 3.1) of at most 32
@@ -245,97 +266,6 @@ func isScheme(s string) bool {
 		}
 	}
 	return true
-}
-
-// normalizeISBN strips hyphens and spaces and checks the check digit. It
-// returns the digits with false when s has an ISBN's shape (ten
-// characters, or thirteen digits from 978 or 979) but a wrong check digit,
-// and "" with false when s is no ISBN at all.
-func normalizeISBN(s string) (string, bool) {
-	var b [13]byte
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '-' || c == ' ':
-			continue
-		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
-			if n == len(b) {
-				return "", false
-			}
-			if c == 'x' {
-				c = 'X'
-			}
-			b[n] = c
-			n++
-		default:
-			return "", false
-		}
-	}
-	v := string(b[:n])
-	switch {
-	case n == 10 && allDigits(v[:9]):
-		sum := 0
-		for i := 0; i < 10; i++ {
-			d := int(v[i] - '0')
-			if v[i] == 'X' {
-				if i != 9 {
-					return "", false
-				}
-				d = 10
-			}
-			sum += (10 - i) * d
-		}
-		if sum%11 != 0 {
-			return v, false
-		}
-		return v, true
-	case n == 13 && allDigits(v) && (strings.HasPrefix(v, "978") || strings.HasPrefix(v, "979")):
-		sum := 0
-		for i := 0; i < 13; i++ {
-			d := int(v[i] - '0')
-			if i%2 == 1 {
-				d *= 3
-			}
-			sum += d
-		}
-		if sum%10 != 0 {
-			return v, false
-		}
-		return v, true
-	}
-	return "", false
-}
-
-// ISBNForms returns the ISBN-13 and, for a 978 ISBN, its ISBN-10, so that a
-// record cataloguing either form is found.
-func ISBNForms(v string) []string {
-	if len(v) == 10 {
-		v13 := "978" + v[:9]
-		sum := 0
-		for i := 0; i < 12; i++ {
-			d := int(v13[i] - '0')
-			if i%2 == 1 {
-				d *= 3
-			}
-			sum += d
-		}
-		return []string{v13 + strconv.Itoa((10-sum%10)%10), v}
-	}
-	if strings.HasPrefix(v, "978") {
-		s := v[3:12]
-		sum := 0
-		for i := 0; i < 9; i++ {
-			sum += (10 - i) * int(s[i]-'0')
-		}
-		c := (11 - sum%11) % 11
-		check := strconv.Itoa(c)
-		if c == 10 {
-			check = "X"
-		}
-		return []string{v, s + check}
-	}
-	return []string{v}
 }
 
 func allDigits(s string) bool {

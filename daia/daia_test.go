@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 func TestParseIDs(t *testing.T) {
@@ -83,23 +85,6 @@ func TestRequestIDURI(t *testing.T) {
 	}
 }
 
-func TestISBNForms(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"9780306406157", []string{"9780306406157", "0306406152"}},
-		{"0306406152", []string{"9780306406157", "0306406152"}},
-		{"080442957X", []string{"9780804429573", "080442957X"}},
-		{"9791234567896", []string{"9791234567896"}},
-	}
-	for _, tt := range tests {
-		if d := cmp.Diff(tt.want, ISBNForms(tt.in)); d != "" {
-			t.Errorf("ISBNForms(%q) (-want +got):\n%s", tt.in, d)
-		}
-	}
-}
-
 // FuzzParseIDs: any id parameter is answered with identifiers or an error,
 // never a panic; what it returns is bounded and normalized.
 func FuzzParseIDs(f *testing.F) {
@@ -126,7 +111,7 @@ func FuzzParseIDs(f *testing.F) {
 			}
 			switch id.Kind {
 			case ISBN:
-				if len(ISBNForms(id.Value)) == 0 {
+				if len(stdnum.ISBNForms(id.Value)) == 0 {
 					t.Fatalf("no forms for %q", id.Value)
 				}
 			case MMSID:

@@ -3,6 +3,7 @@ package federate
 import (
 	"slices"
 
+	"github.com/almanet/gateway/internal/stdnum"
 	"github.com/almanet/gateway/transform"
 )
 
@@ -126,7 +127,7 @@ func Merge(sources []Source, opt Options) []*Cluster {
 				continue // names the set, not this volume
 			}
 			at := len(arena)
-			if arena = isbn13(arena, s); len(arena) > at {
+			if arena = stdnum.AppendISBN13(arena, s); len(arena) > at {
 				isbns = append(isbns, [2]int32{int32(at), int32(len(arena))})
 			}
 		}

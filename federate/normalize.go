@@ -9,34 +9,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// isbn13 appends an ISBN-13 for a normalized ISBN (transform's form: digits
-// and an upper-case X) to dst, converting an ISBN-10; it appends nothing
-// when s is neither.
-func isbn13(dst []byte, s string) []byte {
-	switch len(s) {
-	case 13:
-		return append(dst, s...)
-	case 10:
-		var b [13]byte
-		copy(b[:], "978")
-		copy(b[3:], s[:9])
-		sum := 0
-		for i := range 12 {
-			d := int(b[i] - '0')
-			if d < 0 || d > 9 {
-				return dst
-			}
-			if i%2 == 1 {
-				d *= 3
-			}
-			sum += d
-		}
-		b[12] = byte('0' + (10-sum%10)%10)
-		return append(dst, b[:]...)
-	}
-	return dst
-}
-
 // Leading articles are dropped from the start of a title key when 245 ind2
 // did not skip one already, so that a catalogue that files "The science of
 // music" and one that writes "Science of music" agree. They are the

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/internal/stdnum"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -113,7 +114,7 @@ func sharedIdentifier(a, b *transform.Record, aNZ, bNZ bool) bool {
 	isbns := func(r *transform.Record) []string {
 		var out []string
 		for _, s := range r.ISBNs {
-			out = append(out, string(isbn13(nil, s)))
+			out = append(out, stdnum.ISBN13(s))
 		}
 		return out
 	}

@@ -16,6 +16,7 @@ type (
 	FederationConfig = config.FederationConfig
 	FanOutConfig     = config.FanOutConfig
 	TargetConfig     = config.TargetConfig
+	ZTargetFields    = config.ZTargetFields
 	LogConfig        = config.LogConfig
 	StaffEntry       = config.StaffEntry
 	DashboardConfig  = config.DashboardConfig

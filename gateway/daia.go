@@ -16,6 +16,7 @@ import (
 
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/daia"
+	"github.com/almanet/gateway/internal/stdnum"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -239,7 +240,7 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 // isbnRecords finds the NZ records cataloguing an ISBN (in its 13- or
 // 10-digit form), cached like a search.
 func (s *Server) isbnRecords(ctx context.Context, isbn string) ([]*transform.Record, CacheView, error) {
-	forms := daia.ISBNForms(isbn)
+	forms := stdnum.ISBNForms(isbn)
 	terms := make([]string, len(forms))
 	for i, f := range forms {
 		terms[i] = "alma.isbn=" + f

@@ -48,6 +48,7 @@ type targetAnswer struct {
 	total   int
 	records []TargetRecord
 	diags   []sru.Diagnostic
+	dropped int       // records sent that could not be read
 	err     error     // the failure of the last page asked, nil when all answered
 	at      time.Time // when it answered
 	took    time.Duration
@@ -68,6 +69,8 @@ type targetState struct {
 	TookMS     int64           `json:"took_ms"`
 	Diagnostic *jsonDiagnostic `json:"diagnostic"`
 	AsOf       *time.Time      `json:"as_of"`
+	// Dropped counts records the target sent that could not be read.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // fedResult is one merged federated result: every page of it is served from
@@ -178,11 +181,9 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	for i, n := range names {
 		t := f.targets[n]
 		slots[i].t = t
-		if t.indexMap != nil {
-			if _, d := sru.MapQuery(q.CQL, t.indexMap); d != nil {
-				slots[i].skip = d
-				continue
-			}
+		if d := t.refuses(q); d != nil {
+			slots[i].skip = d
+			continue
 		}
 		slots[i].call = f.call(t, q)
 	}
@@ -204,8 +205,10 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			default:
 			}
 			var failure error
+			late := false // still working at the deadline
 			switch {
 			case ans == nil:
+				late = true
 				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
 				r.pending++
 			case len(ans.diags) > 0:
@@ -225,10 +228,13 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			if failure != nil && st.Status != tsStale {
 				st.Diagnostic = failureDiag(failure, ans != nil)
 			}
+			if late && st.Status == tsTimeout {
+				st.Diagnostic = f.deadlineDiag()
+			}
 			if ans != nil {
 				r.answered = true
 				at := ans.at
-				st.Hits, st.Fetched, st.TookMS, st.AsOf = ans.total, len(ans.records), ans.took.Milliseconds(), &at
+				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
 				r.hits += ans.total
 				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
 				for _, rec := range ans.records {
@@ -298,6 +304,13 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 
 func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
 	return &jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
+}
+
+// deadlineDiag says in words why a target still working at the deadline
+// has no records in the answer.
+func (f *federation) deadlineDiag() *jsonDiagnostic {
+	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target timeout",
+		Details: "no answer within the federation deadline of " + f.deadline.String() + "; its records complete the cached result when they come"}
 }
 
 // failureDiag says what failed, in words a client may see (never a key or
@@ -427,7 +440,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 	if errs[0] != nil {
 		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
 	}
-	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics}
+	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics, dropped: pages[0].Dropped}
 	for i := 1; i < len(pages) && len(a.diags) == 0; i++ {
 		if starts[i] > a.total {
 			break // past the end: whatever that page said does not count
@@ -437,6 +450,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 			break
 		}
 		a.records = append(a.records, pages[i].Records...)
+		a.dropped += pages[i].Dropped
 	}
 	a.at, a.took = f.now(), time.Since(start)
 	return a

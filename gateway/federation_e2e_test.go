@@ -44,6 +44,7 @@ type fedJSON struct {
 		TookMS     int64           `json:"took_ms"`
 		Diagnostic *jsonDiagnostic `json:"diagnostic"`
 		AsOf       *time.Time      `json:"as_of"`
+		Dropped    int             `json:"dropped"`
 	} `json:"targets"`
 	Facets map[string][]struct {
 		Value string

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // feedTotal runs a /v1/search and returns its total and canonical query.
@@ -83,5 +85,112 @@ func TestBareTermWithParenthesesAsAlmaAccepts(t *testing.T) {
 	}
 	if n := env.sim.Count(almasim.EndpointSRU); n != 1 {
 		t.Errorf("the bare and quoted spellings made %d Alma calls, want 1", n)
+	}
+}
+
+// TestStandardNumbersInEveryForm: an ISBN typed with hyphens or as its
+// ISBN-10, an ISSN without its hyphen, an OCLC number with (OCoLC), ocm and
+// leading zeros find, as keywords and in their indexes, what the form the
+// record catalogues finds (issue 22: q=978-3-… and ISBN-10s found nothing).
+func TestStandardNumbersInEveryForm(t *testing.T) {
+	env := newEnv(t, nil)
+	var isbn, issn, oclc string
+	for _, r := range env.sim.Records() {
+		if r.NZMMSID != "" {
+			continue
+		}
+		if isbn == "" && len(r.ISBNs) == 1 && len(r.ISBNs[0]) == 13 && strings.HasPrefix(r.ISBNs[0], "978") {
+			isbn = r.ISBNs[0] // catalogued as ISBN-13 only
+		}
+		if issn == "" && len(r.ISSNs) > 0 {
+			issn = r.ISSNs[0]
+		}
+		if m := oclc035.FindSubmatch(r.MARCXML); oclc == "" && m != nil {
+			oclc = strings.TrimPrefix(string(m[1]), "(OCoLC)")
+		}
+	}
+	if isbn == "" || issn == "" || oclc == "" {
+		t.Fatalf("no record with an ISBN-13 alone (%q), an ISSN (%q) or an OCLC number (%q)", isbn, issn, oclc)
+	}
+	isbn10 := stdnum.ISBN10(isbn)
+	hyphenated := isbn[:3] + "-" + isbn[3:4] + "-" + isbn[4:8] + "-" + isbn[8:12] + "-" + isbn[12:]
+	for _, tc := range []struct {
+		name  string
+		want  url.Values
+		forms []url.Values
+	}{
+		{"ISBN", url.Values{"query": {`alma.isbn="` + isbn + `"`}}, []url.Values{
+			{"q": {hyphenated}}, {"q": {isbn10}}, {"q": {"history OR " + isbn10}},
+			{"query": {"alma.isbn=" + isbn10}}, {"query": {"alma.isbn=" + hyphenated}},
+		}},
+		{"ISSN", url.Values{"query": {`alma.issn="` + issn + `"`}}, []url.Values{
+			{"q": {strings.Replace(issn, "-", "", 1)}}, {"q": {issn}}, {"query": {"alma.issn=" + strings.Replace(issn, "-", "", 1)}},
+		}},
+		{"OCLC", url.Values{"query": {`alma.oclc_control_number_035_a="` + oclc + `"`}}, []url.Values{
+			{"q": {"(OCoLC)" + oclc}}, {"q": {"ocm000" + oclc}}, {"query": {"alma.oclc_control_number_035_a=(OCoLC)0" + oclc}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, _ := env.feedTotal(tc.want)
+			if want == 0 {
+				t.Fatalf("%v finds nothing; the test proves nothing", tc.want)
+			}
+			for _, p := range tc.forms {
+				got, query := env.feedTotal(p)
+				if p.Has("q") && strings.HasPrefix(p.Get("q"), "history OR ") {
+					if got < want {
+						t.Errorf("%v: total %d (query %s), want at least %d", p, got, query, want)
+					}
+					continue
+				}
+				if got != want {
+					t.Errorf("%v: total %d (query %s), want %d as %v finds", p, got, query, want, tc.want)
+				}
+			}
+		})
+	}
+	// The ISBN-10 and the hyphenated ISBN-13 in alma.isbn are one search.
+	_, q10 := env.feedTotal(url.Values{"query": {"alma.isbn=" + isbn10}})
+	_, q13 := env.feedTotal(url.Values{"query": {"alma.isbn=" + hyphenated}})
+	if q10 != q13 {
+		t.Errorf("alma.isbn as ISBN-10 is %s, as ISBN-13 %s: want one canonical query (one cache entry)", q10, q13)
+	}
+}
+
+// TestKeywordOperators: AND, OR and NOT in capitals in q are operators
+// (issue 22: "history AND science" searched the word "and"), quoted
+// phrases stay phrases, and lower-case "and" is a word.
+func TestKeywordOperators(t *testing.T) {
+	env := newEnv(t, nil)
+	total := func(q string) int {
+		n, _ := env.feedTotal(url.Values{"q": {q}})
+		return n
+	}
+	cqlTotal := func(q string) int {
+		n, _ := env.feedTotal(url.Values{"query": {q}})
+		return n
+	}
+	history, science := total("history"), total("science")
+	if history == 0 || science == 0 {
+		t.Fatalf("history %d, science %d: the test proves nothing", history, science)
+	}
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{"history AND science", total("history science")},
+		{"history OR science", cqlTotal(`alma.all_for_ui=history or alma.all_for_ui=science`)},
+		{"history NOT science", cqlTotal(`alma.all_for_ui=history not alma.all_for_ui=science`)},
+		{`"history of" OR science`, cqlTotal(`alma.all_for_ui="history of" or alma.all_for_ui=science`)},
+	} {
+		if got := total(tc.q); got != tc.want {
+			t.Errorf("q=%s: %d, want %d", tc.q, got, tc.want)
+		}
+	}
+	if or := total("history OR science"); or <= max(history, science) && total("history AND science") == or {
+		t.Errorf("OR (%d) and AND find the same; operators are words", or)
+	}
+	if got, and := total("history and science"), total("history AND science"); got > and {
+		t.Errorf("lower-case and (%d) finds more than AND (%d); it must be a word", got, and)
 	}
 }

@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,12 +85,65 @@ func TestOpenSearchDescription(t *testing.T) {
 		want := []string{
 			"text/html " + c.base + "/?q={searchTerms}",
 			"application/json " + c.base + "/v1/search?q={searchTerms}&start={startIndex}&limit={count}",
-			"application/sru+xml " + c.base + "/sru?version=1.2&operation=searchRetrieve&query={searchTerms}&startRecord={startIndex}&maximumRecords={count}",
+			"application/sru+xml " + c.base + "/sru?version=2.0&operation=searchRetrieve&queryType=searchTerms&query={searchTerms}&httpAccept=application/sru%2Bxml&startRecord={startIndex}&maximumRecords={count}",
 			"application/opensearchdescription+xml " + c.base + "/opensearch.xml",
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Host %q: templates (-want +got):\n%s", c.host, diff)
 		}
+	}
+}
+
+// TestOpenSearchTemplatesAreTrue (issue 22): each results template, filled
+// as an OpenSearch client fills it, answers in the media type it names, and
+// the feed's and SRU's read {searchTerms} by the keyword rules of q=
+// ("history science" found nothing as raw CQL, with no diagnostic).
+func TestOpenSearchTemplatesAreTrue(t *testing.T) {
+	env := newEnv(t, nil)
+	_, _, body := env.get("/opensearch.xml")
+	var d struct {
+		URLs []struct {
+			Type     string `xml:"type,attr"`
+			Rel      string `xml:"rel,attr"`
+			Template string `xml:"template,attr"`
+		} `xml:"Url"`
+	}
+	if err := xml.Unmarshal(body, &d); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := env.feedTotal(url.Values{"q": {"history science"}})
+	if want == 0 {
+		t.Fatal("q=history science finds nothing; the test proves nothing")
+	}
+	total := regexp.MustCompile(`<(?:\w+:)?numberOfRecords>(\d+)<`)
+	checked := 0
+	for _, u := range d.URLs {
+		if u.Rel != "results" {
+			continue
+		}
+		filled := strings.NewReplacer("{searchTerms}", url.QueryEscape("history science"), "{startIndex}", "1", "{count}", "5").Replace(u.Template)
+		code, h, body := env.get(strings.TrimPrefix(filled, env.base))
+		if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), u.Type+";") && h.Get("Content-Type") != u.Type {
+			t.Errorf("%s: status %d, Content-Type %q, want %s", filled, code, h.Get("Content-Type"), u.Type)
+			continue
+		}
+		switch u.Type {
+		case "application/json":
+			var feed struct{ Total int }
+			if json.Unmarshal(body, &feed) != nil || feed.Total != want {
+				t.Errorf("%s: total %d, want %d as q= finds", filled, feed.Total, want)
+			}
+			checked++
+		case "application/sru+xml":
+			m := total.FindSubmatch(body)
+			if m == nil || string(m[1]) != strconv.Itoa(want) || strings.Contains(string(body), "diagnostics>") {
+				t.Errorf("%s: numberOfRecords %q, want %d as q= finds:\n%.3000s", filled, m, want, body)
+			}
+			checked++
+		}
+	}
+	if checked != 2 {
+		t.Errorf("checked %d of the feed and SRU templates, want both", checked)
 	}
 }
 

@@ -43,8 +43,10 @@ func (s *Server) handleOpenSearch() fiber.Handler {
 		b.WriteString("  <Tags>library catalogue Alma SRU</Tags>\n")
 		url("text/html", "results", "/?q={searchTerms}")
 		url("application/json", "results", "/v1/search?q={searchTerms}&start={startIndex}&limit={count}")
-		// SRU takes CQL: a single word or a quoted phrase is a valid query.
-		url("application/sru+xml", "results", "/sru?version=1.2&operation=searchRetrieve&query={searchTerms}&startRecord={startIndex}&maximumRecords={count}")
+		// SRU 2.0's searchTerms query type reads the terms by the feed's
+		// keyword rules (sru.KeywordsCQL), and httpAccept makes the answer
+		// the media type the template names (issue 22).
+		url("application/sru+xml", "results", "/sru?version=2.0&operation=searchRetrieve&queryType=searchTerms&query={searchTerms}&httpAccept=application/sru%2Bxml&startRecord={startIndex}&maximumRecords={count}")
 		url("application/opensearchdescription+xml", "self", "/opensearch.xml")
 		b.WriteString("  <Query role=\"example\" searchTerms=\"history\"/>\n")
 		b.WriteString("  <SyndicationRight>open</SyndicationRight>\n")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/url"
 	"path"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/upstream"
+	"github.com/almanet/gateway/z3950"
 )
 
 // The registry (SPEC 14) is the one list of what the gateway can search:
@@ -30,17 +32,21 @@ const (
 	KindAlma = "alma"
 	// KindSRU is a configured SRU server (SPEC 9.1 targets:).
 	KindSRU = "sru"
+	// KindZ3950 is a configured Z39.50 target (SPEC 15): one pooled
+	// session per target, CQL sent as Bib-1 RPN.
+	KindZ3950 = "z3950"
 )
 
 // regTarget is one registered target with what searching and merging it
 // needs.
 type regTarget struct {
-	name   string // how requests, groups and answers name it: nz, a member code, a target name
-	kind   string // KindAlma, KindSRU, …
-	label  string // the name in words, for the dashboard
-	target Target // already behind guard
-	guard  *upstream.Guard
-	budget string // the name its call budget is spent under (budget.ID(budget))
+	name    string // how requests, groups and answers name it: nz, a member code, a target name
+	kind    string // KindAlma, KindSRU, …
+	label   string // the name in words, for the dashboard
+	target  Target // already behind guard
+	adapter Target // the adapter inside the guard (sruTarget, fedSRUTarget, zTarget)
+	guard   *upstream.Guard
+	budget  string // the name its call budget is spent under (budget.ID(budget))
 
 	nz         bool   // the network's own SRU
 	member     string // a member's IZ SRU: its code
@@ -50,7 +56,23 @@ type regTarget struct {
 	indexMap   map[string]string // nil: the gateway's index names go unchanged
 	schema     string
 	sorts      bool        // sorts by the gateway's CQL sortBy (Alma's sortable indexes)
-	client     *sru.Client // the SRU client of KindAlma and KindSRU targets
+	client     *sru.Client // the SRU client of KindAlma and KindSRU targets, nil for KindZ3950
+}
+
+// refuses says why q cannot be sent to the target (an SRU diagnostic:
+// 16 for an index its index map lacks, and for a Z39.50 target the
+// relations, masking and anchoring Bib-1 cannot say), nil when it can.
+// A federated search skips such a target with that diagnostic.
+func (t *regTarget) refuses(q *sru.Query) *sru.Diagnostic {
+	if z, ok := t.adapter.(*zTarget); ok {
+		_, d := z3950.CQLToRPN(q.CQL, z.index)
+		return d
+	}
+	if t.indexMap != nil {
+		_, d := sru.MapQuery(q.CQL, t.indexMap)
+		return d
+	}
+	return nil
 }
 
 // targetInfo exports the registry in /metrics: one gateway_target_info
@@ -187,7 +209,7 @@ func (r *registry) byGuard(name string) (*regTarget, bool) {
 // network's SRU (nz), each member with an sru_url (by code), then each
 // configured target (SPEC 9.1). Alma SRU guards probe with a count-only
 // search; each target's calls spend the budget named after its guard.
-func (s *Server) buildRegistry(tr *upstream.Transport) {
+func (s *Server) buildRegistry(tr *upstream.Transport) error {
 	cfg := &s.cfg
 	r := newRegistry(cfg)
 	timeout := cfg.Upstream.Timeout.D()
@@ -211,7 +233,16 @@ func (s *Server) buildRegistry(tr *upstream.Transport) {
 		}
 		r.add(alma(m.Code, m.Code, who+": own catalogue (SRU)", m.SRUURL))
 	}
-	for _, tc := range cfg.Federation.Targets {
+	for i := range cfg.Federation.Targets {
+		tc := &cfg.Federation.Targets[i]
+		if tc.IsZ3950() {
+			zt, err := s.zRegTarget(tc, tr)
+			if err != nil {
+				return fmt.Errorf("config: targets: %s: %v", tc.Name, err)
+			}
+			r.add(zt)
+			continue
+		}
 		up := "sru:" + tc.Name
 		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
 			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}
@@ -222,4 +253,5 @@ func (s *Server) buildRegistry(tr *upstream.Transport) {
 	}
 	s.reg = r
 	s.m.reg.MustRegister(targetInfo{r})
+	return nil
 }

@@ -121,10 +121,9 @@ func formatParam(p url.Values) (string, error) {
 	return "", badRequest(6, "format must be json or marcxml")
 }
 
-// cqlFrom turns query or q into CQL. q is plain keywords: its words must
-// all match, in any order (CQL "all" on alma.all_for_ui), and a part in
-// double quotes must match as a phrase (alma.all_for_ui="…"), so that
-// `history science` finds what `science history` finds.
+// cqlFrom turns query or q into CQL. q is plain keywords (keywordsCQL):
+// its words must all match, in any order, so that `history science` finds
+// what `science history` finds.
 func cqlFrom(query, q string, hasQuery, hasQ bool) (string, error) {
 	switch {
 	case hasQuery && hasQ:
@@ -137,54 +136,14 @@ func cqlFrom(query, q string, hasQuery, hasQ bool) (string, error) {
 	return query, nil
 }
 
-// keywordsCQL is the CQL for a q parameter: the loose words in one
-// alma.all_for_ui all "…" clause (one word: alma.all_for_ui="…"), each quoted phrase in its own
-// alma.all_for_ui="…" clause, joined with and. An unclosed quote runs to
-// the end.
+// keywordsCQL is the CQL for a q parameter: sru.KeywordsCQL's rules (all
+// words in any order, quoted phrases, standard numbers, AND/OR/NOT).
 func keywordsCQL(q string) (string, error) {
-	var words, phrases []string
-	for i, part := range strings.Split(q, `"`) {
-		if i%2 == 1 {
-			if p := strings.Join(strings.Fields(part), " "); p != "" {
-				phrases = append(phrases, p)
-			}
-			continue
-		}
-		words = append(words, strings.Fields(part)...)
+	cql, d := sru.KeywordsCQL(q)
+	if d != nil {
+		return "", fromDiagnostic(d)
 	}
-	var clauses []string
-	switch len(words) {
-	case 0:
-	case 1:
-		// One word: "=" and "all" are the same search; "=" is how SPEC 3.2
-		// shows it.
-		clauses = append(clauses, `alma.all_for_ui="`+cqlEscape(words[0])+`"`)
-	default:
-		clauses = append(clauses, `alma.all_for_ui all "`+cqlEscape(strings.Join(words, " "))+`"`)
-	}
-	for _, p := range phrases {
-		clauses = append(clauses, `alma.all_for_ui="`+cqlEscape(p)+`"`)
-	}
-	if len(clauses) == 0 {
-		return "", badRequest(7, "q")
-	}
-	return strings.Join(clauses, " and "), nil
-}
-
-// cqlEscape escapes a term for a double-quoted CQL string.
-func cqlEscape(s string) string {
-	if !strings.ContainsAny(s, `\"`) {
-		return s // the common case; a Replacer costs a table build per call
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' || s[i] == '"' {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return cql, nil
 }
 
 // intParam reads an optional integer parameter within [lo, hi]; diagnostic

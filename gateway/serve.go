@@ -20,15 +20,17 @@ type ContentType uint8
 
 // The content types of finished answers.
 const (
-	ContentJSON ContentType = iota // the JSON feed: left open before "meta"
-	ContentXML                     // MARCXML collections
-	ContentSRU                     // SRU responses
+	ContentJSON     ContentType = iota // the JSON feed: left open before "meta"
+	ContentXML                         // MARCXML collections
+	ContentSRU                         // SRU responses
+	ContentSRUMedia                    // SRU 2.0 responses asked for as application/sru+xml (httpAccept)
 )
 
 var contentTypes = [...]string{
-	ContentJSON: fiber.MIMEApplicationJSONCharsetUTF8,
-	ContentXML:  "application/xml; charset=utf-8",
-	ContentSRU:  "text/xml; charset=utf-8",
+	ContentJSON:     fiber.MIMEApplicationJSONCharsetUTF8,
+	ContentXML:      "application/xml; charset=utf-8",
+	ContentSRU:      "text/xml; charset=utf-8",
+	ContentSRUMedia: "application/sru+xml; charset=utf-8",
 }
 
 // String is the Content-Type header value.

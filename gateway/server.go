@@ -53,11 +53,12 @@ type Options struct {
 
 // Server is one gateway instance.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	version string
-	started time.Time
+	zOrigins []*z3950.Origin // the Z39.50 targets' session pools, closed by Close
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	version  string
+	started  time.Time
 
 	app     *fiber.App
 	m       *metrics
@@ -157,7 +158,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(s.upstreamBytes.InUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(s.upstreamBytes.Refused()) })
 	timeout := cfg.Upstream.Timeout.D()
-	s.buildRegistry(tr)
+	if err := s.buildRegistry(tr); err != nil {
+		return nil, err
+	}
 	s.apiGuard = map[string]*upstream.Guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.Doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
@@ -288,6 +291,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close stops background work and releases the caches.
 func (s *Server) Close() error {
 	s.stop()
+	for _, o := range s.zOrigins {
+		o.Close()
+	}
 	<-s.bg
 	<-s.history.Done()
 	s.writes.close()

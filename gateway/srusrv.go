@@ -80,7 +80,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 		}
 		m = sruMemo{req: req, sreq: &SearchRequest{
 			Key: strings.Join([]string{"sru", string(req.Version), req.SchemaName, req.RecordPacking,
-				itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.AlmaQuery}, "|"),
+				itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.Echo.Get("queryType"), req.MediaType, req.AlmaQuery}, "|"),
 			Target: h.target,
 			Query:  TargetQuery{CQL: req.AlmaQuery, Start: req.StartRecord, Count: req.MaximumRecords},
 			Render: func(p *TargetPage) Rendered { return renderSRU(req, p) },
@@ -145,7 +145,11 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 	echo.Query = req.Canonical
 	var buf bytes.Buffer
 	sru.WriteSearchRetrieve(&buf, &echo, res)
-	return Rendered{Status: http.StatusOK, ContentType: ContentSRU, Body: buf.Bytes(), Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
+	ctype := ContentSRU
+	if req.MediaType != "" {
+		ctype = ContentSRUMedia
+	}
+	return Rendered{Status: http.StatusOK, ContentType: ctype, Body: buf.Bytes(), Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
 }
 
 // surrogate is a surrogate diagnostic standing in for a record that could

@@ -56,6 +56,9 @@ type TargetPage struct {
 	// targets, or a sort the target cannot do): the targets' states, their
 	// summed hits, and whether Total covers everything (fedResult.targetPage).
 	Merged *mergedInfo
+	// Dropped counts the records the target sent that could not be read
+	// and were left out (a Z39.50 target's undecodable MARC).
+	Dropped int
 }
 
 // TargetRecord is one record of a TargetPage.

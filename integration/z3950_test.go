@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -297,5 +298,66 @@ func TestZ3950DemoLine(t *testing.T) {
 	out := runTool(t, "find @attr 1=4 history\nshow 1\nquit\n", tool(t, "yaz-client"), m[1])
 	if n := hitsOf(t, yazHits, out); n == 0 || !strings.Contains(out, "Record type: USmarc") {
 		t.Errorf("the printed yaz-client line gave %d hits:\n%s", n, tail(out, 2000))
+	}
+}
+
+var (
+	marc010 = regexp.MustCompile(`tag="010"[^>]*>\s*<subfield code="a">\s*(\d+)\s*</subfield>`)
+	marc490 = regexp.MustCompile(`tag="490"[^>]*>\s*<subfield code="a">([^<;]+?) ;</subfield>`)
+	marc035 = regexp.MustCompile(`<subfield code="a">\(OCoLC\)(\d+)</subfield>`)
+)
+
+// TestZ3950DemoIdentifierRows: in `gateway -demo`, yaz-client's OCLC
+// (1211), LCCN (9) and series (5) searches find what SRU finds for the same
+// index (issue 22: they answered 114, because the simulator's explain
+// listed ten indexes and the gateway took its word for it).
+func TestZ3950DemoIdentifierRows(t *testing.T) {
+	p := start(t, "gateway -demo", []string{"GATEWAY_ADDR=127.0.0.1:0", "ALMA_SRU_URL=", "ALMA_API_URL=", "ALMA_API_KEY=", "REDIS_URL=", "GATEWAY_CONFIG="}, gatewayBin, "-demo")
+	base := p.waitLine(t, listenLine, 90*time.Second)[1]
+	target := p.waitLine(t, regexp.MustCompile(`^\s+yaz-client (tcp:\S+/Default)$`), 60*time.Second)[1]
+	g := &gw{proc: p, base: base}
+	// The explain the gateway reads at start replaces its built-in index
+	// list with the simulator's: wait until it has.
+	for i := 0; !strings.Contains(p.stderr.String(), "index list read from Alma's explain"); i++ {
+		if i == 600 {
+			t.Fatalf("the gateway did not read the simulator's explain:\n%s", tail(p.stderr.String(), 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, _, body := get(t, base+"/sru?version=1.2&operation=explain")
+	if n := strings.Count(string(body), "<index>") + strings.Count(string(body), "<index "); n < 392 {
+		t.Errorf("the gateway's explain lists %d indexes, want Alma's 392", n)
+	}
+	q := url.Values{"version": {"1.2"}, "operation": {"searchRetrieve"}, "query": {"alma.all_for_ui=history"}, "maximumRecords": {"50"}}
+	_, _, body = get(t, base+"/sru?"+q.Encode())
+	first := func(re *regexp.Regexp) string {
+		m := re.FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in the first 50 history records", re)
+		}
+		return string(m[1])
+	}
+	for _, row := range []struct {
+		use   int
+		term  string
+		index string
+	}{
+		{1211, first(marc035), "alma.oclc_control_number_035_a"},
+		{9, first(marc010), "alma.lccn"},
+		{5, first(marc490), "alma.series"},
+	} {
+		t.Run(row.index, func(t *testing.T) {
+			want := sruTruth(t, g, row.index+`="`+row.term+`"`, 10)
+			if want.total == 0 {
+				t.Fatalf("SRU finds nothing for %s=%q; the test proves nothing", row.index, row.term)
+			}
+			out := runTool(t, fmt.Sprintf("find @attr 1=%d \"%s\"\nquit\n", row.use, row.term), tool(t, "yaz-client"), target)
+			if strings.Contains(out, "Diagnostic") {
+				t.Fatalf("yaz-client find @attr 1=%d %q:\n%s", row.use, row.term, tail(out, 2000))
+			}
+			if got := hitsOf(t, yazHits, out); got != want.total {
+				t.Errorf("1=%d %q: %d hits, SRU %s finds %d", row.use, row.term, got, row.index, want.total)
+			}
+		})
 	}
 }

@@ -34,6 +34,10 @@ func FuzzRequest(f *testing.F) {
 		"query=alma.other_system_number%3D%3D(NET)0000001-netdb",
 		"query=(title%3Dx+and+alma.other_system_number%3D(a%5C%22)b))",
 		"query=title%3DZu%CC%88rich",
+		"query=alma.isbn%3D978-3-16-148410-0+or+alma.isbn%3D316148410X",
+		"query=0317-8471+and+(OCoLC)ocm0001",
+		"query=alma.standard_number%3D03178471+not+alma.oclc_control_number_035_a%3Don0012",
+		"version=2.0&queryType=searchTerms&query=a+OR+%22b+c%22+NOT+978-3-16-148410-0&httpAccept=application%2Fsru%2Bxml",
 	}
 	for _, s := range seeds {
 		f.Add(s, []byte("<record><leader>x</leader></record>"))

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/almanet/gateway/internal/almaindex"
 )
 
 // TestDefaultIndexList keeps the embedded default list in step with the
@@ -17,13 +19,13 @@ func TestDefaultIndexList(t *testing.T) {
 	}
 	got := formatIndexList(s)
 	if *update {
-		if err := os.WriteFile("default_indexes.txt", got, 0o644); err != nil {
+		if err := os.WriteFile("../"+almaindex.File, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	if diff := cmp.Diff(string(defaultIndexList), string(got)); diff != "" {
-		t.Errorf("default_indexes.txt is stale (-embedded +generated):\n%s", diff)
+	if diff := cmp.Diff(string(almaindex.Text()), string(got)); diff != "" {
+		t.Errorf("%s is stale (-embedded +generated):\n%s", almaindex.File, diff)
 	}
 	if diff := cmp.Diff(s.Indexes(), DefaultIndexSet().Indexes()); diff != "" {
 		t.Errorf("DefaultIndexSet differs from the parsed explain (-parsed +default):\n%s", diff)

@@ -29,7 +29,9 @@ type Query struct {
 // ParseQuery parses a CQL query, validates it against idx and
 // canonicalizes it; a nil idx means DefaultIndexSet(). The query is put
 // into Unicode NFC first, so that "Zürich" typed decomposed (as macOS
-// sends it) is the same search, and the same cache key, as composed.
+// sends it) is the same search, and the same cache key, as composed; and
+// standard numbers are rewritten into the forms records catalogue them in
+// (numbers.go).
 // Diagnostics: 7 empty query, 10 syntax, 14 unterminated quote, 48 prefix
 // assignments, 16 unknown index, 19 unsupported relation, 80-series for
 // sortBy.
@@ -73,6 +75,7 @@ func ParseQuery(query string, idx *IndexSet) (*Query, *Diagnostic) {
 	if d := normalizeClause(&q.Clause, idx); d != nil {
 		return nil, d
 	}
+	expandNumbers(&q.Clause, idx)
 	out := &Query{}
 	sorts, d := normalizeSort(q.SortSpec, idx)
 	if d != nil {

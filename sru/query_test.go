@@ -6,6 +6,11 @@ import (
 	"github.com/indexdata/cql-go/cql"
 )
 
+const (
+	isbnBoth = `alma.isbn="9783161484100" or alma.isbn="316148410X"`
+	issnBoth = `alma.issn="0317-8471" or alma.issn="03178471"`
+)
+
 func TestParseQueryCanonical(t *testing.T) {
 	tests := []struct {
 		name, query, wantCanonical, wantAlma, wantSort string
@@ -50,6 +55,30 @@ func TestParseQueryCanonical(t *testing.T) {
 		{"bare term with parentheses inside a group", `title=x and (alma.other_system_number==(NET)1-netdb or alma.other_system_number=(NET)2)`,
 			`alma.title="x" and (alma.other_system_number=="(NET)1-netdb" or alma.other_system_number="(NET)2")`,
 			`alma.title="x" and (alma.other_system_number=="(NET)1-netdb" or alma.other_system_number="(NET)2")`, ""},
+		// Standard numbers as people type them (issue 22, numbers.go).
+		{"ISBN-13 with hyphens", `alma.isbn=978-3-16-148410-0`, isbnBoth, isbnBoth, ""},
+		{"ISBN-10 finds the ISBN-13 too", `alma.isbn=316148410x`, isbnBoth, isbnBoth, ""},
+		{"ISBN with its label", `alma.isbn="ISBN 3-16-148410-X"`, isbnBoth, isbnBoth, ""},
+		{"979 ISBN has no ISBN-10", `alma.isbn=979-10-90636-07-1`, `alma.isbn="9791090636071"`, `alma.isbn="9791090636071"`, ""},
+		{"ISBN truncated stays", `alma.isbn=978316*`, `alma.isbn="978316*"`, `alma.isbn="978316*"`, ""},
+		{"ISBN and a word stays", `alma.isbn="9783161484100 pbk"`, `alma.isbn="9783161484100 pbk"`, `alma.isbn="9783161484100 pbk"`, ""},
+		{"ISSN without hyphen", `alma.issn=03178471`, issnBoth, issnBoth, ""},
+		{"ISSN with hyphen", `alma.issn=0317-8471`, issnBoth, issnBoth, ""},
+		{"standard number takes both", `alma.standard_number=0-306-40615-2`,
+			`alma.standard_number="9780306406157" or alma.standard_number="0306406152"`,
+			`alma.standard_number="9780306406157" or alma.standard_number="0306406152"`, ""},
+		{"OCLC index takes the digits", `alma.oclc_control_number_035_a="(OCoLC)ocm00012345"`,
+			`alma.oclc_control_number_035_a="12345"`, `alma.oclc_control_number_035_a="12345"`, ""},
+		{"keyword ISBN with hyphens", `978-3-16-148410-0`,
+			`alma.all_for_ui="9783161484100" or alma.all_for_ui="316148410X"`, `alma.all_for_ui="9783161484100" or alma.all_for_ui="316148410X"`, ""},
+		{"keyword with a wrong check digit stays", `978-3-16-148410-1`, `alma.all_for_ui="978-3-16-148410-1"`, `alma.all_for_ui="978-3-16-148410-1"`, ""},
+		{"keyword ISSN", `0317-8471`, `alma.all_for_ui="0317-8471" or alma.all_for_ui="03178471"`, `alma.all_for_ui="0317-8471" or alma.all_for_ui="03178471"`, ""},
+		{"keyword OCLC number", `ocm00012345`, `alma.all_for_ui="ocm00012345" or alma.oclc_control_number_035_a="12345"`,
+			`alma.all_for_ui="ocm00012345" or alma.oclc_control_number_035_a="12345"`, ""},
+		{"plain digits are no OCLC keyword", `12345`, `alma.all_for_ui="12345"`, `alma.all_for_ui="12345"`, ""},
+		{"inside a query, reversed forms", `title=x and (alma.isbn=3161484100 or alma.isbn=9783161484100)`,
+			`alma.title="x" and (` + isbnBoth + ` or (` + isbnBoth + `))`, `alma.title="x" and (` + isbnBoth + ` or (` + isbnBoth + `))`, ""},
+		{"expansion on the left", `alma.isbn=316148410X and title=x`, isbnBoth + ` and alma.title="x"`, isbnBoth + ` and alma.title="x"`, ""},
 	}
 	idx := DefaultIndexSet()
 	for _, tt := range tests {

@@ -45,7 +45,10 @@ type Request struct {
 	RecordPacking       string // "xml" or "string" (2.0: the value of recordXMLEscaping)
 	Stylesheet          string
 	ResultSetTTL        int
-	Echo                url.Values // the request parameters to echo, normalized
+	// MediaType is the response media type SRU 2.0's httpAccept asked for:
+	// "application/sru+xml", or "" for the default (text/xml).
+	MediaType string
+	Echo      url.Values // the request parameters to echo, normalized
 }
 
 // Limits bounds what a client may ask for. Zero values mean the defaults.
@@ -80,7 +83,7 @@ var (
 	searchParams12 = set("operation", "version", "query", "startRecord", "maximumRecords", "recordPacking",
 		"recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
 	searchParams20 = set("operation", "version", "query", "queryType", "startRecord", "maximumRecords",
-		"recordXMLEscaping", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
+		"recordXMLEscaping", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet", "httpAccept")
 )
 
 func set(names ...string) map[string]bool {
@@ -176,11 +179,29 @@ func parseSearch(req *Request, params url.Values, idx *IndexSet, lim Limits) *Di
 	if params.Has("query") {
 		req.Echo.Set("query", req.Query)
 	}
+	searchTerms := false
 	if qt := one(params, "queryType"); params.Has("queryType") {
-		if !strings.EqualFold(qt, "cql") {
+		switch {
+		case strings.EqualFold(qt, "cql"):
+		case strings.EqualFold(qt, "searchTerms"):
+			// SRU 2.0's query type for OpenSearch's {searchTerms}: plain
+			// keywords, read by the rules of the JSON feed's q
+			// (KeywordsCQL). The echo shows the CQL they became.
+			searchTerms = true
+		default:
 			return NewDiagnostic(6, "queryType")
 		}
 		req.Echo.Set("queryType", "cql")
+	}
+	if params.Has("httpAccept") {
+		switch mt := one(params, "httpAccept"); mt {
+		case "application/sru+xml":
+			req.MediaType = mt
+			req.Echo.Set("httpAccept", mt)
+		case "text/xml", "application/xml", "*/*":
+		default:
+			return NewDiagnostic(6, "httpAccept")
+		}
 	}
 	if params.Has("startRecord") {
 		raw := one(params, "startRecord")
@@ -227,7 +248,14 @@ func parseSearch(req *Request, params url.Values, idx *IndexSet, lim Limits) *Di
 	if strings.TrimSpace(req.Query) == "" {
 		return NewDiagnostic(7, "query")
 	}
-	q, d := ParseQuery(req.Query, idx)
+	query := req.Query
+	if searchTerms {
+		var d *Diagnostic
+		if query, d = KeywordsCQL(query); d != nil {
+			return d
+		}
+	}
+	q, d := ParseQuery(query, idx)
 	if d != nil {
 		return d
 	}

@@ -208,7 +208,7 @@ var (
 	echoOrder1 = []string{"version", "query", "startRecord", "maximumRecords", "recordPacking",
 		"recordSchema", "resultSetTTL", "sortKeys", "stylesheet"}
 	echoOrder2 = []string{"version", "queryType", "query", "startRecord", "maximumRecords",
-		"recordXMLEscaping", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet"}
+		"recordXMLEscaping", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet", "httpAccept"}
 )
 
 // writeEcho writes echoedSearchRetrieveRequest from req.Echo (the query

@@ -3,6 +3,8 @@ package transform
 import (
 	"slices"
 	"strings"
+
+	"github.com/almanet/gateway/internal/stdnum"
 )
 
 // derive fills the exported fields from the MARC fields, in one pass.
@@ -60,7 +62,7 @@ func (r *Record) derive() {
 					continue
 				}
 				v := r.str(s.value)
-				isbn := normalizeISBN(v)
+				isbn := stdnum.ISBN(v)
 				if isbn == "" {
 					continue
 				}
@@ -83,7 +85,7 @@ func (r *Record) derive() {
 		case "022":
 			for _, s := range subs {
 				if r.code(s) == 'a' {
-					if issn := normalizeISSN(r.str(s.value)); issn != "" {
+					if issn := stdnum.ISSN(r.str(s.value)); issn != "" {
 						r.ISSNs = seen.add(r.ISSNs, "s", issn)
 					}
 				}
@@ -105,7 +107,7 @@ func (r *Record) derive() {
 						r.NZMMSID = strings.TrimSpace(v[end+1:])
 					}
 				case strings.HasPrefix(v, "(OCoLC)"):
-					if n := normalizeOCLC(v[len("(OCoLC)"):]); n != "" && !slices.Contains(r.OCLCNumbers, n) {
+					if n := stdnum.OCLC(v[len("(OCoLC)"):]); n != "" && !slices.Contains(r.OCLCNumbers, n) {
 						r.OCLCNumbers = append(r.OCLCNumbers, n)
 					}
 				}
@@ -432,101 +434,6 @@ func year(s string) string {
 		}
 	}
 	return ""
-}
-
-// normalizeISBN takes the number at the start of an 020 $a, without
-// qualifiers such as " (pbk.)", hyphens or spaces, with an upper-case X, and
-// returns it if it has the shape of an ISBN-10 or ISBN-13 ("" otherwise).
-// Check digits are not verified: a misprinted ISBN is still the one on the
-// book. ISBN-10s are not converted.
-func normalizeISBN(s string) string {
-	var buf [16]byte
-	n := 0
-	s = strings.TrimSpace(s)
-	if len(s) > 4 && strings.EqualFold(s[:4], "isbn") {
-		// "ISBN 3-16-148410-X", "ISBN: …" as some catalogues write it.
-		s = strings.TrimLeft(s[4:], " :-")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
-			if n == len(buf) {
-				return ""
-			}
-			if c == 'x' {
-				c = 'X'
-			}
-			buf[n] = c
-			n++
-		case c == '-' || c == ' ':
-			// A space ends the number once it is complete: "0375400699 1997".
-			if c == ' ' && (n == 10 || n == 13) {
-				i = len(s)
-			}
-		default:
-			i = len(s)
-		}
-	}
-	v := string(buf[:n])
-	switch n {
-	case 10:
-		if isDigits(v[:9]) && (v[9] == 'X' || v[9] >= '0' && v[9] <= '9') {
-			return v
-		}
-	case 13:
-		if isDigits(v) && (strings.HasPrefix(v, "978") || strings.HasPrefix(v, "979")) {
-			return v
-		}
-	}
-	return ""
-}
-
-// normalizeOCLC returns an OCLC number as digits alone: without the
-// ocm/ocn/on prefixes catalogues write and without leading zeros ("" when
-// no digits remain or anything else follows).
-func normalizeOCLC(s string) string {
-	s = strings.TrimSpace(s)
-	for _, p := range []string{"ocm", "ocn", "on"} {
-		if rest, ok := strings.CutPrefix(s, p); ok {
-			s = rest
-			break
-		}
-	}
-	s = strings.TrimLeft(strings.TrimSpace(s), "0")
-	if s == "" || !isDigits(s) {
-		return ""
-	}
-	return s
-}
-
-// normalizeISSN returns an 022 $a as NNNN-NNNC, or "" when it is not
-// shaped like an ISSN.
-func normalizeISSN(s string) string {
-	var buf [8]byte
-	n := 0
-	s = strings.TrimSpace(s)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9' || c == 'X' || c == 'x':
-			if n == len(buf) {
-				return ""
-			}
-			if c == 'x' {
-				c = 'X'
-			}
-			buf[n] = c
-			n++
-		case c == '-' && n == 4:
-		default:
-			i = len(s)
-		}
-	}
-	if n != 8 || !isDigits(string(buf[:7])) || !(buf[7] == 'X' || buf[7] >= '0' && buf[7] <= '9') {
-		return ""
-	}
-	return string(buf[:4]) + "-" + string(buf[4:])
 }
 
 // trimISBD strips trailing ISBD punctuation (" /", " :", " ;", " =", ",",

@@ -442,6 +442,31 @@ func (d *Doer) Do(req *http.Request) (*http.Response, error) {
 	return d.attempt(req, key)
 }
 
+// Spend waits for a slot of key's call budget, using at most half the
+// time left before ctx's deadline (see attempt). A refusal is a
+// *BudgetError; the caller's own deadline or cancel is ctx's error. The
+// Z39.50 targets spend theirs per search through it too.
+func (d *Doer) Spend(ctx context.Context, key string) error {
+	waitCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+		defer cancel()
+	}
+	if err := d.t.budget.Wait(waitCtx, key); err != nil {
+		if ctx.Err() != nil {
+			return err // the caller's own deadline or cancel
+		}
+		wait := d.backoffLeft(key)
+		var se *budget.SlotError
+		if errors.As(err, &se) {
+			wait = se.Wait // the client may retry when the next slot is free
+		}
+		return &BudgetError{err: err, wait: wait}
+	}
+	return nil
+}
+
 // attempt sends req once, after waiting for the call budget. The wait may
 // use at most half the time left before the call's deadline: a call that
 // queued behind the budget until its deadline would then time out on a
@@ -451,22 +476,8 @@ func (d *Doer) Do(req *http.Request) (*http.Response, error) {
 // gateway's own rate limit, which the breaker does not count.
 func (d *Doer) attempt(req *http.Request, key string) (*http.Response, error) {
 	ctx := req.Context()
-	waitCtx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
-		defer cancel()
-	}
-	if err := d.t.budget.Wait(waitCtx, key); err != nil {
-		if ctx.Err() != nil {
-			return nil, err // the caller's own deadline or cancel
-		}
-		wait := d.backoffLeft(key)
-		var se *budget.SlotError
-		if errors.As(err, &se) {
-			wait = se.Wait // the client may retry when the next slot is free
-		}
-		return nil, &BudgetError{err: err, wait: wait}
+	if err := d.Spend(ctx, key); err != nil {
+		return nil, err
 	}
 	resp, err := d.t.base.RoundTrip(req)
 	if err != nil {

@@ -18,7 +18,9 @@ func TestCQLToRPN(t *testing.T) {
 		{`alma.title all "cats dogs"`, `@and @attr 1=4 @attr 2=3 @attr 4=2 "cats" @attr 1=4 @attr 2=3 @attr 4=2 "dogs"`, `(alma.title = "cats") and (alma.title = "dogs")`},
 		{`smith* not alma.isbn=123`, `@not @attr 1=1016 @attr 2=3 @attr 4=2 @attr 5=1 "smith" @attr 1=7 @attr 2=3 @attr 4=2 "123"`, `(alma.all_for_ui = "smith*") not (alma.isbn = "123")`},
 		{`alma.main_pub_date >= 1990`, `@attr 1=31 @attr 2=4 "1990"`, `alma.main_pub_date >= "1990"`},
-		{`alma.issn = "1234-5678" or alma.title = "a\"b"`, `@or @attr 1=8 @attr 2=3 @attr 4=2 "1234-5678" @attr 1=4 @attr 2=3 @attr 4=2 "a\"b"`, `(alma.issn = "1234-5678") or (alma.title = "a\"b")`},
+		// An ISSN is both its forms (sru's standard numbers, issue 22).
+		{`alma.issn = "1234-5678" or alma.title = "a\"b"`, `@or @or @attr 1=8 @attr 2=3 @attr 4=2 "1234-5678" @attr 1=8 @attr 2=3 @attr 4=2 "12345678" @attr 1=4 @attr 2=3 @attr 4=2 "a\"b"`,
+			`((alma.issn = "1234-5678") or (alma.issn = "12345678")) or (alma.title = "a\"b")`},
 	} {
 		n := parseRPN(t, c.cql, DefaultIndexMap())
 		if got := PQF(n); got != c.pqf {

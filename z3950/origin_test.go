@@ -179,6 +179,15 @@ func TestOriginHostile(t *testing.T) {
 		}, func(err error) bool { return errors.As(err, new(*ProtocolError)) }},
 		{"garbage", func(c net.Conn, w *wire) { readPDU(w); c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) },
 			func(err error) bool { return err != nil }},
+		{"garbage, connection kept open", func(c net.Conn, w *wire) {
+			readPDU(w)
+			c.Write(initOK)
+			readPDU(w)
+			c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) // 'H' would announce 84 bytes
+			io.Copy(io.Discard, c)
+		}, func(err error) bool {
+			return errors.As(err, new(*ProtocolError)) && strings.Contains(err.Error(), `not a Z39.50 PDU (it starts "HTTP/1.1 400 Bad`)
+		}},
 		{"a search answer to the Init", func(c net.Conn, w *wire) {
 			readPDU(w)
 			c.Write(pdu(tagSearchResponse, nil, ctxInt(23, 1), ctxInt(24, 0), ctxInt(25, 1), ctxBool(22, true)))

@@ -25,8 +25,9 @@ func TestRPNToCQL(t *testing.T) {
 		{"and of title and author", and(rpnTerm("history", 1, 4), rpnTerm("author", 1, 1003)), "", `alma.title="history" and alma.creator="author"`, 0, ""},
 		{"personal name", rpnTerm("Muster", 1, 1), "", `alma.creator="Muster"`, 0, ""},
 		{"author-name personal", rpnTerm("Muster", 1, 1004), "", `alma.creator="Muster"`, 0, ""},
-		{"isbn", rpnTerm("9780000000002", 1, 7), "", `alma.isbn="9780000000002"`, 0, ""},
-		{"issn", rpnTerm("1234-5678", 1, 8), "", `alma.issn="1234-5678"`, 0, ""},
+		// Standard numbers become the forms records catalogue them in (issue 22).
+		{"isbn", rpnTerm("9780000000002", 1, 7), "", `alma.isbn="9780000000002" or alma.isbn="0000000000"`, 0, ""},
+		{"issn", rpnTerm("1234-5678", 1, 8), "", `alma.issn="1234-5678" or alma.issn="12345678"`, 0, ""},
 		{"any", rpnTerm("data", 1, 1016), "", `alma.all_for_ui="data"`, 0, ""},
 		{"server choice", rpnTerm("data", 1, 1017), "", `alma.all_for_ui="data"`, 0, ""},
 		{"no use attribute", rpnTerm("data"), "", `alma.all_for_ui="data"`, 0, ""},

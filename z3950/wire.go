@@ -72,6 +72,12 @@ func (w *wire) roundTrip(ctx context.Context, out []byte, timeout time.Duration)
 		}
 	}
 	for {
+		if w.have > 0 && w.buf[0]&0xe0 != 0xa0 {
+			// Every APDU is a context-specific constructed [tag]: anything
+			// else (an HTTP answer, a banner) is refused at its first byte
+			// rather than waited on for the length it seems to announce.
+			return nil, protoErr("the answer is not a Z39.50 PDU (it starts %s)", firstBytes(w.buf[:w.have]))
+		}
 		if w.have > 0 {
 			n, err := w.f.next(w.buf[:w.have])
 			if err == nil {
@@ -124,4 +130,16 @@ func (w *wire) ctxErr(ctx context.Context, err error) error {
 		return context.DeadlineExceeded
 	}
 	return err
+}
+
+// firstBytes shows how an answer starts, for a protocol error: printable
+// text quoted, else hex.
+func firstBytes(b []byte) string {
+	b = b[:min(len(b), 16)]
+	for _, c := range b {
+		if c < ' ' && c != '\r' && c != '\n' || c > '~' {
+			return fmt.Sprintf("% x", b)
+		}
+	}
+	return fmt.Sprintf("%q", b)
 }
