@@ -50,7 +50,7 @@ func (s *Server) federatedSearch() fiber.Handler {
 		if !p.Has("targets") && !p.Has("sort") && !p.Has("facets") {
 			return c.Next()
 		}
-		t0 := time.Now()
+		t0 := requestStart(c)
 		fr, err := s.parseFederated(p)
 		if err != nil {
 			return s.errs.json(c, "/v1/search", err, t0)
@@ -265,7 +265,7 @@ func renderFederated(fr *fedRequest, r *fedResult) Rendered {
 // or group (a virtual database), merged.
 func (s *Server) handleVirtualSRU() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		t0 := time.Now()
+		t0 := requestStart(c)
 		db := strings.Clone(c.Params("db"))
 		p := sruParams(c)
 		names, err := s.cfg.ResolveTargets(db)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,15 +47,18 @@ type records struct {
 	apiGuard   map[string]*upstream.Guard // by "nz" or member code
 	remaining  func(who string, n int)
 	recordLife cache.Lifetime
-	availLife  cache.Lifetime
-	now        func() time.Time
-	owners     izOwners // which member an IZ MMS ID belongs to (izowners.go)
+	// unknownLife is how long a record Alma does not have is remembered
+	// (cache.diagnostic_ttl).
+	unknownLife cache.Lifetime
+	availLife   cache.Lifetime
+	now         func() time.Time
+	owners      izOwners // which member an IZ MMS ID belongs to (izowners.go)
 }
 
 // nzRecord returns the NZ record with that MMS ID, found through the NZ
 // SRU endpoint so that it carries the member 852s.
 func (rs *records) nzRecord(ctx context.Context, mmsID string) (*transform.Record, CacheView, error) {
-	return rs.cachedRecord(ctx, "rec|"+mmsID, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
+	rec, v, err := rs.cachedRecord(ctx, "rec|"+mmsID, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
 		p, err := rs.nz.Search(ctx, TargetQuery{CQL: "alma.mms_id=" + mmsID, Start: 1, Count: 1})
 		if err != nil {
 			return cache.Loaded{}, err
@@ -64,9 +68,22 @@ func (rs *records) nzRecord(ctx context.Context, mmsID string) (*transform.Recor
 				return cache.Loaded{Value: tr.Record.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 			}
 		}
-		return cache.Loaded{}, notFound("the network has no record with MMS ID " + mmsID)
+		// Unknown: remembered for the diagnostic lifetime (a webhook
+		// naming the ID purges it), so asking again costs no Alma call.
+		return cache.Loaded{Value: unknownRecord, Cache: true, Life: &rs.unknownLife, Tags: []string{"mms:" + mmsID}}, nil
 	})
+	if errors.Is(err, errUnknownRecord) {
+		err = notFound("the network has no record with MMS ID " + mmsID)
+	}
+	return rec, v, err
 }
+
+// unknownRecord is the cached value of a record Alma does not have (no
+// MARCXML is one byte long); errUnknownRecord is cachedRecord finding it.
+var (
+	unknownRecord    = []byte("-")
+	errUnknownRecord = errors.New("unknown record")
+)
 
 // liveAvailability returns the AVA/AVE/AVD entries of a record from the
 // Bibs API, called with the given key (the NZ key for NZ records, a
@@ -104,6 +121,9 @@ func (rs *records) cachedRecord(ctx context.Context, key string, life cache.Life
 	res, err := rs.loader.Get(ctx, key, life, load)
 	if err != nil {
 		return nil, CacheView{}, err
+	}
+	if bytes.Equal(res.Value, unknownRecord) {
+		return nil, CacheView{}, errUnknownRecord
 	}
 	rec, err := transform.Parse(res.Value)
 	if err != nil {
@@ -157,7 +177,7 @@ func newRecordHandler(pipe *Searcher, recs *records, nzKey string, errs errorWri
 }
 
 func (h *recordHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	uri := c.Request().RequestURI()
 	m, ok := h.memo.get(nil, uri)
 	if !ok {
@@ -251,7 +271,7 @@ func newAvailabilityHandler(pipe *Searcher, recs *records, nzKey string, members
 }
 
 func (h *availabilityHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	id := c.Params("iz_mms_id")
 	if !validMMSID(id) {
 		return h.errs.json(c, "/v1/availability", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -190,7 +189,7 @@ func newSearchHandler(rules queryRules, pipe *Searcher, target Target, errs erro
 }
 
 func (h *searchHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
 	m, ok := h.memo.get(idx, raw)
 	if !ok {

@@ -49,6 +49,10 @@ type Options struct {
 	// AccessLog receives the access log's lines while the configuration
 	// has it on (log.access). Nil means discard.
 	AccessLog io.Writer
+	// AccessLogBatch, when positive, writes the access log's lines in
+	// batches, at most this late (and at once when 32 KiB wait): one write
+	// per batch rather than per request. Zero writes each line at once.
+	AccessLogBatch time.Duration
 }
 
 // Server is one gateway instance. Its parts are grouped by job; the
@@ -153,7 +157,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m = newMetrics()
 	s.registerEdgeMetrics()
 	if cfg.Log.AccessLog() && opt.AccessLog != nil {
-		s.access = newAccessLog(opt.AccessLog)
+		s.access = newAccessLog(opt.AccessLog, opt.AccessLogBatch)
 	}
 	s.health = upstream.NewHealth(s.m.up, s.log)
 
@@ -214,10 +218,11 @@ func New(cfg Config, opt Options) (*Server, error) {
 	})
 	s.recs = &records{
 		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
-		remaining:  func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
-		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
-		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
-		now:        s.now,
+		remaining:   func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
+		recordLife:  cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
+		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
+		availLife:   cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
+		now:         s.now,
 	}
 	if s.api != nil {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
@@ -293,24 +298,26 @@ func (s *Server) handleAvailability() fiber.Handler {
 	return newAvailabilityHandler(s.pipe, s.recs, s.cfg.APIKey, s.cfg.Member, s.errs)
 }
 
-// Serve answers on ln until ctx ends, then drains: it stops accepting,
-// lets in-flight requests finish (bounded by the drain timeout), and
+// Serve answers on ln until ctx ends, then drains (drain.go): it stops
+// accepting, answers every request that arrived before, each connection's
+// last answer with Connection: close, bounded by the drain timeout, and
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
-	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
-	go func() { errc <- s.app.Listener(ln) }()
+	el := s.edgeListener(ln) // framing, Host, connection caps, head deadline and drain (edge.go)
+	go func() { errc <- s.app.Listener(el) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.Limits.DrainTimeout.D().String())
-	if err := s.app.ShutdownWithTimeout(s.cfg.Limits.DrainTimeout.D()); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	timeout := s.cfg.Limits.DrainTimeout.D()
+	s.log.Info("shutting down: draining in-flight requests", "timeout", timeout.String())
+	if left := el.drain(timeout); left > 0 {
+		s.log.Warn("drain timeout: returning with connections still open", "connections", left, "timeout", timeout.String())
 	}
-	return nil
+	return <-errc
 }
 
 // Close stops background work and releases the caches.
@@ -324,6 +331,7 @@ func (s *Server) Close() error {
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
+	s.access.close()
 	if s.redis != nil {
 		return s.redis.Close()
 	}

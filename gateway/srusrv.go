@@ -51,7 +51,7 @@ func newSRUHandler(rules queryRules, pipe *Searcher, target Target, errs errorWr
 }
 
 func (h *sruHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
 	get := c.Method() == http.MethodGet
 	var m sruMemo

@@ -145,6 +145,19 @@ func almaWriteStatus(ae *alma.Error) int {
 	return http.StatusBadGateway
 }
 
+// alreadyLinked reports whether Alma refused a link because the member has
+// a record linked to the NZ record already. Alma's code for it varies
+// (issue 22): the simulator sends 401652, Alma's documented lists name
+// 402210 too, and the message says so whatever the code.
+func alreadyLinked(ae *alma.Error) bool {
+	switch ae.Code {
+	case "401652", "402210":
+		return true
+	}
+	m := strings.ToLower(ae.Message)
+	return strings.Contains(m, "already exists") || strings.Contains(m, "already linked")
+}
+
 func staffName(p Principal) string {
 	if p.Name != "" {
 		return p.Name
@@ -364,10 +377,21 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 	return g.Do(ctx, f)
 }
 
-// findLinked looks for the member's record linked to nzID through the
-// member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
-// member has no SRU endpoint configured or none is found.
+// findLinked looks for the member's record linked to nzID: in the NZ
+// record's member 852s, then through the member's SRU (035
+// (EXLNZ-<network>)<nz mms id>). It answers "" when neither names one.
 func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
+	// The NZ record's member-availability 852s name the member's record
+	// ($a the member, $6 its IZ MMS ID): the seed's member availability,
+	// usually cached, and known for members without an sru_url too
+	// (issue 22).
+	if rec, _, err := w.s.recs.nzRecord(ctx, nzID); err == nil {
+		for _, h := range rec.Holdings {
+			if h.Institution == code && h.IZMMSID != "" {
+				return h.IZMMSID, nil
+			}
+		}
+	}
 	reg := w.s.reg.member(code)
 	if reg == nil || w.network == "" {
 		return "", nil
@@ -420,13 +444,15 @@ func (w *writes) linkOp() writeOp {
 				return err
 			})
 			var ae *alma.Error
-			if errors.As(err, &ae) && almaWriteStatus(ae) == http.StatusConflict {
+			if errors.As(err, &ae) && (almaWriteStatus(ae) == http.StatusConflict || alreadyLinked(ae)) {
 				// Alma refuses a second link without naming the record it
-				// has: look again (the member's SRU may have lagged).
+				// has: look again, past the cache (the cached NZ record or
+				// the member's SRU may have lagged).
+				w.evict(ctx, []string{nz})
 				if iz, ferr := w.findLinked(ctx, r.code, nz); ferr == nil && iz != "" {
 					return existing(iz), nil
 				}
-				return nil, &almaRefusal{status: http.StatusConflict, ae: ae, note: "the institution's record linked to " + nz + " could not be found through its SRU"}
+				return nil, &almaRefusal{status: http.StatusConflict, ae: ae, note: "the institution's record linked to " + nz + " could not be found in the network record's 852s nor through its SRU"}
 			}
 			if err != nil {
 				return nil, err
