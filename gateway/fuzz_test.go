@@ -110,6 +110,8 @@ var querySeeds = []string{
 	"query=alma.all_for_ui%20any%20%22a%20b%22%20and%2Fcql.distance%3C3%20alma.title%3Dc",
 	"&&&==&",
 	"q=%",
+	"q=x&sort=date", "q=x&sort=title&query=y", "query=alma.title%3Dx%20sortBy%20alma.title&sort=date",
+	"q=x&targets=nz&facets=year", "q=x&targets=mars", "q=x&targets=,,&sort=nope", "q=x&start=9999&limit=100&targets=nz",
 	"limit=0&q=x",
 }
 
@@ -220,7 +222,8 @@ func FuzzSearchHandler(f *testing.F) {
 
 func FuzzRecordPath(f *testing.F) {
 	s := fuzzServer(f)
-	for _, p := range []string{"9912345678900101", "12ab", "..%2F..", "%00", "1", "99999999999999999999999999", "123?format=marcxml", "123/extra"} {
+	for _, p := range []string{"9912345678900101", "12ab", "..%2F..", "%00", "1", "99999999999999999999999999", "123?format=marcxml", "123/extra",
+		"nz:9912345678900101", "nz:abc", "mars:1", "01NET_INST:991", ":", "x:", "nz%3A991", "a:%22%5C"} {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, id string) {

@@ -159,9 +159,19 @@ func decodeFeed(t *testing.T, body []byte) feedAnswer {
 	return a
 }
 
+// soloRegistry is a registry of one target, nz, answered by tg: the
+// search model then passes every search through to tg.
+func soloRegistry(tg Target) *registry {
+	cfg := &Config{}
+	cfg.ApplyDefaults()
+	r := newRegistry(cfg)
+	r.add(&regTarget{name: NZTarget, kind: KindAlma, target: tg, nz: true, sorts: true, weight: 1, schema: "marcxml"})
+	return r
+}
+
 func searchRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/v1/search", newSearchHandler(rules, pipe, ft.target(), errs)
+		return "/v1/search", newSearchHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 
@@ -320,7 +330,7 @@ func TestSearchHandlerErrors(t *testing.T) {
 
 func sruRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/sru", newSRUHandler(rules, pipe, ft.target(), errs)
+		return "/sru", newSRUHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 
@@ -375,7 +385,7 @@ func recordRig(t *testing.T, ft *fakeTarget, bibs bibSource) *handlerRig {
 		if bibs == nil {
 			recs.api = nil
 		}
-		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, "nz-key", errs)
+		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, soloRegistry(ft.target()), func(string) (Member, bool) { return Member{}, false }, "nz-key", errs)
 	})
 }
 

@@ -145,6 +145,15 @@ func (r *registry) member(code string) *regTarget {
 	return nil
 }
 
+// only is the one target names resolve to, or nil for several.
+func (r *registry) only(names []string) *regTarget {
+	if len(names) != 1 {
+		return nil
+	}
+	t, _ := r.get(names[0])
+	return t
+}
+
 // names lists the targets' names in registration order.
 func (r *registry) names() []string {
 	out := make([]string, len(r.list))

@@ -40,14 +40,14 @@ func (s *Server) routeTable() []route {
 		{method: get, path: "/sru", handlers: h(s.handleSRU())},
 		{method: post, path: "/sru", handlers: h(s.handleSRU())},
 
-		// Federation (SPEC 9): /v1/search with targets, sort or facets, and
-		// the SRU virtual databases; a plain /v1/search goes on to
-		// handleSearch.
-		{method: get, path: "/v1/search", doc: true, handlers: h(s.federatedSearch(), s.handleSearch())},
-		{method: get, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: post, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: get, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: post, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
+		// The search model (SPEC 14): /v1/search passes one target through
+		// and merges several (federation, SPEC 9); so do the SRU virtual
+		// databases.
+		{method: get, path: "/v1/search", doc: true, handlers: h(s.handleSearch())},
+		{method: get, path: "/sru/:db", handlers: h(s.handleSRU())},
+		{method: post, path: "/sru/:db", handlers: h(s.handleSRU())},
+		{method: get, path: "/view/sru/:db", handlers: h(s.handleSRU())},
+		{method: post, path: "/view/sru/:db", handlers: h(s.handleSRU())},
 
 		{method: get, path: "/v1/records/:mms_id", doc: true, handlers: h(s.handleRecord())},
 		{method: get, path: "/v1/availability/:iz_mms_id", doc: true, handlers: h(s.handleAvailability())},

@@ -283,15 +283,15 @@ func (s *Server) Target(name string) (Target, bool) {
 
 // The handlers of routes.go, each built from what it uses.
 func (s *Server) handleSearch() fiber.Handler {
-	return newSearchHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSearchHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleSRU() fiber.Handler {
-	return newSRUHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSRUHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleRecord() fiber.Handler {
-	return newRecordHandler(s.pipe, s.recs, s.cfg.APIKey, s.errs)
+	return newRecordHandler(s.pipe, s.recs, s.reg, s.cfg.Member, s.cfg.APIKey, s.errs)
 }
 
 func (s *Server) handleAvailability() fiber.Handler {

@@ -120,7 +120,7 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 			return nil, z3950.FromSRU(d)
 		}
 		ans, _, err = s.pipe.Load(ctx, "fed|"+key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
-			r, _, err := s.fed.search(ctx, names, query, federate.SortRelevance)
+			r, _, err := s.fed.searchTo(ctx, names, query, federate.SortRelevance, q.Start+q.Count-1)
 			if err != nil {
 				return Rendered{}, err
 			}

@@ -395,8 +395,8 @@ func (ss *session) search(r *SearchRequest) []byte {
 		}
 	}
 	recs, status := ss.records(res, r.DatabaseNames[0], n)
-	return pdu(tagSearchResponse, r.ReferenceID, append(fields, ctxInt(24, len(recs)), ctxInt(25, 1+len(recs)), ctxBool(22, true),
-		ctxInt(27, status), recordsPacket(recs, nil))...)
+	return pduRecords(tagSearchResponse, r.ReferenceID, true, recs, append(fields, ctxInt(24, len(recs)), ctxInt(25, 1+len(recs)), ctxBool(22, true),
+		ctxInt(27, status))...)
 }
 
 // queryCQL turns the query into validated, canonical CQL.
@@ -531,7 +531,7 @@ func (ss *session) present(r *PresentRequest) []byte {
 	if next > rs.total {
 		next = 0
 	}
-	return pdu(tagPresentResponse, r.ReferenceID, ctxInt(24, len(recs)), ctxInt(25, next), ctxInt(27, status), recordsPacket(recs, nil))
+	return pduRecords(tagPresentResponse, r.ReferenceID, true, recs, ctxInt(24, len(recs)), ctxInt(25, next), ctxInt(27, status))
 }
 
 func (ss *session) deleteSets(r *DeleteRequest) []byte {
