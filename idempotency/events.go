@@ -2,6 +2,7 @@ package idempotency
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
@@ -69,19 +70,47 @@ func (e *Events) First(ctx context.Context, key, sent string) Verdict {
 		}
 	}
 	if e.redis != nil {
-		ok, err := e.redis.SetNX(ctx, "gw:webhook:"+key, 1, e.memory).Result()
-		if err == nil {
-			if !ok {
-				return EventReplay
+		if v, ok := e.firstInRedis(ctx, key); ok {
+			if v == EventNew {
+				e.remember(key, now) // so that a Redis outage later still knows it
 			}
-			e.remember(key, now) // so that a Redis outage later still knows it
-			return EventNew
+			return v
 		}
 	}
 	if e.remember(key, now) {
 		return EventNew
 	}
 	return EventReplay
+}
+
+// firstInRedis claims key in Redis with a value of this call's own. A
+// claim whose answer was lost (a timeout after Redis had set the key, as
+// a loaded Redis gives) is asked again once: the key holding this call's
+// value means the claim was this call's. ok is false when Redis could not
+// say either time; then the in-process memory decides.
+func (e *Events) firstInRedis(ctx context.Context, key string) (v Verdict, ok bool) {
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	mine := hex.EncodeToString(tok[:])
+	rkey := "gw:webhook:" + key
+	for range 2 {
+		set, err := e.redis.SetNX(ctx, rkey, mine, e.memory).Result()
+		if err != nil {
+			continue
+		}
+		if set {
+			return EventNew, true
+		}
+		held, err := e.redis.Get(ctx, rkey).Result()
+		if err != nil {
+			continue
+		}
+		if held == mine {
+			return EventNew, true // the first claim was set; its answer was lost
+		}
+		return EventReplay, true
+	}
+	return 0, false
 }
 
 // remember adds key to the in-process memory; false when it was there
