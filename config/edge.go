@@ -27,6 +27,18 @@ type EdgeLimits struct {
 	// a request head (request line and headers; larger is 431). Zero means
 	// 16 KiB; it must hold limits.max_url_bytes plus 1 KiB of headers.
 	ReadBufferBytes int `yaml:"read_buffer_bytes"`
+	// MaxConnectionsPerClient caps the open connections of one client
+	// address (an IPv6 client by its /64); one over is answered 503 with
+	// Retry-After and closed. Peers in limits.trusted_proxies are not
+	// capped (they carry many clients), nor is loopback unless
+	// limits.limit_loopback. Zero means 64; a negative value means no cap.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client"`
+	// HeaderTimeout bounds the arrival of a request head: from the
+	// connection's start for its first request, from the head's first
+	// byte for the next ones (the wait between them is IdleTimeout). A
+	// head that has not arrived whole by then is answered 408 and the
+	// connection closed. Zero means 10s.
+	HeaderTimeout Duration `yaml:"header_timeout"`
 }
 
 func (l *EdgeLimits) applyDefaults() {
@@ -38,6 +50,12 @@ func (l *EdgeLimits) applyDefaults() {
 	}
 	if l.ReadBufferBytes == 0 {
 		l.ReadBufferBytes = 16 << 10
+	}
+	if l.MaxConnectionsPerClient == 0 {
+		l.MaxConnectionsPerClient = 64
+	}
+	if l.HeaderTimeout == 0 {
+		l.HeaderTimeout = Duration(10 * time.Second)
 	}
 }
 

@@ -28,6 +28,16 @@ type Z3950Config struct {
 	ResultSetTTL Duration `yaml:"result_set_ttl"`
 	// MaxPresent bounds the records of one Present (limits.max_records).
 	MaxPresent int `yaml:"max_present"`
+	// MaxSessionsPerClient bounds the sessions of one client address, an
+	// IPv6 one by its /64 (8); one more is refused with a Close.
+	MaxSessionsPerClient int `yaml:"max_sessions_per_client"`
+	// InitTimeout is the time from connect to a whole initRequest (10s);
+	// a session that has not sent one by then is closed.
+	InitTimeout Duration `yaml:"init_timeout"`
+	// MaxBufferedBytes bounds the bytes of incoming PDUs held across all
+	// sessions (32 MiB); a session whose partial PDU would pass it is
+	// closed. Before its Init a session holds at most 64 KiB.
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
 }
 
 // applyZ3950Env reads GATEWAY_Z3950_ADDR.
@@ -47,10 +57,12 @@ func (c *Config) validateZ3950() error {
 	}
 	switch {
 	case z.MaxSessions < 0, z.MaxPDUBytes < 0, z.MaxMessageBytes < 0, z.MaxResultSets < 0, z.MaxPresent < 0,
-		z.IdleTimeout < 0, z.ResultSetTTL < 0:
+		z.IdleTimeout < 0, z.ResultSetTTL < 0, z.MaxSessionsPerClient < 0, z.InitTimeout < 0, z.MaxBufferedBytes < 0:
 		return fmt.Errorf("config: z3950 limits must not be negative")
 	case z.MaxPDUBytes > 0 && z.MaxPDUBytes < 1024:
 		return fmt.Errorf("config: z3950.max_pdu_bytes must be at least 1024")
+	case z.MaxBufferedBytes > 0 && z.MaxBufferedBytes < max(z.MaxPDUBytes, 1<<20):
+		return fmt.Errorf("config: z3950.max_buffered_bytes must be at least z3950.max_pdu_bytes (and 1 MiB)")
 	}
 	return nil
 }
@@ -64,6 +76,9 @@ func (c *Config) Z3950Server(version string) z3950.Config {
 	}
 	return z3950.Config{
 		MaxSessions:     z.MaxSessions,
+		MaxPerClient:    z.MaxSessionsPerClient,
+		InitTimeout:     z.InitTimeout.D(),
+		MaxBuffered:     z.MaxBufferedBytes,
 		IdleTimeout:     z.IdleTimeout.D(),
 		MaxPDUBytes:     z.MaxPDUBytes,
 		MaxMessageBytes: z.MaxMessageBytes,

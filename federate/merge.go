@@ -41,11 +41,14 @@ type Cluster struct {
 	// fields. Its own Holdings are that record's; the cluster's are Holdings.
 	Record    *transform.Record
 	Preferred Ref
-	Sources   []Ref               // every record of the cluster, in source order then position
-	Holdings  []transform.Holding // the union over the sources, one per institution
-	Score     float64             // relevance (see the package comment)
-	Position  int                 // the best position in any source
-	Weight    float64             // the highest weight among the sources
+	// NZMMSID is the network record's MMS ID when the cluster has one: the
+	// 001 of its nz record, else the 035 (EXLNZ-…) of a member's IZ record.
+	NZMMSID  string
+	Sources  []Ref               // every record of the cluster, in source order then position
+	Holdings []transform.Holding // the union over the sources, one per institution
+	Score    float64             // relevance (see the package comment)
+	Position int                 // the best position in any source
+	Weight   float64             // the highest weight among the sources
 
 	first int    // index of the first source that has a record in the cluster
 	id    string // the preferred record's ID, the last tie-breaker
@@ -443,6 +446,12 @@ func build(g []int32, items []item, sources []Source) *Cluster {
 			pref = i
 		}
 		c.Sources = append(c.Sources, Ref{Target: sources[it.src].Target, ID: it.rec.ID})
+		switch src := &sources[it.src]; {
+		case src.NZ && it.rec.Rec.MMSID != "":
+			c.NZMMSID = it.rec.Rec.MMSID
+		case src.Member != "" && it.rec.Rec.NZMMSID != "" && c.NZMMSID == "":
+			c.NZMMSID = it.rec.Rec.NZMMSID
+		}
 		c.Position = min(c.Position, it.rec.Position)
 		c.Weight = max(c.Weight, weightOf(&sources[it.src]))
 	}

@@ -2,10 +2,16 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/almanet/gateway/config"
 )
@@ -165,5 +171,110 @@ func TestAccessLogOff(t *testing.T) {
 	base["GATEWAY_ACCESS_LOG"] = "sometimes"
 	if _, err := config.Load("", envOf(base)); err == nil || !strings.Contains(err.Error(), "GATEWAY_ACCESS_LOG") {
 		t.Errorf("GATEWAY_ACCESS_LOG=sometimes: %v, want an error naming it", err)
+	}
+}
+
+// TestAccessLogTimeIsSlogs: the access log's per-second time prefix gives
+// the same text as formatting each time in full, across seconds, zones and
+// every millisecond digit.
+func TestAccessLogTimeIsSlogs(t *testing.T) {
+	a := newAccessLog(io.Discard, 0)
+	zone := time.FixedZone("CET", 3600)
+	base := time.Date(2026, 12, 7, 23, 59, 58, 0, zone)
+	for _, d := range []time.Duration{0, time.Millisecond, 9 * time.Millisecond, 10 * time.Millisecond, 99 * time.Millisecond,
+		100 * time.Millisecond, 999*time.Millisecond + 999999, time.Second, 1500 * time.Millisecond, 2*time.Second + 7*time.Millisecond, time.Millisecond} {
+		tm := base.Add(d)
+		want := tm.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		if got := string(a.appendTime(nil, tm)); got != want {
+			t.Errorf("%v: %q, want %q", tm, got, want)
+		}
+	}
+}
+
+// lockedBuffer records each Write apart, safe for the flusher's goroutine.
+type lockedBuffer struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.writes = append(b.writes, string(p))
+	return len(p), nil
+}
+
+func (b *lockedBuffer) all() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.writes)
+}
+
+// TestAccessLogBatches: batched lines are written together, whole, none
+// lost: by the flusher, when 32 KiB wait, and at close; after close each
+// line is written at once.
+func TestAccessLogBatches(t *testing.T) {
+	out := &lockedBuffer{}
+	a := newAccessLog(out, time.Hour)
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Use(func(c *fiber.Ctx) error {
+		now := time.Now()
+		err := c.Next()
+		a.write(c, c.Context().RemoteIP(), now, now)
+		return err
+	})
+	app.Get("/x", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	get := func() {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://gateway.example/x?"+strings.Repeat("q", 200), nil)
+		if resp, err := app.Test(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /x: %v %v", resp, err)
+		}
+	}
+	const n = 300
+	for range n {
+		get()
+	}
+	// An hour's batch: only the 32 KiB bound has written so far.
+	early := out.all()
+	for _, w := range early {
+		if len(w) < maxBatch || !strings.HasSuffix(w, "\n") {
+			t.Errorf("a batch written early of %d bytes, want at least %d and whole lines", len(w), maxBatch)
+		}
+	}
+	a.close()
+	lines := 0
+	for _, w := range out.all() {
+		if !strings.HasSuffix(w, "\n") {
+			t.Errorf("a write that does not end a line: %.80q", w)
+		}
+		lines += strings.Count(w, "\n")
+	}
+	if lines != n {
+		t.Errorf("%d lines written, want %d", lines, n)
+	}
+	before := len(out.all())
+	get()
+	if got := out.all(); len(got) != before+1 || strings.Count(got[len(got)-1], "\n") != 1 {
+		t.Errorf("after close: %d writes, want %d, the last one line", len(got), before+1)
+	}
+}
+
+// TestAccessLogNamesTheProxiedClient: behind a proxy listed in
+// limits.trusted_proxies the line names the client the proxy forwarded
+// for; from any other peer X-Forwarded-For changes nothing.
+func TestAccessLogNamesTheProxiedClient(t *testing.T) {
+	for _, tc := range []struct {
+		trusted []string
+		want    string
+	}{{nil, "127.0.0.1"}, {[]string{"127.0.0.1"}, "203.0.113.9"}} {
+		env := newEnv(t, func(c *Config) { c.Limits.TrustedProxies = tc.trusted })
+		if code, _, _ := env.get("/healthz", "X-Forwarded-For", "203.0.113.9"); code != 200 {
+			t.Fatalf("healthz: %d", code)
+		}
+		lines := accessLines(t, env.access.String())
+		if len(lines) == 0 || lines[len(lines)-1].Client != tc.want {
+			t.Errorf("trusted proxies %v: lines %+v, want the last with client %s", tc.trusted, lines, tc.want)
+		}
 	}
 }

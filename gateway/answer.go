@@ -18,6 +18,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 // This file is the one place where errors become answers (STYLE.md): an
@@ -95,15 +96,15 @@ func errorAnswer(log *slog.Logger, route string, err error) answer {
 	if errors.As(err, &ce) {
 		return answer{status: ce.status, diag: ce.diag, retryAfter: ce.retryAfter}
 	}
-	var ue *upstreamError
+	var ue *upstream.Error
 	if errors.As(err, &ue) {
-		ra := ue.retryAfter
+		ra := ue.RetryAfter
 		if ra <= 0 {
 			ra = 5 * time.Second
 		}
-		d := sru.NewDiagnostic(1, ue.detail+"; no cached answer is available")
+		d := sru.NewDiagnostic(1, ue.Detail+"; no cached answer is available")
 		d.Message = "Alma is unavailable"
-		if errors.Is(ue.kind, errRateLimited) {
+		if errors.Is(ue.Kind, upstream.ErrRateLimited) {
 			d.Message = "Alma's rate limit is reached"
 		}
 		return answer{status: http.StatusServiceUnavailable, diag: *d, retryAfter: ra}

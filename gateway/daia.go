@@ -42,7 +42,7 @@ const (
 // services: DAIA's "availability unknown".
 func (s *Server) handleDAIA() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		t0 := time.Now()
+		t0 := requestStart(c)
 		p := queryParams(c)
 		for _, k := range []string{"id", "format", "institution"} {
 			if len(p[k]) > 1 {

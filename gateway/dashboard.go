@@ -15,6 +15,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/upstream"
 )
 
 // The staff dashboard (SPEC 11): the page, and the words /v1/status gives
@@ -48,7 +49,7 @@ func (s *Server) dashboardPage(c *fiber.Ctx, p Principal) error {
 	var b bytes.Buffer
 	err := dashboardTemplate.Execute(&b, map[string]any{
 		"Name": p.Name, "Scope": scope, "Institution": p.Institution, "Admin": p.Admin,
-		"Members": members, "SignedIn": !s.staff.open(),
+		"Members": members, "SignedIn": !s.staff.Open(),
 	})
 	if err != nil {
 		return err
@@ -99,9 +100,9 @@ type upstreamStatus struct {
 // guards returns every upstream's guard in a stable order: the network's
 // SRU and API, then each member's SRU and API in configuration order, then
 // the other registered targets (the registry's order).
-func (s *Server) guards() []*guard {
+func (s *Server) guards() []*upstream.Guard {
 	nz := s.reg.nz()
-	out := []*guard{nz.guard}
+	out := []*upstream.Guard{nz.guard}
 	if g, ok := s.apiGuard["nz"]; ok {
 		out = append(out, g)
 	}
@@ -128,16 +129,16 @@ func (s *Server) markStates() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, g := range s.guards() {
-		if g.cb.State() == gobreaker.StateClosed {
-			delete(h.since, g.name)
+		if g.State() == gobreaker.StateClosed {
+			delete(h.since, g.Name())
 			continue
 		}
-		if _, ok := h.since[g.name]; !ok {
+		if _, ok := h.since[g.Name()]; !ok {
 			at := now
-			if o := g.openedAt.Load(); o != 0 {
-				at = time.Unix(0, o)
+			if o := g.OpenedAt(); !o.IsZero() {
+				at = o
 			}
-			h.since[g.name] = at
+			h.since[g.Name()] = at
 		}
 	}
 }
@@ -156,25 +157,25 @@ func (s *Server) upstreamRows() []upstreamStatus {
 	s.history.mu.Unlock()
 	var out []upstreamStatus
 	for _, g := range s.guards() {
-		st := g.cb.State()
-		cnt := g.cb.Counts()
-		_, code, _ := strings.Cut(g.name, ":")
+		st := g.State()
+		cnt := g.Counts()
+		_, code, _ := strings.Cut(g.Name(), ":")
 		r := upstreamStatus{
-			Name: g.name, Label: s.upstreamLabel(g.name), Institution: code,
+			Name: g.Name(), Label: s.upstreamLabel(g.Name()), Institution: code,
 			State: stateWords(st), Breaker: st.String(), Requests: cnt.Requests, Failures: cnt.ConsecutiveFailures,
 		}
-		if t, ok := since[g.name]; ok {
+		if t, ok := since[g.Name()]; ok {
 			t = t.UTC().Truncate(time.Second)
 			r.Since = &t
 		}
 		if st == gobreaker.StateOpen {
-			left := int(math.Ceil(max(0, g.cooldown-time.Since(time.Unix(0, g.openedAt.Load()))).Seconds()))
+			left := int(math.Ceil(g.TrialIn().Seconds()))
 			r.TrialInSeconds = &left
 		}
-		c := cur.upstream[g.name]
+		c := cur.upstream[g.Name()]
 		var o upCounters
 		if haveOld {
-			o = old.upstream[g.name]
+			o = old.upstream[g.Name()]
 		}
 		r.RecentCalls = int(c.calls - o.calls)
 		r.RecentFailures = int(c.failures - o.failures)

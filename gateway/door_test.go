@@ -11,6 +11,7 @@ import (
 
 	"github.com/almanet/gateway/almasim"
 	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/staff"
 )
 
 // rawReq is a request with the Host and header lines given, and a body.
@@ -222,7 +223,7 @@ func TestStaffTokenDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.status == http.StatusSeeOther || strings.Contains(got.header.Get("Set-Cookie"), sessionCookie+"=") {
+	if got.status == http.StatusSeeOther || strings.Contains(got.header.Get("Set-Cookie"), staff.SessionCookie+"=") {
 		t.Errorf("sign-in with ?token= signed in: %d %s", got.status, got.header.Get("Set-Cookie"))
 	}
 	if code, _ := signIn(t, env, testAdminToken); code != http.StatusSeeOther {

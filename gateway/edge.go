@@ -30,16 +30,22 @@ package gateway
 // ErrorHandler (edgeRefusal), which answers with the gateway's JSON error
 // and a fixed message, and fasthttp closes the connection.
 //
-// The listener also caps open connections: one over the cap is answered
-// 503 with Retry-After and closed, without reaching fasthttp.
+// The listener also caps open connections, in all (limits.max_connections)
+// and per client address (limits.max_connections_per_client): one over a
+// cap is answered 503 with Retry-After and closed, without reaching
+// fasthttp. And it times request heads (limits.header_timeout): a head
+// must arrive whole within it, counted from the connection's start for
+// the first request and from the head's first byte for the next ones, or
+// it is answered 408 and the connection closed; fasthttp's read deadline
+// still applies when it is earlier.
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,7 +54,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/almanet/gateway/internal/clientaddr"
 	"github.com/almanet/gateway/internal/hostname"
+	"github.com/almanet/gateway/sru"
 )
 
 // edgeError is a request the edge refuses: the status, a metric label and
@@ -87,6 +95,8 @@ var (
 	errTrailer      = refuse(400, "trailer", "the chunked trailer section is malformed")
 	errHeadTooLarge = refuse(431, "head_too_large", "the request head is larger than the read buffer")
 	errMalformed    = refuse(400, "malformed", "the request is not valid HTTP/1.1")
+	errBodyTooLarge = refuse(413, "body_too_large", "the request body is larger than limits.max_body_bytes")
+	errHeadTimeout  = refuse(408, "header_timeout", "the request head did not arrive within limits.header_timeout")
 )
 
 // The framing states of a connection's byte stream.
@@ -101,21 +111,30 @@ const (
 // maxChunkLine bounds a chunk-size line, extensions included.
 const maxChunkLine = 4096
 
-// edgeListener wraps the gateway's listener: it caps the open connections
-// and wraps each in an edgeConn.
+// edgeListener wraps the gateway's listener: it caps the open connections,
+// in all and per client address, and wraps each in an edgeConn.
 type edgeListener struct {
 	net.Listener
-	s        *Server
-	max      int64 // open connections allowed; <= 0: no cap
-	maxHead  int   // the longest request head
-	refusing atomic.Int32
+	s           *Server
+	max         int64 // open connections allowed; <= 0: no cap
+	perClient   int   // open connections one client address may hold; <= 0: no cap
+	maxHead     int   // the longest request head
+	headTimeout time.Duration
+	refusing    atomic.Int32
+	draining    atomic.Bool // the drain has begun (drain.go)
+
+	mu      sync.Mutex
+	clients map[string]int         // open connections by clientaddr.Key, of capped clients only
+	conns   map[*edgeConn]struct{} // every open connection, for the drain
 }
 
-func (s *Server) edgeListener(ln net.Listener) net.Listener {
-	return &edgeListener{Listener: ln, s: s, max: int64(s.cfg.Limits.MaxConnections), maxHead: s.cfg.Limits.ReadBufferBytes}
+func (s *Server) edgeListener(ln net.Listener) *edgeListener {
+	l := s.cfg.Limits
+	return &edgeListener{Listener: ln, s: s, max: int64(l.MaxConnections), perClient: l.MaxConnectionsPerClient,
+		maxHead: l.ReadBufferBytes, headTimeout: l.HeaderTimeout.D(), clients: map[string]int{}, conns: map[*edgeConn]struct{}{}}
 }
 
-// Accept returns the next connection under the cap; one over it is
+// Accept returns the next connection under the caps; one over either is
 // answered 503 and closed here, and the next is waited for.
 func (l *edgeListener) Accept() (net.Conn, error) {
 	for {
@@ -125,23 +144,78 @@ func (l *edgeListener) Accept() (net.Conn, error) {
 		}
 		if l.max > 0 && l.s.edge.open.Load() >= l.max {
 			l.s.edge.refused.WithLabelValues("connection_cap").Inc()
-			l.turnAway(c)
+			l.turnAway(c, busyAll)
+			continue
+		}
+		key, ok := l.admit(c)
+		if !ok {
+			l.s.edge.refused.WithLabelValues("client_connection_cap").Inc()
+			l.turnAway(c, busyClient)
 			continue
 		}
 		l.s.edge.open.Add(1)
-		return &edgeConn{Conn: c, edge: &l.s.edge, maxHead: l.maxHead}, nil
+		ec := &edgeConn{Conn: c, edge: &l.s.edge, maxHead: l.maxHead, maxBody: int64(l.s.cfg.Limits.MaxBodyBytes), ln: l, client: key, headTimeout: l.headTimeout}
+		if l.headTimeout > 0 {
+			// The first head is timed from the connection's start: a
+			// client that connects and sends nothing holds it no longer.
+			ec.headBy = time.Now().Add(l.headTimeout)
+			_ = c.SetReadDeadline(ec.headBy)
+		}
+		l.mu.Lock()
+		l.conns[ec] = struct{}{}
+		l.mu.Unlock()
+		return ec, nil
 	}
 }
 
-// busyAnswer is the whole answer to a connection over the cap.
-var busyAnswer = func() []byte {
-	body, _ := json.Marshal(map[string]any{"diagnostics": []jsonDiagnostic{{
-		URI: "info:srw/diagnostic/1/1", Message: http.StatusText(http.StatusServiceUnavailable),
-		Details: "the gateway is serving as many connections as it is configured for; retry shortly",
-	}}})
+// admit counts c against its client's cap. It returns the client's key
+// ("" when not capped) and false when the client holds its cap already.
+// Trusted proxies carry many clients and are not capped; loopback is
+// capped only with limits.limit_loopback, as the request rate is.
+func (l *edgeListener) admit(c net.Conn) (string, bool) {
+	if l.perClient <= 0 {
+		return "", true
+	}
+	ta, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok || ta.IP.IsLoopback() && !l.s.cfg.Limits.LimitLoopback || l.s.proxies.Trusts(ta.IP) {
+		return "", true
+	}
+	key := clientaddr.Key(ta.IP)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.clients[key] >= l.perClient {
+		return "", false
+	}
+	l.clients[key]++
+	return key, true
+}
+
+// release forgets a closed connection and gives back what admit counted.
+func (l *edgeListener) release(c *edgeConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+	if c.client == "" {
+		return
+	}
+	if l.clients[c.client]--; l.clients[c.client] <= 0 {
+		delete(l.clients, c.client)
+	}
+}
+
+// busyAnswer is the whole answer to a connection over a cap: the one
+// error body (answer.go), 503, Retry-After 1.
+func (l *edgeListener) busyAnswer(details string) []byte {
+	body := errorBody(nil, []sru.Diagnostic{refused(http.StatusServiceUnavailable, details).diag}, nil, l.s.now(), 0)
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
-}()
+}
+
+// The details of the two caps' refusals.
+const (
+	busyAll    = "the gateway is serving as many connections as it is configured for; retry shortly"
+	busyClient = "this client address holds as many connections as limits.max_connections_per_client allows; reuse one (keep-alive) or retry shortly"
+)
 
 // maxTurningAway bounds the goroutines answering connections over the cap;
 // beyond it, such connections are closed without an answer.
@@ -151,12 +225,13 @@ const maxTurningAway = 1024
 // half-closes first and reads what the client sent for a moment, so that
 // the client's request arriving after the answer does not make the kernel
 // reset the connection and destroy the answer before it is read.
-func (l *edgeListener) turnAway(c net.Conn) {
+func (l *edgeListener) turnAway(c net.Conn, details string) {
 	if l.refusing.Add(1) > maxTurningAway {
 		l.refusing.Add(-1)
 		c.Close()
 		return
 	}
+	busyAnswer := l.busyAnswer(details)
 	go func() {
 		defer l.refusing.Add(-1)
 		defer c.Close()
@@ -175,6 +250,7 @@ func (l *edgeListener) turnAway(c net.Conn) {
 type edgeStats struct {
 	open    atomic.Int64 // connections open now
 	refused *prometheus.CounterVec
+	logs    refusalLog // bounds the refusal log lines
 }
 
 // registerEdgeMetrics adds the edge's instruments to the registry.
@@ -194,6 +270,18 @@ type edgeConn struct {
 	net.Conn
 	edge    *edgeStats
 	maxHead int
+	maxBody int64         // the largest Content-Length taken; <= 0: any
+	ln      *edgeListener // nil in tests of the framing alone
+	client  string        // the key the listener counted the connection under
+
+	// The head deadline (limits.header_timeout): headBy is when the head
+	// being received must be complete (zero: none is), readBy the read
+	// deadline fasthttp last set; the connection's deadline is the
+	// earlier of the two.
+	headTimeout time.Duration
+	dl          sync.Mutex
+	headBy      time.Time
+	readBy      time.Time
 
 	buf     []byte // read from Conn, not yet given out: buf[:rel] is checked
 	rel     int
@@ -203,6 +291,8 @@ type edgeConn struct {
 	after   int   // the state after stBody
 	bad     *edgeError
 	rerr    error // the connection's read error, once buf is drained
+	heads   int   // request heads checked and given out
+	handled int   // requests the handler took (drain.go)
 
 	closeOnce sync.Once
 }
@@ -226,6 +316,17 @@ func (c *edgeConn) Read(p []byte) (n int, err error) {
 			return 0, c.bad
 		}
 		if c.rerr != nil {
+			if c.drainWoken() {
+				continue
+			}
+			if c.headLate() {
+				// The head did not arrive in time: what came of it,
+				// then the refusal (408).
+				c.bad = errHeadTimeout
+				c.edge.refused.WithLabelValues(errHeadTimeout.reason).Inc()
+				c.rel = len(c.buf)
+				continue
+			}
 			if len(c.buf) > 0 {
 				// The client went away mid-head: hand fasthttp what
 				// came, it fails the request as it would have.
@@ -310,9 +411,11 @@ func (c *edgeConn) advance(data []byte) int {
 					return c.fail(i, errHeadTooLarge)
 				}
 				c.scanned = max(0, len(data)-i-3)
+				c.headStarted()
 				return i
 			}
 			c.scanned = 0
+			c.headDone()
 			if end > c.maxHead {
 				return c.fail(i, errHeadTooLarge)
 			}
@@ -320,7 +423,14 @@ func (c *edgeConn) advance(data []byte) int {
 			if err != nil {
 				return c.fail(i, err)
 			}
+			if c.maxBody > 0 && f.length > c.maxBody {
+				// Refused on the head: a client sending Expect:
+				// 100-continue gets the 413 instead of 100 Continue,
+				// and no one's body is read.
+				return c.fail(i, errBodyTooLarge)
+			}
 			i += end
+			c.heads++
 			switch {
 			case f.chunked:
 				c.st = stChunkSize
@@ -390,8 +500,75 @@ func (c *edgeConn) advance(data []byte) int {
 
 // Close closes the connection and counts it closed, once.
 func (c *edgeConn) Close() error {
-	c.closeOnce.Do(func() { c.edge.open.Add(-1) })
+	c.closeOnce.Do(func() {
+		c.edge.open.Add(-1)
+		if c.ln != nil {
+			c.ln.release(c)
+		}
+	})
 	return c.Conn.Close()
+}
+
+// SetReadDeadline is fasthttp's read deadline; while a head is awaited,
+// the head's deadline applies when it is earlier.
+func (c *edgeConn) SetReadDeadline(t time.Time) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	c.readBy = t
+	if c.draining() && c.between() {
+		return c.Conn.SetReadDeadline(past) // see drain.go
+	}
+	return c.Conn.SetReadDeadline(c.deadline())
+}
+
+// SetDeadline sets both deadlines, the read one as SetReadDeadline does.
+func (c *edgeConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+// deadline is the earlier of the head's and fasthttp's (c.dl held).
+func (c *edgeConn) deadline() time.Time {
+	if c.headBy.IsZero() || !c.readBy.IsZero() && c.readBy.Before(c.headBy) {
+		return c.readBy
+	}
+	return c.headBy
+}
+
+// headStarted starts the head deadline, at a head's first byte; for the
+// first request it runs from the connection's start already.
+func (c *edgeConn) headStarted() {
+	if c.headTimeout <= 0 {
+		return
+	}
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if c.headBy.IsZero() {
+		c.headBy = time.Now().Add(c.headTimeout)
+		_ = c.Conn.SetReadDeadline(c.deadline())
+	}
+}
+
+// headDone ends the head deadline: the head is complete (or refused).
+func (c *edgeConn) headDone() {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if !c.headBy.IsZero() {
+		c.headBy = time.Time{}
+		_ = c.Conn.SetReadDeadline(c.readBy)
+	}
+}
+
+// headLate reports that the read error is the head deadline passing.
+func (c *edgeConn) headLate() bool {
+	if !errors.Is(c.rerr, os.ErrDeadlineExceeded) {
+		return false
+	}
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	return !c.headBy.IsZero() && !time.Now().Before(c.headBy) && (c.readBy.IsZero() || !c.readBy.Before(c.headBy))
 }
 
 // headEnd returns the length of the head at the start of b up to and
@@ -711,8 +888,52 @@ func (s *Server) edgeRefusal(ctx *fasthttp.RequestCtx, err error) {
 		// The guard's refusals were counted where they were found.
 		s.edge.refused.WithLabelValues(e.reason).Inc()
 	}
-	s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String())
+	if n, ok := s.edge.logs.allow(ctx.RemoteIP(), time.Now()); ok {
+		s.log.Info("refused a request the edge could not read", "reason", e.reason, "status", e.status, "remote", ctx.RemoteIP().String(), "suppressed", n)
+	}
 	s.errs.raw(ctx, refused(e.status, e.msg))
+}
+
+// refusalLog bounds the edge's refusal lines: one a client address every
+// refusalLogEvery, the next one saying how many were left out meanwhile
+// (the refusals are all counted in gateway_edge_refused_total). A flood
+// of malformed requests cannot flood the log.
+type refusalLog struct {
+	mu      sync.Mutex
+	clients map[string]*refusalLogged
+}
+
+type refusalLogged struct {
+	next       time.Time
+	suppressed int
+}
+
+const (
+	refusalLogEvery   = 10 * time.Second
+	refusalLogClients = 10_000 // the table is cleared when it holds more
+)
+
+// allow reports whether a line for ip may be written now, and how many
+// were suppressed before it.
+func (r *refusalLog) allow(ip net.IP, now time.Time) (int, bool) {
+	key := clientaddr.Key(ip)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients == nil || len(r.clients) >= refusalLogClients {
+		r.clients = map[string]*refusalLogged{}
+	}
+	e := r.clients[key]
+	if e == nil {
+		r.clients[key] = &refusalLogged{next: now.Add(refusalLogEvery)}
+		return 0, true
+	}
+	if now.Before(e.next) {
+		e.suppressed++
+		return 0, false
+	}
+	n := e.suppressed
+	e.next, e.suppressed = now.Add(refusalLogEvery), 0
+	return n, true
 }
 
 // classifyReadError maps a request read error to an answer. The reason of

@@ -12,20 +12,30 @@ import (
 // corsExpose are the response headers a browser script may read.
 const corsExpose = "X-Cache,Age,ETag,X-Request-Id,Retry-After"
 
-// edgeHeaders gives every answer the same CORS headers, whether or not the
+// corsHeaders gives every answer the same CORS headers, whether or not the
 // request had an Origin: a shared cache in front keys on the URL, so an
 // answer first cached for a client without Origin must still work for a
 // browser (the cors middleware alone sets them only when Origin is there,
 // without Vary: Origin). Origins are not restricted (AllowOrigins "*",
 // no credentials), so the headers are the same for every request and no
 // Vary is needed. They are set after the handler, so a handler that
-// resets its response keeps them.
-//
-// It also applies RFC 9112 3.2.2: for an absolute-form target
+// resets its response keeps them. Staff routes send none (staff.go).
+func (s *Server) corsHeaders(c *fiber.Ctx) {
+	if s.routes.staffAnswer(c) {
+		return
+	}
+	h := &c.Response().Header
+	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
+	if c.Method() != fiber.MethodOptions {
+		h.Set(fiber.HeaderAccessControlExposeHeaders, corsExpose)
+	}
+}
+
+// edgeHost applies RFC 9112 3.2.2: for an absolute-form target
 // (GET http://host/path) the target's authority is the request's host and
 // a Host header is ignored; the edge guard has checked the form already.
 // Behind a trusted proxy, the proxy's X-Forwarded-Host is the host.
-func (s *Server) edgeHeaders(c *fiber.Ctx) error {
+func (s *Server) edgeHost(c *fiber.Ctx) {
 	// The header's raw target: Request.RequestURI would rewrite it to the
 	// path and re-parse the URI with the Host header, losing the target's
 	// authority.
@@ -33,16 +43,6 @@ func (s *Server) edgeHeaders(c *fiber.Ctx) error {
 		c.Request().Header.SetHostBytes(c.Request().URI().Host())
 	}
 	s.forwardedHost(c) // a trusted proxy's X-Forwarded-Host (door.go)
-	err := c.Next()
-	if s.routes.staff(c.Path()) {
-		return err // staff routes send no CORS headers (staff.go)
-	}
-	h := &c.Response().Header
-	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
-	if c.Method() != fiber.MethodOptions {
-		h.Set(fiber.HeaderAccessControlExposeHeaders, corsExpose)
-	}
-	return err
 }
 
 // explainAddr is the host and port explain describes: GATEWAY_PUBLIC_URL's

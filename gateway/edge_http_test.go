@@ -63,23 +63,35 @@ func TestExplainHostAndCaching(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEnv(t, func(c *Config) { c.PublicURL = tc.public })
-			// Go's client would not send a Host of our choosing.
-			answers, _ := rawExchange(t, strings.TrimPrefix(env.base, "http://"),
-				"GET /sru?version=1.2&operation=explain HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
-			if len(answers) != 1 {
-				t.Fatalf("%d answers", len(answers))
+			// One explain for every SRU path (issue 19 item 4): before,
+			// /sru/{db} and /view/sru/{db} named the client's Host whatever
+			// GATEWAY_PUBLIC_URL said, and were cached public as a HIT.
+			paths := []string{"/sru", "/sru/nz", "/view/sru/nz"}
+			if nc := networkCode(env.gw.cfg.SRUURL); nc != "" {
+				paths = append(paths, "/view/sru/"+nc)
 			}
-			h, body := answers[0].header, answers[0].body
-			m := explainHost.FindStringSubmatch(string(body))
-			if m == nil {
-				t.Fatalf("no host and port in explain: %.400s", body)
-			}
-			if diff := cmp.Diff(m[1:], tc.wantHost); diff != "" {
-				t.Errorf("explain host, port (-got +want):\n%s", diff)
-			}
-			got := []string{h.Get("Cache-Control"), h.Get("Vary"), h.Get("X-Cache")}
-			if diff := cmp.Diff(got, tc.wantCache); diff != "" {
-				t.Errorf("Cache-Control, Vary, X-Cache (-got +want):\n%s", diff)
+			for _, path := range paths {
+				// Go's client would not send a Host of our choosing.
+				answers, _ := rawExchange(t, strings.TrimPrefix(env.base, "http://"),
+					"GET "+path+"?version=1.2&operation=explain HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
+				if len(answers) != 1 {
+					t.Fatalf("%s: %d answers", path, len(answers))
+				}
+				h, body := answers[0].header, answers[0].body
+				m := explainHost.FindStringSubmatch(string(body))
+				if m == nil {
+					t.Fatalf("%s: no host and port in explain: %.400s", path, body)
+				}
+				if diff := cmp.Diff(m[1:], tc.wantHost); diff != "" {
+					t.Errorf("%s: explain host, port (-got +want):\n%s", path, diff)
+				}
+				got := []string{h.Get("Cache-Control"), h.Get("Vary"), h.Get("X-Cache")}
+				if diff := cmp.Diff(got, tc.wantCache); diff != "" {
+					t.Errorf("%s: Cache-Control, Vary, X-Cache (-got +want):\n%s", path, diff)
+				}
+				if !strings.Contains(string(body), "<database>"+strings.TrimPrefix(path, "/")+"</database>") {
+					t.Errorf("%s: explain does not name its own path: %.600s", path, body)
+				}
 			}
 		})
 	}
@@ -105,18 +117,18 @@ func TestEdgeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 4096, IdleTimeout: Duration(30 * time.Second), ReadBufferBytes: 16 << 10}); diff != "" {
+	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 4096, IdleTimeout: Duration(30 * time.Second), ReadBufferBytes: 16 << 10, MaxConnectionsPerClient: 64, HeaderTimeout: Duration(10 * time.Second)}); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
 	}
 	file := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 100\n  idle_timeout: 45s\n  read_buffer_bytes: 32768\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 100\n  idle_timeout: 45s\n  read_buffer_bytes: 32768\n  max_connections_per_client: 8\n  header_timeout: 5s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err = config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_IDLE_TIMEOUT": "10s", "GATEWAY_PUBLIC_URL": "https://search.example.org"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 100, IdleTimeout: Duration(10 * time.Second), ReadBufferBytes: 32 << 10}); diff != "" {
+	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 100, IdleTimeout: Duration(10 * time.Second), ReadBufferBytes: 32 << 10, MaxConnectionsPerClient: 8, HeaderTimeout: Duration(5 * time.Second)}); diff != "" {
 		t.Errorf("file and environment (-got +want):\n%s", diff)
 	}
 	if cfg.PublicURL != "https://search.example.org" {

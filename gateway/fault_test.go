@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/almanet/gateway/almasim"
@@ -65,7 +67,7 @@ func TestFaultSuite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := faultEnv(t)
-			cb := env.gw.reg.nz().guard.cb
+			cb := env.gw.reg.nz().guard
 
 			// A cached answer, then past its fresh lifetime.
 			code, _, first := env.searchPage(1)
@@ -123,7 +125,7 @@ func TestFaultSuite(t *testing.T) {
 				// is the one call allowed (two with the reset's retry), and
 				// the request that carried it gets the trial's own error.
 				trials := func() float64 {
-					return metricValue(t, env.gw.m.breakerTransitions.WithLabelValues("sru:nz", "half-open"))
+					return metricValue(t, env.gw.m.up.BreakerTransitions.WithLabelValues("sru:nz", "half-open"))
 				}
 				before, trials0 := env.sim.Count(almasim.EndpointSRU), trials()
 				notNamed := 0
@@ -216,7 +218,7 @@ func TestFaultRecordsAPI(t *testing.T) {
 		}
 	}
 	env.sim.SetFault(almasim.EndpointBibs, almasim.Fault{Kind: almasim.Fault500})
-	api := env.gw.apiGuard["nz"].cb
+	api := env.gw.apiGuard["nz"]
 	for i, id := range ids {
 		code, h, body := env.get("/v1/records/" + id)
 		var got struct {
@@ -237,7 +239,7 @@ func TestFaultRecordsAPI(t *testing.T) {
 	if api.State() != gobreaker.StateOpen {
 		t.Errorf("API breaker %v after %d failures, want open", api.State(), len(ids))
 	}
-	if s := env.gw.reg.nz().guard.cb.State(); s != gobreaker.StateClosed {
+	if s := env.gw.reg.nz().guard.State(); s != gobreaker.StateClosed {
 		t.Errorf("SRU breaker %v; the API's failures must not trip it", s)
 	}
 	env.sim.ClearFaults()
@@ -280,7 +282,7 @@ func TestFault429FromBibsAPIIsCountedAndExported(t *testing.T) {
 	if n := env.sim.Count(almasim.EndpointBibs) - before; n != 1 {
 		t.Errorf("4 requests made %d Bibs API calls, want 1 (the back-off holds the rest)", n)
 	}
-	if s := env.gw.apiGuard["nz"].cb.State(); s != gobreaker.StateClosed {
+	if s := env.gw.apiGuard["nz"].State(); s != gobreaker.StateClosed {
 		t.Errorf("API breaker %v after 429s, want closed", s)
 	}
 	_, _, m := env.get("/metrics")
@@ -308,4 +310,21 @@ func TestFault429FromBibsAPIIsCountedAndExported(t *testing.T) {
 	if !found {
 		t.Errorf("/v1/status budget shows no back-off with a known remaining quota: %s", fmt.Sprint(status.Budget))
 	}
+}
+
+// metricValue reads a gauge's or counter's current value.
+func metricValue(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	}
+	t.Fatalf("not a gauge or counter: %v", c.Desc())
+	return 0
 }

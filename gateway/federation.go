@@ -14,6 +14,7 @@ import (
 
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/upstream"
 )
 
 // This file is SPEC 9.3: one query fanned out to several targets at once,
@@ -70,6 +71,9 @@ type targetState struct {
 	AsOf       *time.Time      `json:"as_of"`
 	// Dropped counts records the target sent that could not be read.
 	Dropped int `json:"dropped,omitempty"`
+	// more says the target has hits the gateway has not fetched yet and
+	// will fetch when a client pages past the merged records (SPEC 14).
+	more bool
 }
 
 // fedResult is one merged federated result: every page of it is served from
@@ -81,6 +85,30 @@ type fedResult struct {
 	at       time.Time // when it was merged
 	pending  int       // targets still working
 	answered bool      // at least one target answered (or was answered from its stale copy)
+	rounds   int       // how many rounds of records (maxRecords each) every target was asked for
+}
+
+// fetched is how many records the targets gave.
+func (r *fedResult) fetched() int {
+	n := 0
+	for _, t := range r.targets {
+		n += t.Fetched
+	}
+	return n
+}
+
+// deeper says whether paging past the merged records can fetch more: no
+// target is still working and one has hits not fetched yet.
+func (r *fedResult) deeper() bool {
+	if r.pending > 0 {
+		return false
+	}
+	for _, t := range r.targets {
+		if t.more {
+			return true
+		}
+	}
+	return false
 }
 
 // federation runs federated searches.
@@ -130,18 +158,37 @@ func fedKey(names []string, q *sru.Query, order federate.Sort) string {
 
 // errNoTarget is returned when no target could answer and nothing was
 // cached (SPEC 9.3: the only 503 of a federated search).
-var errNoTarget = &upstreamError{kind: errUnavailable, upstream: "federation", detail: "no target answered and nothing was cached"}
+var errNoTarget = &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "federation", Detail: "no target answered and nothing was cached"}
 
 // search answers a federated search for targets names (resolved, in
 // configuration order): the merged result, and whether it came from the
 // cache. It waits at most the federation deadline (or until ctx ends).
 func (f *federation) search(ctx context.Context, names []string, q *sru.Query, order federate.Sort) (*fedResult, bool, error) {
+	return f.searchTo(ctx, names, q, order, 0)
+}
+
+// searchTo is search for a client that needs the merged records up to
+// position want (SPEC 14, merged results paged to the end): while the held
+// result has fewer and a target has hits left, the next round of every
+// such target is fetched (at once, each round within the federation
+// deadline) and merged in behind the records already there, which keep
+// their positions. It stops at want, when the targets' hits or Alma's
+// 10,000 cap run out, when a round brings nothing new, or when a target
+// is still working at the deadline (its records complete the held result
+// for the next request).
+func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query, order federate.Sort, want int) (*fedResult, bool, error) {
 	key := fedKey(names, q, order)
+	want = min(want, almaMaxPosition)
+	cached := true
 	for {
 		f.mu.Lock()
-		if r, ok := f.results[key]; ok && f.now().Sub(r.at) < f.ttl {
+		prev, ok := f.results[key]
+		if ok && f.now().Sub(prev.at) >= f.ttl {
+			prev, ok = nil, false
+		}
+		if ok && (len(prev.clusters) >= want || !prev.deeper()) {
 			f.mu.Unlock()
-			return r, true, nil
+			return prev, cached, nil
 		}
 		if wait, ok := f.merging[key]; ok { // another request is fanning out this search
 			f.mu.Unlock()
@@ -155,39 +202,46 @@ func (f *federation) search(ctx context.Context, names []string, q *sru.Query, o
 		ready := make(chan struct{})
 		f.merging[key] = ready
 		f.mu.Unlock()
-		r := f.fanOut(key, names, q, order, ready)
+		rounds := 1
+		if prev != nil {
+			rounds = prev.rounds + 1
+		}
+		r := f.fanOut(key, names, q, order, rounds, prev, ready)
 		if !r.answered {
 			return r, false, errNoTarget
 		}
-		return r, false, nil
+		cached = false
+		if len(r.clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil {
+			return r, false, nil
+		}
 	}
 }
 
-// fanOut asks every target at once and returns the merged result at the
-// deadline or when all have answered; targets still working complete the
-// stored result in the background. ready is closed when the first result is
-// stored.
-func (f *federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, ready chan struct{}) *fedResult {
+// fanOut asks every target at once for rounds rounds of records (a round
+// is maxRecords records; rounds already held are answered from the held
+// answers) and returns the merged result at the deadline or when all have
+// answered; targets still working complete the stored result in the
+// background. prev is the result being paged deeper (nil for a new
+// search): its records keep their positions. ready is closed when the
+// first result is stored.
+func (f *federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, rounds int, prev *fedResult, ready chan struct{}) *fedResult {
 	start := time.Now()
 	timer := time.NewTimer(f.deadline)
 	defer timer.Stop()
-	type slot struct {
-		t    *regTarget
-		call *targetCall // nil when skipped
-		skip *sru.Diagnostic
-	}
-	slots := make([]slot, len(names))
+	slots := make([]*fedSlot, len(names))
 	for i, n := range names {
 		t := f.targets[n]
-		slots[i].t = t
+		s := &fedSlot{t: t, done: make(chan struct{})}
+		slots[i] = s
 		if d := t.refuses(q); d != nil {
-			slots[i].skip = d
+			s.skip = d
+			close(s.done)
 			continue
 		}
-		slots[i].call = f.call(t, q)
+		go f.chain(s, q, rounds)
 	}
 	build := func() *fedResult {
-		r := &fedResult{at: f.now()}
+		r := &fedResult{at: f.now(), rounds: rounds}
 		var sources []federate.Source
 		for _, s := range slots {
 			st := targetState{Name: s.t.name}
@@ -197,16 +251,11 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 				r.targets = append(r.targets, st)
 				continue
 			}
-			var ans *targetAnswer
-			select {
-			case <-s.call.done:
-				ans = s.call.ans
-			default:
-			}
+			ans, finished, more := s.answer()
 			var failure error
 			late := false // still working at the deadline
 			switch {
-			case ans == nil:
+			case ans == nil || !finished:
 				late = true
 				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
 				r.pending++
@@ -234,6 +283,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 				r.answered = true
 				at := ans.at
 				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
+				st.more = more && st.Status != tsStale
 				r.hits += ans.total
 				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
 				for _, rec := range ans.records {
@@ -275,11 +325,8 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	}
 	waitAll := func(stop <-chan time.Time) bool {
 		for _, s := range slots {
-			if s.call == nil {
-				continue
-			}
 			select {
-			case <-s.call.done:
+			case <-s.done:
 			case <-stop:
 				return false
 			}
@@ -288,17 +335,121 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	}
 	all := waitAll(timer.C)
 	r := build()
+	if prev != nil {
+		r.clusters = keepPositions(prev.clusters, r.clusters)
+	}
 	store(r)
 	release()
 	if !all {
 		// The late targets complete the stored result: one merge when all
-		// have answered (each call has its own deadline, so this ends).
+		// have answered (each call has its own deadline, so this ends),
+		// the records already served keeping their positions.
 		go func() {
 			waitAll(nil)
-			store(build())
+			late := build()
+			late.clusters = keepPositions(r.clusters, late.clusters)
+			store(late)
 		}()
 	}
 	return r
+}
+
+// fedSlot is one target's part of a fan-out: its rounds' answers as they
+// come.
+type fedSlot struct {
+	t    *regTarget
+	skip *sru.Diagnostic // the query cannot be sent to it
+	done chan struct{}   // closed when its last round has answered
+
+	mu      sync.Mutex // guards answers, more
+	answers []*targetAnswer
+	more    bool // it has hits past the records fetched
+}
+
+// chain asks the slot's target for rounds 1..rounds in turn (held rounds
+// answer at once), stopping when its hits, Alma's cap or its answers run
+// out.
+func (f *federation) chain(s *fedSlot, q *sru.Query, rounds int) {
+	defer close(s.done)
+	fetched := 0
+	for round := 1; round <= rounds; round++ {
+		c := f.call(s.t, q, round)
+		<-c.done
+		a := c.ans
+		fetched += len(a.records)
+		total := a.total
+		s.mu.Lock()
+		if len(s.answers) > 0 {
+			total = s.answers[0].total
+		}
+		s.answers = append(s.answers, a)
+		// A failed round is asked again when a client pages on.
+		s.more = len(a.diags) == 0 && (a.err != nil || len(a.records) > 0) && fetched < min(total, almaMaxPosition)
+		more := s.more && a.err == nil
+		s.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+// answer is the slot's rounds so far as one answer (nil before the first
+// has answered), whether every round asked has answered, and whether the
+// target has more.
+func (s *fedSlot) answer() (a *targetAnswer, finished, more bool) {
+	select {
+	case <-s.done:
+		finished = true
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.answers) == 0 {
+		return nil, finished, false
+	}
+	if len(s.answers) == 1 {
+		return s.answers[0], finished, s.more
+	}
+	first, last := s.answers[0], s.answers[len(s.answers)-1]
+	a = &targetAnswer{total: first.total, diags: first.diags, err: last.err, at: first.at}
+	for _, r := range s.answers {
+		a.records = append(a.records, r.records...)
+		a.took += r.took
+		a.dropped += r.dropped
+	}
+	return a, finished, s.more
+}
+
+// keepPositions orders next, a deeper merge of the records prev was
+// merged from, so that every cluster of prev keeps its position (with
+// what joined it since); the clusters made only of records new to this
+// round follow, in their merged order. A prev cluster that the new
+// records joined to one before it keeps its old self, so that no served
+// position moves.
+func keepPositions(prev, next []*federate.Cluster) []*federate.Cluster {
+	at := make(map[federate.Ref]int, len(next))
+	for i, c := range next {
+		for _, ref := range c.Sources {
+			at[ref] = i
+		}
+	}
+	used := make([]bool, len(next))
+	out := make([]*federate.Cluster, 0, len(next))
+	for _, c := range prev {
+		i, ok := at[c.Preferred]
+		if !ok || used[i] {
+			out = append(out, c)
+			continue
+		}
+		used[i] = true
+		out = append(out, next[i])
+	}
+	for i, c := range next {
+		if !used[i] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
@@ -316,9 +467,9 @@ func (f *federation) deadlineDiag() *jsonDiagnostic {
 // a URL): partial when some pages had answered.
 func failureDiag(err error, partial bool) *jsonDiagnostic {
 	msg := "the target could not be searched"
-	var ue *upstreamError
+	var ue *upstream.Error
 	if errors.As(err, &ue) {
-		msg = ue.detail
+		msg = ue.Detail
 	}
 	if partial {
 		msg = "only part of the records were fetched: " + msg
@@ -340,7 +491,7 @@ func errorStatus(err error) string {
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
 		return tsBreakerOpen
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, upstream.ErrRateLimited):
 		return tsRateLimited
 	case errors.Is(err, context.DeadlineExceeded):
 		return tsTimeout
@@ -352,13 +503,16 @@ func errorStatus(err error) string {
 	return tsError
 }
 
-// answerKey names one target's answer to one query.
-func answerKey(t *regTarget, q *sru.Query) string { return t.name + "\x00" + q.AlmaQuery }
+// answerKey names one target's answer to one query's round of records
+// (round 1 is records 1..maxRecords).
+func answerKey(t *regTarget, q *sru.Query, round int) string {
+	return t.name + "\x00" + q.AlmaQuery + "\x00" + itoa(round)
+}
 
 // call returns the target's call for q: a fresh held answer as a finished
 // call, the call in flight, or a new call.
-func (f *federation) call(t *regTarget, q *sru.Query) *targetCall {
-	k := answerKey(t, q)
+func (f *federation) call(t *regTarget, q *sru.Query, round int) *targetCall {
+	k := answerKey(t, q, round)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a, ok := f.answers[k]; ok && a.err == nil && f.now().Sub(a.at) < f.ttl {
@@ -372,7 +526,7 @@ func (f *federation) call(t *regTarget, q *sru.Query) *targetCall {
 	c := &targetCall{done: make(chan struct{})}
 	f.calls[k] = c
 	go func() {
-		a := f.fetch(t, q)
+		a := f.fetch(t, q, round)
 		f.mu.Lock()
 		delete(f.calls, k)
 		if a.err == nil || len(a.records) > 0 {
@@ -390,7 +544,7 @@ func (f *federation) call(t *regTarget, q *sru.Query) *targetCall {
 func (f *federation) staleAnswer(t *regTarget, q *sru.Query) *targetAnswer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if a, ok := f.answers[answerKey(t, q)]; ok && f.now().Sub(a.at) < f.ttl+f.stale {
+	if a, ok := f.answers[answerKey(t, q, 1)]; ok && f.now().Sub(a.at) < f.ttl+f.stale {
 		return a
 	}
 	return nil
@@ -415,24 +569,31 @@ func (f *federation) keep(k string, a *targetAnswer) {
 	}
 }
 
-// fetch asks one target for up to its maxRecords records of q, every page
-// at once (one round trip, not one per page; pages past the end of a short
-// list answer empty or with diagnostic 61, which is ignored). It runs on its
-// own context: a late answer is still wanted after the request that started
-// it has been answered; the Target's own deadline bounds it.
-func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
+// fetch asks one target for round round of q's records (up to its
+// maxRecords, from position (round-1)*maxRecords+1, never past Alma's
+// 10,000), every page at once (one round trip, not one per page; pages
+// past the end of a short list answer empty or with diagnostic 61, which
+// is ignored). It runs on its own context: a late answer is still wanted
+// after the request that started it has been answered; the Target's own
+// deadline bounds it.
+func (f *federation) fetch(t *regTarget, q *sru.Query, round int) *targetAnswer {
 	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
+	first := (round-1)*t.maxRecords + 1
+	end := min(first+t.maxRecords-1, almaMaxPosition) // the last position asked
 	var starts []int
-	for s := 1; s <= t.maxRecords; s += t.pageSize {
+	for s := first; s <= end; s += t.pageSize {
 		starts = append(starts, s)
+	}
+	if len(starts) == 0 {
+		return &targetAnswer{at: f.now()}
 	}
 	pages := make([]*TargetPage, len(starts))
 	errs := make([]error, len(starts))
 	var wg sync.WaitGroup
 	for i, s := range starts {
 		wg.Go(func() {
-			pages[i], errs[i] = t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, t.maxRecords-s+1), Schema: t.schema})
+			pages[i], errs[i] = t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, end-s+1), Schema: t.schema})
 		})
 	}
 	wg.Wait()
@@ -440,6 +601,9 @@ func (f *federation) fetch(t *regTarget, q *sru.Query) *targetAnswer {
 		return &targetAnswer{err: errs[0], at: f.now(), took: time.Since(start)}
 	}
 	a := &targetAnswer{total: pages[0].Total, records: pages[0].Records, diags: pages[0].Diagnostics, dropped: pages[0].Dropped}
+	if round > 1 && isPastEnd(a.diags) {
+		a.diags = nil // the list got shorter since round 1: nothing more
+	}
 	for i := 1; i < len(pages) && len(a.diags) == 0; i++ {
 		if starts[i] > a.total {
 			break // past the end: whatever that page said does not count

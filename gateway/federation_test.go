@@ -17,6 +17,7 @@ import (
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 // fedFake answers from fixed records, counts its calls, and fails or
@@ -143,11 +144,11 @@ func TestFederationOneTargetFailing(t *testing.T) {
 		status string
 	}{
 		{"hang", nil, true, tsTimeout},
-		{"500", &upstreamError{kind: errUnavailable, upstream: "sru:b", detail: "Alma answered HTTP 500"}, false, tsError},
-		{"429", &upstreamError{kind: errRateLimited, upstream: "sru:b", detail: "Alma answered 429"}, false, tsRateLimited},
-		{"malformed", &upstreamError{kind: errUnavailable, upstream: "sru:b", detail: "Alma sent a malformed or truncated answer", cause: sru.ErrMalformed}, false, tsError},
-		{"breaker open", &upstreamError{kind: errUnavailable, upstream: "sru:b", detail: "circuit breaker open", cause: gobreaker.ErrOpenState}, false, tsBreakerOpen},
-		{"own deadline", &upstreamError{kind: errUnavailable, upstream: "sru:b", detail: "did not answer", cause: context.DeadlineExceeded}, false, tsTimeout},
+		{"500", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma answered HTTP 500"}, false, tsError},
+		{"429", &upstream.Error{Kind: upstream.ErrRateLimited, Upstream: "sru:b", Detail: "Alma answered 429"}, false, tsRateLimited},
+		{"malformed", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma sent a malformed or truncated answer", Cause: sru.ErrMalformed}, false, tsError},
+		{"breaker open", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "circuit breaker open", Cause: gobreaker.ErrOpenState}, false, tsBreakerOpen},
+		{"own deadline", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "did not answer", Cause: context.DeadlineExceeded}, false, tsTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +224,7 @@ func TestFederationStaleAndOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.clock.add(2 * time.Minute) // past the fresh lifetime, within the stale window
-	down := &upstreamError{kind: errUnavailable, upstream: "x", detail: "Alma could not be reached"}
+	down := &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "x", Detail: "Alma could not be reached"}
 	fx.fakes["b"].set(down, nil)
 	r, cached, err := fx.f.search(context.Background(), names, q, federate.SortRelevance)
 	if err != nil || cached {
@@ -239,10 +240,10 @@ func TestFederationStaleAndOutage(t *testing.T) {
 	// Every target down and nothing held: the only outage.
 	fx.clock.add(2 * time.Hour)
 	fx.fakes["nz"].set(down, nil)
-	if _, _, err := fx.f.search(context.Background(), names, q, federate.SortRelevance); !errors.Is(err, errUnavailable) {
-		t.Errorf("all down, nothing cached: %v, want errUnavailable", err)
+	if _, _, err := fx.f.search(context.Background(), names, q, federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
+		t.Errorf("all down, nothing cached: %v, want upstream.ErrUnavailable", err)
 	}
-	if _, _, err := fx.f.search(context.Background(), names, mustQuery(t, "alma.title=other"), federate.SortRelevance); !errors.Is(err, errUnavailable) {
+	if _, _, err := fx.f.search(context.Background(), names, mustQuery(t, "alma.title=other"), federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
 		t.Errorf("all down, another query: %v", err)
 	}
 }

@@ -110,6 +110,8 @@ var querySeeds = []string{
 	"query=alma.all_for_ui%20any%20%22a%20b%22%20and%2Fcql.distance%3C3%20alma.title%3Dc",
 	"&&&==&",
 	"q=%",
+	"q=x&sort=date", "q=x&sort=title&query=y", "query=alma.title%3Dx%20sortBy%20alma.title&sort=date",
+	"q=x&targets=nz&facets=year", "q=x&targets=mars", "q=x&targets=,,&sort=nope", "q=x&start=9999&limit=100&targets=nz",
 	"limit=0&q=x",
 }
 
@@ -220,7 +222,8 @@ func FuzzSearchHandler(f *testing.F) {
 
 func FuzzRecordPath(f *testing.F) {
 	s := fuzzServer(f)
-	for _, p := range []string{"9912345678900101", "12ab", "..%2F..", "%00", "1", "99999999999999999999999999", "123?format=marcxml", "123/extra"} {
+	for _, p := range []string{"9912345678900101", "12ab", "..%2F..", "%00", "1", "99999999999999999999999999", "123?format=marcxml", "123/extra",
+		"nz:9912345678900101", "nz:abc", "mars:1", "01NET_INST:991", ":", "x:", "nz%3A991", "a:%22%5C"} {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -251,18 +254,6 @@ func FuzzETagMatches(f *testing.F) {
 		}
 		if !strings.Contains(h, etag) && strings.TrimSpace(h) != "*" && got {
 			t.Fatalf("etagMatches(%q) = true without the tag", h)
-		}
-	})
-}
-
-func FuzzBackoffFor(f *testing.F) {
-	for _, v := range []string{"", "5", "-1", "999999999999", "Wed, 21 Oct 2015 07:28:00 GMT", "1.5", " 7"} {
-		f.Add(v)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		d := backoffFor(v)
-		if d < time.Second || d > 5*time.Minute {
-			t.Fatalf("backoffFor(%q) = %v, want within [1s, 5m]", v, d)
 		}
 	})
 }

@@ -20,11 +20,13 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 // marcRecord is a small MARCXML record with an MMS ID, a title and one
@@ -157,9 +159,19 @@ func decodeFeed(t *testing.T, body []byte) feedAnswer {
 	return a
 }
 
+// soloRegistry is a registry of one target, nz, answered by tg: the
+// search model then passes every search through to tg.
+func soloRegistry(tg Target) *registry {
+	cfg := &Config{}
+	cfg.ApplyDefaults()
+	r := newRegistry(cfg)
+	r.add(&regTarget{name: NZTarget, kind: KindAlma, target: tg, nz: true, sorts: true, weight: 1, schema: "marcxml"})
+	return r
+}
+
 func searchRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/v1/search", newSearchHandler(rules, pipe, ft.target(), errs)
+		return "/v1/search", newSearchHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 
@@ -286,7 +298,7 @@ func TestSRUTargetPastTheEndAsksForTheTotal(t *testing.T) {
 
 func TestSearchHandlerErrors(t *testing.T) {
 	down := &fakeTarget{answer: func(TargetQuery) (*TargetPage, error) {
-		return nil, &upstreamError{kind: errUnavailable, upstream: "sru:nz", detail: "Alma could not be reached", retryAfter: 9 * time.Second}
+		return nil, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:nz", Detail: "Alma could not be reached", RetryAfter: 9 * time.Second}
 	}}
 	refusing := &fakeTarget{answer: func(TargetQuery) (*TargetPage, error) {
 		return &TargetPage{Diagnostics: []sru.Diagnostic{*sru.NewDiagnostic(16, "alma.nope")}}, nil
@@ -318,7 +330,7 @@ func TestSearchHandlerErrors(t *testing.T) {
 
 func sruRig(t *testing.T, ft *fakeTarget) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
-		return "/sru", newSRUHandler(rules, pipe, ft.target(), errs)
+		return "/sru", newSRUHandler(rules, pipe, soloRegistry(ft.target()), nil, cache.Lifetime{}, errs)
 	})
 }
 
@@ -357,7 +369,7 @@ func TestSRUHandlerWithFakeTarget(t *testing.T) {
 		})
 	}
 	down := sruRig(t, &fakeTarget{answer: func(TargetQuery) (*TargetPage, error) {
-		return nil, &upstreamError{kind: errRateLimited, upstream: "sru:nz", detail: "Alma answered 429", retryAfter: 4 * time.Second}
+		return nil, &upstream.Error{Kind: upstream.ErrRateLimited, Upstream: "sru:nz", Detail: "Alma answered 429", RetryAfter: 4 * time.Second}
 	}})
 	code, h, body = down.get(q)
 	if code != 200 || h.Get("Retry-After") != "4" || !strings.Contains(string(body), "info:srw/diagnostic/1/1") {
@@ -368,12 +380,12 @@ func TestSRUHandlerWithFakeTarget(t *testing.T) {
 func recordRig(t *testing.T, ft *fakeTarget, bibs bibSource) *handlerRig {
 	return newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
 		g, _ := testGuard(t, time.Minute)
-		recs := &records{loader: pipe.loader, nz: ft.target(), api: bibs, apiGuard: map[string]*guard{"nz": g, "01NET_INST": g},
+		recs := &records{loader: pipe.loader, nz: ft.target(), api: bibs, apiGuard: map[string]*upstream.Guard{"nz": g, "01NET_INST": g},
 			remaining: func(string, int) {}, recordLife: cache.Lifetime{Fresh: time.Hour}, availLife: cache.Lifetime{Fresh: 30 * time.Second, Stale: time.Minute}, now: pipe.now}
 		if bibs == nil {
 			recs.api = nil
 		}
-		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, "nz-key", errs)
+		return "/v1/records/:mms_id", newRecordHandler(pipe, recs, soloRegistry(ft.target()), func(string) (Member, bool) { return Member{}, false }, "nz-key", errs)
 	})
 }
 
@@ -486,7 +498,7 @@ func TestAvailabilityHandlerWithFakeTarget(t *testing.T) {
 	}
 	r := newHandlerRig(t, func(pipe *Searcher, errs errorWriter, rules queryRules) (string, fiber.Handler) {
 		g, _ := testGuard(t, time.Minute)
-		recs := &records{loader: pipe.loader, nz: ft.target(), api: bibs, apiGuard: map[string]*guard{"nz": g, "01NET_INST": g},
+		recs := &records{loader: pipe.loader, nz: ft.target(), api: bibs, apiGuard: map[string]*upstream.Guard{"nz": g, "01NET_INST": g},
 			remaining: func(string, int) {}, recordLife: cache.Lifetime{Fresh: time.Hour}, availLife: cache.Lifetime{Fresh: 30 * time.Second, Stale: time.Minute}, now: pipe.now}
 		return "/v1/availability/:iz_mms_id", newAvailabilityHandler(pipe, recs, "nz-key", members, errs)
 	})
@@ -538,7 +550,7 @@ func TestSearcherWithoutFiber(t *testing.T) {
 	tg := TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 		calls.Add(1)
 		if q.CQL == "down" {
-			return nil, &upstreamError{kind: errUnavailable, upstream: "sru:x", detail: "Alma could not be reached", retryAfter: 3 * time.Second}
+			return nil, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:x", Detail: "Alma could not be reached", RetryAfter: 3 * time.Second}
 		}
 		return &TargetPage{Total: 2, Records: []TargetRecord{{Position: 1, ID: "a"}, {Position: 2, ID: "b"}}}, nil
 	})
@@ -567,4 +579,13 @@ func TestSearcherWithoutFiber(t *testing.T) {
 	if status != 503 || d.URI != "info:srw/diagnostic/1/1" || ra != 3*time.Second {
 		t.Errorf("ErrorAnswer = %d %s %v, want 503, diagnostic 1, 3s", status, d.URI, ra)
 	}
+}
+
+// testGuard is a guard with a small breaker: it opens after three
+// consecutive failures and cools down for cooldown.
+func testGuard(t *testing.T, cooldown time.Duration) (*upstream.Guard, *upstream.Metrics) {
+	t.Helper()
+	m := upstream.NewMetrics(prometheus.NewRegistry())
+	bc := BreakerConfig{Cooldown: Duration(cooldown), ConsecutiveFailures: 3, FailureRatio: 0.5, MinRequests: 100, Window: Duration(time.Minute)}
+	return upstream.NewGuard("test", bc, 5*time.Second, upstream.NewHealth(m, slog.New(slog.DiscardHandler))), m
 }

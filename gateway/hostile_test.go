@@ -298,27 +298,6 @@ func TestClientRateLimit(t *testing.T) {
 	}
 }
 
-func TestTokenEqual(t *testing.T) {
-	tests := []struct {
-		got, want string
-		ok        bool
-	}{
-		{"s3cret", "s3cret", true},
-		{"s3cre", "s3cret", false},
-		{"s3cret!", "s3cret", false},
-		{"", "s3cret", false},
-		{"", "", false},
-		{"S3CRET", "s3cret", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.got+"/"+tt.want, func(t *testing.T) {
-			if got := tokenEqual(tt.got, tt.want); got != tt.ok {
-				t.Errorf("tokenEqual(%q, %q) = %v, want %v", tt.got, tt.want, got, tt.ok)
-			}
-		})
-	}
-}
-
 // TestClientLimiterBounds: buckets are per IPv4 address and per IPv6 /64;
 // a flood of new addresses past the table's size shares one overflow
 // bucket instead of growing the table.

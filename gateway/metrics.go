@@ -3,6 +3,8 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/almanet/gateway/upstream"
 )
 
 // metrics holds the gateway's Prometheus instruments, registered on the
@@ -11,16 +13,10 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests           *prometheus.CounterVec
-	requestDuration    *prometheus.HistogramVec
-	upstreamCalls      *prometheus.CounterVec
-	upstreamDuration   *prometheus.HistogramVec
-	breakerState       *prometheus.GaugeVec
-	breakerTransitions *prometheus.CounterVec
-	retries            *prometheus.CounterVec
-	rateLimited        *prometheus.CounterVec
-	apiRemaining       *prometheus.GaugeVec
-	clientLimited      prometheus.Counter
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	up              *upstream.Metrics // the upstream calls' own (package upstream)
+	clientLimited   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -35,42 +31,14 @@ func newMetrics() *metrics {
 			Name: "gateway_request_duration_seconds", Help: "Time to answer a request, by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
-		upstreamCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_upstream_calls_total", Help: "Calls to Alma by upstream and outcome (ok, answer, error, rate_limited, breaker_open, cancelled).",
-		}, []string{"upstream", "outcome"}),
-		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gateway_upstream_duration_seconds", Help: "Duration of guarded Alma calls, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 13),
-		}, []string{"upstream"}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gateway_breaker_state", Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
-		}, []string{"upstream"}),
-		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_breaker_transitions_total", Help: "Circuit breaker state changes, by upstream and new state.",
-		}, []string{"upstream", "to"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_upstream_retries_total", Help: "Retried Alma calls, by upstream.",
-		}, []string{"upstream"}),
-		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gateway_alma_rate_limited_total", Help: "Alma 429 answers and budget back-offs, by upstream.",
-		}, []string{"upstream"}),
-		apiRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gateway_alma_api_remaining", Help: "Alma's X-Exl-Api-Remaining (daily calls left), by API.",
-		}, []string{"upstream"}),
 		clientLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gateway_client_rate_limited_total", Help: "Requests refused by the per-client rate limit.",
 		}),
 	}
 	f(m.requests)
 	f(m.requestDuration)
-	f(m.upstreamCalls)
-	f(m.upstreamDuration)
-	f(m.breakerState)
-	f(m.breakerTransitions)
-	f(m.retries)
-	f(m.rateLimited)
-	f(m.apiRemaining)
 	f(m.clientLimited)
+	m.up = upstream.NewMetrics(reg)
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 var errCorruptEntry = errors.New("a cached entry could not be read")
@@ -41,19 +44,22 @@ func validMMSID(s string) bool {
 type records struct {
 	loader     *cache.Loader
 	nz         Target
-	api        bibSource         // nil without ALMA_API_URL
-	apiGuard   map[string]*guard // by "nz" or member code
+	api        bibSource                  // nil without ALMA_API_URL
+	apiGuard   map[string]*upstream.Guard // by "nz" or member code
 	remaining  func(who string, n int)
 	recordLife cache.Lifetime
-	availLife  cache.Lifetime
-	now        func() time.Time
-	owners     izOwners // which member an IZ MMS ID belongs to (izowners.go)
+	// unknownLife is how long a record Alma does not have is remembered
+	// (cache.diagnostic_ttl).
+	unknownLife cache.Lifetime
+	availLife   cache.Lifetime
+	now         func() time.Time
+	owners      izOwners // which member an IZ MMS ID belongs to (izowners.go)
 }
 
 // nzRecord returns the NZ record with that MMS ID, found through the NZ
 // SRU endpoint so that it carries the member 852s.
 func (rs *records) nzRecord(ctx context.Context, mmsID string) (*transform.Record, CacheView, error) {
-	return rs.cachedRecord(ctx, "rec|"+mmsID, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
+	rec, v, err := rs.cachedRecord(ctx, "rec|"+mmsID, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
 		p, err := rs.nz.Search(ctx, TargetQuery{CQL: "alma.mms_id=" + mmsID, Start: 1, Count: 1})
 		if err != nil {
 			return cache.Loaded{}, err
@@ -63,9 +69,69 @@ func (rs *records) nzRecord(ctx context.Context, mmsID string) (*transform.Recor
 				return cache.Loaded{Value: tr.Record.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 			}
 		}
-		return cache.Loaded{}, notFound("the network has no record with MMS ID " + mmsID)
+		// Unknown: remembered for the diagnostic lifetime (a webhook
+		// naming the ID purges it), so asking again costs no Alma call.
+		return cache.Loaded{Value: unknownRecord, Cache: true, Life: &rs.unknownLife, Tags: []string{"mms:" + mmsID}}, nil
+	})
+	if errors.Is(err, errUnknownRecord) {
+		err = notFound("the network has no record with MMS ID " + mmsID)
+	}
+	return rec, v, err
+}
+
+// saneRecordID says whether s can be a target's own record identifier in
+// /v1/records/{target}:{id}: printable ASCII without quotes, backslashes
+// or spaces, of a sane length. Anything else never reaches a target.
+func saneRecordID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b > '~' || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// targetRecord returns record id of target t (the {target}:{id} the feed
+// gives a record without an NZ MMS ID), found by searching t for
+// alma.mms_id="id" (through its index_map: a target whose map has no
+// alma.mms_id cannot be asked, and says so).
+func (rs *records) targetRecord(ctx context.Context, t *regTarget, id string) (*transform.Record, CacheView, error) {
+	return rs.cachedRecord(ctx, "rec|"+t.name+":"+id, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
+		// id is saneRecordID's: no quote or backslash to escape.
+		q := TargetQuery{CQL: `alma.mms_id="` + id + `"`, Start: 1, Count: 5}
+		if t.kind != KindAlma {
+			q.Schema = t.schema
+		}
+		if pq, d := sru.ParseQuery(q.CQL, nil); d == nil {
+			if d := t.refuses(pq); d != nil {
+				return cache.Loaded{}, notFound("target " + t.name + " cannot look a record up by its identifier (its index_map has no alma.mms_id): " + d.Message)
+			}
+		}
+		p, err := t.target.Search(ctx, q)
+		if err != nil {
+			return cache.Loaded{}, err
+		}
+		if len(p.Diagnostics) > 0 {
+			return cache.Loaded{}, notFound("target " + t.name + " answered the look-up with: " + p.Diagnostics[0].Message + " " + p.Diagnostics[0].Details)
+		}
+		for _, tr := range p.Records {
+			if tr.Record != nil && (tr.ID == id || tr.Record.MMSID == id) {
+				return cache.Loaded{Value: tr.Record.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + id}}, nil
+			}
+		}
+		return cache.Loaded{}, notFound("target " + t.name + " has no record " + id)
 	})
 }
+
+// unknownRecord is the cached value of a record Alma does not have (no
+// MARCXML is one byte long); errUnknownRecord is cachedRecord finding it.
+var (
+	unknownRecord    = []byte("-")
+	errUnknownRecord = errors.New("unknown record")
+)
 
 // liveAvailability returns the AVA/AVE/AVD entries of a record from the
 // Bibs API, called with the given key (the NZ key for NZ records, a
@@ -78,7 +144,7 @@ func (rs *records) liveAvailability(ctx context.Context, who, apiKey, mmsID stri
 	}
 	return rs.cachedRecord(ctx, "avail|"+who+"|"+mmsID, rs.availLife, func(ctx context.Context) (cache.Loaded, error) {
 		var bib *alma.Bib
-		err := g.do(ctx, func(ctx context.Context) error {
+		err := g.Do(ctx, func(ctx context.Context) error {
 			var err error
 			bib, err = rs.api.GetBib(ctx, mmsID, apiKey)
 			return err
@@ -91,7 +157,7 @@ func (rs *records) liveAvailability(ctx context.Context, who, apiKey, mmsID stri
 		}
 		rec, err := transform.Parse(bib.Record)
 		if err != nil {
-			return cache.Loaded{}, &upstreamError{kind: errUnavailable, upstream: "api:" + who, detail: "Alma sent a record the gateway cannot read", cause: err}
+			return cache.Loaded{}, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "api:" + who, Detail: "Alma sent a record the gateway cannot read", Cause: err}
 		}
 		return cache.Loaded{Value: rec.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + mmsID}}, nil
 	})
@@ -103,6 +169,9 @@ func (rs *records) cachedRecord(ctx context.Context, key string, life cache.Life
 	res, err := rs.loader.Get(ctx, key, life, load)
 	if err != nil {
 		return nil, CacheView{}, err
+	}
+	if bytes.Equal(res.Value, unknownRecord) {
+		return nil, CacheView{}, errUnknownRecord
 	}
 	rec, err := transform.Parse(res.Value)
 	if err != nil {
@@ -130,7 +199,8 @@ var errNoAPI = errors.New("live availability is not configured (ALMA_API_URL and
 // recordMemo is a parsed record request.
 type recordMemo struct {
 	key    string
-	id     string
+	id     string     // the MMS ID, or the target's own identifier
+	target *regTarget // nil: an NZ record
 	format string
 	life   cache.Lifetime
 	// load makes the finished answer on a miss; built once per memo
@@ -142,27 +212,29 @@ type recordMemo struct {
 // in the feed plus its live availability with the NZ key, cached finished
 // for the availability lifetime (the shorter of the two).
 type recordHandler struct {
-	pipe  *Searcher
-	recs  *records
-	nzKey string
-	log   *slog.Logger
-	errs  errorWriter
-	memo  *parseMemo[recordMemo] // by request URI
+	pipe    *Searcher
+	recs    *records
+	reg     *registry
+	members func(code string) (Member, bool)
+	nzKey   string
+	log     *slog.Logger
+	errs    errorWriter
+	memo    *parseMemo[recordMemo] // by request URI
 }
 
-func newRecordHandler(pipe *Searcher, recs *records, nzKey string, errs errorWriter) fiber.Handler {
-	h := &recordHandler{pipe: pipe, recs: recs, nzKey: nzKey, log: errs.log, errs: errs, memo: newParseMemo[recordMemo](4096)}
+func newRecordHandler(pipe *Searcher, recs *records, reg *registry, members func(string) (Member, bool), nzKey string, errs errorWriter) fiber.Handler {
+	h := &recordHandler{pipe: pipe, recs: recs, reg: reg, members: members, nzKey: nzKey, log: errs.log, errs: errs, memo: newParseMemo[recordMemo](4096)}
 	return h.serve
 }
 
 func (h *recordHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	uri := c.Request().RequestURI()
 	m, ok := h.memo.get(nil, uri)
 	if !ok {
-		id := c.Params("mms_id")
-		if !validMMSID(id) {
-			return h.errs.json(c, "/v1/records", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)
+		id, target, err := h.recordID(c.Params("mms_id"))
+		if err != nil {
+			return h.errs.json(c, "/v1/records", err, t0)
 		}
 		p := queryParams(c)
 		if err := checkParams(p, "format"); err != nil {
@@ -173,7 +245,10 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 			return h.errs.json(c, "/v1/records", err, t0)
 		}
 		id = strings.Clone(id)
-		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, format: format, life: h.recs.availLife}
+		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, target: target, format: format, life: h.recs.availLife}
+		if target != nil {
+			m.key = "v1rec|" + format + "|" + target.name + ":" + id
+		}
 		if format == "marcxml" {
 			m.life = h.recs.recordLife
 		}
@@ -188,7 +263,42 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 	return writeAnswer(c, h.pipe.now(), a, v, t0)
 }
 
+// recordID reads the route's {mms_id}: an NZ MMS ID, or {target}:{id}
+// (SPEC 14: the feed's mms_id of a record without one); nz:{id} is the
+// MMS ID.
+func (h *recordHandler) recordID(raw string) (string, *regTarget, error) {
+	if strings.Contains(raw, "%") {
+		if u, err := url.PathUnescape(raw); err == nil {
+			raw = u
+		}
+	}
+	name, id, ok := strings.Cut(raw, ":")
+	if !ok {
+		if !validMMSID(raw) {
+			return "", nil, badRequest(6, "an MMS ID is 2 to 24 digits, or {target}:{id} as the feed gives it")
+		}
+		return strings.Clone(raw), nil, nil
+	}
+	t, found := h.reg.get(name)
+	if !found {
+		return "", nil, notFound("no target is named " + strconv.Quote(name) + " (targets: " + strings.Join(h.reg.names(), ", ") + ")")
+	}
+	if t.nz {
+		if !validMMSID(id) {
+			return "", nil, badRequest(6, "an MMS ID is 2 to 24 digits")
+		}
+		return strings.Clone(id), nil, nil
+	}
+	if !saneRecordID(id) {
+		return "", nil, badRequest(6, "a record identifier is 1 to 128 printable characters without spaces, quotes or backslashes")
+	}
+	return strings.Clone(id), t, nil
+}
+
 func (h *recordHandler) render(ctx context.Context, m recordMemo) (Rendered, error) {
+	if m.target != nil {
+		return h.renderTarget(ctx, m)
+	}
 	rec, _, err := h.recs.nzRecord(ctx, m.id)
 	if err != nil {
 		return Rendered{}, err
@@ -213,6 +323,48 @@ func (h *recordHandler) render(ctx context.Context, m recordMemo) (Rendered, err
 	}
 	body := rec.AppendFeedJSON(nil, 1)
 	body = body[:len(body)-1] // reopen the object
+	body = append(body, `,"availability":`...)
+	aj, _ := json.Marshal(avail)
+	body = append(body, aj...)
+	body = append(body, `,"diagnostics":`...)
+	r.Body = appendJSONDiagnostics(body, diags)
+	return r, nil
+}
+
+// renderTarget answers a target's record ({target}:{id}): the record as
+// the feed gives it, under that identifier; its availability is a
+// member's live one with the member's key where there is one, else what
+// the record itself carries (an IZ record's AVA/AVE/AVD).
+func (h *recordHandler) renderTarget(ctx context.Context, m recordMemo) (Rendered, error) {
+	t := m.target
+	rec, _, err := h.recs.targetRecord(ctx, t, m.id)
+	if err != nil {
+		return Rendered{}, err
+	}
+	tags := []string{"mms:" + m.id}
+	if m.format == "marcxml" {
+		body := transform.AppendCollectionEnd(rec.AppendMARCXML(transform.AppendCollectionStart(nil)))
+		return Rendered{ContentType: ContentXML, Body: body, Tags: tags}, nil
+	}
+	r := Rendered{ContentType: ContentJSON, Tags: tags}
+	var diags []sru.Diagnostic
+	avail := rec.Availability
+	if mem, ok := h.members(t.member); ok && t.member != "" && mem.APIKey != "" && validMMSID(m.id) {
+		live, _, err := h.recs.liveAvailability(ctx, mem.Code, mem.APIKey, m.id)
+		switch {
+		case err == nil:
+			avail = live.Availability
+		case errors.Is(err, errNoAPI):
+		default:
+			diags = append(diags, partDiagnostic(h.log, "/v1/records", "Live availability could not be fetched", err))
+			r.Uncached = true
+		}
+	}
+	if avail == nil {
+		avail = []transform.Availability{}
+	}
+	body := rec.AppendFeedJSONAs(nil, 1, t.name+":"+m.id, rec.Holdings)
+	body = body[:len(body)-1]
 	body = append(body, `,"availability":`...)
 	aj, _ := json.Marshal(avail)
 	body = append(body, aj...)
@@ -250,7 +402,7 @@ func newAvailabilityHandler(pipe *Searcher, recs *records, nzKey string, members
 }
 
 func (h *availabilityHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	id := c.Params("iz_mms_id")
 	if !validMMSID(id) {
 		return h.errs.json(c, "/v1/availability", badRequest(6, "an MMS ID is 2 to 24 digits"), t0)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/upstream"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -44,7 +45,7 @@ type regTarget struct {
 	label   string // the name in words, for the dashboard
 	target  Target // already behind guard
 	adapter Target // the adapter inside the guard (sruTarget, fedSRUTarget, zTarget)
-	guard   *guard
+	guard   *upstream.Guard
 	budget  string // the name its call budget is spent under (budget.ID(budget))
 
 	nz         bool   // the network's own SRU
@@ -87,7 +88,7 @@ func (c targetInfo) Describe(ch chan<- *prometheus.Desc) { ch <- targetInfoDesc 
 
 func (c targetInfo) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.r.targets() {
-		ch <- prometheus.MustNewConstMetric(targetInfoDesc, prometheus.GaugeValue, 1, t.name, t.kind, t.guard.name)
+		ch <- prometheus.MustNewConstMetric(targetInfoDesc, prometheus.GaugeValue, 1, t.name, t.kind, t.guard.Name())
 	}
 }
 
@@ -144,6 +145,15 @@ func (r *registry) member(code string) *regTarget {
 	return nil
 }
 
+// only is the one target names resolve to, or nil for several.
+func (r *registry) only(names []string) *regTarget {
+	if len(names) != 1 {
+		return nil
+	}
+	t, _ := r.get(names[0])
+	return t
+}
+
 // names lists the targets' names in registration order.
 func (r *registry) names() []string {
 	out := make([]string, len(r.list))
@@ -186,8 +196,8 @@ func (r *registry) resolve(list string) ([]string, error) {
 }
 
 // guards lists every registered target's guard, in registration order.
-func (r *registry) guards() []*guard {
-	out := make([]*guard, 0, len(r.list))
+func (r *registry) guards() []*upstream.Guard {
+	out := make([]*upstream.Guard, 0, len(r.list))
 	for _, t := range r.list {
 		out = append(out, t.guard)
 	}
@@ -197,7 +207,7 @@ func (r *registry) guards() []*guard {
 // byGuard finds the target a guard name belongs to.
 func (r *registry) byGuard(name string) (*regTarget, bool) {
 	for _, t := range r.list {
-		if t.guard.name == name {
+		if t.guard.Name() == name {
 			return t, true
 		}
 	}
@@ -208,15 +218,15 @@ func (r *registry) byGuard(name string) (*regTarget, bool) {
 // network's SRU (nz), each member with an sru_url (by code), then each
 // configured target (SPEC 9.1). Alma SRU guards probe with a count-only
 // search; each target's calls spend the budget named after its guard.
-func (s *Server) buildRegistry(tr *transport) error {
+func (s *Server) buildRegistry(tr *upstream.Transport) error {
 	cfg := &s.cfg
 	r := newRegistry(cfg)
 	timeout := cfg.Upstream.Timeout.D()
 	alma := func(name, member, label, baseURL string) *regTarget {
 		up := "sru:" + name
-		client := &sru.Client{BaseURL: baseURL, HTTP: tr.doer(up), MaxBody: cfg.Upstream.MaxBodyBytes}
-		g := newGuard(up, cfg.Breaker, timeout, s.health)
-		g.probe = s.sruProbe(client)
+		client := &sru.Client{BaseURL: baseURL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes}
+		g := upstream.NewGuard(up, cfg.Breaker, timeout, s.health)
+		g.Probe = s.sruProbe(client)
 		return &regTarget{name: name, kind: KindAlma, label: label, target: guarded(g, &sruTarget{client: client}), guard: g, budget: up,
 			nz: name == NZTarget, member: member, weight: 1, maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords,
 			schema: "marcxml", sorts: true, client: client}
@@ -243,9 +253,9 @@ func (s *Server) buildRegistry(tr *transport) error {
 			continue
 		}
 		up := "sru:" + tc.Name
-		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
+		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
 			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}
-		g := newGuard(up, cfg.Breaker, tc.Timeout.D(), s.health)
+		g := upstream.NewGuard(up, cfg.Breaker, tc.Timeout.D(), s.health)
 		r.add(&regTarget{name: tc.Name, kind: KindSRU, label: tc.Name + ": federation target (SRU)",
 			target: guarded(g, &fedSRUTarget{client: client, indexMap: tc.IndexMap}), guard: g, budget: up,
 			weight: tc.Weight, maxRecords: tc.MaxRecords, pageSize: tc.PageSize, indexMap: tc.IndexMap, schema: tc.RecordSchema, client: client})

@@ -40,14 +40,14 @@ func (s *Server) routeTable() []route {
 		{method: get, path: "/sru", handlers: h(s.handleSRU())},
 		{method: post, path: "/sru", handlers: h(s.handleSRU())},
 
-		// Federation (SPEC 9): /v1/search with targets, sort or facets, and
-		// the SRU virtual databases; a plain /v1/search goes on to
-		// handleSearch.
-		{method: get, path: "/v1/search", doc: true, handlers: h(s.federatedSearch(), s.handleSearch())},
-		{method: get, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: post, path: "/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: get, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
-		{method: post, path: "/view/sru/:db", handlers: h(s.handleVirtualSRU())},
+		// The search model (SPEC 14): /v1/search passes one target through
+		// and merges several (federation, SPEC 9); so do the SRU virtual
+		// databases.
+		{method: get, path: "/v1/search", doc: true, handlers: h(s.handleSearch())},
+		{method: get, path: "/sru/:db", handlers: h(s.handleSRU())},
+		{method: post, path: "/sru/:db", handlers: h(s.handleSRU())},
+		{method: get, path: "/view/sru/:db", handlers: h(s.handleSRU())},
+		{method: post, path: "/view/sru/:db", handlers: h(s.handleSRU())},
 
 		{method: get, path: "/v1/records/:mms_id", doc: true, handlers: h(s.handleRecord())},
 		{method: get, path: "/v1/availability/:iz_mms_id", doc: true, handlers: h(s.handleAvailability())},
@@ -103,11 +103,11 @@ func (s *Server) newApp() *fiber.App {
 	// fasthttp's error text (it quotes the request head).
 	app.Server().ErrorHandler = s.edgeRefusal
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
-	app.Use(s.requestID)
-	if s.access != nil {
-		app.Use(s.access.middleware) // outside CORS: preflights are logged too (accesslog.go)
-	}
-	app.Use(s.edgeHeaders) // CORS headers on every answer, absolute-form Host (edge_http.go)
+	// One middleware for what every request needs (middleware.go's door):
+	// one clock read and one step through Fiber's stack for the request id,
+	// the edge's host rules, the bounds, the metrics, the CORS headers and
+	// the access log.
+	app.Use(s.door)
 	app.Use(cors.New(cors.Config{
 		// Preflights only; staff routes get none (staff.go).
 		Next:          func(c *fiber.Ctx) bool { return c.Method() != fiber.MethodOptions || s.routes.staff(c.Path()) },
@@ -117,8 +117,6 @@ func (s *Server) newApp() *fiber.App {
 		ExposeHeaders: corsExpose,
 		MaxAge:        86400,
 	}))
-	app.Use(s.observe)
-	app.Use(s.bounds)
 	for _, r := range table {
 		app.Add(r.method, r.path, r.handlers...)
 		if r.method == fiber.MethodGet {
@@ -132,11 +130,15 @@ func (s *Server) newApp() *fiber.App {
 	// 15.6.2: the method is not recognized).
 	fiberHandler := app.Server().Handler
 	app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		countHandled(ctx)
 		if !knownMethod(ctx.Method()) {
 			s.errs.raw(ctx, refused(http.StatusNotImplemented, "the gateway does not implement this request method"))
-			return
+		} else {
+			fiberHandler(ctx)
 		}
-		fiberHandler(ctx)
+		if s.draining.Load() {
+			drainAnswer(ctx) // the connection's last answer carries Connection: close (drain.go)
+		}
 	}
 	return app
 }
@@ -156,7 +158,8 @@ func knownMethod(m []byte) bool {
 // trailing slash ignored (Fiber's default CaseSensitive and StrictRouting,
 // which newApp keeps).
 type routeIndex struct {
-	paths []routePath
+	paths          []routePath
+	staffByPattern map[string]bool // each table pattern: whether it is a staff route
 }
 
 // routePath is one path pattern of the table with all of its methods.
@@ -169,8 +172,9 @@ type routePath struct {
 }
 
 func newRouteIndex(table []route) *routeIndex {
-	ix := &routeIndex{}
+	ix := &routeIndex{staffByPattern: map[string]bool{}}
 	for _, r := range table {
+		ix.staffByPattern[r.path] = ix.staffByPattern[r.path] || r.staff
 		i := slices.IndexFunc(ix.paths, func(p routePath) bool { return p.pattern == r.path })
 		if i < 0 {
 			ix.paths = append(ix.paths, routePath{segs: strings.Split(strings.ToLower(r.path), "/"), pattern: r.path})
@@ -233,6 +237,18 @@ func matchSegments(segs []string, path string) bool {
 }
 
 // staff reports whether path is a staff route's (or a pattern of one).
+// staffAnswer reports whether c was answered by a staff route: by the
+// pattern Fiber matched (a map lookup), else, for an answer of no table
+// route (404, 405), by the path as find matches it.
+func (ix *routeIndex) staffAnswer(c *fiber.Ctx) bool {
+	if r := c.Route(); r != nil && r.Path != "/" { // "/" is also every middleware's, the 404's included
+		if staff, ok := ix.staffByPattern[r.Path]; ok {
+			return staff
+		}
+	}
+	return ix.staff(c.Path())
+}
+
 func (ix *routeIndex) staff(path string) bool {
 	p := ix.find(path)
 	return p != nil && p.staff

@@ -29,6 +29,8 @@ func TestPackageSeams(t *testing.T) {
 		{"federate", []string{"transform"}},
 		{"daia", []string{"transform"}},
 		{"config", []string{"sru", "transform", "z3950"}},
+		{"upstream", []string{"alma", "budget", "config", "sru", "transform", "z3950"}},
+		{"staff", []string{"config", "sru", "transform", "z3950"}},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "../"+c.pkg).CombinedOutput()

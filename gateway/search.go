@@ -2,14 +2,16 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -169,59 +171,153 @@ func nextPosition(start, got, total int) int {
 	return req.NextPosition(total, got, almaMaxPosition)
 }
 
-// searchMemo is a parsed /v1/search request as the pipeline runs it.
+// searchMemo is a parsed /v1/search request as the pipeline runs it: a
+// pass-through (sreq) or a merged search (fed).
 type searchMemo struct {
 	req  *searchRequest
 	sreq *SearchRequest
+	fed  *fedRequest
 }
 
-// searchHandler serves GET /v1/search (SPEC 3.2).
+// searchHandler serves GET /v1/search (SPEC 3.2, 9.2, 14): the search
+// model's targets (targets=, else default_targets, else nz), one target
+// passed through the pipeline, several merged.
 type searchHandler struct {
-	rules  queryRules
-	pipe   *Searcher
-	target Target // the network's SRU
-	errs   errorWriter
-	memo   *parseMemo[searchMemo] // parsed requests by raw query string
+	rules queryRules
+	pipe  *Searcher
+	reg   *registry
+	fed   *federation
+	life  cache.Lifetime // a merged page's lifetime
+	errs  errorWriter
+	memo  *parseMemo[searchMemo] // parsed requests by raw query string
 }
 
-func newSearchHandler(rules queryRules, pipe *Searcher, target Target, errs errorWriter) fiber.Handler {
-	h := &searchHandler{rules: rules, pipe: pipe, target: target, errs: errs, memo: newParseMemo[searchMemo](4096)}
+func newSearchHandler(rules queryRules, pipe *Searcher, reg *registry, fed *federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
+	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: newParseMemo[searchMemo](4096)}
 	return h.serve
 }
 
 func (h *searchHandler) serve(c *fiber.Ctx) error {
-	t0 := time.Now()
+	t0 := requestStart(c)
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
 	m, ok := h.memo.get(idx, raw)
 	if !ok {
-		req, err := h.rules.parseSearch(queryParams(c))
-		if err != nil {
+		var err error
+		if m, err = h.parse(queryParams(c)); err != nil {
 			return h.errs.json(c, "/v1/search", err, t0)
 		}
-		m = searchMemo{req: req, sreq: &SearchRequest{
-			Key:    "v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + req.query.AlmaQuery,
-			Target: h.target,
-			Query:  TargetQuery{CQL: req.query.AlmaQuery, Start: req.start, Count: req.limit},
-			Render: func(p *TargetPage) Rendered { return renderSearch(req, p) },
-		}}
 		h.memo.put(idx, raw, m)
 	}
-	a, v, err := h.pipe.Search(context.Background(), m.sreq)
+	var a Answer
+	var v CacheView
+	var err error
+	if m.fed != nil {
+		fr := m.fed
+		a, v, err = h.pipe.Load(context.Background(), fr.key, h.life, func(ctx context.Context) (Rendered, error) {
+			r, _, err := h.fed.searchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
+			if err != nil {
+				return Rendered{}, err
+			}
+			return renderSearch(fr.search, r.targetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
+		})
+	} else {
+		a, v, err = h.pipe.Search(context.Background(), m.sreq)
+	}
 	if err != nil {
 		return h.errs.json(c, "/v1/search", err, t0)
 	}
 	return writeAnswer(c, h.pipe.now(), a, v, t0)
 }
 
-// renderSearch makes the /v1/search answer for a target's page. The JSON
-// is left open before "meta", which is added per request.
-func renderSearch(req *searchRequest, p *TargetPage) Rendered {
+// parse reads a /v1/search request: targets, sort and facets (each at most
+// once), the rest as SPEC 3.2 says, and plans it (searchmodel.go).
+func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
+	for _, k := range []string{"targets", "sort", "facets"} {
+		if len(p[k]) > 1 {
+			return searchMemo{}, badRequest(6, k+" is given more than once")
+		}
+	}
+	rest := p
+	if p.Has("targets") || p.Has("sort") || p.Has("facets") {
+		rest = url.Values{}
+		for k, v := range p {
+			if k != "targets" && k != "sort" && k != "facets" {
+				rest[k] = v
+			}
+		}
+	}
+	req, err := h.rules.parseSearch(rest)
+	if err != nil {
+		return searchMemo{}, err
+	}
+	names, err := h.reg.resolve(p.Get("targets"))
+	if err != nil {
+		return searchMemo{}, err
+	}
+	facets, err := federate.ParseFacets(p.Get("facets"))
+	if err != nil {
+		return searchMemo{}, badRequest(6, err.Error())
+	}
+	plan, err := h.reg.plan(names, p.Get("sort"), len(facets) > 0, req.query)
+	if err != nil {
+		return searchMemo{}, err
+	}
+	if t := plan.single; t != nil {
+		req.query = plan.query
+		key := "v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + req.query.AlmaQuery
+		if !t.nz {
+			key = "v1@" + t.name + "|" + key[len("v1|"):]
+		}
+		tq := TargetQuery{CQL: req.query.AlmaQuery, Start: req.start, Count: req.limit}
+		if t.kind != KindAlma {
+			tq.Schema = t.schema
+		}
+		return searchMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.target, Query: tq,
+			Render: func(p *TargetPage) Rendered { return renderSearch(req, p, t, nil) }}}, nil
+	}
+	fr := &fedRequest{search: req, targets: names, order: plan.order, facets: facets,
+		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + fedKey(names, req.query, plan.order)}
+	return searchMemo{req: req, fed: fr}, nil
+}
+
+// openID is the identifier a record is served under in the feed's
+// mms_id, one that /v1/records/{mms_id} opens (SPEC 14): the NZ MMS ID of
+// an nz record; for a member's IZ record its network record's (035
+// (EXLNZ-…)) when it has one; else {target}:{id}, which /v1/records looks
+// up on that target. A merged record's ID is already chosen so
+// (fedResult.targetPage).
+func openID(t *regTarget, tr TargetRecord) string {
+	switch {
+	case tr.Sources != nil || t == nil:
+		return tr.ID
+	case t.nz:
+		return tr.Record.MMSID
+	case t.member != "" && tr.Record.NZMMSID != "":
+		return tr.Record.NZMMSID
+	}
+	return t.name + ":" + tr.ID
+}
+
+// renderSearch is the one /v1/search renderer, for a target's page and a
+// page of a merged result alike (SPEC 3.2, 9.2): t is the pass-through's
+// target, nil for a merged page, which adds hits, targets, facets (the
+// names asked) and each record's sources. The JSON is left open before
+// "meta", which is added per request.
+func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []string) Rendered {
 	tags := []string{"q:" + req.query.Canonical}
 	diags := p.Diagnostics
 	if len(p.Records) == 0 && req.limit > 0 && req.start > 1 && len(diags) == 0 && req.start > p.Total {
 		diags = append(diags, *sru.NewDiagnostic(61, "start "+itoa(req.start)+" is past the last of "+itoa(p.Total)+" records"))
 	}
-	r := Rendered{Status: 200, ContentType: ContentJSON, Diagnostic: len(p.Diagnostics) > 0}
+	m := p.Merged
+	r := Rendered{Status: 200, ContentType: ContentJSON, Diagnostic: len(p.Diagnostics) > 0 && m == nil}
+	if m != nil {
+		// While a target is still working the page is not kept: the next
+		// request pages the completed result (SPEC 9.3). Nor is a page
+		// short of what was asked while more may come: the next request
+		// fetches deeper (SPEC 14).
+		r.Uncached = m.result.pending > 0 || !m.Complete && len(p.Records) < req.limit
+	}
 	if len(diags) > 0 && len(p.Records) == 0 {
 		// A query the target refuses (10-49 in the diagnostics list) is the
 		// client's mistake; so is a start past the end (61).
@@ -236,7 +332,11 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 				continue
 			}
 			tags = append(tags, "mms:"+tr.Record.MMSID)
-			body = tr.Record.AppendMARCXML(body)
+			if tr.Sources != nil {
+				body = tr.Record.AppendMARCXMLHoldings(body, tr.Holdings)
+			} else {
+				body = tr.Record.AppendMARCXML(body)
+			}
 		}
 		r.Body, r.Tags = transform.AppendCollectionEnd(body), tags
 		return r
@@ -245,16 +345,23 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 	body = transform.AppendJSONString(body, req.query.AlmaQuery)
 	body = append(body, `,"total":`...)
 	body = strconv.AppendInt(body, int64(p.Total), 10)
+	if m != nil {
+		body = append(body, `,"hits":`...)
+		body = strconv.AppendInt(body, int64(m.result.hits), 10)
+	}
 	body = append(body, `,"start":`...)
 	body = strconv.AppendInt(body, int64(req.start), 10)
 	body = append(body, `,"limit":`...)
 	body = strconv.AppendInt(body, int64(req.limit), 10)
 	body = append(body, `,"next":`...)
-	if next := nextPosition(req.start, len(p.Records), p.Total); next > 0 && req.limit > 0 {
+	if next := p.next(req.start, req.limit); next > 0 {
 		body = strconv.AppendInt(body, int64(next), 10)
 	} else {
 		body = append(body, "null"...)
 	}
+	// A pass-through's total is the target's own: nothing more will come.
+	body = append(body, `,"complete":`...)
+	body = strconv.AppendBool(body, m == nil || m.Complete)
 	body = append(body, `,"records":[`...)
 	n := 0
 	for _, tr := range p.Records {
@@ -266,10 +373,27 @@ func renderSearch(req *searchRequest, p *TargetPage) Rendered {
 		if n > 0 {
 			body = append(body, ',')
 		}
-		body = tr.Record.AppendFeedJSON(body, tr.Position)
+		switch {
+		case tr.Sources != nil:
+			body = tr.Record.AppendFeedJSONAs(body, tr.Position, openID(t, tr), tr.Holdings)
+			body = append(body[:len(body)-1], `,"sources":`...)
+			src, _ := json.Marshal(tr.Sources)
+			body = append(append(body, src...), '}')
+		case t == nil || t.nz:
+			body = tr.Record.AppendFeedJSON(body, tr.Position)
+		default:
+			body = tr.Record.AppendFeedJSONAs(body, tr.Position, openID(t, tr), tr.Record.Holdings)
+		}
 		n++
 	}
-	body = append(body, `],"diagnostics":`...)
+	body = append(body, ']')
+	if m != nil {
+		targets, _ := json.Marshal(m.result.targets)
+		body = append(append(body, `,"targets":`...), targets...)
+		fj, _ := json.Marshal(federate.Facets(m.result.clusters, facets))
+		body = append(append(body, `,"facets":`...), fj...)
+	}
+	body = append(body, `,"diagnostics":`...)
 	body = appendJSONDiagnostics(body, diags)
 	r.Body, r.Tags = body, tags
 	return r

@@ -7,7 +7,7 @@
 // is cached is the finished response body for that key; the per-request parts
 // (the JSON meta block, SRU's stale marker, the cache headers) are added when
 // it is served, so a hit costs a map lookup and a write. Every Alma call goes
-// through a guard (upstream.go) that owns the upstream's circuit breaker,
+// through a guard (package upstream) that owns the upstream's circuit breaker,
 // deadline and error classification, over a transport that spends the call
 // budget and retries at most once. One function, errorAnswer in answer.go,
 // turns errors into HTTP statuses, SRU diagnostics and JSON bodies.
@@ -33,6 +33,8 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
+	"github.com/almanet/gateway/staff"
+	"github.com/almanet/gateway/upstream"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -47,6 +49,10 @@ type Options struct {
 	// AccessLog receives the access log's lines while the configuration
 	// has it on (log.access). Nil means discard.
 	AccessLog io.Writer
+	// AccessLogBatch, when positive, writes the access log's lines in
+	// batches, at most this late (and at once when 32 KiB wait): one write
+	// per batch rather than per request. Zero writes each line at once.
+	AccessLogBatch time.Duration
 }
 
 // Server is one gateway instance.
@@ -60,20 +66,20 @@ type Server struct {
 
 	app     *fiber.App
 	m       *metrics
-	health  *upstreamHealth
+	health  *upstream.Health
 	loader  *cache.Loader
 	memory  *cache.Memory
 	redis   *cache.Redis
 	budget  *budget.Budget
 	limiter *clientLimiter
-	// upstreamBytes bounds the upstream body bytes held at once (upstream_bytes.go).
-	upstreamBytes *byteGate
-	staff         *staffAuth // staff tokens and sessions (staff.go)
-	history       *history   // the dashboard's charts (history.go)
+	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
+	upstreamBytes *upstream.ByteGate
+	staff         *staff.Auth // staff tokens and sessions (package staff)
+	history       *history    // the dashboard's charts (history.go)
 
-	reg      *registry         // every search target and group, with its guard (registry.go)
-	api      *alma.Client      // Alma REST, shared by every key
-	apiGuard map[string]*guard // REST guards by "nz" or member code
+	reg      *registry                  // every search target and group, with its guard (registry.go)
+	api      *alma.Client               // Alma REST, shared by every key
+	apiGuard map[string]*upstream.Guard // REST guards by "nz" or member code
 
 	indexes atomic.Pointer[sru.IndexSet]
 
@@ -126,9 +132,9 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m = newMetrics()
 	s.registerEdgeMetrics()
 	if cfg.Log.AccessLog() && opt.AccessLog != nil {
-		s.access = newAccessLog(opt.AccessLog)
+		s.access = newAccessLog(opt.AccessLog, opt.AccessLogBatch)
 	}
-	s.health = &upstreamHealth{m: s.m, log: s.log}
+	s.health = upstream.NewHealth(s.m.up, s.log)
 
 	mem, err := cache.NewMemory(cfg.Cache.MaxBytes)
 	if err != nil {
@@ -151,22 +157,22 @@ func New(cfg Config, opt Options) (*Server, error) {
 	})
 	s.limiter = newClientLimiter(cfg.Limits)
 
-	tr := newTransport(cfg.Upstream, s.budget, s.m)
-	s.upstreamBytes = tr.bytes
-	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(tr.bytes.inUse()) })
-	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(tr.bytes.refused.Load()) })
+	tr := upstream.NewTransport(cfg.Upstream, s.budget, s.m.up)
+	s.upstreamBytes = tr.Bytes()
+	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(s.upstreamBytes.InUse()) })
+	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(s.upstreamBytes.Refused()) })
 	timeout := cfg.Upstream.Timeout.D()
 	if err := s.buildRegistry(tr); err != nil {
 		return nil, err
 	}
-	s.apiGuard = map[string]*guard{}
+	s.apiGuard = map[string]*upstream.Guard{}
 	if cfg.APIURL != "" {
-		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
-		s.apiGuard["nz"] = newGuard("api:nz", cfg.Breaker, timeout, s.health)
-		s.apiGuard["nz"].probe = s.apiProbe(cfg.APIKey)
+		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.Doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
+		s.apiGuard["nz"] = upstream.NewGuard("api:nz", cfg.Breaker, timeout, s.health)
+		s.apiGuard["nz"].Probe = s.apiProbe(cfg.APIKey)
 		for _, mb := range cfg.Members {
-			g := newGuard("api:"+mb.Code, cfg.Breaker, timeout, s.health)
-			g.probe = s.apiProbe(mb.APIKey)
+			g := upstream.NewGuard("api:"+mb.Code, cfg.Breaker, timeout, s.health)
+			g.Probe = s.apiProbe(mb.APIKey)
 			s.apiGuard[mb.Code] = g
 		}
 	}
@@ -187,10 +193,11 @@ func New(cfg Config, opt Options) (*Server, error) {
 	})
 	s.recs = &records{
 		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
-		remaining:  func(who string, n int) { s.m.apiRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
-		recordLife: cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
-		availLife:  cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
-		now:        s.now,
+		remaining:   func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
+		recordLife:  cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
+		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
+		availLife:   cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
+		now:         s.now,
 	}
 	if s.api != nil {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
@@ -251,39 +258,41 @@ func (s *Server) Target(name string) (Target, bool) {
 
 // The handlers of routes.go, each built from what it uses.
 func (s *Server) handleSearch() fiber.Handler {
-	return newSearchHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSearchHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleSRU() fiber.Handler {
-	return newSRUHandler(s.rules, s.pipe, s.reg.nz().target, s.errs)
+	return newSRUHandler(s.rules, s.pipe, s.reg, s.fed, s.fedLife(), s.errs)
 }
 
 func (s *Server) handleRecord() fiber.Handler {
-	return newRecordHandler(s.pipe, s.recs, s.cfg.APIKey, s.errs)
+	return newRecordHandler(s.pipe, s.recs, s.reg, s.cfg.Member, s.cfg.APIKey, s.errs)
 }
 
 func (s *Server) handleAvailability() fiber.Handler {
 	return newAvailabilityHandler(s.pipe, s.recs, s.cfg.APIKey, s.cfg.Member, s.errs)
 }
 
-// Serve answers on ln until ctx ends, then drains: it stops accepting,
-// lets in-flight requests finish (bounded by the drain timeout), and
+// Serve answers on ln until ctx ends, then drains (drain.go): it stops
+// accepting, answers every request that arrived before, each connection's
+// last answer with Connection: close, bounded by the drain timeout, and
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
-	ln = s.edgeListener(ln) // framing, Host and connection cap (edge.go)
-	go func() { errc <- s.app.Listener(ln) }()
+	el := s.edgeListener(ln) // framing, Host, connection caps, head deadline and drain (edge.go)
+	go func() { errc <- s.app.Listener(el) }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.Limits.DrainTimeout.D().String())
-	if err := s.app.ShutdownWithTimeout(s.cfg.Limits.DrainTimeout.D()); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
+	timeout := s.cfg.Limits.DrainTimeout.D()
+	s.log.Info("shutting down: draining in-flight requests", "timeout", timeout.String())
+	if left := el.drain(timeout); left > 0 {
+		s.log.Warn("drain timeout: returning with connections still open", "connections", left, "timeout", timeout.String())
 	}
-	return nil
+	return <-errc
 }
 
 // Close stops background work and releases the caches.
@@ -297,6 +306,7 @@ func (s *Server) Close() error {
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()
+	s.access.close()
 	if s.redis != nil {
 		return s.redis.Close()
 	}
@@ -331,7 +341,7 @@ func (s *Server) refreshIndexes(ctx context.Context) {
 func (s *Server) loadIndexes(ctx context.Context) error {
 	var body []byte
 	nz := s.reg.nz()
-	err := nz.guard.do(ctx, func(ctx context.Context) error {
+	err := nz.guard.Do(ctx, func(ctx context.Context) error {
 		var err error
 		body, err = nz.client.Explain(ctx)
 		return err

@@ -3,14 +3,14 @@ package gateway
 import (
 	"bytes"
 	"html/template"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/almanet/gateway/staff"
 )
 
 // This file is staff access (SPEC 11): who may use the staff routes
@@ -18,74 +18,12 @@ import (
 // staff member's when it carries
 //   - a bearer token: the admin token or a staff token (compared in
 //     constant time against every configured token), or
-//   - the session cookie the sign-in form set (session.go), or
+//   - the session cookie the sign-in form set (package staff), or
 //   - nothing at all, from a loopback client, while no token is configured
 //     (the single-machine setup: loopback acts as admin).
 // Tokens never travel in a URL. Failed token checks are bounded per client
 // address (attempts below). Staff routes send no CORS headers, so no other
 // origin's page can read them from a staff member's browser.
-
-// staffAuth holds the configured principals and their sessions.
-type staffAuth struct {
-	admin    string // the admin token; empty: none
-	staff    []StaffEntry
-	sessions *sessions
-	attempts *attempts
-}
-
-func newStaffAuth(cfg Config, now func() time.Time, e *epochs) *staffAuth {
-	return &staffAuth{
-		admin: cfg.AdminToken,
-		staff: cfg.Staff,
-		sessions: &sessions{
-			key: newSessionKey(cfg.SessionKey), lifetime: cfg.Dashboard.SessionLifetime.D(), now: now, epochs: e,
-		},
-		attempts: newAttempts(now),
-	}
-}
-
-// open reports whether no token is configured at all.
-func (a *staffAuth) open() bool { return a.admin == "" && len(a.staff) == 0 }
-
-// byToken returns the principal a token belongs to. Every configured token
-// is compared, in constant time each, so the time taken tells nothing about
-// which (if any) matched.
-func (a *staffAuth) byToken(tok string) (Principal, string, bool) {
-	var p Principal
-	var want string
-	found := false
-	check := func(candidate string) bool { return tokenEqual(tok, candidate) }
-	if check(a.admin) {
-		p, want, found = Principal{Name: "admin", Admin: true}, a.admin, true
-	}
-	for _, st := range a.staff {
-		if check(st.Token) && !found {
-			p, want, found = staffPrincipal(st), st.Token, true
-		}
-	}
-	return p, want, found
-}
-
-// byName returns the principal called name and its current token.
-func (a *staffAuth) byName(name string) (Principal, string, bool) {
-	if name == "admin" {
-		return Principal{Name: "admin", Admin: true}, a.admin, a.admin != ""
-	}
-	for _, st := range a.staff {
-		if st.Name == name {
-			return staffPrincipal(st), st.Token, true
-		}
-	}
-	return Principal{}, "", false
-}
-
-func staffPrincipal(st StaffEntry) Principal {
-	inst := st.Institution
-	if inst == "*" {
-		inst = ""
-	}
-	return Principal{Name: st.Name, Institution: inst}
-}
 
 // authResult is what authenticate found.
 type authResult int
@@ -117,7 +55,7 @@ func bearerToken(v string) (string, bool) {
 func (s *Server) authenticate(c *fiber.Ctx) (p Principal, res authResult, viaCookie bool, retry time.Duration) {
 	a := s.staff
 	ip := s.clientIP(c)
-	if a.open() {
+	if a.Open() {
 		// No token configured: credentials mean nothing; loopback is admin,
 		// under the gateway's own host names only (DNS rebinding, door.go).
 		switch {
@@ -129,20 +67,20 @@ func (s *Server) authenticate(c *fiber.Ctx) (p Principal, res authResult, viaCoo
 		return Principal{Name: "admin", Admin: true}, authOK, true, 0
 	}
 	if tok, ok := bearerToken(c.Get(fiber.HeaderAuthorization)); ok {
-		if wait := a.attempts.blocked(ip); wait > 0 {
+		if wait := a.Attempts.Blocked(ip); wait > 0 {
 			return Principal{}, authLocked, false, wait
 		}
-		if p, _, ok := a.byToken(tok); ok {
-			a.attempts.succeeded(ip)
+		if p, _, ok := a.ByToken(tok); ok {
+			a.Attempts.Succeeded(ip)
 			return p, authOK, false, 0
 		}
-		a.attempts.failed(ip)
+		a.Attempts.Failed(ip)
 		return Principal{}, authBad, false, 0
 	}
-	if v := c.Cookies(sessionCookie); v != "" {
-		sess, err := a.sessions.parse(v)
+	if v := c.Cookies(staff.SessionCookie); v != "" {
+		sess, err := a.Sessions.Parse(v)
 		if err == nil {
-			if p, tok, ok := a.byName(sess.Name); ok && a.sessions.verify(c.UserContext(), sess, tok) == nil {
+			if p, tok, ok := a.ByName(sess.Name); ok && a.Sessions.Verify(c.UserContext(), sess, tok) == nil {
 				return p, authOK, true, 0
 			}
 		}
@@ -152,7 +90,7 @@ func (s *Server) authenticate(c *fiber.Ctx) (p Principal, res authResult, viaCoo
 }
 
 // staffOnly guards the staff routes and stores the request's Principal
-// under principalKey for the handlers (principal.go).
+// under principalKey for the handlers.
 func (s *Server) staffOnly(c *fiber.Ctx) error {
 	p, res, viaCookie, retry := s.authenticate(c)
 	switch res {
@@ -202,24 +140,24 @@ func (s *Server) handleSignIn() fiber.Handler {
 			return s.signInPage(c, http.StatusForbidden, "This sign-in did not come from this gateway's own page.")
 		}
 		ip := s.clientIP(c)
-		if wait := s.staff.attempts.blocked(ip); wait > 0 {
+		if wait := s.staff.Attempts.Blocked(ip); wait > 0 {
 			setRetryAfter(&c.Response().Header, wait)
 			return s.signInPage(c, http.StatusTooManyRequests, "Too many failed attempts from this address. Try again in "+strconv.Itoa(retryAfterSeconds(wait))+" s.")
 		}
-		if s.staff.open() {
+		if s.staff.Open() {
 			return s.signInPage(c, http.StatusBadRequest, "No token is configured on this gateway: open the dashboard from the gateway's own machine (loopback).")
 		}
 		tok := strings.TrimSpace(signInToken(c))
-		p, want, ok := s.staff.byToken(tok)
+		p, want, ok := s.staff.ByToken(tok)
 		if !ok {
-			s.staff.attempts.failed(ip)
+			s.staff.Attempts.Failed(ip)
 			s.log.Warn("staff sign-in failed", "client", ip.String())
 			return s.signInPage(c, http.StatusUnauthorized, "That token is not valid.")
 		}
-		s.staff.attempts.succeeded(ip)
-		v, exp := s.staff.sessions.issue(c.UserContext(), p.Name, want)
+		s.staff.Attempts.Succeeded(ip)
+		v, exp := s.staff.Sessions.Issue(c.UserContext(), p.Name, want)
 		c.Cookie(&fiber.Cookie{
-			Name: sessionCookie, Value: v, Path: "/", Expires: exp, MaxAge: int(s.staff.sessions.lifetime.Seconds()),
+			Name: staff.SessionCookie, Value: v, Path: "/", Expires: exp, MaxAge: int(s.staff.Sessions.Lifetime().Seconds()),
 			HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode, Secure: secureRequest(c),
 		})
 		s.log.Info("staff signed in", "staff", p.Name, "institution", p.Institution)
@@ -249,11 +187,11 @@ func (s *Server) handleSignOut() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		p, _ := principalOf(c)
-		if !s.staff.open() {
-			s.staff.sessions.epochs.bump(c.UserContext(), p.Name)
+		if !s.staff.Open() {
+			s.staff.Sessions.EndAll(c.UserContext(), p.Name)
 		}
 		c.Cookie(&fiber.Cookie{
-			Name: sessionCookie, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1,
+			Name: staff.SessionCookie, Value: "", Path: "/", Expires: time.Unix(0, 0), MaxAge: -1,
 			HTTPOnly: true, SameSite: fiber.CookieSameSiteStrictMode, Secure: secureRequest(c),
 		})
 		s.log.Info("staff signed out", "staff", p.Name)
@@ -301,105 +239,28 @@ func (s *Server) signInPage(c *fiber.Ctx, status int, msg string) error {
 
 var signInTemplate = template.Must(template.New("signin").Parse(signInHTML))
 
-// attempts bounds failed token checks per client address (an IPv4 address
-// or an IPv6 /64, as the rate limiter keys them): after freeAttempts
-// failures, each further one doubles the wait before the next is heard, up
-// to maxBackoff. A success or failureMemory of quiet forgets the client.
-// The table is bounded; when it is full, unknown clients share one entry,
-// so a flood of addresses cannot grow memory or escape the bound.
-type attempts struct {
-	now func() time.Time
-	mu  sync.Mutex // guards by
-	by  map[string]*attempt
-}
+// Principal is who a staff request acts as (package staff).
+type Principal = staff.Principal
 
-type attempt struct {
-	fails int
-	last  time.Time
-	until time.Time
-}
+// principalKey is the fiber.Ctx Locals key under which the staff
+// middleware stores the request's Principal.
+const principalKey = "gateway.principal"
 
-const (
-	freeAttempts  = 10
-	maxBackoff    = 15 * time.Minute
-	failureMemory = time.Hour
-	maxAttempters = 10_000
-)
-
-func newAttempts(now func() time.Time) *attempts {
-	return &attempts{now: now, by: map[string]*attempt{}}
-}
-
-func (a *attempts) entry(ip net.IP, create bool) *attempt {
-	k := clientKey(ip)
-	e, ok := a.by[k]
-	if ok && a.now().Sub(e.last) > failureMemory {
-		delete(a.by, k)
-		e, ok = nil, false
-	}
-	if ok || !create {
-		return e
-	}
-	if len(a.by) >= maxAttempters {
-		now := a.now()
-		for k, e := range a.by {
-			if now.Sub(e.last) > failureMemory {
-				delete(a.by, k)
-			}
-		}
-		if len(a.by) >= maxAttempters {
-			k = "overflow"
-			if e, ok := a.by[k]; ok {
-				return e
-			}
-		}
-	}
-	e = &attempt{}
-	a.by[k] = e
-	return e
-}
-
-// blocked returns how long the client must wait before its next attempt.
-func (a *attempts) blocked(ip net.IP) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.entry(ip, false)
-	if e == nil {
-		return 0
-	}
-	return max(0, e.until.Sub(a.now()))
-}
-
-func (a *attempts) failed(ip net.IP) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	e := a.entry(ip, true)
-	now := a.now()
-	e.fails++
-	e.last = now
-	if n := e.fails - freeAttempts; n >= 0 {
-		wait := maxBackoff
-		if n < 20 {
-			wait = min(maxBackoff, time.Second<<n)
-		}
-		e.until = now.Add(wait)
-	}
-}
-
-func (a *attempts) succeeded(ip net.IP) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.by, clientKey(ip))
+// principalOf returns the Principal the staff middleware authenticated for
+// this request, and false on a route the middleware did not guard.
+func principalOf(c *fiber.Ctx) (Principal, bool) {
+	p, ok := c.Locals(principalKey).(Principal)
+	return p, ok
 }
 
 // initStaff sets up staff access and the dashboard's history.
 func (s *Server) initStaff() {
-	var e *epochs
+	var e *staff.Epochs
 	if s.redis != nil {
-		e = newEpochs(s.redis.Client())
+		e = staff.NewEpochs(s.redis.Client())
 	} else {
-		e = newEpochs(nil)
+		e = staff.NewEpochs(nil)
 	}
-	s.staff = newStaffAuth(s.cfg, s.now, e)
+	s.staff = staff.NewAuth(s.cfg, s.now, e)
 	s.history = newHistory(s, s.cfg.Dashboard.HistoryInterval.D())
 }

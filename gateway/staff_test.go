@@ -1,17 +1,14 @@
 package gateway
 
 import (
-	"context"
-	"net"
+	"github.com/google/go-cmp/cmp"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
+	"github.com/almanet/gateway/staff"
 )
 
 const (
@@ -58,85 +55,15 @@ func signIn(t *testing.T, e *testEnv, token string, hdr ...string) (int, *http.C
 	}
 	resp.Body.Close()
 	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie && c.Value != "" {
+		if c.Name == staff.SessionCookie && c.Value != "" {
 			return resp.StatusCode, c
 		}
 	}
 	return resp.StatusCode, nil
 }
 
-func withCookie(c *http.Cookie) []string { return []string{"Cookie", sessionCookie + "=" + c.Value} }
-
-func TestSessionCookie(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	ss := &sessions{key: []byte("0123456789abcdef0123456789abcdef"), lifetime: time.Hour, now: clock.Now, epochs: newEpochs(nil)}
-	ctx := context.Background()
-	v, exp := ss.issue(ctx, "Circulation desk", testStaffA)
-	if got, want := exp, clock.Now().Add(time.Hour); !got.Equal(want) {
-		t.Errorf("expiry %v, want %v", got, want)
-	}
-	other := &sessions{key: []byte("another-key-another-key-another!!"), lifetime: time.Hour, now: clock.Now, epochs: newEpochs(nil)}
-	forged, _ := other.issue(ctx, "admin", testAdminToken)
-	p64, m64, _ := strings.Cut(v, ".")
-	tests := []struct {
-		name    string
-		mutate  func()
-		value   string
-		token   string
-		wantErr error
-	}{
-		{name: "fresh", value: v, token: testStaffA},
-		{name: "just before expiry", mutate: func() { clock.Advance(59 * time.Minute) }, value: v, token: testStaffA},
-		{name: "token changed", value: v, token: testStaffA + "-rotated", wantErr: errSessionRevoked},
-		{name: "expired", mutate: func() { clock.Advance(time.Minute) }, value: v, token: testStaffA, wantErr: errSessionExpired},
-		{name: "payload swapped", value: "YWRtaW4." + m64, token: testStaffA, wantErr: errSessionSignature},
-		{name: "signature flipped", value: p64 + "." + strings.Repeat("A", len(m64)), token: testStaffA, wantErr: errSessionSignature},
-		{name: "signed with another key", value: forged, token: testAdminToken, wantErr: errSessionSignature},
-		{name: "no separator", value: p64, token: testStaffA, wantErr: errSessionMalformed},
-		{name: "not base64", value: "**.**", token: testStaffA, wantErr: errSessionMalformed},
-		{name: "huge", value: strings.Repeat("a", 5000) + "." + m64, token: testStaffA, wantErr: errSessionMalformed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.mutate != nil {
-				tt.mutate()
-			}
-			s, err := ss.parse(tt.value)
-			if err == nil {
-				err = ss.verify(ctx, s, tt.token)
-			}
-			if err != tt.wantErr {
-				t.Errorf("got %v, want %v", err, tt.wantErr)
-			}
-		})
-	}
-
-	t.Run("sign-out ends every session of that principal only", func(t *testing.T) {
-		clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-		ss := &sessions{key: []byte("0123456789abcdef0123456789abcdef"), lifetime: time.Hour, now: clock.Now, epochs: newEpochs(nil)}
-		phone, _ := ss.issue(ctx, "Circulation desk", testStaffA)
-		desk, _ := ss.issue(ctx, "Circulation desk", testStaffA)
-		admin, _ := ss.issue(ctx, "admin", testAdminToken)
-		ss.epochs.bump(ctx, "Circulation desk")
-		check := func(v, tok string) error {
-			s, err := ss.parse(v)
-			if err != nil {
-				return err
-			}
-			return ss.verify(ctx, s, tok)
-		}
-		got := []error{check(phone, testStaffA), check(desk, testStaffA), check(admin, testAdminToken)}
-		want := []error{errSessionRevoked, errSessionRevoked, nil}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("session %d after sign-out: got %v, want %v", i, got[i], want[i])
-			}
-		}
-		again, _ := ss.issue(ctx, "Circulation desk", testStaffA)
-		if err := check(again, testStaffA); err != nil {
-			t.Errorf("a new sign-in after sign-out: %v", err)
-		}
-	})
+func withCookie(c *http.Cookie) []string {
+	return []string{"Cookie", staff.SessionCookie + "=" + c.Value}
 }
 
 func TestSignInSignOut(t *testing.T) {
@@ -195,7 +122,7 @@ func TestSignInSignOut(t *testing.T) {
 
 	req, _ := http.NewRequest(http.MethodPost, env.base+"/dashboard/sign-out", nil)
 	req.Header.Set("Origin", env.base)
-	req.Header.Set("Cookie", sessionCookie+"="+cookie.Value)
+	req.Header.Set("Cookie", staff.SessionCookie+"="+cookie.Value)
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +163,7 @@ func TestStaffScope(t *testing.T) {
 		{"", Principal{}, false},
 	}
 	for _, tt := range tests {
-		p, _, ok := a.byToken(tt.token)
+		p, _, ok := a.ByToken(tt.token)
 		if diff := cmp.Diff(p, tt.want); diff != "" || ok != tt.ok {
 			t.Errorf("byToken(%q) = %v (ok %v), want %v (ok %v): %s", tt.token, p, ok, tt.want, tt.ok, diff)
 		}
@@ -268,57 +195,21 @@ func TestStaffScope(t *testing.T) {
 	}
 }
 
-func TestFailedAttemptsBound(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	a := newAttempts(clock.Now)
-	ip, other := net.ParseIP("192.0.2.7"), net.ParseIP("192.0.2.8")
-	for range freeAttempts - 1 {
-		a.failed(ip)
-	}
-	if w := a.blocked(ip); w != 0 {
-		t.Fatalf("blocked %v after %d failures, want free attempts", w, freeAttempts-1)
-	}
-	var waits []time.Duration
-	for range 4 {
-		a.failed(ip)
-		waits = append(waits, a.blocked(ip))
-	}
-	if diff := cmp.Diff(waits, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}); diff != "" {
-		t.Errorf("back-off after each failure beyond the free ones (-got +want):\n%s", diff)
-	}
-	if w := a.blocked(other); w != 0 {
-		t.Errorf("another client is blocked %v", w)
-	}
-	for range 40 {
-		a.failed(ip)
-	}
-	if w := a.blocked(ip); w != maxBackoff {
-		t.Errorf("back-off after many failures %v, want the cap %v", w, maxBackoff)
-	}
-	clock.Advance(failureMemory + time.Second)
-	if w := a.blocked(ip); w != 0 {
-		t.Errorf("still blocked %v after an hour of quiet", w)
-	}
-	a.failed(ip)
-	a.succeeded(ip)
-	if len(a.by) != 0 {
-		t.Errorf("a success left %d entries", len(a.by))
-	}
-
-	t.Run("over HTTP", func(t *testing.T) {
-		env, _ := staffEnv(t)
-		for range freeAttempts {
-			if code, _ := signIn(t, env, "wrong"); code != http.StatusUnauthorized {
-				t.Fatalf("a wrong token: %d, want 401", code)
-			}
+// TestFailedAttemptsBoundOverHTTP: past staff.FreeAttempts wrong tokens, a
+// client is refused even the right one, by form and by bearer token.
+func TestFailedAttemptsBoundOverHTTP(t *testing.T) {
+	env, _ := staffEnv(t)
+	for range staff.FreeAttempts {
+		if code, _ := signIn(t, env, "wrong"); code != http.StatusUnauthorized {
+			t.Fatalf("a wrong token: %d, want 401", code)
 		}
-		if code, _ := signIn(t, env, testAdminToken); code != http.StatusTooManyRequests {
-			t.Errorf("the right token while backing off: %d, want 429", code)
-		}
-		if code, _, _ := env.get("/v1/status", "Authorization", "Bearer "+testAdminToken); code != http.StatusTooManyRequests {
-			t.Errorf("a bearer token while backing off: %d, want 429", code)
-		}
-	})
+	}
+	if code, _ := signIn(t, env, testAdminToken); code != http.StatusTooManyRequests {
+		t.Errorf("the right token while backing off: %d, want 429", code)
+	}
+	if code, _, _ := env.get("/v1/status", "Authorization", "Bearer "+testAdminToken); code != http.StatusTooManyRequests {
+		t.Errorf("a bearer token while backing off: %d, want 429", code)
+	}
 }
 
 func TestStaffRoutesSendNoCORS(t *testing.T) {
@@ -376,65 +267,6 @@ func TestQuantile(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func FuzzSessionCookie(f *testing.F) {
-	ss := &sessions{key: []byte("0123456789abcdef0123456789abcdef"), lifetime: time.Hour, now: time.Now, epochs: newEpochs(nil)}
-	v, _ := ss.issue(context.Background(), "desk", testStaffA)
-	f.Add(v)
-	f.Add("")
-	f.Add(".")
-	f.Add("YWRtaW4K.")
-	f.Fuzz(func(t *testing.T, v string) {
-		s, err := ss.parse(v)
-		if err != nil {
-			return
-		}
-		// Only a cookie this key signed parses: its fields are then ours.
-		if s.Name != "desk" || s.FP != ss.fingerprint(testStaffA) {
-			t.Errorf("a cookie parsed with fields the gateway never signed: %+v", s)
-		}
-	})
-}
-
-// TestSessionsAcrossReplicas: two replicas with one GATEWAY_SESSION_KEY and
-// one Redis accept each other's cookies, and a sign-out on one ends the
-// session on the other; with Redis gone, the replica that saw the
-// sign-out still refuses the cookie.
-func TestSessionsAcrossReplicas(t *testing.T) {
-	mr := miniredis.RunT(t)
-	clock := &fakeClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	replica := func() *sessions {
-		rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		t.Cleanup(func() { rc.Close() })
-		return &sessions{key: []byte("shared-session-key-shared-session-key"), lifetime: time.Hour, now: clock.Now, epochs: newEpochs(rc)}
-	}
-	a, b := replica(), replica()
-	ctx := context.Background()
-	check := func(ss *sessions, v string) error {
-		s, err := ss.parse(v)
-		if err != nil {
-			return err
-		}
-		return ss.verify(ctx, s, testStaffA)
-	}
-	v, _ := a.issue(ctx, "desk", testStaffA)
-	if err := check(b, v); err != nil {
-		t.Fatalf("replica B refuses replica A's cookie: %v", err)
-	}
-	a.epochs.bump(ctx, "desk")
-	if err := check(b, v); err != errSessionRevoked {
-		t.Errorf("replica B after a sign-out on A: %v, want %v", err, errSessionRevoked)
-	}
-	w, _ := b.issue(ctx, "desk", testStaffA)
-	if err := check(a, w); err != nil {
-		t.Errorf("a new sign-in on B, checked on A: %v", err)
-	}
-	mr.Close()
-	a.epochs.bump(ctx, "desk")
-	if err := check(a, w); err != errSessionRevoked {
-		t.Errorf("replica A after its own sign-out with Redis down: %v, want %v", err, errSessionRevoked)
-	}
-}
 
 // TestLoopbackWithoutTokens: with no token configured, loopback acts as
 // admin, but a page from another origin open in a browser on that machine

@@ -78,3 +78,20 @@ type TargetRecord struct {
 	Holdings []transform.Holding
 	Sources  []federate.Ref
 }
+
+// next is the position a client asks for after this page (start, count
+// asked), or 0 when the list, or Alma's paging window, ends here. A page
+// of a merged result that is not complete goes on past its total: the
+// next page fetches deeper (SPEC 14).
+func (p *TargetPage) next(start, count int) int {
+	if count <= 0 {
+		return 0
+	}
+	if n := nextPosition(start, len(p.Records), p.Total); n > 0 {
+		return n
+	}
+	if m := p.Merged; m != nil && !m.Complete && len(p.Records) > 0 && start+len(p.Records) <= almaMaxPosition {
+		return start + len(p.Records)
+	}
+	return 0
+}

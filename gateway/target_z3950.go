@@ -12,6 +12,7 @@ import (
 
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 	"github.com/almanet/gateway/z3950"
 )
 
@@ -150,7 +151,7 @@ func (t *zTarget) failure(ctx context.Context, err error) error {
 	default:
 		detail = "the Z39.50 target failed: " + strings.TrimPrefix(err.Error(), "z3950: ")
 	}
-	return &upstreamError{kind: errUnavailable, upstream: up, detail: detail, cause: err}
+	return &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: up, Detail: detail, Cause: err}
 }
 
 // zRegTarget registers a validated Z39.50 target behind its own guard
@@ -158,15 +159,15 @@ func (t *zTarget) failure(ctx context.Context, err error) error {
 // searches once and presents them in pages of page_size on one session, so
 // the federation asks it once. Its index map is the Bib-1 one, so a query
 // using an index it lacks skips it with diagnostic 16, as for SRU.
-func (s *Server) zRegTarget(tc *TargetConfig, tr *transport) (*regTarget, error) {
+func (s *Server) zRegTarget(tc *TargetConfig, tr *upstream.Transport) (*regTarget, error) {
 	zt, err := newZTarget(tc)
 	if err != nil {
 		return nil, err
 	}
 	s.zOrigins = append(s.zOrigins, zt.origin)
 	up := "z3950:" + tc.Name
-	zt.spend = func(ctx context.Context) error { return tr.doer(up).spend(ctx, up) }
-	g := newGuard(up, s.cfg.Breaker, tc.Timeout.D(), s.health)
+	zt.spend = func(ctx context.Context) error { return tr.Doer(up).Spend(ctx, up) }
+	g := upstream.NewGuard(up, s.cfg.Breaker, tc.Timeout.D(), s.health)
 	return &regTarget{name: tc.Name, kind: KindZ3950, label: tc.Name + ": federation target (Z39.50)",
 		target: guarded(g, zt), adapter: zt, guard: g, budget: up, weight: tc.Weight,
 		maxRecords: tc.MaxRecords, pageSize: tc.MaxRecords, indexMap: tc.IndexMap}, nil

@@ -21,6 +21,7 @@ import (
 	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
+	"github.com/almanet/gateway/upstream"
 )
 
 // This file is the network write workflows of SPEC 12 (the Ex Libris
@@ -140,6 +141,19 @@ func almaWriteStatus(ae *alma.Error) int {
 		return http.StatusBadRequest // the payload (402204, 402209, 402278, 401664, 401872, 60105, …)
 	}
 	return http.StatusBadGateway
+}
+
+// alreadyLinked reports whether Alma refused a link because the member has
+// a record linked to the NZ record already. Alma's code for it varies
+// (issue 22): the simulator sends 401652, Alma's documented lists name
+// 402210 too, and the message says so whatever the code.
+func alreadyLinked(ae *alma.Error) bool {
+	switch ae.Code {
+	case "401652", "402210":
+		return true
+	}
+	m := strings.ToLower(ae.Message)
+	return strings.Contains(m, "already exists") || strings.Contains(m, "already linked")
 }
 
 func staffName(p Principal) string {
@@ -291,7 +305,7 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 	outcome, almaCode := "refused", ""
 	var ar *almaRefusal
 	var ae *alma.Error
-	var ue *upstreamError
+	var ue *upstream.Error
 	switch {
 	case errors.As(err, &ar) || errors.As(err, &ae) && !errors.As(err, &ue):
 		if ar == nil {
@@ -358,13 +372,24 @@ func (w *writes) call(ctx context.Context, code string, f func(ctx context.Conte
 	if g == nil || w.s.api == nil {
 		return errNoAPI
 	}
-	return g.do(ctx, f)
+	return g.Do(ctx, f)
 }
 
-// findLinked looks for the member's record linked to nzID through the
-// member's SRU: 035 (EXLNZ-<network>)<nz mms id>. It answers "" when the
-// member has no SRU endpoint configured or none is found.
+// findLinked looks for the member's record linked to nzID: in the NZ
+// record's member 852s, then through the member's SRU (035
+// (EXLNZ-<network>)<nz mms id>). It answers "" when neither names one.
 func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, error) {
+	// The NZ record's member-availability 852s name the member's record
+	// ($a the member, $6 its IZ MMS ID): the seed's member availability,
+	// usually cached, and known for members without an sru_url too
+	// (issue 22).
+	if rec, _, err := w.s.recs.nzRecord(ctx, nzID); err == nil {
+		for _, h := range rec.Holdings {
+			if h.Institution == code && h.IZMMSID != "" {
+				return h.IZMMSID, nil
+			}
+		}
+	}
 	reg := w.s.reg.member(code)
 	if reg == nil || w.network == "" {
 		return "", nil
@@ -417,13 +442,15 @@ func (w *writes) linkOp() writeOp {
 				return err
 			})
 			var ae *alma.Error
-			if errors.As(err, &ae) && almaWriteStatus(ae) == http.StatusConflict {
+			if errors.As(err, &ae) && (almaWriteStatus(ae) == http.StatusConflict || alreadyLinked(ae)) {
 				// Alma refuses a second link without naming the record it
-				// has: look again (the member's SRU may have lagged).
+				// has: look again, past the cache (the cached NZ record or
+				// the member's SRU may have lagged).
+				w.evict(ctx, []string{nz})
 				if iz, ferr := w.findLinked(ctx, r.code, nz); ferr == nil && iz != "" {
 					return existing(iz), nil
 				}
-				return nil, &almaRefusal{status: http.StatusConflict, ae: ae, note: "the institution's record linked to " + nz + " could not be found through its SRU"}
+				return nil, &almaRefusal{status: http.StatusConflict, ae: ae, note: "the institution's record linked to " + nz + " could not be found in the network record's 852s nor through its SRU"}
 			}
 			if err != nil {
 				return nil, err
@@ -479,7 +506,7 @@ func (w *writes) localFieldsOp() writeOp {
 			}
 			leader, cur, err := transform.ReadFields(bib.Record, true)
 			if err != nil {
-				return nil, &upstreamError{kind: errUnavailable, upstream: "api:" + r.code, detail: "Alma sent a record the gateway cannot read", cause: err}
+				return nil, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "api:" + r.code, Detail: "Alma sent a record the gateway cannot read", Cause: err}
 			}
 			var next []transform.Field
 			for _, f := range cur {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -255,25 +257,83 @@ func TestLinkExistingRecordIsSeeOther(t *testing.T) {
 	}
 }
 
-func TestLinkConflictWithoutMemberSRUIs409WithAlmasCode(t *testing.T) {
+// TestLinkWithoutMemberSRUIsSeeOtherFromTheNZRecord (issue 22): the NZ
+// record's own 852 ($a the member, $6 its IZ MMS ID) names the member's
+// record, so the gateway answers 303 with no write to Alma even when the
+// member has no sru_url to look in.
+func TestLinkWithoutMemberSRUIsSeeOtherFromTheNZRecord(t *testing.T) {
 	env := newEnv(t, func(c *Config) {
 		for i := range c.Members {
-			c.Members[i].SRUURL = "" // the gateway cannot look for the link first
+			c.Members[i].SRUURL = ""
 		}
 	})
 	m := env.sim.Members()[2]
-	nz, _ := heldBy(t, env.sim, m.Code, 0)
+	nz, iz := heldBy(t, env.sim, m.Code, 0)
 	from := env.logLen()
-	code, _, body := env.send(http.MethodPost, "/v1/institutions/"+m.Code+"/bibs?from_nz_mms_id="+nz.MMSID, "", "", "Idempotency-Key", "k")
-	if code != http.StatusConflict {
-		t.Fatalf("status = %d, want 409\n%s", code, body)
+	code, h, body := env.send(http.MethodPost, "/v1/institutions/"+m.Code+"/bibs?from_nz_mms_id="+nz.MMSID, "", "", "Idempotency-Key", "k")
+	if code != http.StatusSeeOther || h.Get("Location") != availabilityLocation(m.Code, iz) {
+		t.Fatalf("status = %d Location %q, want 303 to %s\n%s", code, h.Get("Location"), availabilityLocation(m.Code, iz), body)
 	}
-	a := decodeWrite(t, body)
-	if a.Alma == nil || a.Alma.Code != "401652" || !strings.Contains(a.Alma.Message, nz.MMSID) {
-		t.Errorf("alma = %+v, want Alma's 401652 naming %s", a.Alma, nz.MMSID)
+	if calls := env.restCalls(from); len(calls) != 0 {
+		t.Errorf("REST calls %v, want none", calls)
 	}
-	if d := cmp.Diff([]restCall{{"POST", "/almaws/v1/bibs", m.Code}}, env.restCalls(from)); d != "" {
-		t.Errorf("Alma calls (-want +got):\n%s", d)
+}
+
+// heldWithout6 returns an NZ record some member holds by an 852 without
+// $6 (so that nothing names its IZ record) and that member's code.
+func heldWithout6(t *testing.T, sim *almasim.Simulator) (almasim.Record, string) {
+	t.Helper()
+	for _, r := range sim.Records() {
+		for _, h := range r.Holdings {
+			if !h.Has6 {
+				return r, h.Institution
+			}
+		}
+	}
+	t.Fatal("every member 852 carries $6")
+	return almasim.Record{}, ""
+}
+
+// TestLinkConflictWithoutAnyWayToFindTheRecordIs409WithAlmasCode: when
+// neither the NZ record's 852s nor a member SRU name the member's record,
+// Alma's refusal of a second link is a 409 carrying Alma's own code and
+// message, whichever code Alma used for it (issue 22: 401652 from the
+// simulator, 402210 in Alma's documented lists).
+func TestLinkConflictWithoutAnyWayToFindTheRecordIs409WithAlmasCode(t *testing.T) {
+	for _, almaCode := range []string{"401652", "402210"} {
+		t.Run(almaCode, func(t *testing.T) {
+			var api string
+			env := newEnv(t, func(c *Config) {
+				for i := range c.Members {
+					c.Members[i].SRUURL = ""
+				}
+				api = c.APIURL
+				if almaCode == "401652" {
+					return // the simulator's own refusal
+				}
+				target, _ := url.Parse(api)
+				proxy := httputil.NewSingleHostReverseProxy(target)
+				fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodPost && r.URL.Path == "/almaws/v1/bibs" {
+						w.Header().Set("Content-Type", "application/xml")
+						w.WriteHeader(http.StatusBadRequest)
+						io.WriteString(w, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><web_service_result xmlns="http://com/exlibris/urm/general/xmlbeans"><errorsExist>true</errorsExist><errorList><error><errorCode>402210</errorCode><errorMessage>The bib record is already linked to a local record.</errorMessage></error></errorList></web_service_result>`)
+						return
+					}
+					proxy.ServeHTTP(w, r)
+				}))
+				t.Cleanup(fake.Close)
+				c.APIURL = fake.URL
+			})
+			nz, code := heldWithout6(t, env.sim)
+			status, _, body := env.send(http.MethodPost, "/v1/institutions/"+code+"/bibs?from_nz_mms_id="+nz.MMSID, "", "", "Idempotency-Key", "k")
+			if status != http.StatusConflict {
+				t.Fatalf("status = %d, want 409\n%s", status, body)
+			}
+			if a := decodeWrite(t, body); a.Alma == nil || a.Alma.Code != almaCode || a.Alma.Message == "" {
+				t.Errorf("alma = %+v, want Alma's %s and its message", a.Alma, almaCode)
+			}
+		})
 	}
 }
 

@@ -120,7 +120,7 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 			return nil, z3950.FromSRU(d)
 		}
 		ans, _, err = s.pipe.Load(ctx, "fed|"+key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
-			r, _, err := s.fed.search(ctx, names, query, federate.SortRelevance)
+			r, _, err := s.fed.searchTo(ctx, names, query, federate.SortRelevance, q.Start+q.Count-1)
 			if err != nil {
 				return Rendered{}, err
 			}
@@ -303,6 +303,10 @@ func (s *Server) initZ3950() {
 	s.m.counterFunc("gateway_z3950_diagnostics_total", "Bib-1 diagnostics sent in Z39.50 responses.", st(func(x z3950.Stats) int64 { return x.Diagnostics }))
 	s.m.counterFunc("gateway_z3950_backend_errors_total", "Z39.50 searches that failed upstream (diagnostic 2).", st(func(x z3950.Stats) int64 { return x.BackendFails }))
 	s.m.counterFunc("gateway_z3950_idle_closed_total", "Z39.50 sessions closed for inactivity.", st(func(x z3950.Stats) int64 { return x.IdleClosed }))
+	s.m.counterFunc("gateway_z3950_sessions_refused_client_total", "Z39.50 sessions refused at z3950.max_sessions_per_client (also in gateway_z3950_sessions_refused_total).", st(func(x z3950.Stats) int64 { return x.SessionsRefusedClient }))
+	s.m.counterFunc("gateway_z3950_init_timeouts_total", "Z39.50 sessions closed for sending no initRequest within z3950.init_timeout.", st(func(x z3950.Stats) int64 { return x.InitClosed }))
+	s.m.counterFunc("gateway_z3950_buffer_refused_total", "Z39.50 sessions closed because incoming PDU bytes reached z3950.max_buffered_bytes.", st(func(x z3950.Stats) int64 { return x.BufferRefused }))
+	s.m.gaugeFunc("gateway_z3950_buffered_bytes", "Bytes of incoming Z39.50 PDUs held now (bounded by z3950.max_buffered_bytes).", st(func(x z3950.Stats) int64 { return x.Buffered }))
 	s.m.counterFunc("gateway_z3950_records_total", "Records sent over Z39.50.", st(func(x z3950.Stats) int64 { return x.Records }))
 	s.m.reg.MustRegister(z3950PDUs{s})
 }

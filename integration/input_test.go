@@ -31,6 +31,8 @@ func TestSRUClientInputAsPeopleTypeIt(t *testing.T) {
 	oclc := string(m[1])
 	for _, tc := range []struct{ name, query, want string }{
 		{"bare term with parentheses after ==", "alma.other_system_number==" + oclc, `alma.other_system_number=="` + oclc + `"`},
+		// almasru's own lookup index, which the NZ's explain lists (issue 22).
+		{"almasru's active 035 index", "alma.other_system_number_active_035==" + oclc, `alma.other_system_number=="` + oclc + `"`},
 		{"decomposed Unicode", "alma.all_for_ui=Zu\u0308rich", "alma.all_for_ui=\"Z\u00fcrich\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

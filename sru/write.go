@@ -55,6 +55,10 @@ type Extra struct {
 	// Targets are a federated answer's targets and their states (SPEC 9.2),
 	// written as gw:targets; nil writes none.
 	Targets []ExtraTarget
+	// Complete, when set, says whether a merged answer holds every record
+	// its targets have (gw:complete; SPEC 14): false while paging on may
+	// still find more than numberOfRecords says.
+	Complete *bool
 }
 
 // ExtraTarget is one target's state in a federated answer.
@@ -319,6 +323,9 @@ func writeExtra(buf *bytes.Buffer, e *Extra) {
 			buf.WriteString("</gw:target>")
 		}
 		buf.WriteString("</gw:targets>")
+	}
+	if e.Complete != nil {
+		writeElem(buf, "gw:", "complete", strconv.FormatBool(*e.Complete))
 	}
 	buf.WriteString("</gw:gateway></" + zs + "extraResponseData>")
 }

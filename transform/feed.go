@@ -67,10 +67,18 @@ func nonNil(s []string) []string {
 // AppendFeedJSON appends the record's feed JSON, byte for byte what
 // json.Marshal(r.Feed(position)) gives, without reflection or allocation.
 func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
+	return r.AppendFeedJSONAs(dst, position, r.MMSID, r.Holdings)
+}
+
+// AppendFeedJSONAs is AppendFeedJSON with the record's mms_id and holdings
+// given: a merged record's identifier and the union of its sources'
+// holdings, or a target's record under the identifier the gateway opens
+// it by.
+func (r *Record) AppendFeedJSONAs(dst []byte, position int, mmsID string, holdings []Holding) []byte {
 	dst = append(dst, `{"position":`...)
 	dst = strconv.AppendInt(dst, int64(position), 10)
 	dst = append(dst, `,"mms_id":`...)
-	dst = AppendJSONString(dst, r.MMSID)
+	dst = AppendJSONString(dst, mmsID)
 	dst = append(dst, `,"cz_mms_id":`...)
 	if r.CZMMSID == "" {
 		dst = append(dst, "null"...)
@@ -92,8 +100,8 @@ func (r *Record) AppendFeedJSON(dst []byte, position int) []byte {
 	dst = append(dst, `,"language":`...)
 	dst = AppendJSONString(dst, r.Language)
 	dst = append(dst, `,"holdings":[`...)
-	for i := range r.Holdings {
-		h := &r.Holdings[i]
+	for i := range holdings {
+		h := &holdings[i]
 		if i > 0 {
 			dst = append(dst, ',')
 		}

@@ -53,7 +53,7 @@ func BenchmarkSearchPresent(b *testing.B) {
 func BenchmarkIdleSessions(b *testing.B) {
 	be := newFake(b)
 	for b.Loop() {
-		_, addr := startServer(b, be, Config{MaxSessions: 300})
+		_, addr := startServer(b, be, Config{MaxSessions: 300, MaxPerClient: 300})
 		settle := func() (uint64, uint64) {
 			var m runtime.MemStats
 			runtime.GC()

@@ -69,6 +69,15 @@ func universalInt(v int) *ber.Packet {
 // request's referenceId first when it had one.
 // Each field is encoded once by asn1-ber and copied once into the PDU.
 func pdu(tag int, ref []byte, fields ...*ber.Packet) []byte {
+	return pduRecords(tag, ref, false, nil, fields...)
+}
+
+// pduRecords is pdu with responseRecords [28] of recs as its last field
+// when withRecords (an empty list when recs is). The records are the bulk of a response, so they
+// are written straight into the PDU around each record's cached EXTERNAL:
+// one copy of their bytes and one allocation for the whole PDU, where
+// building a [28] packet and then the PDU from it copied them three times.
+func pduRecords(tag int, ref []byte, withRecords bool, recs []record, fields ...*ber.Packet) []byte {
 	if ref != nil {
 		fields = append([]*ber.Packet{ctxBytes(2, ref)}, fields...)
 	}
@@ -77,6 +86,16 @@ func pdu(tag int, ref []byte, fields ...*ber.Packet) []byte {
 	for i, f := range fields {
 		enc[i] = f.Bytes()
 		n += len(enc[i])
+	}
+	var list int // the [28] list's content length
+	var names [][]byte
+	if withRecords {
+		names = make([][]byte, len(recs))
+		for i, r := range recs {
+			names[i] = recordName(r)
+			list += tlvLen(namePlusRecordLen(names[i], r))
+		}
+		n += tlvLen(list)
 	}
 	var b []byte
 	if tag < 31 {
@@ -88,7 +107,61 @@ func pdu(tag int, ref []byte, fields ...*ber.Packet) []byte {
 	for _, e := range enc {
 		b = append(b, e...)
 	}
+	if withRecords {
+		b = appendHeader(b, 0xbc, list) // responseRecords [28] IMPLICIT SEQUENCE OF
+		for i, r := range recs {
+			b = appendNamePlusRecord(b, names[i], r)
+		}
+	}
 	return b
+}
+
+// tlvLen is the encoded length of a TLV of n content octets (tags below 31).
+func tlvLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2 + n
+	case n < 1<<8:
+		return 3 + n
+	case n < 1<<16:
+		return 4 + n
+	case n < 1<<24:
+		return 5 + n
+	}
+	return 6 + n
+}
+
+// recordName is a NamePlusRecord's name, [0] IMPLICIT DatabaseName, or
+// nothing.
+func recordName(r record) []byte {
+	if r.db == "" {
+		return nil
+	}
+	return append(appendHeader(make([]byte, 0, len(r.db)+6), 0x80, len(r.db)), r.db...)
+}
+
+// namePlusRecordLen is the content length of r's NamePlusRecord.
+func namePlusRecordLen(name []byte, r record) int {
+	if r.diag != nil {
+		return len(name) + len(diagRecord(r.diag))
+	}
+	return len(name) + tlvLen(tlvLen(len(r.ext)))
+}
+
+// diagRecord is a surrogate diagnostic, [1] { [2] DefaultDiagFormat }.
+func diagRecord(d *Diagnostic) []byte { return ctxCons(1, ctxCons(2, d.packet())).Bytes() }
+
+// appendNamePlusRecord appends r's NamePlusRecord SEQUENCE: its name, and
+// [1] { [1] EXTERNAL } (retrievalRecord) or its surrogate diagnostic.
+func appendNamePlusRecord(b, name []byte, r record) []byte {
+	b = appendHeader(b, 0x30, namePlusRecordLen(name, r))
+	b = append(b, name...)
+	if r.diag != nil {
+		return append(b, diagRecord(r.diag)...)
+	}
+	b = appendHeader(b, 0xa1, tlvLen(len(r.ext)))
+	b = appendHeader(b, 0xa1, len(r.ext))
+	return append(b, r.ext...)
 }
 
 // Diagnostic is a Bib-1 diagnostic (diagnostic set 1.2.840.10003.4.1).

@@ -281,3 +281,174 @@ func TestShutdownClosesSessions(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// dialFrom opens a raw session from the local address from (another
+// loopback address stands for another client).
+func dialFrom(t testing.TB, from, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, conn: c, f: framer{max: 64 << 20, maxDepth: 64}}
+}
+
+// TestSessionsPerClient (issue 21 item 4): one address holding
+// MaxPerClient sessions is refused one more with a Close (resources),
+// while another address still gets sessions; a session ended gives its
+// slot back. Before, one address took all the server's sessions.
+func TestSessionsPerClient(t *testing.T) {
+	srv, addr := startServer(t, newFake(t), Config{MaxSessions: 10, MaxPerClient: 3})
+	var held []*client
+	for range 3 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		c.init()
+		held = append(held, c)
+	}
+	for i := range 7 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		if r := closeReason(c.recv()); r != CloseResources {
+			t.Fatalf("session %d of one address: close reason %d, want %d (resources)", 4+i, r, CloseResources)
+		}
+	}
+	other := dialFrom(t, "127.0.0.3", addr)
+	other.init()
+	other.send(searchPDU(searchOpts{}))
+	if p := other.recv(); p == nil || p.Tag != tagSearchResponse {
+		t.Errorf("another address was not served: %v", describe(p))
+	}
+	if st := srv.Stats(); st.SessionsRefusedClient != 7 || st.SessionsRefused != 7 {
+		t.Errorf("refused %d, at the per-client bound %d; want 7 and 7", st.SessionsRefused, st.SessionsRefusedClient)
+	}
+	held[0].conn.Close()
+	for i := 0; ; i++ {
+		c := dialFrom(t, "127.0.0.2", addr)
+		c.send(fixture(t, "01-init.ber"))
+		if p := c.recv(); p != nil && p.Tag == tagInitResponse {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the slot of an ended session was never given back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestInitTimeout: a session that sends no initRequest, or trickles one,
+// is closed at InitTimeout (lack of activity) rather than at the idle
+// timeout; one that sends its Init in time is then governed by the idle
+// timeout. Before, 100 silent connections held every session for the
+// 5-minute idle timeout.
+func TestInitTimeout(t *testing.T) {
+	srv, addr := startServer(t, newFake(t), Config{InitTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute})
+	silent := dial(t, addr)
+	trickling := dial(t, addr)
+	initPDU := fixture(t, "01-init.ber")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; i < len(initPDU)-1; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := trickling.conn.Write(initPDU[i : i+1]); err != nil {
+				return
+			}
+		}
+	}()
+	good := dial(t, addr)
+	good.init()
+	for name, c := range map[string]*client{"silent": silent, "trickling": trickling} {
+		p := c.recv()
+		if closeReason(p) != CloseLackOfActivity {
+			t.Errorf("%s session: %v, reason %d; want a Close (lack of activity)", name, describe(p), closeReason(p))
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // past InitTimeout: an inited session stays
+	good.send(searchPDU(searchOpts{}))
+	if p := good.recv(); p == nil || p.Tag != tagSearchResponse {
+		t.Errorf("a session inited in time: %v after the init timeout", describe(p))
+	}
+	if st := srv.Stats(); st.InitClosed != 2 || st.IdleClosed != 0 {
+		t.Errorf("closed for no Init %d, for idleness %d; want 2 and 0", st.InitClosed, st.IdleClosed)
+	}
+}
+
+// TestPartialPDUMemoryBound: partial PDUs cannot add up past MaxBuffered
+// across sessions (a session whose buffer would pass it is closed with a
+// Close, resources), a session that has not sent its Init cannot hold
+// more than 64 KiB, and an ended session's bytes are given back. Before,
+// 100 sessions each holding a nearly 1 MiB partial PDU added 117 MiB.
+func TestPartialPDUMemoryBound(t *testing.T) {
+	const bound = 7 << 19 // 3.5 MiB: room for three grown buffers
+	srv, addr := startServer(t, newFake(t), Config{MaxSessions: 50, MaxPerClient: 50, MaxPDUBytes: 1 << 20, MaxBuffered: bound})
+	// A searchRequest announcing 1 MiB (one OCTET STRING inside), of
+	// which 900 KiB are sent.
+	partial := func() []byte {
+		n, m := 1<<20-100, 1<<20-105
+		b := []byte{0xb6, 0x83, byte(n >> 16), byte(n >> 8), byte(n), 0x04, 0x83, byte(m >> 16), byte(m >> 8), byte(m)}
+		return append(b, make([]byte, 900<<10)...)
+	}()
+	write := func(c *client) {
+		go func() {
+			c.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			c.conn.Write(partial)
+		}()
+	}
+	// Before Init: cut at 64 KiB.
+	pre := dial(t, addr)
+	write(pre)
+	if r := closeReason(pre.recv()); r != CloseProtocolError {
+		t.Errorf("a large PDU before Init: close reason %d, want protocol error", r)
+	}
+	var sessions []*client
+	for range 6 {
+		c := dial(t, addr)
+		c.init()
+		sessions = append(sessions, c)
+	}
+	// One at a time: each either comes to hold its partial PDU (the
+	// buffer grown to 1 MiB) or is told there is no room.
+	held, refused := 0, 0
+	for k, c := range sessions {
+		before := srv.Stats()
+		write(c)
+		for i := 0; ; i++ {
+			st := srv.Stats()
+			if st.Buffered > bound {
+				t.Fatalf("%d bytes buffered, bound %d", st.Buffered, bound)
+			}
+			if st.BufferRefused > before.BufferRefused {
+				if r := closeReason(c.recv()); r != CloseResources {
+					t.Errorf("session %d past the bound: close reason %d, want resources", k+1, r)
+				}
+				refused++
+				break
+			}
+			if st.Buffered >= before.Buffered+1<<20-baseBuffer {
+				held++
+				break
+			}
+			if i == 3000 {
+				t.Fatalf("session %d: neither held nor refused (buffered %d)", k+1, st.Buffered)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if held != 3 || refused != 3 {
+		t.Errorf("%d sessions hold a partial MiB, %d refused; want 3 and 3 under 3.5 MiB", held, refused)
+	}
+	for _, c := range sessions {
+		c.conn.Close()
+	}
+	for i := 0; srv.Stats().Buffered != 0; i++ {
+		if i == 3000 {
+			t.Fatalf("%d bytes still counted after every session ended", srv.Stats().Buffered)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

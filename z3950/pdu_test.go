@@ -1,10 +1,12 @@
 package z3950
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -150,6 +152,29 @@ func TestClientReadsIndefiniteLengths(t *testing.T) {
 		fields, err := splitTLV(top[0].content)
 		if err != nil || len(fields) != 4 || fields[3].tag != 28 {
 			t.Fatalf("fields: %d, %v", len(fields), err)
+		}
+	}
+}
+
+// TestPDURecordsIsThePacketEncoding: the flat encoding of responseRecords
+// gives the same bytes as building it from packets: records with and
+// without a database name, a surrogate diagnostic, lengths across the
+// long-form boundaries, and the empty list.
+func TestPDURecordsIsThePacketEncoding(t *testing.T) {
+	ext := func(n int) []byte { return externalOctets(OIDUSMARC, bytes.Repeat([]byte{'x'}, n)).Bytes() }
+	for _, recs := range [][]record{
+		nil,
+		{{db: "Default", ext: ext(10)}},
+		{{ext: ext(100)}, {db: "nz", ext: ext(200)}, {db: "x", diag: diag(14, "record too large")}},
+		{{db: "Default", ext: ext(70000)}, {db: "Default", ext: ext(300)}},
+	} {
+		want := pdu(tagPresentResponse, []byte("ref"), ctxInt(24, len(recs)), ctxInt(25, 0), ctxInt(27, 0), recordsPacket(recs, nil))
+		got := pduRecords(tagPresentResponse, []byte("ref"), true, recs, ctxInt(24, len(recs)), ctxInt(25, 0), ctxInt(27, 0))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d records: flat encoding differs (%d bytes, want %d)", len(recs), len(got), len(want))
+		}
+		if _, err := ber.DecodePacketErr(got); err != nil {
+			t.Errorf("%d records: not BER: %v", len(recs), err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ type Result struct {
 // Config bounds the server. Zero values mean the defaults in parentheses.
 type Config struct {
 	MaxSessions     int           // concurrent sessions (100)
+	MaxPerClient    int           // concurrent sessions of one client address, an IPv6 one by its /64 (8)
+	InitTimeout     time.Duration // from connect to a whole initRequest (10s)
+	MaxBuffered     int           // bytes of incoming PDUs held across all sessions (32 MiB)
 	IdleTimeout     time.Duration // between PDUs, and to receive one PDU (5m)
 	MaxPDUBytes     int           // largest PDU accepted (1 MiB)
 	MaxDepth        int           // deepest BER nesting accepted (32)
@@ -79,6 +83,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	def(&c.MaxSessions, 100)
+	def(&c.MaxPerClient, 8)
+	defD(&c.InitTimeout, 10*time.Second)
+	def(&c.MaxBuffered, 32<<20)
 	defD(&c.IdleTimeout, 5*time.Minute)
 	def(&c.MaxPDUBytes, 1<<20)
 	def(&c.MaxDepth, 32)
@@ -108,16 +115,22 @@ type Server struct {
 
 	mu       sync.Mutex // guards the fields below
 	sessions map[*session]struct{}
+	clients  map[string]int // open sessions by client address (clientKey)
 	lns      map[net.Listener]struct{}
 	closing  bool
 
 	wg    sync.WaitGroup
 	stats counters
+	// buffered is the bytes of the sessions' input buffers, bounded by
+	// MaxBuffered: partial PDUs cannot add up past it.
+	buffered atomic.Int64
 }
 
 // counters are the server's metrics, read by Stats.
 type counters struct {
 	active, total, refused          atomic.Int64
+	refusedClient, initClosed       atomic.Int64
+	bufferRefused                   atomic.Int64
 	pdus                            [64]atomic.Int64 // by PDU tag - 16 (20..48 fit)
 	protocolErrors, diagnostics     atomic.Int64
 	backendErrors, idleClosed       atomic.Int64
@@ -127,6 +140,13 @@ type counters struct {
 // Stats is a snapshot of the server's counters.
 type Stats struct {
 	SessionsActive, SessionsTotal, SessionsRefused int64
+	// SessionsRefusedClient counts the sessions refused at the per-client
+	// bound (within SessionsRefused); InitClosed the sessions closed for
+	// sending no initRequest within InitTimeout; BufferRefused the ones
+	// closed because the bytes held for all sessions reached MaxBuffered.
+	SessionsRefusedClient, InitClosed, BufferRefused int64
+	// Buffered is the input buffer bytes held now.
+	Buffered int64
 	// PDUs counts requests received by name (init, search, present,
 	// deleteResultSet, close, scan, sort, other).
 	PDUs                                      map[string]int64
@@ -149,7 +169,7 @@ func NewServer(b Backend, cfg Config, log *slog.Logger) *Server {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{backend: b, cfg: cfg, log: log, now: time.Now, base: base, cancelBase: cancel,
-		sessions: map[*session]struct{}{}, lns: map[net.Listener]struct{}{}}
+		sessions: map[*session]struct{}{}, clients: map[string]int{}, lns: map[net.Listener]struct{}{}}
 }
 
 // Stats returns the counters.
@@ -160,6 +180,8 @@ func (s *Server) Stats() Stats {
 		PDUs:           map[string]int64{},
 		ProtocolErrors: c.protocolErrors.Load(), Diagnostics: c.diagnostics.Load(), BackendFails: c.backendErrors.Load(),
 		IdleClosed: c.idleClosed.Load(), Searches: c.searches.Load(), Presents: c.presents.Load(), Records: c.recordsSent.Load(),
+		SessionsRefusedClient: c.refusedClient.Load(), InitClosed: c.initClosed.Load(), BufferRefused: c.bufferRefused.Load(),
+		Buffered: s.buffered.Load(),
 	}
 	for tag := range c.pdus {
 		n := c.pdus[tag].Load()
@@ -230,28 +252,38 @@ func isTemporary(err error) bool {
 }
 
 // start runs a session for c, or refuses it with a Close (resources) when
-// the session limit is reached.
+// the session limit, or the client's, is reached.
 func (s *Server) start(c net.Conn) {
+	key := clientKey(c.RemoteAddr())
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		c.Close()
 		return
 	}
-	if len(s.sessions) >= s.cfg.MaxSessions {
+	why := ""
+	switch {
+	case len(s.sessions) >= s.cfg.MaxSessions:
+		why = "session limit reached; try again later"
+	case s.clients[key] >= s.cfg.MaxPerClient:
+		why = "this address has " + strconv.Itoa(s.cfg.MaxPerClient) + " sessions open, as many as one client may; close one first"
+		s.stats.refusedClient.Add(1)
+	}
+	if why != "" {
 		s.mu.Unlock()
 		s.stats.refused.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			c.SetWriteDeadline(s.now().Add(5 * time.Second))
-			c.Write(closePDU(nil, CloseResources, "session limit reached; try again later"))
+			c.Write(closePDU(nil, CloseResources, why))
 			c.Close()
 		}()
 		return
 	}
 	ss := newSession(s, c)
 	s.sessions[ss] = struct{}{}
+	s.clients[key]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.active.Add(1)
@@ -261,12 +293,42 @@ func (s *Server) start(c net.Conn) {
 		defer func() {
 			s.mu.Lock()
 			delete(s.sessions, ss)
+			if s.clients[key]--; s.clients[key] <= 0 {
+				delete(s.clients, key)
+			}
 			s.mu.Unlock()
+			ss.release()
 			s.stats.active.Add(-1)
 			c.Close()
 		}()
 		ss.run()
 	}()
+}
+
+// clientKey is the address a session is counted under: the IP, an IPv6
+// one by its /64 (one host's share), as the HTTP edge counts clients.
+func clientKey(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if v4 := ta.IP.To4(); v4 != nil {
+		return string(v4)
+	}
+	if len(ta.IP) == net.IPv6len {
+		return string(ta.IP[:8])
+	}
+	return string(ta.IP)
+}
+
+// reserve takes n bytes of MaxBuffered for a session's buffer; false when
+// they would pass it.
+func (s *Server) reserve(n int) bool {
+	if s.buffered.Add(int64(n)) > int64(s.cfg.MaxBuffered) {
+		s.buffered.Add(-int64(n))
+		return false
+	}
+	return true
 }
 
 // Shutdown stops accepting, tells idle sessions the server is shutting

@@ -30,7 +30,15 @@ type session struct {
 	recSize     int   // negotiated exceptionalRecordSize
 	sets        map[string]*resultSet
 	lastRequest time.Time
+	initBy      time.Time // the initRequest must have arrived whole by then
 }
+
+// maxInitPDU bounds a PDU before Init: an initRequest is a few hundred
+// bytes, so a session that has not introduced itself holds no more.
+const maxInitPDU = 64 << 10
+
+// baseBuffer is a session's input buffer between large PDUs.
+const baseBuffer = 4096
 
 // resultSet is a named result set: the canonical query and its hit count.
 type resultSet struct {
@@ -41,8 +49,8 @@ type resultSet struct {
 }
 
 func newSession(s *Server, c net.Conn) *session {
-	return &session{srv: s, conn: c, sets: map[string]*resultSet{},
-		framer: framer{max: s.cfg.MaxPDUBytes, maxDepth: s.cfg.MaxDepth}}
+	return &session{srv: s, conn: c, sets: map[string]*resultSet{}, initBy: s.now().Add(s.cfg.InitTimeout),
+		framer: framer{max: min(s.cfg.MaxPDUBytes, maxInitPDU), maxDepth: s.cfg.MaxDepth}}
 }
 
 // wake makes a session blocked in a read return, so it sees the server
@@ -60,12 +68,20 @@ func (ss *session) run() {
 		switch {
 		case err == nil:
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			if ss.srv.isClosing() {
+			switch {
+			case ss.srv.isClosing():
 				ss.send(closePDU(nil, CloseShutdown, "the server is shutting down"))
-			} else {
+			case !ss.inited:
+				ss.srv.stats.initClosed.Add(1)
+				ss.send(closePDU(nil, CloseLackOfActivity, "no initRequest within "+ss.srv.cfg.InitTimeout.String()))
+			default:
 				ss.srv.stats.idleClosed.Add(1)
 				ss.send(closePDU(nil, CloseLackOfActivity, "idle for "+ss.srv.cfg.IdleTimeout.String()))
 			}
+			return
+		case errors.Is(err, errBuffersFull):
+			ss.srv.stats.bufferRefused.Add(1)
+			ss.send(closePDU(nil, CloseResources, "the server holds as many incoming bytes as it may; send smaller requests or try again later"))
 			return
 		case errors.As(err, new(*ProtocolError)):
 			ss.protocolError(log, err)
@@ -99,10 +115,18 @@ func (ss *session) protocolError(log interface{ Info(string, ...any) }, err erro
 	ss.send(closePDU(nil, CloseProtocolError, msg))
 }
 
+// errBuffersFull is a session's buffer that cannot grow under MaxBuffered.
+var errBuffersFull = errors.New("z3950: input buffers full")
+
 // read returns the next complete PDU. The whole PDU must arrive within
-// the idle timeout, so a client that trickles an endless PDU is closed.
+// the idle timeout, so a client that trickles an endless PDU is closed;
+// the initRequest must arrive within InitTimeout of the connect.
 func (ss *session) read() ([]byte, error) {
-	ss.conn.SetReadDeadline(ss.srv.now().Add(ss.srv.cfg.IdleTimeout))
+	by := ss.srv.now().Add(ss.srv.cfg.IdleTimeout)
+	if !ss.inited && ss.initBy.Before(by) {
+		by = ss.initBy
+	}
+	ss.conn.SetReadDeadline(by)
 	if ss.srv.isClosing() {
 		return nil, os.ErrDeadlineExceeded
 	}
@@ -114,6 +138,7 @@ func (ss *session) read() ([]byte, error) {
 				copy(ss.buf, ss.buf[n:ss.have])
 				ss.have -= n
 				ss.framer.reset()
+				ss.shrink()
 				return frame, nil
 			}
 			if err != errShort {
@@ -121,10 +146,13 @@ func (ss *session) read() ([]byte, error) {
 			}
 		}
 		if ss.have == len(ss.buf) {
-			if len(ss.buf) >= ss.srv.cfg.MaxPDUBytes+16 {
-				return nil, &ProtocolError{"PDU longer than " + strconv.Itoa(ss.srv.cfg.MaxPDUBytes) + " bytes"}
+			if len(ss.buf) >= ss.framer.max+16 {
+				return nil, &ProtocolError{"PDU longer than " + strconv.Itoa(ss.framer.max) + " bytes"}
 			}
-			size := min(max(2*len(ss.buf), 4096), ss.srv.cfg.MaxPDUBytes+16)
+			size := min(max(2*len(ss.buf), baseBuffer), ss.framer.max+16)
+			if !ss.srv.reserve(size - len(ss.buf)) {
+				return nil, errBuffersFull
+			}
 			nb := make([]byte, size)
 			copy(nb, ss.buf[:ss.have])
 			ss.buf = nb
@@ -141,6 +169,24 @@ func (ss *session) read() ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// shrink gives a buffer grown for a large PDU back once it holds no more
+// than a small one.
+func (ss *session) shrink() {
+	if len(ss.buf) <= baseBuffer || ss.have > baseBuffer {
+		return
+	}
+	nb := make([]byte, baseBuffer)
+	copy(nb, ss.buf[:ss.have])
+	ss.srv.buffered.Add(-int64(len(ss.buf) - baseBuffer))
+	ss.buf = nb
+}
+
+// release gives the session's buffer back when it ends.
+func (ss *session) release() {
+	ss.srv.buffered.Add(-int64(len(ss.buf)))
+	ss.buf, ss.have = nil, 0
 }
 
 func (ss *session) send(b []byte) bool {
@@ -202,6 +248,9 @@ func (ss *session) init(r *InitRequest) []byte {
 	ss.recSize = clamp(r.ExceptionalRecordSize, ss.msgSize, cfg.MaxMessageBytes)
 	ok := slices.Contains(r.Versions, 3) || slices.Contains(r.Versions, 2)
 	ss.inited = ok
+	if ok {
+		ss.framer.max = cfg.MaxPDUBytes
+	}
 	// Every version offered up to 3 is agreed: the PDUs served are the same
 	// in versions 2 and 3, and clients read the bits as a run from version 1.
 	versions := func(i int) bool { return slices.Contains(r.Versions, i+1) }
@@ -346,8 +395,8 @@ func (ss *session) search(r *SearchRequest) []byte {
 		}
 	}
 	recs, status := ss.records(res, r.DatabaseNames[0], n)
-	return pdu(tagSearchResponse, r.ReferenceID, append(fields, ctxInt(24, len(recs)), ctxInt(25, 1+len(recs)), ctxBool(22, true),
-		ctxInt(27, status), recordsPacket(recs, nil))...)
+	return pduRecords(tagSearchResponse, r.ReferenceID, true, recs, append(fields, ctxInt(24, len(recs)), ctxInt(25, 1+len(recs)), ctxBool(22, true),
+		ctxInt(27, status))...)
 }
 
 // queryCQL turns the query into validated, canonical CQL.
@@ -482,7 +531,7 @@ func (ss *session) present(r *PresentRequest) []byte {
 	if next > rs.total {
 		next = 0
 	}
-	return pdu(tagPresentResponse, r.ReferenceID, ctxInt(24, len(recs)), ctxInt(25, next), ctxInt(27, status), recordsPacket(recs, nil))
+	return pduRecords(tagPresentResponse, r.ReferenceID, true, recs, ctxInt(24, len(recs)), ctxInt(25, next), ctxInt(27, status))
 }
 
 func (ss *session) deleteSets(r *DeleteRequest) []byte {

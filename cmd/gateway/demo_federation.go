@@ -28,6 +28,7 @@ func writeDemoFederation(w io.Writer, s *almasim.Simulator, base string) {
 		{"alma.all_for_ui", "cql.serverChoice"}, {"alma.title", "dc.title"}, {"alma.creator", "dc.creator"},
 		{"alma.subjects", "dc.subject"}, {"alma.publisher", "dc.publisher"}, {"alma.main_pub_date", "dc.date"},
 		{"alma.isbn", "bath.isbn"}, {"alma.issn", "bath.issn"}, {"alma.other_system_number", "bath.standardIdentifier"},
+		{"alma.mms_id", "dc.identifier"}, // so that /v1/records/union:{id} opens its records
 	} {
 		fmt.Fprintf(w, "      %s: %s\n", m[0], m[1])
 	}

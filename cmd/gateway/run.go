@@ -207,7 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// (BENCHMARKS.md target 6); GOMEMLIMIT overrides it.
 		debug.SetMemoryLimit(cfg.Cache.MaxBytes + memOverhead)
 	}
-	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version, AccessLog: stderr})
+	srv, err := gateway.New(cfg, gateway.Options{Logger: log, Version: version, AccessLog: stderr, AccessLogBatch: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}

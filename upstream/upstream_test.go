@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"context"
@@ -20,17 +20,18 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 )
 
 // testGuard is a guard with a small breaker: it opens after three
 // consecutive failures and cools down for cooldown.
-func testGuard(t *testing.T, cooldown time.Duration) (*guard, *metrics) {
+func testGuard(t *testing.T, cooldown time.Duration) (*Guard, *Metrics) {
 	t.Helper()
-	m := newMetrics()
-	h := &upstreamHealth{m: m, log: slog.New(slog.DiscardHandler)}
-	bc := BreakerConfig{Cooldown: Duration(cooldown), ConsecutiveFailures: 3, FailureRatio: 0.5, MinRequests: 100, Window: Duration(time.Minute)}
-	return newGuard("test", bc, 5*time.Second, h), m
+	m := NewMetrics(prometheus.NewRegistry())
+	h := NewHealth(m, slog.New(slog.DiscardHandler))
+	bc := config.BreakerConfig{Cooldown: config.Duration(cooldown), ConsecutiveFailures: 3, FailureRatio: 0.5, MinRequests: 100, Window: config.Duration(time.Minute)}
+	return NewGuard("test", bc, 5*time.Second, h), m
 }
 
 // outcome returns a call that ends with err.
@@ -47,8 +48,8 @@ var (
 	errAPI503        = &alma.Error{Status: 503, Remaining: -1}
 	errReset         = fmt.Errorf("alma sru: %w", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")})
 	errCancelled     = fmt.Errorf("alma sru: %w", context.Canceled)
-	errBudgetLate    = fmt.Errorf("alma sru: %w", &budgetError{err: fmt.Errorf("budget: next call slot in 2s is past the deadline: %w", context.DeadlineExceeded)})
-	errBudgetBackoff = fmt.Errorf("alma: get bib: %w", &budgetError{err: budget.ErrBackoff, wait: 3 * time.Second})
+	errBudgetLate    = fmt.Errorf("alma sru: %w", &BudgetError{err: fmt.Errorf("budget: next call slot in 2s is past the deadline: %w", context.DeadlineExceeded)})
+	errBudgetBackoff = fmt.Errorf("alma: get bib: %w", &BudgetError{err: budget.ErrBackoff, wait: 3 * time.Second})
 	errTooLarge      = fmt.Errorf("alma sru: %w (over 10 bytes)", sru.ErrBodyTooLarge)
 )
 
@@ -60,22 +61,22 @@ func TestBreakerClassification(t *testing.T) {
 		name        string
 		err         error
 		wantCounted string // "failure", "success" or "excluded"
-		wantKind    error  // errUnavailable, errRateLimited, or nil for a plain answer
+		wantKind    error  // ErrUnavailable, ErrRateLimited, or nil for a plain answer
 	}{
 		{"answer", nil, "success", nil},
-		{"malformed body", errMalformedPage, "failure", errUnavailable},
-		{"truncated body", fmt.Errorf("alma sru: read body: %w", io.ErrUnexpectedEOF), "failure", errUnavailable},
-		{"sru 500", errSRU500, "failure", errUnavailable},
-		{"api 503", errAPI503, "failure", errUnavailable},
-		{"connection reset", errReset, "failure", errUnavailable},
-		{"timeout", fmt.Errorf("alma sru: %w", context.DeadlineExceeded), "failure", errUnavailable},
-		{"body too large", errTooLarge, "failure", errUnavailable},
+		{"malformed body", errMalformedPage, "failure", ErrUnavailable},
+		{"truncated body", fmt.Errorf("alma sru: read body: %w", io.ErrUnexpectedEOF), "failure", ErrUnavailable},
+		{"sru 500", errSRU500, "failure", ErrUnavailable},
+		{"api 503", errAPI503, "failure", ErrUnavailable},
+		{"connection reset", errReset, "failure", ErrUnavailable},
+		{"timeout", fmt.Errorf("alma sru: %w", context.DeadlineExceeded), "failure", ErrUnavailable},
+		{"body too large", errTooLarge, "failure", ErrUnavailable},
 		{"unknown record", errAPI404, "success", nil},
-		{"sru 429", errSRU429, "excluded", errRateLimited},
-		{"api 429", errAPI429, "excluded", errRateLimited},
-		{"client cancel", errCancelled, "excluded", errUnavailable},
-		{"budget slot past deadline", errBudgetLate, "excluded", errRateLimited},
-		{"budget back-off", errBudgetBackoff, "excluded", errRateLimited},
+		{"sru 429", errSRU429, "excluded", ErrRateLimited},
+		{"api 429", errAPI429, "excluded", ErrRateLimited},
+		{"client cancel", errCancelled, "excluded", ErrUnavailable},
+		{"budget slot past deadline", errBudgetLate, "excluded", ErrRateLimited},
+		{"budget back-off", errBudgetBackoff, "excluded", ErrRateLimited},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +95,7 @@ func TestBreakerClassification(t *testing.T) {
 				t.Errorf("classify(%v) = %v, want kind %v", tt.err, got, tt.wantKind)
 			}
 			if tt.wantKind == nil && got != nil {
-				var ue *upstreamError
+				var ue *Error
 				if errors.As(got, &ue) {
 					t.Errorf("classify(%v) = %v, want the answer passed through", tt.err, got)
 				}
@@ -110,7 +111,7 @@ func TestBreakerCancelDoesNotResetFailures(t *testing.T) {
 	g, _ := testGuard(t, time.Minute)
 	ctx := context.Background()
 	for _, err := range []error{errSRU500, errSRU500, errCancelled, errSRU429, errBudgetLate, errSRU500} {
-		_ = g.do(ctx, outcome(err))
+		_ = g.Do(ctx, outcome(err))
 	}
 	if got := g.cb.State(); got != gobreaker.StateOpen {
 		t.Errorf("after three failures with a cancel, a 429 and a budget refusal between them the breaker is %v, want open", got)
@@ -124,23 +125,23 @@ func TestBreakerMalformedOpens(t *testing.T) {
 	var calls atomic.Int32
 	call := func(context.Context) error { calls.Add(1); return errMalformedPage }
 	for range 3 {
-		_ = g.do(context.Background(), call)
+		_ = g.Do(context.Background(), call)
 	}
 	if got := g.cb.State(); got != gobreaker.StateOpen {
 		t.Fatalf("after three malformed bodies the breaker is %v, want open", got)
 	}
 	before := calls.Load()
-	err := g.do(context.Background(), call)
+	err := g.Do(context.Background(), call)
 	if calls.Load() != before {
 		t.Errorf("an open breaker let a call through")
 	}
-	if !errors.Is(err, errUnavailable) || !strings.Contains(err.Error(), "circuit breaker open") {
-		t.Errorf("open breaker answer = %v, want errUnavailable naming the breaker", err)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "circuit breaker open") {
+		t.Errorf("open breaker answer = %v, want ErrUnavailable naming the breaker", err)
 	}
-	if got := metricValue(t, m.breakerState.WithLabelValues("test")); got != float64(gobreaker.StateOpen) {
+	if got := metricValue(t, m.BreakerState.WithLabelValues("test")); got != float64(gobreaker.StateOpen) {
 		t.Errorf("gateway_breaker_state = %v, want %d (open)", got, gobreaker.StateOpen)
 	}
-	if got := metricValue(t, m.breakerTransitions.WithLabelValues("test", "open")); got != 1 {
+	if got := metricValue(t, m.BreakerTransitions.WithLabelValues("test", "open")); got != 1 {
 		t.Errorf("transitions to open = %v, want 1", got)
 	}
 }
@@ -168,14 +169,14 @@ func TestHalfOpenProbe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, _ := testGuard(t, 20*time.Millisecond)
 			var probes, calls atomic.Int32
-			g.probe = func(context.Context) error { probes.Add(1); return tt.probe }
+			g.Probe = func(context.Context) error { probes.Add(1); return tt.probe }
 			for range 3 {
-				_ = g.do(context.Background(), outcome(errSRU500))
+				_ = g.Do(context.Background(), outcome(errSRU500))
 			}
 			for g.cb.State() != gobreaker.StateHalfOpen {
 				time.Sleep(5 * time.Millisecond)
 			}
-			_ = g.do(context.Background(), func(context.Context) error { calls.Add(1); return nil })
+			_ = g.Do(context.Background(), func(context.Context) error { calls.Add(1); return nil })
 			if probes.Load() != 1 {
 				t.Errorf("probes = %d, want 1", probes.Load())
 			}
@@ -193,18 +194,18 @@ func TestHalfOpenProbe(t *testing.T) {
 // answers too; the gauge follows it.
 func TestRemainingExportedOn429(t *testing.T) {
 	g, m := testGuard(t, time.Minute)
-	err := g.do(context.Background(), outcome(errAPI429))
-	if !errors.Is(err, errRateLimited) {
-		t.Fatalf("do = %v, want errRateLimited", err)
+	err := g.Do(context.Background(), outcome(errAPI429))
+	if !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("do = %v, want ErrRateLimited", err)
 	}
-	var ue *upstreamError
-	if !errors.As(err, &ue) || ue.retryAfter != 2*time.Second {
+	var ue *Error
+	if !errors.As(err, &ue) || ue.RetryAfter != 2*time.Second {
 		t.Errorf("retry hint = %v, want Alma's Retry-After 2s", err)
 	}
-	if got := metricValue(t, m.apiRemaining.WithLabelValues("test")); got != 4242 {
+	if got := metricValue(t, m.APIRemaining.WithLabelValues("test")); got != 4242 {
 		t.Errorf("gateway_alma_api_remaining = %v, want 4242", got)
 	}
-	if got := metricValue(t, m.rateLimited.WithLabelValues("test")); got != 1 {
+	if got := metricValue(t, m.RateLimited.WithLabelValues("test")); got != 1 {
 		t.Errorf("gateway_alma_rate_limited_total = %v, want 1", got)
 	}
 }
@@ -243,11 +244,11 @@ func newFakeAlma(t *testing.T, h func(n int32, w http.ResponseWriter, r *http.Re
 	return f
 }
 
-func testTransport(t *testing.T, retryRatio float64) (*transport, *budget.Budget) {
+func testTransport(t *testing.T, retryRatio float64) (*Transport, *budget.Budget) {
 	t.Helper()
 	b := budget.New(budget.Options{PerSecond: 1000, Burst: 100})
-	cfg := UpstreamConfig{ConnectTimeout: Duration(time.Second), HeaderTimeout: Duration(5 * time.Second), RetryBudget: retryRatio}
-	tr := newTransport(cfg, b, newMetrics())
+	cfg := config.UpstreamConfig{ConnectTimeout: config.Duration(time.Second), HeaderTimeout: config.Duration(5 * time.Second), RetryBudget: retryRatio}
+	tr := NewTransport(cfg, b, NewMetrics(prometheus.NewRegistry()))
 	tr.jitter = func() time.Duration { return time.Millisecond }
 	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
 	return tr, b
@@ -298,7 +299,7 @@ func TestRetryAtMostOnce(t *testing.T) {
 			f := newFakeAlma(t, tt.handler)
 			tr, _ := testTransport(t, 1)
 			req, _ := http.NewRequest(tt.method, f.URL+"/view/sru/X", nil)
-			resp, err := tr.doer("sru:test").Do(req)
+			resp, err := tr.Doer("sru:test").Do(req)
 			if resp != nil {
 				resp.Body.Close()
 			}
@@ -324,7 +325,7 @@ func TestRetryOnReusedConnectionCountsNetHTTPReplay(t *testing.T) {
 		io.WriteString(w, "ok")
 	})
 	tr, _ := testTransport(t, 1)
-	d := tr.doer("sru:test")
+	d := tr.Doer("sru:test")
 	req, _ := http.NewRequest(http.MethodGet, f.URL, nil)
 	resp, err := d.Do(req)
 	if err != nil {
@@ -348,7 +349,7 @@ func TestRetryOnReusedConnectionCountsNetHTTPReplay(t *testing.T) {
 func TestRetryBudgetBounds(t *testing.T) {
 	f := newFakeAlma(t, func(_ int32, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
 	tr, _ := testTransport(t, 0)
-	d := tr.doer("sru:test")
+	d := tr.Doer("sru:test")
 	for range 10 {
 		req, _ := http.NewRequest(http.MethodGet, f.URL, nil)
 		resp, err := d.Do(req)
@@ -385,7 +386,7 @@ func TestNoRetryPastDeadlineKeepsTheAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
-	resp, err := tr.doer("sru:test").Do(req)
+	resp, err := tr.Doer("sru:test").Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func TestTransport429BacksOffAndReadsRemaining(t *testing.T) {
 		w.WriteHeader(429)
 	})
 	tr, b := testTransport(t, 1)
-	d := tr.doer("api")
+	d := tr.Doer("api")
 	req, _ := http.NewRequest(http.MethodGet, f.URL, nil)
 	req.Header.Set("Authorization", "apikey l8xxsecret")
 	resp, err := d.Do(req)
@@ -422,7 +423,7 @@ func TestTransport429BacksOffAndReadsRemaining(t *testing.T) {
 	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 	req.Header.Set("Authorization", "apikey l8xxsecret")
 	_, err = d.Do(req)
-	var be *budgetError
+	var be *BudgetError
 	if !errors.As(err, &be) || !errors.Is(err, budget.ErrBackoff) {
 		t.Fatalf("second call = %v, want a budget back-off", err)
 	}
@@ -455,15 +456,15 @@ func TestHeaderDeadline(t *testing.T) {
 	})
 	defer close(release)
 	b := budget.New(budget.Options{})
-	tr := newTransport(UpstreamConfig{ConnectTimeout: Duration(time.Second), HeaderTimeout: Duration(50 * time.Millisecond), RetryBudget: 1}, b, newMetrics())
+	tr := NewTransport(config.UpstreamConfig{ConnectTimeout: config.Duration(time.Second), HeaderTimeout: config.Duration(50 * time.Millisecond), RetryBudget: 1}, b, NewMetrics(prometheus.NewRegistry()))
 	g, _ := testGuard(t, time.Minute)
-	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test")}
-	err := g.do(context.Background(), func(ctx context.Context) error {
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.Doer("sru:test")}
+	err := g.Do(context.Background(), func(ctx context.Context) error {
 		_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
 		return err
 	})
-	if !errors.Is(err, errUnavailable) || !strings.Contains(err.Error(), "did not answer") {
-		t.Errorf("hung upstream = %v, want errUnavailable saying Alma did not answer", err)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
+		t.Errorf("hung upstream = %v, want ErrUnavailable saying Alma did not answer", err)
 	}
 	if got := g.cb.Counts().TotalFailures; got != 1 {
 		t.Errorf("breaker failures = %d, want 1", got)
@@ -490,15 +491,15 @@ func TestBudgetWaitLeavesTimeForTheCall(t *testing.T) {
 	if err := b.Wait(context.Background(), "sru:test"); err != nil { // the only token; the next is 2.5s away
 		t.Fatal(err)
 	}
-	tr := newTransport(UpstreamConfig{ConnectTimeout: Duration(time.Second), HeaderTimeout: Duration(10 * time.Second), RetryBudget: -1}, b, newMetrics())
+	tr := NewTransport(config.UpstreamConfig{ConnectTimeout: config.Duration(time.Second), HeaderTimeout: config.Duration(10 * time.Second), RetryBudget: -1}, b, NewMetrics(prometheus.NewRegistry()))
 	g, _ := testGuard(t, time.Minute)
 	g.timeout = 4 * time.Second
-	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test")}
-	err := g.do(context.Background(), func(ctx context.Context) error {
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.Doer("sru:test")}
+	err := g.Do(context.Background(), func(ctx context.Context) error {
 		_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
 		return err
 	})
-	if !errors.Is(err, errRateLimited) {
+	if !errors.Is(err, ErrRateLimited) {
 		t.Errorf("call = %v, want the gateway's own rate limit", err)
 	}
 	if got := f.n.Load(); got != 0 {
@@ -515,7 +516,7 @@ func TestRetryBudgetCountsOnlyCallsSent(t *testing.T) {
 	f := newFakeAlma(t, func(_ int32, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) })
 	tr, b := testTransport(t, 0.1)
 	b.Backoff("sru:blocked", time.Hour)
-	blocked := tr.doer("sru:blocked")
+	blocked := tr.Doer("sru:blocked")
 	for range 100 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
@@ -524,7 +525,7 @@ func TestRetryBudgetCountsOnlyCallsSent(t *testing.T) {
 		}
 		cancel()
 	}
-	d := tr.doer("sru:test")
+	d := tr.Doer("sru:test")
 	for range 10 {
 		req, _ := http.NewRequest(http.MethodGet, f.URL, nil)
 		resp, err := d.Do(req)
@@ -545,14 +546,14 @@ func TestRetryBudgetCountsOnlyCallsSent(t *testing.T) {
 func TestOpenBreakerRetryAfterIsTheCooldownLeft(t *testing.T) {
 	g, _ := testGuard(t, time.Minute)
 	for range 3 {
-		_ = g.do(context.Background(), outcome(errSRU500))
+		_ = g.Do(context.Background(), outcome(errSRU500))
 	}
-	err := g.do(context.Background(), outcome(nil))
-	var ue *upstreamError
-	if !errors.As(err, &ue) || !strings.Contains(ue.detail, "circuit breaker open") {
+	err := g.Do(context.Background(), outcome(nil))
+	var ue *Error
+	if !errors.As(err, &ue) || !strings.Contains(ue.Detail, "circuit breaker open") {
 		t.Fatalf("do = %v, want the open breaker", err)
 	}
-	if ue.retryAfter < 50*time.Second || ue.retryAfter > time.Minute {
-		t.Errorf("Retry-After = %v, want about the minute of cooldown left", ue.retryAfter)
+	if ue.RetryAfter < 50*time.Second || ue.RetryAfter > time.Minute {
+		t.Errorf("Retry-After = %v, want about the minute of cooldown left", ue.RetryAfter)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"context"
@@ -29,11 +29,11 @@ import (
 // gatePiece is the most one read takes from the bound at a time.
 const gatePiece = 64 << 10
 
-// errUpstreamBytes is a body refused more room under the bound.
-var errUpstreamBytes = errors.New("the gateway holds its limit of upstream answer bytes (upstream.max_inflight_bytes)")
+// ErrInflightBytes is a body refused more room under the bound.
+var ErrInflightBytes = errors.New("the gateway holds its limit of upstream answer bytes (upstream.max_inflight_bytes)")
 
-// byteGate is the bound on upstream body bytes held at once.
-type byteGate struct {
+// ByteGate is the bound on upstream body bytes held at once.
+type ByteGate struct {
 	limit int64 // <= 0: no bound (bytes are still counted)
 
 	mu   sync.Mutex // guards used, peak and wake
@@ -44,12 +44,13 @@ type byteGate struct {
 	refused atomic.Int64 // bodies refused room
 }
 
-func newByteGate(limit int64) *byteGate {
-	return &byteGate{limit: limit, wake: make(chan struct{})}
+// NewByteGate bounds the bytes held at once to limit (<= 0: no bound).
+func NewByteGate(limit int64) *ByteGate {
+	return &ByteGate{limit: limit, wake: make(chan struct{})}
 }
 
 // tryTake takes n bytes when they fit under the bound.
-func (g *byteGate) tryTake(n int64) bool {
+func (g *ByteGate) tryTake(n int64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.limit > 0 && g.used+n > g.limit {
@@ -61,7 +62,7 @@ func (g *byteGate) tryTake(n int64) bool {
 }
 
 // take waits until n bytes fit or ctx ends.
-func (g *byteGate) take(ctx context.Context, n int64) error {
+func (g *ByteGate) take(ctx context.Context, n int64) error {
 	for {
 		g.mu.Lock()
 		if g.limit <= 0 || g.used+n <= g.limit {
@@ -75,13 +76,13 @@ func (g *byteGate) take(ctx context.Context, n int64) error {
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return errUpstreamBytes
+			return ErrInflightBytes
 		}
 	}
 }
 
 // give returns n bytes.
-func (g *byteGate) give(n int64) {
+func (g *ByteGate) give(n int64) {
 	if n <= 0 {
 		return
 	}
@@ -92,24 +93,24 @@ func (g *byteGate) give(n int64) {
 	g.mu.Unlock()
 }
 
-// inUse is the bytes held now; highWater the most held at once.
-func (g *byteGate) inUse() int64 {
+// InUse is the bytes held now; HighWater the most held at once.
+func (g *ByteGate) InUse() int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.used
 }
 
-func (g *byteGate) highWater() int64 {
+func (g *ByteGate) HighWater() int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.peak
 }
 
-// gatedBody is a response body whose bytes count against a byteGate until
+// gatedBody is a response body whose bytes count against a ByteGate until
 // it is closed.
 type gatedBody struct {
 	body io.ReadCloser
-	gate *byteGate
+	gate *ByteGate
 	ctx  context.Context
 
 	mu     sync.Mutex // guards held and closed
@@ -117,7 +118,7 @@ type gatedBody struct {
 	closed bool
 }
 
-func (b *byteGate) wrap(ctx context.Context, body io.ReadCloser) io.ReadCloser {
+func (b *ByteGate) wrap(ctx context.Context, body io.ReadCloser) io.ReadCloser {
 	return &gatedBody{body: body, gate: b, ctx: ctx}
 }
 
@@ -138,7 +139,7 @@ func (b *gatedBody) Read(p []byte) (int, error) {
 	if holding {
 		if !b.gate.tryTake(want) {
 			b.gate.refused.Add(1)
-			return 0, errUpstreamBytes
+			return 0, ErrInflightBytes
 		}
 	} else if err := b.gate.take(b.ctx, want); err != nil {
 		b.gate.refused.Add(1)
@@ -164,3 +165,6 @@ func (b *gatedBody) Close() error {
 	b.gate.give(held)
 	return b.body.Close()
 }
+
+// Refused is how many bodies were refused room.
+func (g *ByteGate) Refused() int64 { return g.refused.Load() }

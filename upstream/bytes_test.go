@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"context"
@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -33,11 +36,11 @@ func trickler(t *testing.T, announced int, first []byte, release <-chan struct{}
 	})
 }
 
-func gateTransport(t *testing.T, limit int64) *transport {
+func gateTransport(t *testing.T, limit int64) *Transport {
 	t.Helper()
 	b := budget.New(budget.Options{PerSecond: 1000, Burst: 1000})
-	cfg := UpstreamConfig{ConnectTimeout: Duration(time.Second), HeaderTimeout: Duration(5 * time.Second), RetryBudget: -1, MaxInflightBytes: limit}
-	tr := newTransport(cfg, b, newMetrics())
+	cfg := config.UpstreamConfig{ConnectTimeout: config.Duration(time.Second), HeaderTimeout: config.Duration(5 * time.Second), RetryBudget: -1, MaxInflightBytes: limit}
+	tr := NewTransport(cfg, b, NewMetrics(prometheus.NewRegistry()))
 	t.Cleanup(tr.base.(*http.Transport).CloseIdleConnections)
 	return tr
 }
@@ -59,7 +62,7 @@ func TestTricklingBodiesCostWhatTheySent(t *testing.T) {
 	defer close(release)
 	f := trickler(t, 32<<20, []byte("<"+strings.Repeat("x", sent-1)), release)
 	tr := gateTransport(t, 64<<20)
-	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test"), MaxBody: 32 << 20}
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.Doer("sru:test"), MaxBody: 32 << 20}
 	g, _ := testGuard(t, time.Minute)
 	g.timeout = time.Hour // the test cuts the calls itself below, once measured
 
@@ -70,16 +73,16 @@ func TestTricklingBodiesCostWhatTheySent(t *testing.T) {
 	errs := make(chan error, calls)
 	for range calls {
 		go func() {
-			errs <- g.do(ctx, func(ctx context.Context) error {
+			errs <- g.Do(ctx, func(ctx context.Context) error {
 				_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
 				return err
 			})
 		}()
 	}
-	waitFor(func() bool { return tr.bytes.inUse() >= calls*sent })
+	waitFor(func() bool { return tr.bytes.InUse() >= calls*sent })
 	var during runtime.MemStats
 	runtime.ReadMemStats(&during)
-	if got := tr.bytes.inUse(); got > calls*2*gatePiece {
+	if got := tr.bytes.InUse(); got > calls*2*gatePiece {
 		t.Errorf("bytes held by %d trickling bodies = %d, want at most %d", calls, got, calls*2*gatePiece)
 	}
 	if grew := int64(during.TotalAlloc - before.TotalAlloc); grew > 16<<20 {
@@ -91,7 +94,7 @@ func TestTricklingBodiesCostWhatTheySent(t *testing.T) {
 			t.Error("a trickling body that never finished gave no error")
 		}
 	}
-	if got := tr.bytes.inUse(); got != 0 {
+	if got := tr.bytes.InUse(); got != 0 {
 		t.Errorf("bytes held after the calls ended = %d, want 0", got)
 	}
 }
@@ -103,17 +106,17 @@ func TestTricklingBodyCutAtDeadline(t *testing.T) {
 	defer close(release)
 	f := trickler(t, 1<<20, []byte("<searchRetrieveResponse"), release)
 	tr := gateTransport(t, 64<<20)
-	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test")}
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.Doer("sru:test")}
 	g, _ := testGuard(t, time.Minute)
 	g.timeout = 100 * time.Millisecond
-	err := g.do(context.Background(), func(ctx context.Context) error {
+	err := g.Do(context.Background(), func(ctx context.Context) error {
 		_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
 		return err
 	})
-	if !errors.Is(err, errUnavailable) || !strings.Contains(err.Error(), "did not answer") {
-		t.Errorf("trickling body = %v, want errUnavailable saying Alma did not answer", err)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
+		t.Errorf("trickling body = %v, want ErrUnavailable saying Alma did not answer", err)
 	}
-	if got := tr.bytes.inUse(); got != 0 {
+	if got := tr.bytes.InUse(); got != 0 {
 		t.Errorf("bytes held after the deadline = %d, want 0", got)
 	}
 }
@@ -144,27 +147,27 @@ func TestInflightBytesBound(t *testing.T) {
 		_, _ = w.Write(page)
 	})
 	tr := gateTransport(t, limit)
-	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.doer("sru:test")}
+	c := &sru.Client{BaseURL: f.URL + "/view/sru/X", HTTP: tr.Doer("sru:test")}
 	g, m := testGuard(t, time.Minute)
 	search := func() error {
-		return g.do(context.Background(), func(ctx context.Context) error {
+		return g.Do(context.Background(), func(ctx context.Context) error {
 			_, err := c.Search(ctx, sru.SearchParams{Query: "alma.title=x", Max: 1})
 			return err
 		})
 	}
 	first := make(chan error, 1)
 	go func() { first <- search() }()
-	waitFor(func() bool { return tr.bytes.inUse() >= int64(len(page)-1) })
+	waitFor(func() bool { return tr.bytes.InUse() >= int64(len(page)-1) })
 
 	err := search()
-	if !errors.Is(err, errRateLimited) || !strings.Contains(err.Error(), "max_inflight_bytes") {
-		t.Errorf("second body past the bound = %v, want errRateLimited naming upstream.max_inflight_bytes", err)
+	if !errors.Is(err, ErrRateLimited) || !strings.Contains(err.Error(), "max_inflight_bytes") {
+		t.Errorf("second body past the bound = %v, want ErrRateLimited naming upstream.max_inflight_bytes", err)
 	}
 	once.Do(func() { close(release) })
 	if err := <-first; err != nil {
 		t.Errorf("first body = %v, want it to complete", err)
 	}
-	if got := tr.bytes.highWater(); got > limit {
+	if got := tr.bytes.HighWater(); got > limit {
 		t.Errorf("bytes held at once = %d, want at most the bound %d", got, limit)
 	}
 	if got := tr.bytes.refused.Load(); got != 1 {
@@ -174,7 +177,7 @@ func TestInflightBytesBound(t *testing.T) {
 		t.Errorf("breaker failures = %d, want 0 (the refusal is the gateway's own)", got)
 	}
 	_ = m
-	if got := tr.bytes.inUse(); got != 0 {
+	if got := tr.bytes.InUse(); got != 0 {
 		t.Errorf("bytes held after both calls = %d, want 0", got)
 	}
 	// With the first body done, the same search fits again.

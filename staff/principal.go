@@ -1,6 +1,10 @@
-package gateway
-
-import "github.com/gofiber/fiber/v2"
+// Package staff is who may use the staff routes (SPEC 11) and how they
+// prove it: the configured principals (the admin token, the staff tokens),
+// their constant-time lookup, the signed session cookies every replica
+// sharing GATEWAY_SESSION_KEY accepts, the sign-out epochs (shared through
+// Redis), and the bound on failed attempts per client. It knows nothing of
+// HTTP servers: the gateway's middleware asks it.
+package staff
 
 // Principal is who a staff request acts as (SPEC 11 and 12): the admin
 // token acts for every institution, a staff token for its own only.
@@ -18,15 +22,4 @@ type Principal struct {
 // MayActFor reports whether p may act for the member institution code.
 func (p Principal) MayActFor(code string) bool {
 	return p.Admin || p.Institution == "" || p.Institution == code
-}
-
-// principalKey is the fiber.Ctx Locals key under which the staff
-// middleware stores the request's Principal.
-const principalKey = "gateway.principal"
-
-// principalOf returns the Principal the staff middleware authenticated for
-// this request, and false on a route the middleware did not guard.
-func principalOf(c *fiber.Ctx) (Principal, bool) {
-	p, ok := c.Locals(principalKey).(Principal)
-	return p, ok
 }

@@ -1,4 +1,4 @@
-package gateway
+package staff
 
 import (
 	"context"
@@ -37,8 +37,8 @@ import (
 // fingerprint is one-way and keyed: the cookie tells nothing about the
 // token.
 
-// sessionCookie is the cookie's name.
-const sessionCookie = "gateway_session"
+// SessionCookie is the cookie's name.
+const SessionCookie = "gateway_session"
 
 var (
 	errSessionMalformed = errors.New("session cookie is malformed")
@@ -47,15 +47,16 @@ var (
 	errSessionRevoked   = errors.New("session was signed out or its token changed")
 )
 
-// sessions signs and checks session cookies.
-type sessions struct {
+// Sessions signs and checks session cookies.
+type Sessions struct {
 	key      []byte
 	lifetime time.Duration
 	now      func() time.Time
-	epochs   *epochs
+	epochs   *Epochs
 }
 
-type session struct {
+// Session is a cookie's fields.
+type Session struct {
 	Name    string
 	Expires time.Time
 	Epoch   int64
@@ -72,22 +73,22 @@ func newSessionKey(configured string) []byte {
 }
 
 // fingerprint is the keyed one-way digest of a token a cookie carries.
-func (ss *sessions) fingerprint(token string) string {
+func (ss *Sessions) fingerprint(token string) string {
 	m := hmac.New(sha256.New, ss.key)
 	m.Write([]byte("token:"))
 	m.Write([]byte(token))
 	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
-func (ss *sessions) mac(payload []byte) []byte {
+func (ss *Sessions) mac(payload []byte) []byte {
 	m := hmac.New(sha256.New, ss.key)
 	m.Write([]byte("session:"))
 	m.Write(payload)
 	return m.Sum(nil)
 }
 
-// issue makes a cookie value for the principal name holding token.
-func (ss *sessions) issue(ctx context.Context, name, token string) (string, time.Time) {
+// Issue makes a cookie value for the principal name holding token.
+func (ss *Sessions) Issue(ctx context.Context, name, token string) (string, time.Time) {
 	exp := ss.now().Add(ss.lifetime).Truncate(time.Second)
 	payload := name + "\n" + strconv.FormatInt(exp.Unix(), 10) + "\n" +
 		strconv.FormatInt(ss.epochs.current(ctx, name), 10) + "\n" + ss.fingerprint(token)
@@ -95,44 +96,51 @@ func (ss *sessions) issue(ctx context.Context, name, token string) (string, time
 	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(ss.mac([]byte(payload))), exp
 }
 
-// parse checks a cookie value's signature and expiry and returns its
-// fields. Epoch and fingerprint are checked by verify.
-func (ss *sessions) parse(v string) (session, error) {
+// Parse checks a cookie value's signature and expiry and returns its
+// fields. Epoch and fingerprint are checked by Verify.
+func (ss *Sessions) Parse(v string) (Session, error) {
 	if len(v) > 1024 {
-		return session{}, errSessionMalformed
+		return Session{}, errSessionMalformed
 	}
 	p64, m64, ok := strings.Cut(v, ".")
 	if !ok {
-		return session{}, errSessionMalformed
+		return Session{}, errSessionMalformed
 	}
 	enc := base64.RawURLEncoding
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil {
-		return session{}, errSessionMalformed
+		return Session{}, errSessionMalformed
 	}
 	if !hmac.Equal(mac, ss.mac(payload)) {
-		return session{}, errSessionSignature
+		return Session{}, errSessionSignature
 	}
 	f := strings.Split(string(payload), "\n")
 	if len(f) != 4 {
-		return session{}, errSessionMalformed
+		return Session{}, errSessionMalformed
 	}
 	exp, err1 := strconv.ParseInt(f[1], 10, 64)
 	epoch, err2 := strconv.ParseInt(f[2], 10, 64)
 	if err1 != nil || err2 != nil {
-		return session{}, errSessionMalformed
+		return Session{}, errSessionMalformed
 	}
-	s := session{Name: f[0], Expires: time.Unix(exp, 0), Epoch: epoch, FP: f[3]}
+	s := Session{Name: f[0], Expires: time.Unix(exp, 0), Epoch: epoch, FP: f[3]}
 	if !ss.now().Before(s.Expires) {
-		return session{}, errSessionExpired
+		return Session{}, errSessionExpired
 	}
 	return s, nil
 }
 
-// verify checks a parsed session against the principal's current token
+// Lifetime is how long a session lasts.
+func (ss *Sessions) Lifetime() time.Duration { return ss.lifetime }
+
+// EndAll ends every session of the principal name, on every replica
+// sharing Redis.
+func (ss *Sessions) EndAll(ctx context.Context, name string) { ss.epochs.bump(ctx, name) }
+
+// Verify checks a parsed session against the principal's current token
 // and epoch.
-func (ss *sessions) verify(ctx context.Context, s session, token string) error {
+func (ss *Sessions) Verify(ctx context.Context, s Session, token string) error {
 	if token == "" || !hmac.Equal([]byte(s.FP), []byte(ss.fingerprint(token))) {
 		return errSessionRevoked
 	}
@@ -142,17 +150,18 @@ func (ss *sessions) verify(ctx context.Context, s session, token string) error {
 	return nil
 }
 
-// epochs are the principals' sign-out counters: in Redis when configured
+// Epochs are the principals' sign-out counters: in Redis when configured
 // (shared by every replica), else in memory. A Redis failure falls back to
 // memory, where sign-outs seen by this replica are still kept: a sign-out
 // is never forgotten by the replica that saw it.
-type epochs struct {
+type Epochs struct {
 	redis *redis.Client // nil: memory only
 	mu    sync.Mutex    // guards local
 	local map[string]int64
 }
 
-func newEpochs(r *redis.Client) *epochs { return &epochs{redis: r, local: map[string]int64{}} }
+// NewEpochs keeps the epochs in r (nil: in memory only).
+func NewEpochs(r *redis.Client) *Epochs { return &Epochs{redis: r, local: map[string]int64{}} }
 
 func epochKey(name string) string {
 	sum := sha256.Sum256([]byte(name))
@@ -160,7 +169,7 @@ func epochKey(name string) string {
 }
 
 // current returns name's epoch: the larger of Redis's and this process's.
-func (e *epochs) current(ctx context.Context, name string) int64 {
+func (e *Epochs) current(ctx context.Context, name string) int64 {
 	e.mu.Lock()
 	n := e.local[name]
 	e.mu.Unlock()
@@ -177,7 +186,7 @@ func (e *epochs) current(ctx context.Context, name string) int64 {
 }
 
 // bump ends every session of name.
-func (e *epochs) bump(ctx context.Context, name string) {
+func (e *Epochs) bump(ctx context.Context, name string) {
 	e.mu.Lock()
 	e.local[name]++
 	n := e.local[name]

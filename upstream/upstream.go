@@ -1,4 +1,12 @@
-package gateway
+// Package upstream is the gateway's side of SPEC section 5: every call to
+// Alma goes through a Guard, which owns one circuit breaker (one per
+// upstream: the NZ SRU endpoint, each member's SRU endpoint, the REST API
+// per key), the whole-call deadline and the classification of failures,
+// and through an HTTP client (Transport) that has its own connect and
+// header deadlines, spends the call budget for each attempt, bounds the
+// answer bytes held at once (ByteGate) and retries at most once. It knows
+// nothing of HTTP servers: the gateway maps its errors to answers.
+package upstream
 
 import (
 	"context"
@@ -21,93 +29,119 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/internal/retryafter"
 	"github.com/almanet/gateway/sru"
 )
 
-// This file is the gateway's side of SPEC section 5: every call to Alma goes
-// through a guard, which owns one circuit breaker (one per upstream: the NZ
-// SRU endpoint, each member's SRU endpoint, the REST API per key), and
-// through an HTTP client whose transport has its own connect and header
-// deadlines, spends the call budget for each attempt, and retries at most
-// once.
-
-// Errors the guard returns; errorAnswer maps them.
+// Errors a Guard returns, as the Kind of an *Error.
 var (
-	// errUnavailable: the breaker is open, or Alma could not be reached.
-	errUnavailable = errors.New("alma is unavailable")
-	// errRateLimited: Alma answered 429, or the call budget is in back-off.
-	errRateLimited = errors.New("alma rate limit reached")
+	// ErrUnavailable: the breaker is open, or Alma could not be reached.
+	ErrUnavailable = errors.New("alma is unavailable")
+	// ErrRateLimited: Alma answered 429, or the call budget is in back-off.
+	ErrRateLimited = errors.New("alma rate limit reached")
 )
 
-// upstreamError carries what a client may be told about a failed Alma call
+// Error carries what a client may be told about a failed Alma call
 // (never a key, never a URL with a query) and the retry hint.
-type upstreamError struct {
-	kind       error // errUnavailable or errRateLimited
-	upstream   string
-	detail     string
-	retryAfter time.Duration
-	cause      error
+type Error struct {
+	Kind       error // ErrUnavailable or ErrRateLimited
+	Upstream   string
+	Detail     string
+	RetryAfter time.Duration
+	Cause      error
 }
 
-func (e *upstreamError) Error() string {
-	return fmt.Sprintf("%s: %s: %s", e.upstream, e.kind, e.detail)
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s: %s", e.Upstream, e.Kind, e.Detail)
 }
 
-func (e *upstreamError) Unwrap() []error { return []error{e.kind, e.cause} }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Cause} }
 
-// guard wraps calls to one upstream.
-type guard struct {
-	name    string
-	cb      *gobreaker.CircuitBreaker[struct{}]
-	probe   func(ctx context.Context) error // the cheap half-open trial; nil: use the call itself
+// Guard wraps calls to one upstream.
+type Guard struct {
+	name string
+	cb   *gobreaker.CircuitBreaker[struct{}]
+	// Probe is the cheap half-open trial; nil: use the call itself. Set it
+	// before the first call.
+	Probe   func(ctx context.Context) error
 	timeout time.Duration
-	health  *upstreamHealth
+	health  *Health
 
 	cooldown time.Duration
 	openedAt atomic.Int64 // when the breaker last opened, Unix nanoseconds
 }
 
-// untilTrial is the Retry-After for a client refused by the open breaker:
+// Name is the upstream's name ("sru:nz", "api:<member code>").
+func (g *Guard) Name() string { return g.name }
+
+// State is the breaker's state now.
+func (g *Guard) State() gobreaker.State { return g.cb.State() }
+
+// Counts are the breaker's counts in its current state.
+func (g *Guard) Counts() gobreaker.Counts { return g.cb.Counts() }
+
+// UntilTrial is the Retry-After for a client refused by the open breaker:
 // the rest of the cooldown, at least a second.
-func (g *guard) untilTrial() time.Duration {
-	left := g.cooldown - time.Since(time.Unix(0, g.openedAt.Load()))
-	return max(time.Second, left)
+func (g *Guard) UntilTrial() time.Duration {
+	return max(time.Second, g.TrialIn())
 }
 
-// upstreamHealth remembers recent upstream errors for /v1/status.
-type upstreamHealth struct {
+// TrialIn is how much of the cooldown since the breaker last opened is
+// left, 0 when none.
+func (g *Guard) TrialIn() time.Duration {
+	return max(0, g.cooldown-time.Since(time.Unix(0, g.openedAt.Load())))
+}
+
+// OpenedAt is when the breaker last opened; the zero time when never.
+func (g *Guard) OpenedAt() time.Time {
+	if o := g.openedAt.Load(); o != 0 {
+		return time.Unix(0, o)
+	}
+	return time.Time{}
+}
+
+// Health remembers recent upstream errors for /v1/status, and carries the
+// metrics and log every guard reports to.
+type Health struct {
 	mu     sync.Mutex // guards recent
-	recent []statusError
-	m      *metrics
+	recent []StatusError
+	m      *Metrics
 	log    *slog.Logger
 }
 
-type statusError struct {
+// NewHealth is the health every guard of a gateway shares.
+func NewHealth(m *Metrics, log *slog.Logger) *Health { return &Health{m: m, log: log} }
+
+// StatusError is one recent failure, as /v1/status lists it.
+type StatusError struct {
 	Time     time.Time `json:"time"`
 	Upstream string    `json:"upstream"`
 	Error    string    `json:"error"`
 }
 
-func (h *upstreamHealth) record(upstream string, err error) {
+func (h *Health) record(upstream string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.recent = append(h.recent, statusError{Time: time.Now().UTC(), Upstream: upstream, Error: err.Error()})
+	h.recent = append(h.recent, StatusError{Time: time.Now().UTC(), Upstream: upstream, Error: err.Error()})
 	if len(h.recent) > 20 {
 		h.recent = append(h.recent[:0], h.recent[len(h.recent)-20:]...)
 	}
 }
 
-func (h *upstreamHealth) errors() []statusError {
+// Errors are the last 20 failures, oldest first.
+func (h *Health) Errors() []StatusError {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]statusError, len(h.recent))
+	out := make([]StatusError, len(h.recent))
 	copy(out, h.recent)
 	return out
 }
 
-func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamHealth) *guard {
-	g := &guard{name: name, timeout: timeout, health: h, cooldown: bc.Cooldown.D()}
+// NewGuard is the guard of one upstream: its breaker set by bc, its calls
+// bounded by timeout.
+func NewGuard(name string, bc config.BreakerConfig, timeout time.Duration, h *Health) *Guard {
+	g := &Guard{name: name, timeout: timeout, health: h, cooldown: bc.Cooldown.D()}
 	g.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
 		MaxRequests: 1,
@@ -127,11 +161,11 @@ func newGuard(name string, bc BreakerConfig, timeout time.Duration, h *upstreamH
 				g.openedAt.Store(time.Now().UnixNano())
 			}
 			h.log.Warn("circuit breaker changed state", "upstream", name, "from", from.String(), "to", to.String())
-			h.m.breakerState.WithLabelValues(name).Set(float64(to))
-			h.m.breakerTransitions.WithLabelValues(name, to.String()).Inc()
+			h.m.BreakerState.WithLabelValues(name).Set(float64(to))
+			h.m.BreakerTransitions.WithLabelValues(name, to.String()).Inc()
 		},
 	})
-	h.m.breakerState.WithLabelValues(name).Set(0)
+	h.m.BreakerState.WithLabelValues(name).Set(0)
 	return g
 }
 
@@ -143,7 +177,7 @@ func isBreakerSuccess(err error) bool {
 		return true
 	}
 	var ae *alma.Error
-	var ue *upstreamError
+	var ue *Error
 	if errors.As(err, &ae) && !errors.As(err, &ue) {
 		return ae.Status < 500
 	}
@@ -161,32 +195,32 @@ func isBreakerExcluded(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, errRateLimited) {
+	if errors.Is(err, ErrRateLimited) {
 		return true
 	}
 	return errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
-// do runs call under the breaker and the whole-call deadline. When the
+// Do runs call under the breaker and the whole-call deadline. When the
 // breaker is half-open, the cheap probe is the trial rather than a client's
 // request.
-func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) error {
+func (g *Guard) Do(ctx context.Context, call func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	if g.probe != nil && g.cb.State() == gobreaker.StateHalfOpen {
+	if g.Probe != nil && g.cb.State() == gobreaker.StateHalfOpen {
 		// An answer the breaker counts as healthy (e.g. the REST probe's
 		// "no such record") closes it; only a failure ends the call here.
-		if _, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, g.probe(ctx)) }); err != nil && !isBreakerSuccess(err) {
+		if _, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, g.Probe(ctx)) }); err != nil && !isBreakerSuccess(err) {
 			return g.fail(err)
 		}
 	}
 	start := time.Now()
 	_, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, call(ctx)) })
-	g.health.m.upstreamDuration.WithLabelValues(g.name).Observe(time.Since(start).Seconds())
+	g.health.m.Duration.WithLabelValues(g.name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return g.fail(err)
 	}
-	g.health.m.upstreamCalls.WithLabelValues(g.name, "ok").Inc()
+	g.health.m.Calls.WithLabelValues(g.name, "ok").Inc()
 	return nil
 }
 
@@ -194,11 +228,11 @@ func (g *guard) do(ctx context.Context, call func(ctx context.Context) error) er
 // keeping the cause for the log. What counts against the breaker is decided
 // from its result by isBreakerSuccess: rate limits (Alma's 429 and the
 // gateway's own call budget) and a client's cancel do not.
-func (g *guard) classify(ctx context.Context, err error) error {
+func (g *Guard) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ue *upstreamError
+	var ue *Error
 	if errors.As(err, &ue) {
 		return err
 	}
@@ -206,10 +240,10 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	if errors.As(err, &ae) {
 		if ae.Remaining >= 0 {
 			// Alma sends its daily quota on error answers too (429 above all).
-			g.health.m.apiRemaining.WithLabelValues(g.name).Set(float64(ae.Remaining))
+			g.health.m.APIRemaining.WithLabelValues(g.name).Set(float64(ae.Remaining))
 		}
 		if ae.RateLimited() {
-			return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "Alma answered 429 PER_SECOND_THRESHOLD", retryAfter: ae.RetryAfter, cause: err}
+			return &Error{Kind: ErrRateLimited, Upstream: g.name, Detail: "Alma answered 429 PER_SECOND_THRESHOLD", RetryAfter: ae.RetryAfter, Cause: err}
 		}
 		if ae.Status < 500 {
 			return err // an answer: unknown record, bad key…
@@ -217,18 +251,18 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	}
 	var he *sru.HTTPError
 	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
-		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: "Alma answered 429", retryAfter: he.RetryAfter, cause: err}
+		return &Error{Kind: ErrRateLimited, Upstream: g.name, Detail: "Alma answered 429", RetryAfter: he.RetryAfter, Cause: err}
 	}
-	if errors.Is(err, errUpstreamBytes) {
-		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: errUpstreamBytes.Error(), retryAfter: time.Second, cause: err}
+	if errors.Is(err, ErrInflightBytes) {
+		return &Error{Kind: ErrRateLimited, Upstream: g.name, Detail: ErrInflightBytes.Error(), RetryAfter: time.Second, Cause: err}
 	}
-	var be *budgetError
+	var be *BudgetError
 	if errors.As(err, &be) {
 		detail := "the gateway's Alma call budget has no slot before the deadline"
 		if errors.Is(be.err, budget.ErrBackoff) {
 			detail = "backing off after Alma's 429"
 		}
-		return &upstreamError{kind: errRateLimited, upstream: g.name, detail: detail, retryAfter: be.wait, cause: err}
+		return &Error{Kind: ErrRateLimited, Upstream: g.name, Detail: detail, RetryAfter: be.wait, Cause: err}
 	}
 	detail := "Alma could not be reached"
 	var ne net.Error
@@ -248,38 +282,38 @@ func (g *guard) classify(ctx context.Context, err error) error {
 	case ae != nil:
 		detail = fmt.Sprintf("Alma answered HTTP %d", ae.Status)
 	}
-	return &upstreamError{kind: errUnavailable, upstream: g.name, detail: detail, cause: err}
+	return &Error{Kind: ErrUnavailable, Upstream: g.name, Detail: detail, Cause: err}
 }
 
-func (g *guard) fail(err error) error {
+func (g *Guard) fail(err error) error {
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		g.health.m.upstreamCalls.WithLabelValues(g.name, "breaker_open").Inc()
-		return &upstreamError{kind: errUnavailable, upstream: g.name, detail: "circuit breaker open after repeated Alma failures", retryAfter: g.untilTrial(), cause: err}
+		g.health.m.Calls.WithLabelValues(g.name, "breaker_open").Inc()
+		return &Error{Kind: ErrUnavailable, Upstream: g.name, Detail: "circuit breaker open after repeated Alma failures", RetryAfter: g.UntilTrial(), Cause: err}
 	}
-	var ue *upstreamError
+	var ue *Error
 	if errors.As(err, &ue) {
-		if isBreakerExcluded(err) && !errors.Is(ue.kind, errRateLimited) {
-			g.health.m.upstreamCalls.WithLabelValues(g.name, "cancelled").Inc()
+		if isBreakerExcluded(err) && !errors.Is(ue.Kind, ErrRateLimited) {
+			g.health.m.Calls.WithLabelValues(g.name, "cancelled").Inc()
 			return err
 		}
 		outcome := "error"
-		if errors.Is(ue.kind, errRateLimited) {
+		if errors.Is(ue.Kind, ErrRateLimited) {
 			outcome = "rate_limited"
-			g.health.m.rateLimited.WithLabelValues(g.name).Inc()
+			g.health.m.RateLimited.WithLabelValues(g.name).Inc()
 		}
-		g.health.m.upstreamCalls.WithLabelValues(g.name, outcome).Inc()
+		g.health.m.Calls.WithLabelValues(g.name, outcome).Inc()
 		g.health.record(g.name, err)
 		level := slog.LevelWarn
-		var be *budgetError
+		var be *BudgetError
 		if errors.As(err, &be) {
 			// The gateway pacing itself: one line per refused request would
 			// flood the log exactly when it is busiest; the metric counts it.
 			level = slog.LevelDebug
 		}
-		g.health.log.Log(context.Background(), level, "alma call failed", "upstream", g.name, "error", ue.detail, "cause", redactErr(ue.cause))
+		g.health.log.Log(context.Background(), level, "alma call failed", "upstream", g.name, "error", ue.Detail, "cause", redactErr(ue.Cause))
 		return err
 	}
-	g.health.m.upstreamCalls.WithLabelValues(g.name, "answer").Inc()
+	g.health.m.Calls.WithLabelValues(g.name, "answer").Inc()
 	return err
 }
 
@@ -293,22 +327,23 @@ func redactErr(err error) string {
 	return err.Error()
 }
 
-// transport is the HTTP client every Alma call uses (never
+// Transport is the HTTP client every Alma call uses (never
 // http.DefaultClient): connect and header deadlines, the call budget spent
 // per attempt, and at most one retry.
-type transport struct {
+type Transport struct {
 	base    http.RoundTripper
 	budget  *budget.Budget
 	retries *retryBudget
-	m       *metrics
-	bytes   *byteGate // upstream body bytes held at once (upstream_bytes.go)
+	m       *Metrics
+	bytes   *ByteGate // upstream body bytes held at once (bytes.go)
 	// jitter returns the wait before a retry; nil means 50-250ms at random.
 	jitter func() time.Duration
 }
 
-func newTransport(cfg UpstreamConfig, b *budget.Budget, m *metrics) *transport {
+// NewTransport is the transport of cfg, spending b.
+func NewTransport(cfg config.UpstreamConfig, b *budget.Budget, m *Metrics) *Transport {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
-	return &transport{
+	return &Transport{
 		base: &http.Transport{
 			Proxy:                  nil, // Alma is called directly; no proxy from the environment
 			DialContext:            dialer.DialContext,
@@ -323,38 +358,42 @@ func newTransport(cfg UpstreamConfig, b *budget.Budget, m *metrics) *transport {
 		budget:  b,
 		retries: newRetryBudget(cfg.RetryBudget),
 		m:       m,
-		bytes:   newByteGate(cfg.MaxInflightBytes),
+		bytes:   NewByteGate(cfg.MaxInflightBytes),
 	}
 }
 
-// doer returns the Doer for one upstream: the client the sru and alma
+// Doer returns the Doer for one upstream: the client the sru and alma
 // packages use.
-func (t *transport) doer(upstream string) *upstreamDoer {
-	return &upstreamDoer{t: t, upstream: upstream}
+func (t *Transport) Doer(upstream string) *Doer {
+	return &Doer{t: t, upstream: upstream}
 }
 
-type upstreamDoer struct {
-	t        *transport
+// Bytes is the gate bounding the answer bytes held at once.
+func (t *Transport) Bytes() *ByteGate { return t.bytes }
+
+// Doer sends one upstream's requests through the transport.
+type Doer struct {
+	t        *Transport
 	upstream string
 }
 
-// budgetError is the call budget refusing an attempt: a 429 back-off window
+// BudgetError is the call budget refusing an attempt: a 429 back-off window
 // (wrapping budget.ErrBackoff) or no slot before the deadline. It is the
 // gateway pacing itself, not Alma failing, so the breaker does not count it.
-type budgetError struct {
+type BudgetError struct {
 	err  error
 	wait time.Duration // how long until a call may go; 0 unknown
 }
 
-func (e *budgetError) Error() string { return e.err.Error() }
-func (e *budgetError) Unwrap() error { return e.err }
+func (e *BudgetError) Error() string { return e.err.Error() }
+func (e *BudgetError) Unwrap() error { return e.err }
 
 // Do sends req, spending the budget named by the upstream (or by the API key
 // for REST calls), and retries once when the call is idempotent and failed
 // to connect or got 502/503/504, within the retry budget. net/http itself
 // replays an idempotent request once when a reused keep-alive connection
 // dies under it; such an attempt counts as the one retry.
-func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
+func (d *Doer) Do(req *http.Request) (*http.Response, error) {
 	// REST calls spend their API key's budget (Alma counts per key; the
 	// budget stores only a hash of it); SRU calls spend the endpoint's.
 	key := d.upstream
@@ -366,7 +405,7 @@ func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 		GotConn: func(httptrace.GotConnInfo) { conns.Add(1) },
 	}))
 	resp, err := d.attempt(traced, key)
-	var be *budgetError
+	var be *BudgetError
 	if errors.As(err, &be) {
 		return resp, err // never sent: neither a call nor a reason to retry
 	}
@@ -399,15 +438,15 @@ func (d *upstreamDoer) Do(req *http.Request) (*http.Response, error) {
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
-	d.t.m.retries.WithLabelValues(d.upstream).Inc()
+	d.t.m.Retries.WithLabelValues(d.upstream).Inc()
 	return d.attempt(req, key)
 }
 
-// spend waits for a slot of key's call budget, using at most half the
+// Spend waits for a slot of key's call budget, using at most half the
 // time left before ctx's deadline (see attempt). A refusal is a
-// *budgetError; the caller's own deadline or cancel is ctx's error. The
+// *BudgetError; the caller's own deadline or cancel is ctx's error. The
 // Z39.50 targets spend theirs per search through it too.
-func (d *upstreamDoer) spend(ctx context.Context, key string) error {
+func (d *Doer) Spend(ctx context.Context, key string) error {
 	waitCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -423,7 +462,7 @@ func (d *upstreamDoer) spend(ctx context.Context, key string) error {
 		if errors.As(err, &se) {
 			wait = se.Wait // the client may retry when the next slot is free
 		}
-		return &budgetError{err: err, wait: wait}
+		return &BudgetError{err: err, wait: wait}
 	}
 	return nil
 }
@@ -435,9 +474,9 @@ func (d *upstreamDoer) spend(ctx context.Context, key string) error {
 // (the soak found this: a burst of cache misses opened the breaker with
 // Alma answering in 30 ms). A slot further away is refused at once, as the
 // gateway's own rate limit, which the breaker does not count.
-func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, error) {
+func (d *Doer) attempt(req *http.Request, key string) (*http.Response, error) {
 	ctx := req.Context()
-	if err := d.spend(ctx, key); err != nil {
+	if err := d.Spend(ctx, key); err != nil {
 		return nil, err
 	}
 	resp, err := d.t.base.RoundTrip(req)
@@ -463,7 +502,7 @@ func (d *upstreamDoer) attempt(req *http.Request, key string) (*http.Response, e
 
 // backoffLeft is how long key's back-off window still runs (0 when none),
 // for the Retry-After the client is given.
-func (d *upstreamDoer) backoffLeft(key string) time.Duration {
+func (d *Doer) backoffLeft(key string) time.Duration {
 	id := budget.ID(key)
 	for _, st := range d.t.budget.Stats() {
 		if st.ID == id && !st.BackoffUntil.IsZero() {
@@ -486,7 +525,7 @@ func retryable(req *http.Request, resp *http.Response, err error) bool {
 		if req.Context().Err() != nil {
 			return false
 		}
-		var be *budgetError
+		var be *BudgetError
 		if errors.As(err, &be) {
 			return false
 		}
