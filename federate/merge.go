@@ -18,8 +18,11 @@ type Source struct {
 	// Member is the institution code of a member's own IZ SRU ("" for any
 	// other target): its records' 001 is that member's IZ MMS ID, and each
 	// record adds a holding for the member.
-	Member  string
-	Records []Record
+	Member string
+	// MemberName is that member's display name, for the holding its
+	// records add ("" when unknown).
+	MemberName string
+	Records    []Record
 }
 
 // Record is one record of a Source.
@@ -471,7 +474,7 @@ func build(g []int32, items []item, sources []Source) *Cluster {
 	for _, i := range g {
 		it := items[i]
 		if m := sources[it.src].Member; m != "" {
-			hb.addIZ(m, it.rec.Rec)
+			hb.addIZ(m, sources[it.src].MemberName, it.rec.Rec)
 		}
 	}
 	c.Holdings = hb.list
@@ -496,27 +499,30 @@ func (h *holdingSet) find(inst string) int {
 	return -1
 }
 
-func (h *holdingSet) add(inst, izID string, types []string) {
+func (h *holdingSet) add(inst, izID, name string, types []string) {
 	i := h.find(inst)
 	if i < 0 {
-		h.list = append(h.list, transform.Holding{Institution: inst, IZMMSID: izID, Types: orderTypes(nil, types)})
+		h.list = append(h.list, transform.Holding{Institution: inst, IZMMSID: izID, Name: name, Types: orderTypes(nil, types)})
 		return
 	}
 	if h.list[i].IZMMSID == "" {
 		h.list[i].IZMMSID = izID
+	}
+	if h.list[i].Name == "" {
+		h.list[i].Name = name
 	}
 	h.list[i].Types = orderTypes(h.list[i].Types, types)
 }
 
 func (h *holdingSet) add852s(hs []transform.Holding) {
 	for _, x := range hs {
-		h.add(x.Institution, x.IZMMSID, x.Types)
+		h.add(x.Institution, x.IZMMSID, x.Name, x.Types)
 	}
 }
 
 // addIZ adds the holding an IZ record stands for: member holds it, with the
 // types its AVA (print), AVE (electronic) and AVD (digital) fields show.
-func (h *holdingSet) addIZ(member string, r *transform.Record) {
+func (h *holdingSet) addIZ(member, name string, r *transform.Record) {
 	var types []string
 	for _, a := range r.Availability {
 		switch a.Kind {
@@ -528,7 +534,7 @@ func (h *holdingSet) addIZ(member string, r *transform.Record) {
 			types = append(types, "digital")
 		}
 	}
-	h.add(member, r.MMSID, types)
+	h.add(member, r.MMSID, name, types)
 }
 
 var typeOrder = map[string]int{"print": 0, "electronic": 1, "digital": 2}

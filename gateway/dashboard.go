@@ -15,6 +15,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/almanet/gateway/budget"
+	"github.com/almanet/gateway/staff"
 	"github.com/almanet/gateway/upstream"
 )
 
@@ -122,39 +123,9 @@ func (s *Server) guards() []*upstream.Guard {
 	return out
 }
 
-// markStates records when each upstream stopped being healthy.
-func (s *Server) markStates() {
-	now := s.now()
-	h := s.history
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, g := range s.guards() {
-		if g.State() == gobreaker.StateClosed {
-			delete(h.since, g.Name())
-			continue
-		}
-		if _, ok := h.since[g.Name()]; !ok {
-			at := now
-			if o := g.OpenedAt(); !o.IsZero() {
-				at = o
-			}
-			h.since[g.Name()] = at
-		}
-	}
-}
-
 // upstreamRows is the upstream table of /v1/status.
 func (s *Server) upstreamRows() []upstreamStatus {
-	s.markStates()
-	now := s.now()
-	cur := s.history.take()
-	old, haveOld := s.history.before(now, recentWindow)
-	s.history.mu.Lock()
-	since := make(map[string]time.Time, len(s.history.since))
-	for k, v := range s.history.since {
-		since[k] = v
-	}
-	s.history.mu.Unlock()
+	recent := s.history.Recent()
 	var out []upstreamStatus
 	for _, g := range s.guards() {
 		st := g.State()
@@ -164,25 +135,13 @@ func (s *Server) upstreamRows() []upstreamStatus {
 			Name: g.Name(), Label: s.upstreamLabel(g.Name()), Institution: code,
 			State: stateWords(st), Breaker: st.String(), Requests: cnt.Requests, Failures: cnt.ConsecutiveFailures,
 		}
-		if t, ok := since[g.Name()]; ok {
-			t = t.UTC().Truncate(time.Second)
-			r.Since = &t
-		}
+		rc := recent[g.Name()]
+		r.Since = rc.Since
 		if st == gobreaker.StateOpen {
 			left := int(math.Ceil(g.TrialIn().Seconds()))
 			r.TrialInSeconds = &left
 		}
-		c := cur.upstream[g.Name()]
-		var o upCounters
-		if haveOld {
-			o = old.upstream[g.Name()]
-		}
-		r.RecentCalls = int(c.calls - o.calls)
-		r.RecentFailures = int(c.failures - o.failures)
-		if n := c.durCount - o.durCount; n > 0 {
-			ms := round2((c.durSum - o.durSum) / n * 1000)
-			r.RecentLatencyMS = &ms
-		}
+		r.RecentCalls, r.RecentFailures, r.RecentLatencyMS = rc.Calls, rc.Failures, rc.LatencyMS
 		out = append(out, r)
 	}
 	return out
@@ -302,9 +261,37 @@ func (s *Server) handleHistory() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		return c.JSON(fiber.Map{
-			"interval_seconds": s.history.interval.Seconds(),
-			"span_seconds":     historySpan.Seconds(),
-			"points":           s.history.points(),
+			"interval_seconds": s.history.Interval().Seconds(),
+			"span_seconds":     staff.HistorySpan.Seconds(),
+			"points":           s.history.Points(),
 		})
 	}
+}
+
+// upstreamLabel is an upstream's name in words, from the members' names.
+func (s *Server) upstreamLabel(name string) string {
+	if t, ok := s.reg.byGuard(name); ok {
+		return t.label
+	}
+	kind, code, _ := strings.Cut(name, ":")
+	who := "Network"
+	if code != "nz" {
+		who = code
+		if m, ok := s.cfg.Member(code); ok && m.Name != "" {
+			who = m.Name + " (" + m.Code + ")"
+		}
+	}
+	switch kind {
+	case "sru":
+		if code == "nz" {
+			return "Network search (NZ SRU)"
+		}
+		return who + ": own catalogue (SRU)"
+	case "api":
+		if code == "nz" {
+			return "Network availability (REST API, NZ key)"
+		}
+		return who + ": live availability (REST API)"
+	}
+	return name
 }

@@ -126,7 +126,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Server{proxies: tp}
+			s := &Server{doorState: doorState{proxies: tp}}
 			app := fiber.New()
 			var got net.IP
 			app.Get("/", func(ctx *fiber.Ctx) error { got = s.clientIP(ctx); return nil })

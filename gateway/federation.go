@@ -167,6 +167,12 @@ func (f *federation) search(ctx context.Context, names []string, q *sru.Query, o
 	return f.searchTo(ctx, names, q, order, 0)
 }
 
+// maxRoundsPerSearch bounds the rounds one request fetches, so that a
+// jump far ahead (start=9990 over several targets) costs each target at
+// most this many rounds of calls; the answer says it is not complete, and
+// asking again goes on from there.
+const maxRoundsPerSearch = 10
+
 // searchTo is search for a client that needs the merged records up to
 // position want (SPEC 14, merged results paged to the end): while the held
 // result has fewer and a target has hits left, the next round of every
@@ -180,7 +186,7 @@ func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query,
 	key := fedKey(names, q, order)
 	want = min(want, almaMaxPosition)
 	cached := true
-	for {
+	for rounds := 0; ; rounds++ {
 		f.mu.Lock()
 		prev, ok := f.results[key]
 		if ok && f.now().Sub(prev.at) >= f.ttl {
@@ -211,7 +217,7 @@ func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query,
 			return r, false, errNoTarget
 		}
 		cached = false
-		if len(r.clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil {
+		if len(r.clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil || rounds+1 >= maxRoundsPerSearch {
 			return r, false, nil
 		}
 	}
@@ -285,7 +291,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
 				st.more = more && st.Status != tsStale
 				r.hits += ans.total
-				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member}
+				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member, MemberName: s.t.memberName}
 				for _, rec := range ans.records {
 					src.Records = append(src.Records, federate.Record{ID: rec.ID, Position: rec.Position, Rec: rec.Record})
 				}

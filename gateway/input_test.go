@@ -194,3 +194,66 @@ func TestKeywordOperators(t *testing.T) {
 		t.Errorf("lower-case and (%d) finds more than AND (%d); it must be a word", got, and)
 	}
 }
+
+// TestFeedHoldersHaveNames (issue 22): the JSON feed names each holder as
+// DAIA and the search page do (the configured member name), in a search,
+// a merged search and a record's answer; null for an unconfigured code.
+func TestFeedHoldersHaveNames(t *testing.T) {
+	env := newEnv(t, nil)
+	names := map[string]string{}
+	for _, m := range env.sim.Members() {
+		names[m.Code] = m.Name
+	}
+	type feed struct {
+		Records []struct {
+			MMSID    string `json:"mms_id"`
+			Holdings []struct {
+				Institution string  `json:"institution"`
+				Name        *string `json:"name"`
+			} `json:"holdings"`
+		} `json:"records"`
+	}
+	checked := 0
+	check := func(path string) {
+		t.Helper()
+		code, _, body := env.get(path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, code, body)
+		}
+		var f feed
+		if strings.HasPrefix(path, "/v1/records/") {
+			var one struct {
+				MMSID    string `json:"mms_id"`
+				Holdings []struct {
+					Institution string  `json:"institution"`
+					Name        *string `json:"name"`
+				} `json:"holdings"`
+			}
+			if err := json.Unmarshal(body, &one); err != nil {
+				t.Fatal(err)
+			}
+			f.Records = append(f.Records, one)
+		} else if err := json.Unmarshal(body, &f); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range f.Records {
+			for _, h := range r.Holdings {
+				want, ok := names[h.Institution]
+				switch {
+				case ok && (h.Name == nil || *h.Name != want):
+					t.Errorf("%s: record %s holder %s named %v, want %q", path, r.MMSID, h.Institution, h.Name, want)
+				case !ok && h.Name != nil:
+					t.Errorf("%s: unconfigured holder %s named %q", path, h.Institution, *h.Name)
+				}
+				checked++
+			}
+		}
+	}
+	check("/v1/search?q=history&limit=20")
+	check("/v1/search?q=history&limit=20&targets=nz,01NET_INST,02NET_INST")
+	id := env.sim.Records()[0].MMSID
+	check("/v1/records/" + id)
+	if checked == 0 {
+		t.Fatal("no holdings checked; the test proves nothing")
+	}
+}

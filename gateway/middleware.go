@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/almanet/gateway/internal/clientaddr"
+	"github.com/almanet/gateway/internal/ident"
 )
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
@@ -26,7 +27,7 @@ func (s *Server) requestID(c *fiber.Ctx) error {
 
 func (s *Server) setRequestID(c *fiber.Ctx) {
 	h := &c.Response().Header
-	if id := c.Request().Header.Peek("X-Request-Id"); saneToken(id, 64) {
+	if id := c.Request().Header.Peek("X-Request-Id"); ident.Sane(id, 64) {
 		h.SetBytesV("X-Request-Id", id)
 	} else {
 		var b [16 + 16]byte
@@ -83,19 +84,6 @@ func requestStart(c *fiber.Ctx) time.Time {
 		return t
 	}
 	return time.Now()
-}
-
-func saneToken[T string | []byte](s T, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // observe counts and times every request by route pattern (never by raw

@@ -53,7 +53,8 @@ type records struct {
 	unknownLife cache.Lifetime
 	availLife   cache.Lifetime
 	now         func() time.Time
-	owners      izOwners // which member an IZ MMS ID belongs to (izowners.go)
+	names       func(code string) string // member display names for holdings
+	owners      izOwners                 // which member an IZ MMS ID belongs to (izowners.go)
 }
 
 // nzRecord returns the NZ record with that MMS ID, found through the NZ
@@ -176,6 +177,9 @@ func (rs *records) cachedRecord(ctx context.Context, key string, life cache.Life
 	rec, err := transform.Parse(res.Value)
 	if err != nil {
 		return nil, CacheView{}, errCorruptEntry
+	}
+	if rs.names != nil {
+		rec.NameHoldings(rs.names)
 	}
 	return rec, viewOf(res, life, rs.now()), nil
 }

@@ -50,6 +50,7 @@ type regTarget struct {
 
 	nz         bool   // the network's own SRU
 	member     string // a member's IZ SRU: its code
+	memberName string // and its configured display name, for the holding its records stand for
 	weight     float64
 	maxRecords int               // records a merged search fetches from it
 	pageSize   int               // records per call
@@ -227,8 +228,8 @@ func (s *Server) buildRegistry(tr *upstream.Transport) error {
 		client := &sru.Client{BaseURL: baseURL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes}
 		g := upstream.NewGuard(up, cfg.Breaker, timeout, s.health)
 		g.Probe = s.sruProbe(client)
-		return &regTarget{name: name, kind: KindAlma, label: label, target: guarded(g, &sruTarget{client: client}), guard: g, budget: up,
-			nz: name == NZTarget, member: member, weight: 1, maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords,
+		return &regTarget{name: name, kind: KindAlma, label: label, target: guarded(g, &sruTarget{client: client, names: s.memberName}), guard: g, budget: up,
+			nz: name == NZTarget, member: member, memberName: s.memberName(member), weight: 1, maxRecords: cfg.Limits.MaxRecords, pageSize: sru.AlmaMaxRecords,
 			schema: "marcxml", sorts: true, client: client}
 	}
 	r.add(alma(NZTarget, "", "Network search (NZ SRU)", cfg.SRUURL))

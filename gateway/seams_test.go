@@ -30,7 +30,8 @@ func TestPackageSeams(t *testing.T) {
 		{"daia", []string{"transform"}},
 		{"config", []string{"sru", "transform", "z3950"}},
 		{"upstream", []string{"alma", "budget", "config", "sru", "transform", "z3950"}},
-		{"staff", []string{"config", "sru", "transform", "z3950"}},
+		{"idempotency", nil},
+		{"staff", []string{"alma", "budget", "cache", "config", "sru", "transform", "upstream", "z3950"}},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "../"+c.pkg).CombinedOutput()

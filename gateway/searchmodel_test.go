@@ -346,3 +346,42 @@ type federateRef struct {
 	Target string `json:"target"`
 	ID     string `json:"id"`
 }
+
+// TestMergedJumpIsBounded: a jump far past the merged records fetches at
+// most maxRoundsPerSearch rounds per request; the answer says it is not
+// complete, is not cached, and asking again goes on.
+func TestMergedJumpIsBounded(t *testing.T) {
+	env, _ := fedEnv(t, func(c *Config) {
+		c.Limits.MaxRecords = 10
+		c.Federation.Targets[0].MaxRecords, c.Federation.Targets[0].PageSize = 10, 10
+	})
+	var page struct {
+		Total    int   `json:"total"`
+		Complete *bool `json:"complete"`
+		Targets  []struct {
+			Name    string `json:"name"`
+			Fetched int    `json:"fetched"`
+		} `json:"targets"`
+	}
+	ask := func() {
+		t.Helper()
+		_, _, body := env.get("/v1/search?" + url.Values{"q": {"history"}, "targets": {"all"}, "start": {"9990"}, "limit": {"10"}}.Encode())
+		if err := json.Unmarshal(body, &page); err != nil || page.Complete == nil {
+			t.Fatalf("%v: %.300s", err, body)
+		}
+	}
+	ask()
+	for _, tg := range page.Targets {
+		if tg.Fetched > 10*maxRoundsPerSearch {
+			t.Errorf("%s: %d records fetched for one request, want at most %d", tg.Name, tg.Fetched, 10*maxRoundsPerSearch)
+		}
+	}
+	if *page.Complete {
+		t.Fatalf("complete after one bounded jump: total %d", page.Total)
+	}
+	first := page.Total
+	ask()
+	if page.Total <= first {
+		t.Errorf("asking again did not go on: total %d, then %d", first, page.Total)
+	}
+}

@@ -55,44 +55,66 @@ type Options struct {
 	AccessLogBatch time.Duration
 }
 
-// Server is one gateway instance.
+// Server is one gateway instance. Its parts are grouped by job; the
+// groups are embedded, so that a handler reads s.cfg or s.loader as before.
 type Server struct {
-	zOrigins []*z3950.Origin // the Z39.50 targets' session pools, closed by Close
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	version  string
-	started  time.Time
+	serverInfo
+	stores
+	upstreams
+	searching
+	doorState
+	lifecycle
 
 	app     *fiber.App
 	m       *metrics
-	health  *upstream.Health
-	loader  *cache.Loader
-	memory  *cache.Memory
-	redis   *cache.Redis
-	budget  *budget.Budget
-	limiter *clientLimiter
+	staff   *staff.Auth    // staff tokens and sessions (package staff)
+	history *staff.History // the dashboard's charts (package staff)
+	z3950   *z3950.Server  // the Z39.50 server (SPEC 10); listens only in ServeZ3950
+	writes  *writes        // the network write workflows and webhooks (SPEC 12, writes.go)
+}
+
+// serverInfo is what the gateway is and runs with.
+type serverInfo struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	version string
+	started time.Time
+}
+
+// stores are the caches and the call budget.
+type stores struct {
+	loader *cache.Loader
+	memory *cache.Memory
+	redis  *cache.Redis
+	budget *budget.Budget
+}
+
+// upstreams are what the gateway calls, each behind its guard.
+type upstreams struct {
+	health *upstream.Health
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	staff         *staff.Auth // staff tokens and sessions (package staff)
-	history       *history    // the dashboard's charts (history.go)
+	reg           *registry                  // every search target and group, with its guard (registry.go)
+	api           *alma.Client               // Alma REST, shared by every key
+	apiGuard      map[string]*upstream.Guard // REST guards by "nz" or member code
+	zOrigins      []*z3950.Origin            // the Z39.50 targets' session pools, closed by Close
+}
 
-	reg      *registry                  // every search target and group, with its guard (registry.go)
-	api      *alma.Client               // Alma REST, shared by every key
-	apiGuard map[string]*upstream.Guard // REST guards by "nz" or member code
-
+// searching is the search step and what the front ends share.
+type searching struct {
 	indexes atomic.Pointer[sru.IndexSet]
+	pipe    *Searcher   // the one search step every front end calls
+	recs    *records    // records and live availability for the record routes
+	rules   queryRules  // the request rules JSON and SRU share
+	errs    errorWriter // the one error mapping's writer
+	fed     *federation // federated searches (SPEC 9)
+}
 
-	z3950  *z3950.Server // the Z39.50 server (SPEC 10); listens only in ServeZ3950
-	writes *writes       // the network write workflows and webhooks (SPEC 12, writes.go)
-
-	pipe  *Searcher   // the one search step every front end calls
-	recs  *records    // records and live availability for the record routes
-	rules queryRules  // the request rules JSON and SRU share
-	errs  errorWriter // the one error mapping's writer
-
-	fed *federation // federated searches (SPEC 9)
-
+// doorState is what the door keeps per process: request ids, routes,
+// trusted proxies, the per-client limit and the edge's and routes' counts.
+type doorState struct {
+	limiter  *clientLimiter
 	idPrefix string                     // random per process: request ids are idPrefix + idSeq
 	idSeq    atomic.Uint64              // the last request id's sequence number
 	routes   *routeIndex                // the route table's paths (routes.go)
@@ -101,7 +123,10 @@ type Server struct {
 	routeObs map[string]*routeObservers // by route pattern (resolved metric children)
 	edge     edgeStats                  // the HTTP edge's counts (edge.go)
 	access   *accessLog                 // one line per request; nil when off (accesslog.go)
+}
 
+// lifecycle is starting and stopping.
+type lifecycle struct {
 	draining atomic.Bool
 	stop     context.CancelFunc
 	bg       chan struct{} // closed when background work has ended
@@ -114,7 +139,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: opt.Logger, now: opt.Now, version: opt.Version, bg: make(chan struct{})}
+	s := &Server{serverInfo: serverInfo{cfg: cfg, log: opt.Logger, now: opt.Now, version: opt.Version}, lifecycle: lifecycle{bg: make(chan struct{})}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -198,6 +223,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
 		availLife:   cache.Lifetime{Fresh: cfg.Cache.AvailabilityTTL.D(), Stale: cfg.Cache.AvailabilityStale.D()},
 		now:         s.now,
+		names:       s.memberName,
 	}
 	if s.api != nil {
 		s.recs.api = s.api // a nil *alma.Client must not become a non-nil bibSource
@@ -211,7 +237,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	go s.refreshIndexes(ctx)
-	go s.history.run(ctx)
+	go s.history.Run(ctx)
 	return s, nil
 }
 
@@ -302,7 +328,7 @@ func (s *Server) Close() error {
 		o.Close()
 	}
 	<-s.bg
-	<-s.history.done
+	<-s.history.Done()
 	s.writes.close()
 	s.loader.Close()
 	s.memory.Close()

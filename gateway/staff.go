@@ -262,5 +262,8 @@ func (s *Server) initStaff() {
 		e = staff.NewEpochs(nil)
 	}
 	s.staff = staff.NewAuth(s.cfg, s.now, e)
-	s.history = newHistory(s, s.cfg.Dashboard.HistoryInterval.D())
+	s.history = staff.NewHistory(staff.HistorySources{
+		Metrics: s.m.reg, Cache: s.loader.Stats, Guards: s.guards, Now: s.now, Log: s.log,
+		UserRoute: func(r string) bool { return s.routes.userTraffic(r) }, // the route table is built later (newApp)
+	}, s.cfg.Dashboard.HistoryInterval.D())
 }

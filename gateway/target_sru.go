@@ -23,6 +23,7 @@ const almaMaxPosition = sru.AlmaMaxPosition
 // no deadline of its own: wrap it with guarded.
 type sruTarget struct {
 	client *sru.Client
+	names  func(code string) string // member display names for the records' holdings; nil: none
 }
 
 // Search implements Target.
@@ -81,7 +82,11 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 			if r.Read && len(read) > 0 {
 				rec, read = read[0], read[1:]
 			}
-			out.Records = append(out.Records, targetRecord(r, rec, pos))
+			tr := targetRecord(r, rec, pos)
+			if tr.Record != nil && t.names != nil {
+				tr.Record.NameHoldings(t.names)
+			}
+			out.Records = append(out.Records, tr)
 		}
 	}
 	if start > 1 && len(out.Records) == 0 && isPastEnd(out.Diagnostics) {

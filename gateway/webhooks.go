@@ -14,6 +14,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/almanet/gateway/idempotency"
+	"github.com/almanet/gateway/internal/ident"
 )
 
 // Alma's webhooks (SPEC 12). Alma first checks the URL with GET
@@ -76,14 +79,14 @@ func (s *Server) handleWebhookChallenge() fiber.Handler {
 	}
 }
 
-// handleWebhook takes Alma's events, each once (webhook_dedupe.go).
+// handleWebhook takes Alma's events, each once (idempotency.Events).
 func (s *Server) handleWebhook() fiber.Handler {
 	w := s.writes
 	var rc *redis.Client
 	if s.redis != nil {
 		rc = s.redis.Client()
 	}
-	seen := newEventSeen(rc, s.now)
+	seen := idempotency.NewEvents(rc, s.now)
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		reqID := strings.Clone(string(c.Response().Header.Peek("X-Request-Id")))
@@ -111,11 +114,11 @@ func (s *Server) handleWebhook() fiber.Handler {
 		}
 		// A replay is answered 200 (Alma, or whoever replays, need not
 		// retry) and counted; nothing is purged or audited again.
-		switch seen.first(c.UserContext(), eventKey(ev.ID, body), ev.Time) {
-		case eventReplay:
+		switch seen.First(c.UserContext(), idempotency.EventKey(ev.ID, body), ev.Time) {
+		case idempotency.EventReplay:
 			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "replayed").Inc()
 			return c.JSON(fiber.Map{"status": "replayed"})
-		case eventStale:
+		case idempotency.EventStale:
 			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "stale").Inc()
 			return c.JSON(fiber.Map{"status": "stale"})
 		}
@@ -157,7 +160,7 @@ func (s *Server) handleWebhook() fiber.Handler {
 // webhookAction is an event's action as a metric label: BIB, ITEM, or
 // another sane name; "other" for anything else.
 func webhookAction(a string) string {
-	if saneToken(a, 32) {
+	if ident.Sane(a, 32) {
 		return a
 	}
 	return "other"

@@ -1,14 +1,12 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -272,24 +270,5 @@ func TestWebhookReplayTakenOnce(t *testing.T) {
 	}
 	if n := c.auditCount("webhook:BIB_UPDATED"); n != 1 {
 		t.Errorf("%d audit lines without Redis, want 1", n)
-	}
-}
-
-// The in-process memory is bounded: past its size the oldest ids go.
-func TestEventSeenIsBounded(t *testing.T) {
-	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
-	e := newEventSeen(nil, func() time.Time { return now })
-	e.maxLocal = 3
-	ctx := context.Background()
-	for _, k := range []string{"a", "b", "c", "d"} {
-		if v := e.first(ctx, k, ""); v != eventNew {
-			t.Fatalf("%s: %v, want new", k, v)
-		}
-	}
-	if len(e.local) != 3 || len(e.ring) != 3 {
-		t.Errorf("memory holds %d/%d, want 3", len(e.local), len(e.ring))
-	}
-	if e.first(ctx, "d", "") != eventReplay || e.first(ctx, "a", "") != eventNew {
-		t.Errorf("the newest must be remembered and the oldest forgotten")
 	}
 }

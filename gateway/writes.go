@@ -19,6 +19,8 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/idempotency"
+	"github.com/almanet/gateway/internal/ident"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -33,7 +35,7 @@ import (
 //  2. the institution must be a configured member with its own API key;
 //  3. the payload is checked (content type, size, shape) before anything
 //     else is looked up;
-//  4. the Idempotency-Key is claimed (idempotency.go);
+//  4. the Idempotency-Key is claimed (package idempotency);
 //  5. the workflow calls Alma with that member's key only, through the
 //     member's REST guard (breaker, deadline); the transport never retries
 //     a POST or PUT;
@@ -50,7 +52,7 @@ import (
 type writes struct {
 	s       *Server
 	log     *slog.Logger
-	idem    *idemStore
+	idem    *idempotency.Store
 	m       *writeMetrics
 	network string // the network code, from ALMA_SRU_URL's last path segment
 
@@ -68,9 +70,9 @@ func newWrites(s *Server) *writes {
 		w.log.Warn("idempotency store: redis failed; this replica answers from its own memory", "error", err.Error())
 	}
 	if s.redis != nil {
-		w.idem = newIdemStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, s.redis.Client(), onRedis)
+		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, s.redis.Client(), onRedis)
 	} else {
-		w.idem = newIdemStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, nil, onRedis)
+		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, nil, onRedis)
 	}
 	w.bgCtx, w.stopBg = context.WithCancel(context.Background())
 	return w
@@ -218,18 +220,18 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		if key == "" && op.keyNeeded {
 			return w.fail(c, r, badStatus(http.StatusBadRequest, "an Idempotency-Key header is required: a unique token per intended write, reused on retries"))
 		}
-		if key != "" && !saneToken(key, 255) {
+		if key != "" && !ident.Sane(key, 255) {
 			return w.fail(c, r, badStatus(http.StatusBadRequest, "the Idempotency-Key must be 1 to 255 letters, digits, '-', '_' or '.'"))
 		}
 		r.idemKey = strings.Clone(key)
 
 		var id, fp string
 		if r.idemKey != "" {
-			id = idemID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
-			fp = fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
-			state, stored := w.idem.claim(context.Background(), id, fp)
+			id = idempotency.ID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
+			fp = idempotency.Fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
+			state, stored := w.idem.Claim(context.Background(), id, fp)
 			switch state {
-			case idemReplay:
+			case idempotency.Replayed:
 				w.m.replays.Inc()
 				w.m.writes.WithLabelValues(op.name, "replayed").Inc()
 				w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Status: stored.Status, Outcome: "replayed", IdempotencyKey: r.idemKey, RequestID: r.requestID})
@@ -239,12 +241,12 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 				}
 				c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 				return c.Status(stored.Status).Send(stored.Body)
-			case idemBusy:
+			case idempotency.Busy:
 				setRetryAfter(&c.Response().Header, time.Second)
 				return w.fail(c, r, badStatus(http.StatusConflict, "a request with this Idempotency-Key is still being processed; retry shortly with the same key"))
-			case idemMismatch:
+			case idempotency.Mismatch:
 				return w.fail(c, r, badStatus(http.StatusUnprocessableEntity, "this Idempotency-Key was used for a different request; use a new key for a new write"))
-			case idemFull:
+			case idempotency.Full:
 				setRetryAfter(&c.Response().Header, time.Minute)
 				return w.fail(c, r, badStatus(http.StatusServiceUnavailable, "too many idempotency keys are held; retry later"))
 			}
@@ -257,9 +259,9 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 			status, body, retry, release := w.failure(r, err)
 			if id != "" {
 				if release {
-					w.idem.release(ctx, id)
+					w.idem.Release(ctx, id)
 				} else {
-					w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: status, Body: body})
+					w.idem.Finish(ctx, id, idempotency.Answer{Fingerprint: fp, Status: status, Body: body})
 				}
 			}
 			setRetryAfter(&c.Response().Header, retry)
@@ -269,7 +271,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		body, _ := json.Marshal(res.body)
 		w.evict(ctx, res.records)
 		if id != "" {
-			w.idem.finish(ctx, id, idemAnswer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
+			w.idem.Finish(ctx, id, idempotency.Answer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
 		}
 		w.m.writes.WithLabelValues(op.name, res.outcome).Inc()
 		w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Records: append(slices.Clone(res.records), res.noted...), Status: res.status, Outcome: res.outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
@@ -625,7 +627,7 @@ func (w *writes) poLineOp() writeOp {
 			if _, ok := in.POLine["resource_metadata"]; ok {
 				return badStatus(http.StatusBadRequest, "po_line.resource_metadata is set by the gateway from mms_id")
 			}
-			if in.ProfileCode != "" && !saneToken(in.ProfileCode, 64) {
+			if in.ProfileCode != "" && !ident.Sane(in.ProfileCode, 64) {
 				return badStatus(http.StatusBadRequest, "profile_code must be letters, digits, '-', '_' or '.'")
 			}
 			return nil

@@ -45,7 +45,7 @@ func ExampleRecord_AppendFeedJSON() {
 	}
 	fmt.Println(string(r.AppendFeedJSON(nil, 1)))
 	// Output:
-	// {"position":1,"mms_id":"9978811100191","cz_mms_id":"992550000001150386","title":"Data \u0026 society : an introduction","authors":["Muster, Anna"],"isbns":["9780000000002"],"issns":[],"publisher":"Beck","year":"2021","language":"","holdings":[{"institution":"01NET_INST","iz_mms_id":"9990111100121","types":["print","electronic"]},{"institution":"02NET_INST","iz_mms_id":null,"types":["digital"]}]}
+	// {"position":1,"mms_id":"9978811100191","cz_mms_id":"992550000001150386","title":"Data \u0026 society : an introduction","authors":["Muster, Anna"],"isbns":["9780000000002"],"issns":[],"publisher":"Beck","year":"2021","language":"","holdings":[{"institution":"01NET_INST","name":null,"iz_mms_id":"9990111100121","types":["print","electronic"]},{"institution":"02NET_INST","name":null,"iz_mms_id":null,"types":["digital"]}]}
 }
 
 func ExampleRecord_AppendDC() {

@@ -23,6 +23,7 @@ type FeedRecord struct {
 // FeedHolding is one member holding in the feed.
 type FeedHolding struct {
 	Institution string   `json:"institution"`
+	Name        *string  `json:"name"` // the member's display name, as DAIA and the search page show it; null when not configured
 	IZMMSID     *string  `json:"iz_mms_id"`
 	Types       []string `json:"types"`
 }
@@ -48,6 +49,10 @@ func (r *Record) Feed(position int) FeedRecord {
 	}
 	for i, h := range r.Holdings {
 		fh := FeedHolding{Institution: h.Institution, Types: nonNil(h.Types)}
+		if h.Name != "" {
+			name := h.Name
+			fh.Name = &name
+		}
 		if h.IZMMSID != "" {
 			iz := h.IZMMSID
 			fh.IZMMSID = &iz
@@ -107,6 +112,12 @@ func (r *Record) AppendFeedJSONAs(dst []byte, position int, mmsID string, holdin
 		}
 		dst = append(dst, `{"institution":`...)
 		dst = AppendJSONString(dst, h.Institution)
+		dst = append(dst, `,"name":`...)
+		if h.Name == "" {
+			dst = append(dst, "null"...)
+		} else {
+			dst = AppendJSONString(dst, h.Name)
+		}
 		dst = append(dst, `,"iz_mms_id":`...)
 		if h.IZMMSID == "" {
 			dst = append(dst, "null"...)

@@ -208,13 +208,13 @@ func TestSLSPPage(t *testing.T) {
 		ISBNs:   []string{"3406441823"}, ISSNs: []string{},
 		Publisher: "Beck", Year: "2000", Language: "ger",
 		Holdings: []FeedHolding{
-			{"41SLSP_RZH", iz("990041027180205526"), []string{"print"}},
-			{"41SLSP_UZB", iz("990041027180205508"), []string{"print"}},
-			{"41SLSP_HSG", iz("995042230105506"), []string{"print"}},
-			{"41SLSP_UBE", iz("99116749007205511"), []string{"print"}},
-			{"41SLSP_RZS", iz("993580630105505"), []string{"print"}},
-			{"41SLSP_ZBS", iz("9920274990105528"), []string{"print"}},
-			{"41SLSP_UBS", iz("9920274990105504"), []string{"print"}},
+			{"41SLSP_RZH", nil, iz("990041027180205526"), []string{"print"}},
+			{"41SLSP_UZB", nil, iz("990041027180205508"), []string{"print"}},
+			{"41SLSP_HSG", nil, iz("995042230105506"), []string{"print"}},
+			{"41SLSP_UBE", nil, iz("99116749007205511"), []string{"print"}},
+			{"41SLSP_RZS", nil, iz("993580630105505"), []string{"print"}},
+			{"41SLSP_ZBS", nil, iz("9920274990105528"), []string{"print"}},
+			{"41SLSP_UBS", nil, iz("9920274990105504"), []string{"print"}},
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

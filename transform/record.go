@@ -48,6 +48,18 @@ type Holding struct {
 	Institution string   // $a
 	IZMMSID     string   // $6; "" when missing (JSON null)
 	Types       []string // $9 in order: P→print, E→electronic, D→digital, others unchanged
+	// Name is the member's display name, which the MARC does not carry:
+	// the gateway sets it from its configuration (NameHoldings); "" when
+	// unknown (the feed's JSON null).
+	Name string
+}
+
+// NameHoldings sets each holding's Name from name (a member code's display
+// name, "" when unknown).
+func (r *Record) NameHoldings(name func(code string) string) {
+	for i := range r.Holdings {
+		r.Holdings[i].Name = name(r.Holdings[i].Institution)
+	}
 }
 
 // span is a range of Record.text.

@@ -44,15 +44,15 @@ func TestHoldings852(t *testing.T) {
 		want   []Holding
 	}{
 		{"member field", []string{df("852", "0", "1", "a", "01NET_INST", "6", "9990111100121", "9", "P")},
-			[]Holding{{"01NET_INST", "9990111100121", []string{"print"}}}},
+			[]Holding{{"01NET_INST", "9990111100121", []string{"print"}, ""}}},
 		{"several $9 in order", []string{df("852", "0", "1", "a", "A", "6", "1", "9", "P", "9", "E", "9", "D")},
-			[]Holding{{"A", "1", []string{"print", "electronic", "digital"}}}},
+			[]Holding{{"A", "1", []string{"print", "electronic", "digital"}, ""}}},
 		{"unknown code passed through", []string{df("852", "0", "1", "a", "A", "6", "1", "9", "X", "9", "p")},
-			[]Holding{{"A", "1", []string{"X", "p"}}}},
+			[]Holding{{"A", "1", []string{"X", "p"}, ""}}},
 		{"$6 missing", []string{df("852", "0", "1", "a", "A", "9", "E")},
-			[]Holding{{"A", "", []string{"electronic"}}}},
+			[]Holding{{"A", "", []string{"electronic"}, ""}}},
 		{"no $9", []string{df("852", "0", "1", "a", "A", "6", "1")},
-			[]Holding{{"A", "1", []string{}}}},
+			[]Holding{{"A", "1", []string{}, ""}}},
 		{"no $a ignored", []string{df("852", "0", "1", "6", "1", "9", "P")}, []Holding{}},
 		{"blank $a ignored", []string{df("852", "0", "1", "a", "  ", "9", "P")}, []Holding{}},
 		{"ind2 blank is cataloguing", []string{df("852", "0", " ", "a", "A", "9", "P")}, []Holding{}},
@@ -60,12 +60,12 @@ func TestHoldings852(t *testing.T) {
 		{"ind swapped", []string{df("852", "1", "0", "a", "A", "9", "P")}, []Holding{}},
 		{"other tag", []string{df("853", "0", "1", "a", "A", "9", "P")}, []Holding{}},
 		{"values trimmed, first $a and $6", []string{df("852", "0", "1", "a", " A ", "a", "B", "6", " 1 ", "6", "2", "9", " P ")},
-			[]Holding{{"A", "1", []string{"print"}}}},
+			[]Holding{{"A", "1", []string{"print"}, ""}}},
 		{"order kept, mixed with legacy", []string{
 			df("852", "0", "1", "a", "B", "6", "2", "9", "P"),
 			df("852", "0", " ", "b", "f", "h", "Q1"),
 			df("852", "0", "1", "a", "A", "9", "E"),
-		}, []Holding{{"B", "2", []string{"print"}}, {"A", "", []string{"electronic"}}}},
+		}, []Holding{{"B", "2", []string{"print"}, ""}, {"A", "", []string{"electronic"}, ""}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestHoldingsFeedJSON(t *testing.T) {
 	r := mustParse(t, marc(df("852", "0", "1", "a", "A", "9", "P", "9", "Z"), df("852", "0", "1", "a", "B", "6", "7")))
 	got := string(r.AppendFeedJSON(nil, 3))
 	want := `{"position":3,"mms_id":"","cz_mms_id":null,"title":"","authors":[],"isbns":[],"issns":[],"publisher":"","year":"","language":"",` +
-		`"holdings":[{"institution":"A","iz_mms_id":null,"types":["print","Z"]},{"institution":"B","iz_mms_id":"7","types":[]}]}`
+		`"holdings":[{"institution":"A","name":null,"iz_mms_id":null,"types":["print","Z"]},{"institution":"B","name":null,"iz_mms_id":"7","types":[]}]}`
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

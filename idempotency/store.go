@@ -1,4 +1,9 @@
-package gateway
+// Package idempotency takes each write and each webhook event once (SPEC
+// 12): the Idempotency-Key store of the write endpoints (Store) and the
+// memory of Alma's webhook events (Events). Both keep their records in Redis
+// when it is configured, so that replicas agree, and fall back to a bounded
+// in-process memory while Redis fails.
+package idempotency
 
 import (
 	"context"
@@ -34,19 +39,19 @@ import (
 // the TTL), so that replicas agree; while Redis fails, the in-process store
 // answers (replicas may then disagree, which the log says).
 
-// idemState is what claim found.
-type idemState int
+// State is what Claim found.
+type State int
 
 const (
-	idemClaimed  idemState = iota // the key is this request's: call Alma, then finish or release
-	idemReplay                    // a stored answer for the same request
-	idemBusy                      // the same key is running now
-	idemMismatch                  // the key was used for another request
-	idemFull                      // the in-process store is full
+	Claimed  State = iota // the key is this request's: call Alma, then finish or release
+	Replayed              // a stored answer for the same request
+	Busy                  // the same key is running now
+	Mismatch              // the key was used for another request
+	Full                  // the in-process store is full
 )
 
-// idemAnswer is a stored answer.
-type idemAnswer struct {
+// Answer is a stored answer.
+type Answer struct {
 	Fingerprint string `json:"fp"`
 	Done        bool   `json:"done"`
 	Status      int    `json:"status,omitempty"`
@@ -54,12 +59,13 @@ type idemAnswer struct {
 	Body        []byte `json:"body,omitempty"`
 }
 
-type idemEntry struct {
-	idemAnswer
+type entry struct {
+	Answer
 	expires time.Time
 }
 
-type idemStore struct {
+// Store is the Idempotency-Key store (see the comment above).
+type Store struct {
 	ttl     time.Duration
 	pending time.Duration // how long a claim lives without an answer
 	max     int
@@ -67,22 +73,25 @@ type idemStore struct {
 	onRedis func(err error)
 
 	mu sync.Mutex // guards m
-	m  map[string]*idemEntry
+	m  map[string]*entry
 }
 
-func newIdemStore(ttl, pending time.Duration, max int, rdb *redis.Client, onRedis func(error)) *idemStore {
-	return &idemStore{ttl: ttl, pending: pending, max: max, rdb: rdb, onRedis: onRedis, m: map[string]*idemEntry{}}
+// NewStore keeps answers for ttl and unanswered claims for pending, at
+// most max in process; rdb nil: in process only. onRedis hears Redis's
+// failures.
+func NewStore(ttl, pending time.Duration, max int, rdb *redis.Client, onRedis func(error)) *Store {
+	return &Store{ttl: ttl, pending: pending, max: max, rdb: rdb, onRedis: onRedis, m: map[string]*entry{}}
 }
 
-// idemID is the store's key for a client's key: hashed, so that a client's
+// ID is the store's key for a client's key: hashed, so that a client's
 // bytes never become a Redis key as they are.
-func idemID(scope, key string) string {
+func ID(scope, key string) string {
 	h := sha256.Sum256([]byte(scope + "\x00" + key))
 	return "almagw:idem:" + hex.EncodeToString(h[:])
 }
 
-// fingerprint hashes what makes two requests the same.
-func fingerprint(parts ...[]byte) string {
+// Fingerprint hashes what makes two requests the same.
+func Fingerprint(parts ...[]byte) string {
 	h := sha256.New()
 	for _, p := range parts {
 		var n [8]byte
@@ -96,8 +105,8 @@ func fingerprint(parts ...[]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// claim looks the key up and claims it when it is free.
-func (st *idemStore) claim(ctx context.Context, id, fp string) (idemState, *idemAnswer) {
+// Claim looks the key up and claims it when it is free.
+func (st *Store) Claim(ctx context.Context, id, fp string) (State, *Answer) {
 	if st.rdb != nil {
 		state, a, err := st.claimRedis(ctx, id, fp)
 		if err == nil {
@@ -108,22 +117,22 @@ func (st *idemStore) claim(ctx context.Context, id, fp string) (idemState, *idem
 	return st.claimLocal(id, fp)
 }
 
-func judge(a *idemAnswer, fp string) idemState {
+func judge(a *Answer, fp string) State {
 	switch {
 	case a.Fingerprint != fp:
-		return idemMismatch
+		return Mismatch
 	case !a.Done:
-		return idemBusy
+		return Busy
 	}
-	return idemReplay
+	return Replayed
 }
 
-func (st *idemStore) claimLocal(id, fp string) (idemState, *idemAnswer) {
+func (st *Store) claimLocal(id, fp string) (State, *Answer) {
 	now := time.Now()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if e, ok := st.m[id]; ok && now.Before(e.expires) {
-		a := e.idemAnswer
+		a := e.Answer
 		return judge(&a, fp), &a
 	}
 	if len(st.m) >= st.max {
@@ -133,23 +142,23 @@ func (st *idemStore) claimLocal(id, fp string) (idemState, *idemAnswer) {
 			}
 		}
 		if len(st.m) >= st.max {
-			return idemFull, nil
+			return Full, nil
 		}
 	}
-	st.m[id] = &idemEntry{idemAnswer: idemAnswer{Fingerprint: fp}, expires: now.Add(st.pending)}
-	return idemClaimed, nil
+	st.m[id] = &entry{Answer: Answer{Fingerprint: fp}, expires: now.Add(st.pending)}
+	return Claimed, nil
 }
 
-func (st *idemStore) claimRedis(ctx context.Context, id, fp string) (idemState, *idemAnswer, error) {
+func (st *Store) claimRedis(ctx context.Context, id, fp string) (State, *Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	pending, _ := json.Marshal(idemAnswer{Fingerprint: fp})
+	pending, _ := json.Marshal(Answer{Fingerprint: fp})
 	ok, err := st.rdb.SetNX(ctx, id, pending, st.pending).Result()
 	if err != nil {
 		return 0, nil, err
 	}
 	if ok {
-		return idemClaimed, nil, nil
+		return Claimed, nil, nil
 	}
 	raw, err := st.rdb.Get(ctx, id).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -159,25 +168,25 @@ func (st *idemStore) claimRedis(ctx context.Context, id, fp string) (idemState, 
 			return 0, nil, err
 		}
 		if ok {
-			return idemClaimed, nil, nil
+			return Claimed, nil, nil
 		}
 		raw, err = st.rdb.Get(ctx, id).Bytes()
 	}
 	if err != nil {
 		return 0, nil, err
 	}
-	var a idemAnswer
+	var a Answer
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return 0, nil, err
 	}
 	return judge(&a, fp), &a, nil
 }
 
-// finish stores the answer under a claimed key.
-func (st *idemStore) finish(ctx context.Context, id string, a idemAnswer) {
+// Finish stores the answer under a claimed key.
+func (st *Store) Finish(ctx context.Context, id string, a Answer) {
 	a.Done = true
 	st.mu.Lock()
-	st.m[id] = &idemEntry{idemAnswer: a, expires: time.Now().Add(st.ttl)}
+	st.m[id] = &entry{Answer: a, expires: time.Now().Add(st.ttl)}
 	st.mu.Unlock()
 	if st.rdb != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -189,8 +198,8 @@ func (st *idemStore) finish(ctx context.Context, id string, a idemAnswer) {
 	}
 }
 
-// release frees a claimed key (Alma did nothing: the client may retry).
-func (st *idemStore) release(ctx context.Context, id string) {
+// Release frees a claimed key (Alma did nothing: the client may retry).
+func (st *Store) Release(ctx context.Context, id string) {
 	st.mu.Lock()
 	delete(st.m, id)
 	st.mu.Unlock()

@@ -1,4 +1,4 @@
-package gateway
+package idempotency
 
 import (
 	"context"
@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/almanet/gateway/internal/ident"
 )
 
-// eventSeen takes each of Alma's webhook events once (issue 21: one signed
+// Events takes each of Alma's webhook events once (issue 21: one signed
 // event sent 300 times was taken 300 times, each purging and auditing). An
 // event is known by its id, or by the hash of its body when it has none.
 // With Redis every replica shares the record (SET NX with the memory's
@@ -18,7 +20,7 @@ import (
 // in-process, bounded: the oldest ids are forgotten first. An event older
 // than the memory (Alma's time field) cannot be told from a replay, so it
 // is not taken either.
-type eventSeen struct {
+type Events struct {
 	redis    *redis.Client // nil: in process only
 	memory   time.Duration
 	maxLocal int
@@ -30,60 +32,61 @@ type eventSeen struct {
 	head  int      // the oldest entry of ring once it is full
 }
 
-// webhookMemory is how long an event id is remembered, and how old an
+// EventMemory is how long an event id is remembered, and how old an
 // event may be to be taken.
-const webhookMemory = 24 * time.Hour
+const EventMemory = 24 * time.Hour
 
-func newEventSeen(rc *redis.Client, now func() time.Time) *eventSeen {
-	return &eventSeen{redis: rc, memory: webhookMemory, maxLocal: 100_000, now: now, local: map[string]time.Time{}}
+// NewEvents remembers in rc (nil: in process only).
+func NewEvents(rc *redis.Client, now func() time.Time) *Events {
+	return &Events{redis: rc, memory: EventMemory, maxLocal: 100_000, now: now, local: map[string]time.Time{}}
 }
 
-// eventKey names an event: its id when it has a sane one, else its body.
-func eventKey(id string, body []byte) string {
-	if saneToken(id, 128) {
+// EventKey names an event: its id when it has a sane one, else its body.
+func EventKey(id string, body []byte) string {
+	if ident.Sane(id, 128) {
 		return "id:" + id
 	}
 	h := sha256.Sum256(body)
 	return "body:" + hex.EncodeToString(h[:16])
 }
 
-// verdict says what to do with an event.
-type eventVerdict int
+// Verdict says what to do with an event.
+type Verdict int
 
 const (
-	eventNew    eventVerdict = iota // take it
-	eventReplay                     // its id was taken before
-	eventStale                      // older than the memory: a replay that cannot be checked
+	EventNew    Verdict = iota // take it
+	EventReplay                // its id was taken before
+	EventStale                 // older than the memory: a replay that cannot be checked
 )
 
-// first records the event and says whether it is new. sent is Alma's time
+// First records the event and says whether it is new. sent is Alma's time
 // field ("" when there is none).
-func (e *eventSeen) first(ctx context.Context, key, sent string) eventVerdict {
+func (e *Events) First(ctx context.Context, key, sent string) Verdict {
 	now := e.now()
 	if sent != "" {
 		if t, err := time.Parse(time.RFC3339Nano, sent); err == nil && now.Sub(t) > e.memory {
-			return eventStale
+			return EventStale
 		}
 	}
 	if e.redis != nil {
 		ok, err := e.redis.SetNX(ctx, "gw:webhook:"+key, 1, e.memory).Result()
 		if err == nil {
 			if !ok {
-				return eventReplay
+				return EventReplay
 			}
 			e.remember(key, now) // so that a Redis outage later still knows it
-			return eventNew
+			return EventNew
 		}
 	}
 	if e.remember(key, now) {
-		return eventNew
+		return EventNew
 	}
-	return eventReplay
+	return EventReplay
 }
 
 // remember adds key to the in-process memory; false when it was there
 // (and not yet forgotten).
-func (e *eventSeen) remember(key string, now time.Time) bool {
+func (e *Events) remember(key string, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if at, ok := e.local[key]; ok && now.Sub(at) <= e.memory {

@@ -1,13 +1,18 @@
-package gateway
+package staff
 
 import (
 	"context"
+	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/upstream"
 )
 
 // The dashboard's charts (SPEC 11) come from an in-process history: every
@@ -20,11 +25,11 @@ import (
 // call and failure counts, which an open breaker's own counters (reset on
 // every state change) cannot give.
 
-// historySpan is how far back the charts reach.
-const historySpan = time.Hour
+// HistorySpan is how far back the charts reach.
+const HistorySpan = time.Hour
 
-// recentWindow is the span of an upstream row's recent counts.
-const recentWindow = 5 * time.Minute
+// RecentWindow is the span of an upstream row's recent counts.
+const RecentWindow = 5 * time.Minute
 
 // snapshot is the gateway's cumulative counters at one moment.
 type snapshot struct {
@@ -44,9 +49,19 @@ type upCounters struct {
 	calls, failures, durSum, durCount float64
 }
 
-// history is the ring of snapshots and the upstreams' degraded-since marks.
-type history struct {
-	s        *Server
+// HistorySources are what the history reads, each asked at sample time.
+type HistorySources struct {
+	Metrics   prometheus.Gatherer     // the gateway's registry
+	Cache     func() cache.Stats      // the read-through cache's counters
+	UserRoute func(route string) bool // whether a route's requests are users' traffic
+	Guards    func() []*upstream.Guard
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// History is the ring of snapshots and the upstreams' degraded-since marks.
+type History struct {
+	src      HistorySources
 	interval time.Duration
 	done     chan struct{}
 
@@ -58,13 +73,20 @@ type history struct {
 	since  map[string]time.Time // upstream → when it stopped being healthy
 }
 
-func newHistory(s *Server, interval time.Duration) *history {
-	n := int(historySpan/interval) + 1
-	return &history{s: s, interval: interval, done: make(chan struct{}), ring: make([]snapshot, n), since: map[string]time.Time{}}
+// NewHistory keeps an hour of snapshots taken every interval.
+func NewHistory(src HistorySources, interval time.Duration) *History {
+	n := int(HistorySpan/interval) + 1
+	return &History{src: src, interval: interval, done: make(chan struct{}), ring: make([]snapshot, n), since: map[string]time.Time{}}
 }
 
-// run samples until ctx ends.
-func (h *history) run(ctx context.Context) {
+// Interval is the time between snapshots.
+func (h *History) Interval() time.Duration { return h.interval }
+
+// Done is closed when Run has returned.
+func (h *History) Done() <-chan struct{} { return h.done }
+
+// Run samples until ctx ends.
+func (h *History) Run(ctx context.Context) {
 	defer close(h.done)
 	h.sample()
 	t := time.NewTicker(h.interval)
@@ -81,19 +103,18 @@ func (h *history) run(ctx context.Context) {
 
 // userRoute says whether a route's requests count in the charts: the
 // staff pages, health probes and scrapes are not users' traffic.
-func (h *history) userRoute(r string) bool {
-	return h.s.routes.userTraffic(r)
+func (h *History) userRoute(r string) bool {
+	return h.src.UserRoute(r)
 }
 
 // take reads the counters now.
-func (h *history) take() snapshot {
-	s := h.s
-	snap := snapshot{at: s.now(), upstream: map[string]upCounters{}}
-	cs := s.loader.Stats()
+func (h *History) take() snapshot {
+	snap := snapshot{at: h.src.Now(), upstream: map[string]upCounters{}}
+	cs := h.src.Cache()
 	snap.hits, snap.misses, snap.stale, snap.coalesced = cs.Hits, cs.Misses, cs.StaleServes, cs.Coalesced
-	fams, err := s.m.reg.Gather()
+	fams, err := h.src.Metrics.Gather()
 	if err != nil {
-		s.log.Warn("dashboard history: reading metrics", "error", err)
+		h.src.Log.Warn("dashboard history: reading metrics", "error", err)
 	}
 	var bounds []float64
 	for _, f := range fams {
@@ -164,7 +185,7 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-func (h *history) sample() {
+func (h *History) sample() {
 	snap := h.take()
 	h.mu.Lock()
 	h.ring[h.next] = snap
@@ -173,11 +194,11 @@ func (h *history) sample() {
 		h.full = true
 	}
 	h.mu.Unlock()
-	h.s.markStates()
+	h.MarkStates()
 }
 
 // snapshots returns the ring oldest first.
-func (h *history) snapshots() []snapshot {
+func (h *History) snapshots() []snapshot {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []snapshot
@@ -189,7 +210,7 @@ func (h *history) snapshots() []snapshot {
 
 // before returns the newest snapshot at least d older than t, else the
 // oldest one; ok is false while there is none.
-func (h *history) before(t time.Time, d time.Duration) (snapshot, bool) {
+func (h *History) before(t time.Time, d time.Duration) (snapshot, bool) {
 	snaps := h.snapshots()
 	if len(snaps) == 0 {
 		return snapshot{}, false
@@ -202,9 +223,9 @@ func (h *history) before(t time.Time, d time.Duration) (snapshot, bool) {
 	return snaps[0], true
 }
 
-// historyPoint is one chart point: what happened between two samples.
+// HistoryPoint is one chart point: what happened between two samples.
 // A ratio or percentile is null when there was nothing to measure.
-type historyPoint struct {
+type HistoryPoint struct {
 	Time      time.Time `json:"time"`
 	RPS       float64   `json:"requests_per_second"`
 	P50       *float64  `json:"p50_ms"`
@@ -215,20 +236,20 @@ type historyPoint struct {
 	AlmaCalls float64   `json:"alma_calls"`
 }
 
-// points turns the ring into chart points, oldest first.
-func (h *history) points() []historyPoint {
+// Points turns the ring into chart points, oldest first.
+func (h *History) Points() []HistoryPoint {
 	snaps := h.snapshots()
 	h.mu.Lock()
 	bounds := h.bounds
 	h.mu.Unlock()
-	out := make([]historyPoint, 0, len(snaps))
+	out := make([]HistoryPoint, 0, len(snaps))
 	for i := 1; i < len(snaps); i++ {
 		a, b := snaps[i-1], snaps[i]
 		dt := b.at.Sub(a.at).Seconds()
 		if dt <= 0 {
 			continue
 		}
-		p := historyPoint{Time: b.at.UTC(), RPS: round2(max(0, b.requests-a.requests) / dt), AlmaCalls: max(0, b.almaCalls-a.almaCalls)}
+		p := HistoryPoint{Time: b.at.UTC(), RPS: round2(max(0, b.requests-a.requests) / dt), AlmaCalls: max(0, b.almaCalls-a.almaCalls)}
 		if len(a.buckets) == len(b.buckets) && len(b.buckets) == len(bounds) || a.buckets == nil && len(b.buckets) == len(bounds) {
 			delta := make([]float64, len(b.buckets))
 			for j := range b.buckets {
@@ -285,30 +306,59 @@ func quantile(bounds, cum []float64, q float64) *float64 {
 	return &ms
 }
 
-// upstreamLabel is an upstream's name in words, from the members' names.
-func (s *Server) upstreamLabel(name string) string {
-	if t, ok := s.reg.byGuard(name); ok {
-		return t.label
-	}
-	kind, code, _ := strings.Cut(name, ":")
-	who := "Network"
-	if code != "nz" {
-		who = code
-		if m, ok := s.cfg.Member(code); ok && m.Name != "" {
-			who = m.Name + " (" + m.Code + ")"
+// MarkStates records when each upstream stopped being healthy.
+func (h *History) MarkStates() {
+	now := h.src.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, g := range h.src.Guards() {
+		if g.State() == gobreaker.StateClosed {
+			delete(h.since, g.Name())
+			continue
+		}
+		if _, ok := h.since[g.Name()]; !ok {
+			at := now
+			if o := g.OpenedAt(); !o.IsZero() {
+				at = o
+			}
+			h.since[g.Name()] = at
 		}
 	}
-	switch kind {
-	case "sru":
-		if code == "nz" {
-			return "Network search (NZ SRU)"
+}
+
+// Recent is one upstream's calls over the last RecentWindow.
+type Recent struct {
+	Calls, Failures int
+	LatencyMS       *float64   // the mean; nil when there was no call
+	Since           *time.Time // when it stopped being healthy; nil while it is
+}
+
+// Recent marks the states and returns every upstream's recent counts, by
+// name, from the counters now and the snapshot RecentWindow ago.
+func (h *History) Recent() map[string]Recent {
+	h.MarkStates()
+	cur := h.take()
+	old, haveOld := h.before(h.src.Now(), RecentWindow)
+	out := map[string]Recent{}
+	for name, c := range cur.upstream {
+		var o upCounters
+		if haveOld {
+			o = old.upstream[name]
 		}
-		return who + ": own catalogue (SRU)"
-	case "api":
-		if code == "nz" {
-			return "Network availability (REST API, NZ key)"
+		r := Recent{Calls: int(c.calls - o.calls), Failures: int(c.failures - o.failures)}
+		if n := c.durCount - o.durCount; n > 0 {
+			ms := round2((c.durSum - o.durSum) / n * 1000)
+			r.LatencyMS = &ms
 		}
-		return who + ": live availability (REST API)"
+		out[name] = r
 	}
-	return name
+	h.mu.Lock()
+	for name, t := range h.since {
+		r := out[name]
+		t = t.UTC().Truncate(time.Second)
+		r.Since = &t
+		out[name] = r
+	}
+	h.mu.Unlock()
+	return out
 }
