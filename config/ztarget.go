@@ -65,7 +65,7 @@ func (t *TargetConfig) applyZTargetDefaults() {
 		t.MaxRecords = 100
 	}
 	if t.PageSize == 0 {
-		t.PageSize = 25
+		t.PageSize = min(25, t.MaxRecords) // max_records: 10 alone is valid
 	}
 	if t.Weight == 0 {
 		t.Weight = 1

@@ -36,6 +36,11 @@ func TestZ3950TargetConfig(t *testing.T) {
     page_size: 10
     weight: 2
     index_map: {alma.title: "1=4 4=1", alma.isbn: "1=7"}
+  - name: small
+    protocol: z3950
+    address: small.example.org:210
+    database: Default
+    max_records: 10
 groups:
   z: [koha, dnb]
 `
@@ -57,6 +62,9 @@ groups:
 	if dnb.Syntax != "xml" || dnb.Elements != "marcxml" || dnb.Charset != "marc-8" || dnb.Timeout.D() != 2*time.Second ||
 		dnb.IdleTimeout.D() != 30*time.Second || dnb.MaxRecords != 40 || dnb.PageSize != 10 || dnb.Weight != 2 || len(dnb.IndexMap) != 2 {
 		t.Errorf("dnb: %+v", dnb)
+	}
+	if small := cfg.Federation.Targets[2]; small.MaxRecords != 10 || small.PageSize != 10 {
+		t.Errorf("max_records 10 alone: page_size %d, want 10", small.PageSize)
 	}
 	if got, _ := cfg.ResolveTargets("z"); !cmp.Equal(got, []string{"koha", "dnb"}) {
 		t.Errorf("group z: %v", got)

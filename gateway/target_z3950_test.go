@@ -500,3 +500,110 @@ func TestZ3950HostileTargets(t *testing.T) {
 		}
 	}
 }
+
+// memoBackend answers each search from memory after the first, as a
+// target's own cache would, so that what a benchmark measures is the
+// session and the adapter, not the simulator's search.
+type memoBackend struct {
+	*zSimBackend
+	m sync.Map
+}
+
+func (b *memoBackend) Search(ctx context.Context, q z3950.Search) (*z3950.Result, error) {
+	k := q.CQL + "|" + strconv.Itoa(q.Start) + "|" + strconv.Itoa(q.Count) + "|" + q.Syntax + "|" + q.ElementSet
+	if r, ok := b.m.Load(k); ok {
+		return r.(*z3950.Result), nil
+	}
+	r, err := b.zSimBackend.Search(ctx, q)
+	if err == nil {
+		b.m.Store(k, r)
+	}
+	return r, err
+}
+
+// delayProxy forwards connections to addr, holding every chunk for
+// oneWay in each direction (a round trip of twice that), until the
+// benchmark ends.
+func delayProxy(tb testing.TB, addr string, oneWay time.Duration) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				time.Sleep(oneWay)
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		dst.Close()
+		src.Close()
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkZ3950TargetSearch is one search of a Z39.50 target through its
+// registered (guarded) adapter, 10 records piggy-backed, against the
+// simulated network behind the z3950 package's server (answering from
+// memory after the first search): warm on the pooled
+// session (no Init), cold with the pool closed so that every search dials
+// and makes its Init. inits/op says which it was. The search asks 10 of
+// 487 hits, so it is a Search and a Present (two round trips) warm, and
+// a connect, an Init, a Search, a Present and a Close cold.
+func BenchmarkZ3950TargetSearch(b *testing.B) {
+	be := &zSimBackend{}
+	addr := serveZ(b, &memoBackend{zSimBackend: be})
+	env, _ := fedEnvTB(b, almasim.Config{Seed: 7, Records: 800}, func(cfg *Config) {
+		cfg.Federation.Targets = append(cfg.Federation.Targets, zTargetConfig("zt", addr),
+			zTargetConfig("far", delayProxy(b, addr, time.Millisecond)))
+		cfg.Upstream.RatePerSecond, cfg.Upstream.RateBurst = 1e6, 1000 // the call budget would pace it at 20/s
+	})
+	be.set(func(z *zSimBackend) { z.sim = env.sim })
+	q := TargetQuery{CQL: `alma.all_for_ui="history"`, Start: 1, Count: 10}
+	for _, name := range []string{"zt", "far"} {
+		t, _ := env.gw.reg.get(name)
+		o := t.adapter.(*zTarget).origin
+		search := func(b *testing.B) {
+			inits := o.Inits()
+			for b.Loop() {
+				p, err := t.target.Search(context.Background(), q)
+				if err != nil || len(p.Records) != 10 {
+					b.Fatal(p, err)
+				}
+			}
+			b.ReportMetric(float64(o.Inits()-inits)/float64(b.N), "inits/op")
+		}
+		rtt := "loopback"
+		if name == "far" {
+			rtt = "rtt=2ms"
+		}
+		b.Run(rtt+"/warm", search)
+		b.Run(rtt+"/cold", func(b *testing.B) {
+			o.Close() // from now on every session is closed after its search
+			search(b)
+		})
+	}
+}
