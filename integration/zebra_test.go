@@ -158,8 +158,10 @@ func startZebra(t *testing.T, iso []byte) string {
 	if err := os.Mkdir(reg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("profilePath: %s:%s\nmodulePath: %s\nattset: bib1.att\nattset: explain.att\nrecordType: grs.marc.gwmarc\nregister: %s:100M\nisam: b\nencoding: utf-8\n",
-		dir, tab, modules[0], reg)
+	// lockDir and -p keep Zebra's lock and pid files out of the working
+	// directory (the repository).
+	cfg := fmt.Sprintf("profilePath: %s:%s\nmodulePath: %s\nattset: bib1.att\nattset: explain.att\nrecordType: grs.marc.gwmarc\nregister: %s:100M\nlockDir: %s\nisam: b\nencoding: utf-8\n",
+		dir, tab, modules[0], reg, dir)
 	files := map[string][]byte{"zebra.cfg": []byte(cfg), "gwmarc.abs": []byte(gwmarcAbs), "records.mrc": iso}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -173,7 +175,7 @@ func startZebra(t *testing.T, iso []byte) string {
 	}
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	start(t, "zebrasrv", nil, srv, "-c", conf, "-l", filepath.Join(dir, "zebrasrv.log"), "tcp:"+addr)
+	start(t, "zebrasrv", nil, srv, "-c", conf, "-l", filepath.Join(dir, "zebrasrv.log"), "-p", filepath.Join(dir, "zebrasrv.pid"), "tcp:"+addr)
 	waitTCP(t, addr)
 	return addr
 }
