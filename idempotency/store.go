@@ -180,8 +180,11 @@ func token() string {
 }
 
 // Claim looks the key up and claims it when it is free (Claimed, Unsure)
-// or when its earlier request ended without an answer (Reconcile). The
-// Answer returned with Reconcile is the earlier claim (its StartedAt).
+// or when its earlier request ended without an answer (Reconcile). With
+// those three states the Answer is the new claim: its Owner is what
+// Finish, Unknown and Release take, and its StartedAt is when the first
+// request with the key began (an earlier one's, for Reconcile). With the
+// others it is the record found.
 func (st *Store) Claim(ctx context.Context, id, fp string) (State, *Answer) {
 	if st.rdb != nil {
 		state, a, err := st.claimRedis(ctx, id, fp)
@@ -230,6 +233,8 @@ func (st *Store) claimLocal(id, fp string) (State, *Answer) {
 		s, takeOver := judge(&a, fp, now)
 		if takeOver {
 			e.Answer = st.claim(fp, now, a.StartedAt())
+			mine := e.Answer
+			return s, &mine
 		}
 		return s, &a
 	}
@@ -243,8 +248,9 @@ func (st *Store) claimLocal(id, fp string) (State, *Answer) {
 			return Full, nil
 		}
 	}
-	st.m[id] = &entry{Answer: st.claim(fp, now, time.Time{}), expires: now.Add(st.ttl)}
-	return Claimed, nil
+	mine := st.claim(fp, now, time.Time{})
+	st.m[id] = &entry{Answer: mine, expires: now.Add(st.ttl)}
+	return Claimed, &mine
 }
 
 // claimScript reads the epoch (setting it when absent) and claims the key
@@ -290,9 +296,9 @@ func (st *Store) claimRedis(ctx context.Context, id, fp string) (State, *Answer,
 	unsure := st.sawEpoch(res[0], now)
 	if res[1] == "" {
 		if unsure {
-			return Unsure, nil, nil
+			return Unsure, &mine, nil
 		}
-		return Claimed, nil, nil
+		return Claimed, &mine, nil
 	}
 	var a Answer
 	if err := json.Unmarshal([]byte(res[1]), &a); err != nil {
@@ -302,7 +308,8 @@ func (st *Store) claimRedis(ctx context.Context, id, fp string) (State, *Answer,
 	if !takeOver {
 		return s, &a, nil
 	}
-	next, _ := json.Marshal(st.claim(fp, now, a.StartedAt()))
+	mine = st.claim(fp, now, a.StartedAt())
+	next, _ := json.Marshal(mine)
 	ok, err := takeOverScript.Run(ctx, st.rdb, []string{id}, res[1], next, ttl).Int()
 	if err != nil {
 		return 0, nil, err
@@ -310,7 +317,7 @@ func (st *Store) claimRedis(ctx context.Context, id, fp string) (State, *Answer,
 	if ok != 1 {
 		return Busy, &a, nil // another request took it over first
 	}
-	return Reconcile, &a, nil
+	return Reconcile, &mine, nil
 }
 
 // sawEpoch notes the epoch Redis holds and reports whether claims are
@@ -326,47 +333,65 @@ func (st *Store) sawEpoch(ep string, now time.Time) bool {
 	return !st.lostAt.IsZero() && now.Sub(st.lostAt) < st.pending
 }
 
-// Finish stores the answer under a claimed key.
-func (st *Store) Finish(ctx context.Context, id string, a Answer) {
+// ownedScript sets a key only while it is absent or still the claim of
+// ARGV[1] (a late owner whose claim was taken over, or answered, must not
+// overwrite the answer of the request that took it): 1 when set, 0 not.
+var ownedScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and not string.find(cur, '"owner":"' .. ARGV[1] .. '"', 1, true) then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+`)
+
+// Finish stores the answer under the key claimed by owner.
+func (st *Store) Finish(ctx context.Context, id, owner string, a Answer) {
 	a.Done = true
 	a.Unknown, a.Until, a.Owner = false, 0, ""
-	st.put(ctx, id, a)
+	st.put(ctx, id, owner, &a)
 }
 
-// Unknown marks a claimed key's outcome as unknown (Alma may have done
-// the write without the gateway hearing of it): the next request with the
-// key reconciles at once, and nothing is stored as the answer.
-func (st *Store) Unknown(ctx context.Context, id string, started time.Time, fp string) {
-	a := Answer{Fingerprint: fp, Unknown: true, Owner: token()}
+// Unknown marks the outcome of owner's claim as unknown (Alma may have
+// done the write without the gateway hearing of it): the next request with
+// the key reconciles at once, and nothing is stored as the answer.
+func (st *Store) Unknown(ctx context.Context, id, owner string, started time.Time, fp string) {
+	a := Answer{Fingerprint: fp, Unknown: true, Owner: owner}
 	if !started.IsZero() {
 		a.Started = started.UnixMilli()
 	}
-	st.put(ctx, id, a)
+	st.put(ctx, id, owner, &a)
 }
 
-func (st *Store) put(ctx context.Context, id string, a Answer) {
+// Release frees owner's claim (Alma did nothing: the client may retry).
+func (st *Store) Release(ctx context.Context, id, owner string) {
+	st.put(ctx, id, owner, nil)
+}
+
+// put sets (a nil: deletes) the key in process and in Redis, where it is
+// owner's claim or absent.
+func (st *Store) put(ctx context.Context, id, owner string, a *Answer) {
 	st.mu.Lock()
-	st.m[id] = &entry{Answer: a, expires: st.now().Add(st.ttl)}
-	st.mu.Unlock()
-	if st.rdb != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		raw, _ := json.Marshal(a)
-		if err := st.rdb.Set(ctx, id, raw, st.ttl).Err(); err != nil {
-			st.onRedis(err)
+	if e, ok := st.m[id]; !ok || !e.Done && e.Owner == owner {
+		if a == nil {
+			delete(st.m, id)
+		} else {
+			st.m[id] = &entry{Answer: *a, expires: st.now().Add(st.ttl)}
 		}
 	}
-}
-
-// Release frees a claimed key (Alma did nothing: the client may retry).
-func (st *Store) Release(ctx context.Context, id string) {
-	st.mu.Lock()
-	delete(st.m, id)
 	st.mu.Unlock()
 	if st.rdb != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
-		if err := st.rdb.Del(ctx, id).Err(); err != nil {
+		var raw []byte
+		if a != nil {
+			raw, _ = json.Marshal(a)
+		}
+		if err := ownedScript.Run(ctx, st.rdb, []string{id}, owner, raw, strconv.FormatInt(st.ttl.Milliseconds(), 10)).Err(); err != nil {
 			st.onRedis(err)
 		}
 	}

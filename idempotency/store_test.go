@@ -35,12 +35,17 @@ func TestIdempotencyStoreReplicasAgreeThroughRedis(t *testing.T) {
 		{"b sees it running", b, "fp1", Busy},
 		{"b with another request", b, "fp2", Mismatch},
 	}
+	var owner string
 	for _, s := range steps {
-		if got, _ := s.store.Claim(ctx, id, s.fp); got != s.want {
+		got, ans := s.store.Claim(ctx, id, s.fp)
+		if got != s.want {
 			t.Fatalf("%s: state %d, want %d", s.name, got, s.want)
 		}
+		if got == Claimed {
+			owner = ans.Owner
+		}
 	}
-	a.Finish(ctx, id, Answer{Fingerprint: "fp1", Status: 201, Location: "/x", Body: []byte(`{"ok":true}`)})
+	a.Finish(ctx, id, owner, Answer{Fingerprint: "fp1", Status: 201, Location: "/x", Body: []byte(`{"ok":true}`)})
 	got, ans := b.Claim(ctx, id, "fp1")
 	if got != Replayed || ans == nil || ans.Status != 201 || ans.Location != "/x" || string(ans.Body) != `{"ok":true}` {
 		t.Fatalf("b after a's answer: state %d answer %+v, want the replay", got, ans)
@@ -50,10 +55,11 @@ func TestIdempotencyStoreReplicasAgreeThroughRedis(t *testing.T) {
 	}
 	// A released key is free on every replica.
 	id2 := ID("01NET_INST\x00admin\x00link", "k2")
-	if got, _ := a.Claim(ctx, id2, "fp"); got != Claimed {
+	got, mine := a.Claim(ctx, id2, "fp")
+	if got != Claimed {
 		t.Fatal("claim k2")
 	}
-	a.Release(ctx, id2)
+	a.Release(ctx, id2, mine.Owner)
 	if got, _ := b.Claim(ctx, id2, "fp"); got != Claimed {
 		t.Errorf("after release b's claim state %d, want claimed", got)
 	}
@@ -133,7 +139,8 @@ func TestIdempotencyDeadClaimIsReconciledNotRerun(t *testing.T) {
 			}
 			ctx := context.Background()
 			id := ID("s", "dead")
-			if got, _ := a.Claim(ctx, id, "fp"); got != Claimed {
+			got, first := a.Claim(ctx, id, "fp")
+			if got != Claimed {
 				t.Fatalf("first claim %v", got)
 			}
 			start := clock.Now()
@@ -151,7 +158,10 @@ func TestIdempotencyDeadClaimIsReconciledNotRerun(t *testing.T) {
 			}
 			// The reconciling request times out too: unknown, reconciled by
 			// the next at once.
-			b.Unknown(ctx, id, prev.StartedAt(), "fp")
+			b.Unknown(ctx, id, prev.Owner, prev.StartedAt(), "fp")
+			// The first owner, back late, cannot overwrite what its
+			// successor left.
+			a.Finish(ctx, id, first.Owner, Answer{Fingerprint: "fp", Status: 503})
 			got, prev = a.Claim(ctx, id, "fp")
 			if got != Reconcile || !prev.StartedAt().Equal(start) {
 				t.Errorf("after an unknown outcome: %v (started %v), want reconcile", got, prev.StartedAt())
@@ -159,7 +169,7 @@ func TestIdempotencyDeadClaimIsReconciledNotRerun(t *testing.T) {
 			if got, _ := b.Claim(ctx, id, "other"); got != Mismatch {
 				t.Errorf("another request with the key: %v, want mismatch", got)
 			}
-			a.Finish(ctx, id, Answer{Fingerprint: "fp", Status: 201})
+			a.Finish(ctx, id, prev.Owner, Answer{Fingerprint: "fp", Status: 201})
 			if got, ans := b.Claim(ctx, id, "fp"); got != Replayed || ans.Status != 201 {
 				t.Errorf("after the reconciled answer: %v %+v, want replayed 201", got, ans)
 			}
