@@ -190,4 +190,54 @@ func TestWriteWithRedisEmptiedMidWriteIsNotRepeated(t *testing.T) {
 	}
 	a.sim.ClearFaults()
 	<-late
+
+	// A resource-sharing request in the same pending period: Alma cannot
+	// show an earlier one, so it is held, not sent.
+	var lender string
+	var rec almasim.Record
+	for _, r := range a.sim.Records() {
+		for _, h := range r.Holdings {
+			if h.Institution != m.Code && lender == "" {
+				rec, lender = r, h.Institution
+			}
+		}
+	}
+	before = a.sim.WritesDone()
+	rs := `{"nz_mms_id":"` + rec.MMSID + `","lender":"` + lender + `","user_id":"p2"}`
+	code, hdr, body := b.send(http.MethodPost, "/v1/institutions/"+m.Code+"/resource-sharing-requests", "application/json", rs, "Idempotency-Key", "emptied-rs")
+	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(string(body), "same Idempotency-Key") {
+		t.Errorf("resource-sharing request while claims are unsure = %d (Retry-After %q), want 503 held with Retry-After\n%s", code, hdr.Get("Retry-After"), body)
+	}
+	if n := a.sim.WritesDone() - before; n != 0 {
+		t.Errorf("Alma did %d writes for a held request, want 0", n)
+	}
+}
+
+// A retry that cannot look in Alma (Alma fails the PO-line listing) keeps
+// the key unknown: the next retry looks again and finds the PO line.
+// Before, the failed look freed the key and the next retry ordered again.
+func TestWriteReconcileThatFailsKeepsTheKeyUnknown(t *testing.T) {
+	env := newEnv(t, nil)
+	m := env.sim.Members()[0]
+	_, iz := heldBy(t, env.sim, m.Code, 1)
+	path := "/v1/institutions/" + m.Code + "/po-lines"
+	order := `{"match":"iz","mms_id":"` + iz + `","po_line":{"owner":{"value":"MAIN"},"type":{"value":"PRINTED_BOOK_OT"}}}`
+	before := env.sim.WritesDone()
+	env.sim.SetFault(almasim.EndpointBibs, almasim.Fault{Kind: almasim.FaultLost, Times: 1})
+	if code, _, body := env.send(http.MethodPost, path, "application/json", order, "Idempotency-Key", "look-fails"); code < 500 {
+		t.Fatalf("timed-out order = %d, want 5xx\n%s", code, body)
+	}
+	env.sim.SetFault(almasim.EndpointBibs, almasim.Fault{Kind: almasim.Fault500})
+	if code, _, body := env.send(http.MethodPost, path, "application/json", order, "Idempotency-Key", "look-fails"); code < 500 {
+		t.Errorf("retry while Alma fails = %d, want 5xx\n%s", code, body)
+	}
+	env.sim.ClearFaults()
+	env.now.Advance(time.Minute) // past any breaker's open period
+	code, _, body := env.send(http.MethodPost, path, "application/json", order, "Idempotency-Key", "look-fails")
+	if code != http.StatusCreated || !decodeUnknown(t, body).Reconciled {
+		t.Errorf("retry once Alma answers = %d, want 201 with the PO line found, reconciled\n%s", code, body)
+	}
+	if n := env.sim.WritesDone() - before; n != 1 {
+		t.Errorf("Alma made %d PO lines, want 1", n)
+	}
 }

@@ -300,12 +300,14 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		defer cancel()
 		var res *writeResult
 		var err error
+		looked := false // err is the reconcile's: Alma could not be asked
 		if r.reconciling && op.reconcile != nil {
 			since := started
 			if state == idempotency.Unsure || since.IsZero() {
 				since = s.now().Add(-w.pending(s))
 			}
 			res, err = op.reconcile(ctx, r, since, state == idempotency.Reconcile)
+			looked = err != nil
 			if res != nil {
 				res.outcome = "reconciled"
 				if m, ok := res.body.(map[string]any); ok {
@@ -318,10 +320,16 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		}
 		if err != nil {
 			status, body, retry, keep := w.failure(r, err)
-			if keep == keepNone && r.reconcileSure {
-				// This request did nothing, but the earlier one's outcome
-				// is still unknown: the key must not become free.
-				keep = keepUnknown
+			if looked && keep != keepUnknown {
+				// The look in Alma failed (or held the write): this request
+				// did nothing, and the earlier one's outcome is still
+				// unknown, so its answer is never stored. A takeover keeps
+				// the key unknown; an unsure claim is freed, to be unsure
+				// (or sure) again on the next request.
+				keep = keepNone
+				if r.reconcileSure {
+					keep = keepUnknown
+				}
 			}
 			if id != "" {
 				switch keep {
