@@ -251,15 +251,17 @@ func (s *Server) sruProbe(c *sru.Client) func(ctx context.Context) error {
 }
 
 // apiProbe is the cheap half-open trial for the REST API with one key: a
-// lookup of MMS ID 0, which Alma answers at once with "not valid" (an
-// answer, so a healthy API) without building any record. Nil without a
-// key: the first client's call is then the trial.
+// lookup of MMS ID 00, which Alma answers at once with "not valid" (an
+// answer, so a healthy API) without building any record. It is the
+// shortest ID alma.ValidMMSID lets the client send: "0" never leaves the
+// client, and a probe that never reaches Alma never closes the breaker.
+// Nil without a key: the first client's call is then the trial.
 func (s *Server) apiProbe(key string) func(ctx context.Context) error {
 	if key == "" {
 		return nil
 	}
 	return func(ctx context.Context) error {
-		_, err := s.api.GetBib(ctx, "0", key)
+		_, err := s.api.GetBib(ctx, "00", key)
 		return err
 	}
 }
