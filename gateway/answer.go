@@ -45,7 +45,7 @@ func badRequest(n int, details string) error {
 }
 
 func fromDiagnostic(d *sru.Diagnostic) error {
-	return &clientError{status: diagnosticStatus(*d), diag: *d}
+	return &clientError{status: DiagnosticStatus(*d), diag: *d}
 }
 
 // notFound is an unknown record: 404 with diagnostic 65, "record does not
@@ -72,7 +72,7 @@ var errDraining = errors.New("the gateway is shutting down")
 // or the gateway refuses, the diagnostics list's 4-49, and 6-8 parameter
 // errors; a sort it cannot do, 80-96), 404 for an unknown record (65), else
 // 200 (a start past the end, 61, still answers with the real total).
-func diagnosticStatus(d sru.Diagnostic) int {
+func DiagnosticStatus(d sru.Diagnostic) int {
 	switch n := d.Number(); {
 	case n == 65:
 		return http.StatusNotFound
@@ -265,16 +265,16 @@ func appendJSONDiagnostics(dst []byte, ds []sru.Diagnostic) []byte {
 }
 
 // jsonDiagnostic is a diagnostic in the JSON feed.
-type jsonDiagnostic struct {
+type JSONDiagnostic struct {
 	URI     string `json:"uri"`
 	Message string `json:"message"`
 	Details string `json:"details,omitempty"`
 }
 
-func toJSONDiagnostics(ds []sru.Diagnostic) []jsonDiagnostic {
-	out := make([]jsonDiagnostic, 0, len(ds))
+func JSONDiagnostics(ds []sru.Diagnostic) []JSONDiagnostic {
+	out := make([]JSONDiagnostic, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details})
+		out = append(out, JSONDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details})
 	}
 	return out
 }

@@ -29,16 +29,16 @@ func (s *Server) fedLife() cache.Lifetime {
 }
 
 // page returns the clusters of one page, 1-based.
-func (r *fedResult) page(start, limit int) []*federate.Cluster {
-	if start > len(r.clusters) || limit <= 0 {
+func (r *Result) page(start, limit int) []*federate.Cluster {
+	if start > len(r.Clusters) || limit <= 0 {
 		return nil
 	}
-	return r.clusters[start-1 : min(len(r.clusters), start-1+limit)]
+	return r.Clusters[start-1 : min(len(r.Clusters), start-1+limit)]
 }
 
 // mergedInfo is what a page of a merged result says beyond its records.
-type mergedInfo struct {
-	result *fedResult
+type MergedInfo struct {
+	Result *Result
 	// Complete says whether Total is every record the targets have: false
 	// while a target has hits not fetched (or is still working), so that
 	// paging on would find more than Total says.
@@ -48,12 +48,12 @@ type mergedInfo struct {
 // complete says whether the merged result holds every record its targets
 // have: no target still working, and every answering target's records all
 // fetched.
-func (r *fedResult) complete() bool {
-	if r.pending > 0 {
+func (r *Result) complete() bool {
+	if r.Pending > 0 {
 		return false
 	}
-	for _, t := range r.targets {
-		if t.more || (t.Status == tsOK || t.Status == tsStale) && t.Fetched < min(t.Hits, almaMaxPosition) {
+	for _, t := range r.Targets {
+		if t.more || (t.Status == StatusOK || t.Status == StatusStale) && t.Fetched < min(t.Hits, almaMaxPosition) {
 			return false
 		}
 	}
@@ -64,9 +64,9 @@ func (r *fedResult) complete() bool {
 // TargetPage, so that the one renderer of each surface writes single and
 // merged answers: each record is its cluster's preferred record with the
 // union of holdings and its sources; Total is the merged records.
-func (r *fedResult) targetPage(start, count int) *TargetPage {
-	p := &TargetPage{Total: len(r.clusters), Merged: &mergedInfo{result: r, Complete: r.complete()}}
-	if _, diags := r.answerStatus(); len(diags) > 0 {
+func (r *Result) TargetPage(start, count int) *TargetPage {
+	p := &TargetPage{Total: len(r.Clusters), Merged: &MergedInfo{Result: r, Complete: r.complete()}}
+	if _, diags := r.AnswerStatus(); len(diags) > 0 {
 		p.Diagnostics = diags
 	}
 	for i, c := range r.page(start, count) {
@@ -86,17 +86,17 @@ func (r *fedResult) targetPage(start, count int) *TargetPage {
 // answerStatus is a federated answer's HTTP status and top diagnostics:
 // 200, unless no target gave records and every one said the query was at
 // fault (skipped, or a query diagnostic): then 400 with those diagnostics.
-func (r *fedResult) answerStatus() (int, []sru.Diagnostic) {
-	if len(r.clusters) > 0 {
+func (r *Result) AnswerStatus() (int, []sru.Diagnostic) {
+	if len(r.Clusters) > 0 {
 		return http.StatusOK, nil
 	}
 	var diags []sru.Diagnostic
-	for _, t := range r.targets {
-		if (t.Status != tsSkipped && t.Status != tsDiagnostic) || t.Diagnostic == nil {
+	for _, t := range r.Targets {
+		if (t.Status != StatusSkipped && t.Status != StatusDiagnostic) || t.Diagnostic == nil {
 			return http.StatusOK, nil
 		}
 		d := sru.Diagnostic{URI: t.Diagnostic.URI, Message: t.Diagnostic.Message, Details: t.Diagnostic.Details}
-		if diagnosticStatus(d) != http.StatusBadRequest {
+		if DiagnosticStatus(d) != http.StatusBadRequest {
 			return http.StatusOK, nil
 		}
 		diags = append(diags, d)

@@ -57,5 +57,5 @@ func (t *fedSRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, 
 // configured target has its own.
 func (s *Server) buildFederation() {
 	cfg := s.cfg
-	s.fed = newFederation(s.reg.targets(), cfg.Federation.FanOut.Timeout.D(), cfg.Cache.TTL.D(), cfg.Cache.Stale.D(), cfg.Cache.MaxBytes/4, s.now, s.log)
+	s.fed = NewFederation(s.reg.Targets(), cfg.Federation.FanOut.Timeout.D(), cfg.Cache.TTL.D(), cfg.Cache.Stale.D(), cfg.Cache.MaxBytes/4, s.now, s.log)
 }

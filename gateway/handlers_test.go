@@ -146,7 +146,7 @@ type feedAnswer struct {
 	Total       int              `json:"total"`
 	Next        *int             `json:"next"`
 	Records     []map[string]any `json:"records"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Meta        map[string]any   `json:"meta"`
 }
 
@@ -161,11 +161,11 @@ func decodeFeed(t *testing.T, body []byte) feedAnswer {
 
 // soloRegistry is a registry of one target, nz, answered by tg: the
 // search model then passes every search through to tg.
-func soloRegistry(tg Target) *registry {
+func soloRegistry(tg Target) *Registry {
 	cfg := &Config{}
 	cfg.ApplyDefaults()
-	r := newRegistry(cfg)
-	r.add(&regTarget{name: NZTarget, kind: KindAlma, target: tg, nz: true, sorts: true, weight: 1, schema: "marcxml"})
+	r := NewRegistry(cfg)
+	r.Add(&RegTarget{Name: NZTarget, Kind: KindAlma, Target: tg, NZ: true, Sorts: true, Weight: 1, Schema: "marcxml"})
 	return r
 }
 
@@ -283,7 +283,7 @@ func TestSRUTargetPastTheEndAsksForTheTotal(t *testing.T) {
 		io.WriteString(w, `<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><version>1.2</version><diagnostics><diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/61</uri><message>First record position out of range</message></diagnostic></diagnostics></searchRetrieveResponse>`)
 	}))
 	defer srv.Close()
-	tg := &sruTarget{client: &sru.Client{BaseURL: srv.URL}}
+	tg := &SRUTarget{Client: &sru.Client{BaseURL: srv.URL}}
 	p, err := tg.Search(context.Background(), TargetQuery{CQL: "alma.title=x", Start: 21, Count: 10})
 	if err != nil {
 		t.Fatal(err)

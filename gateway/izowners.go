@@ -15,7 +15,7 @@ import (
 // every NZ record's member 852 ($a member, $6 its IZ MMS ID) teaches the
 // suffix of one member. A member's own MMS ID can then be taken to that
 // member first, and to nobody else once every member is known.
-type izOwners struct {
+type IZOwners struct {
 	mu       sync.RWMutex
 	bySuffix map[string]string // "5526" → member code
 	known    map[string]bool   // member codes whose suffix is known
@@ -32,7 +32,7 @@ func idSuffix(mmsID string) string {
 }
 
 // learn records the suffixes a network record's 852s show.
-func (o *izOwners) learn(rec *transform.Record) {
+func (o *IZOwners) Learn(rec *transform.Record) {
 	for _, h := range rec.Holdings {
 		suf := idSuffix(h.IZMMSID)
 		if suf == "" || h.Institution == "" || !validMMSID(h.IZMMSID) {
@@ -60,7 +60,7 @@ func (o *izOwners) learn(rec *transform.Record) {
 // asking member, the member whose suffix it carries, then the members
 // with a key whose suffix is not known yet. Members without an API key
 // cannot be asked.
-func (o *izOwners) candidates(izID, asking string, members []Member) []Member {
+func (o *IZOwners) Candidates(izID, asking string, members []Member) []Member {
 	o.mu.RLock()
 	owner := o.bySuffix[idSuffix(izID)]
 	known := make(map[string]bool, len(o.known))
@@ -86,7 +86,7 @@ func (o *izOwners) candidates(izID, asking string, members []Member) []Member {
 // its 035 (EXLNZ-…). It returns nil when no member has the record or the
 // record is local only (no network record).
 func (s *Server) memberRecord(ctx context.Context, izID, asking string) (*transform.Record, CacheView, error) {
-	for _, m := range s.recs.owners.candidates(izID, asking, s.cfg.Members) {
+	for _, m := range s.recs.owners.Candidates(izID, asking, s.cfg.Members) {
 		iz, _, err := s.recs.liveAvailability(ctx, m.Code, m.APIKey, izID)
 		var ce *clientError
 		var ae *alma.Error
@@ -106,7 +106,7 @@ func (s *Server) memberRecord(ctx context.Context, izID, asking string) (*transf
 		if err != nil {
 			return nil, CacheView{}, err
 		}
-		s.recs.owners.learn(rec)
+		s.recs.owners.Learn(rec)
 		return rec, v, nil
 	}
 	return nil, CacheView{}, nil

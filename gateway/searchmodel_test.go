@@ -181,7 +181,7 @@ func TestMarkStale(t *testing.T) {
 	v := CacheView{Status: cache.StatusStale, Stale: true, StoredAt: at}
 	req := &sru.Request{Version: "1.2", Operation: "searchRetrieve", RecordSchema: "info:srw/schema/1/marcxml-v1.1", RecordPacking: "xml", MaximumRecords: 1}
 	plain := renderSRU(req, &TargetPage{Total: 0}).Body
-	merged := renderSRU(req, (&fedResult{targets: []targetState{{Name: "nz", Status: tsOK}}}).targetPage(1, 1)).Body
+	merged := renderSRU(req, (&Result{Targets: []TargetState{{Name: "nz", Status: StatusOK}}}).TargetPage(1, 1)).Body
 	for name, body := range map[string][]byte{"pass-through": plain, "merged": merged} {
 		out := markStale(body, v)
 		if bytes.Count(out, []byte("extraResponseData>")) != 2 || !bytes.Contains(out, []byte("<gw:stale>true</gw:stale>")) ||
@@ -291,7 +291,7 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 	// already served is in that position's sources from then on.
 	f := env.gw.fed
 	f.mu.Lock()
-	var held *fedResult
+	var held *Result
 	for _, r := range f.results {
 		held = r
 	}
@@ -300,7 +300,7 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 		t.Fatalf("%d held results", len(f.results))
 	}
 	got := map[string]int{}
-	for _, c := range held.clusters {
+	for _, c := range held.Clusters {
 		for _, s := range c.Sources {
 			got[s.Target]++
 			sw, _ := env.sim.Work(simName[s.Target], s.ID)
@@ -314,8 +314,8 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 			t.Errorf("%s: %d of its %d hits were merged", n, got[n], hits[n])
 		}
 	}
-	if len(work) != len(held.clusters) || lastTotal != len(held.clusters) {
-		t.Errorf("%d works served, %d merged records held, last total %d", len(work), len(held.clusters), lastTotal)
+	if len(work) != len(held.Clusters) || lastTotal != len(held.Clusters) {
+		t.Errorf("%d works served, %d merged records held, last total %d", len(work), len(held.Clusters), lastTotal)
 	}
 	if hits[NZTarget] <= 20 || pages < 3 {
 		t.Errorf("the test pages too little: nz has %d hits, %d pages", hits[NZTarget], pages)

@@ -95,7 +95,7 @@ type upstreams struct {
 	health *upstream.Health
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	reg           *registry                  // every search target and group, with its guard (registry.go)
+	reg           *Registry                  // every search target and group, with its guard (registry.go)
 	api           *alma.Client               // Alma REST, shared by every key
 	apiGuard      map[string]*upstream.Guard // REST guards by "nz" or member code
 	zOrigins      []*z3950.Origin            // the Z39.50 targets' session pools, closed by Close
@@ -108,7 +108,7 @@ type searching struct {
 	recs    *records    // records and live availability for the record routes
 	rules   queryRules  // the request rules JSON and SRU share
 	errs    errorWriter // the one error mapping's writer
-	fed     *federation // federated searches (SPEC 9)
+	fed     *Federation // federated searches (SPEC 9)
 }
 
 // doorState is what the door keeps per process: request ids, routes,
@@ -217,7 +217,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		Logger: s.log,
 	})
 	s.recs = &records{
-		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
+		loader: s.loader, nz: s.reg.NZ().Target, apiGuard: s.apiGuard,
 		remaining:   func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
 		recordLife:  cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
 		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
@@ -277,11 +277,11 @@ func (s *Server) Searcher() *Searcher { return s.pipe }
 // a member's code for a member with its own sru_url. Each is already
 // behind its upstream's breaker, budget and deadline.
 func (s *Server) Target(name string) (Target, bool) {
-	t, ok := s.reg.get(name)
+	t, ok := s.reg.Get(name)
 	if !ok {
 		return nil, false
 	}
-	return t.target, true
+	return t.Target, true
 }
 
 // The handlers of routes.go, each built from what it uses.
@@ -368,10 +368,10 @@ func (s *Server) refreshIndexes(ctx context.Context) {
 
 func (s *Server) loadIndexes(ctx context.Context) error {
 	var body []byte
-	nz := s.reg.nz()
-	err := nz.guard.Do(ctx, func(ctx context.Context) error {
+	nz := s.reg.NZ()
+	err := nz.Guard.Do(ctx, func(ctx context.Context) error {
 		var err error
-		body, err = nz.client.Explain(ctx)
+		body, err = nz.Client.Explain(ctx)
 		return err
 	})
 	if err != nil {

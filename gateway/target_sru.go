@@ -21,13 +21,13 @@ const almaMaxPosition = sru.AlmaMaxPosition
 // about one round trip) and joined in order; any failed page fails the
 // whole answer, so a partial list is never cached. It has no breaker and
 // no deadline of its own: wrap it with guarded.
-type sruTarget struct {
-	client *sru.Client
-	names  func(code string) string // member display names for the records' holdings; nil: none
+type SRUTarget struct {
+	Client *sru.Client
+	Names  func(code string) string // member display names for the records' holdings; nil: none
 }
 
 // Search implements Target.
-func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+func (t *SRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 	start := max(q.Start, 1)
 	schema := q.Schema
 	if schema == "" {
@@ -41,7 +41,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 	pages := make([]*sru.Page, len(calls))
 	parsed := make([][]*transform.Record, len(calls))
 	if len(calls) == 1 {
-		p, err := t.client.SearchWith(ctx, calls[0], recordReader(&parsed[0]))
+		p, err := t.Client.SearchWith(ctx, calls[0], recordReader(&parsed[0]))
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +50,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 		g, gctx := errgroup.WithContext(ctx)
 		for i, call := range calls {
 			g.Go(func() error {
-				p, err := t.client.SearchWith(gctx, call, recordReader(&parsed[i]))
+				p, err := t.Client.SearchWith(gctx, call, recordReader(&parsed[i]))
 				pages[i] = p
 				return err
 			})
@@ -83,8 +83,8 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 				rec, read = read[0], read[1:]
 			}
 			tr := targetRecord(r, rec, pos)
-			if tr.Record != nil && t.names != nil {
-				tr.Record.NameHoldings(t.names)
+			if tr.Record != nil && t.Names != nil {
+				tr.Record.NameHoldings(t.Names)
 			}
 			out.Records = append(out.Records, tr)
 		}
@@ -92,7 +92,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 	if start > 1 && len(out.Records) == 0 && isPastEnd(out.Diagnostics) {
 		// Alma answers a start past the end with diagnostic 61 and no
 		// numberOfRecords; the client is told the real total.
-		p, err := t.client.Search(ctx, sru.SearchParams{Query: q.CQL, Start: 1, Max: 0, Schema: schema})
+		p, err := t.Client.Search(ctx, sru.SearchParams{Query: q.CQL, Start: 1, Max: 0, Schema: schema})
 		if err != nil {
 			return nil, err
 		}
