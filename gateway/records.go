@@ -16,6 +16,7 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -219,7 +220,7 @@ type recordHandler struct {
 }
 
 func newRecordHandler(pipe *Searcher, recs *records, reg *Registry, members func(string) (Member, bool), nzKey string, errs errorWriter) fiber.Handler {
-	h := &recordHandler{pipe: pipe, recs: recs, reg: reg, members: members, nzKey: nzKey, log: errs.log, errs: errs, memo: NewParseMemo[recordMemo](4096)}
+	h := &recordHandler{pipe: pipe, recs: recs, reg: reg, members: members, nzKey: nzKey, log: errs.log, errs: errs, memo: search.NewParseMemo[recordMemo](4096)}
 	return h.serve
 }
 
@@ -494,7 +495,7 @@ func (h *availabilityHandler) networkHolders(ctx context.Context, nzID, self str
 	rec, _, err := h.recs.nzRecord(ctx, nzID)
 	if err != nil {
 		d := partDiagnostic(h.log, "/v1/availability", "The network record could not be fetched", err)
-		return []networkHolder{}, []sru.Diagnostic{d}, DiagnosticStatus(d) == http.StatusOK
+		return []networkHolder{}, []sru.Diagnostic{d}, search.DiagnosticStatus(d) == http.StatusOK
 	}
 	var byInst map[string][]transform.Availability
 	live, _, err := h.recs.liveAvailability(ctx, "nz", h.nzKey, nzID)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -39,7 +40,7 @@ func (r queryRules) validateCQL(q string) (*sru.Query, error) {
 }
 
 func (r queryRules) sruLimits() sru.Limits {
-	return sru.Limits{DefaultRecords: r.limits.DefaultRecords, MaxRecords: r.limits.MaxRecords, MaxPosition: almaMaxPosition}
+	return sru.Limits{DefaultRecords: r.limits.DefaultRecords, MaxRecords: r.limits.MaxRecords, MaxPosition: sru.AlmaMaxPosition}
 }
 
 // searchRequest is a /v1/search request, owned (copied out of Fiber).
@@ -91,9 +92,9 @@ func (r queryRules) parseSearch(p url.Values) (*searchRequest, error) {
 	}
 	req := &searchRequest{start: 1, limit: r.limits.DefaultRecords, format: "json"}
 	var err error
-	if req.start, err = intParam(p, "start", 1, 1, almaMaxPosition); err != nil {
-		if n, perr := strconv.Atoi(p.Get("start")); perr == nil && n > almaMaxPosition {
-			return nil, badRequest(61, "start may be at most "+itoa(almaMaxPosition)+" (Alma pages no further)")
+	if req.start, err = intParam(p, "start", 1, 1, sru.AlmaMaxPosition); err != nil {
+		if n, perr := strconv.Atoi(p.Get("start")); perr == nil && n > sru.AlmaMaxPosition {
+			return nil, badRequest(61, "start may be at most "+itoa(sru.AlmaMaxPosition)+" (Alma pages no further)")
 		}
 		return nil, err
 	}
@@ -164,13 +165,6 @@ func intParam(p url.Values, name string, def, lo, hi int) (int, error) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// nextPosition is the position a client asks for next, or 0 when the list
-// (or Alma's paging window) ends here.
-func NextPosition(start, got, total int) int {
-	req := sru.Request{StartRecord: start}
-	return req.NextPosition(total, got, almaMaxPosition)
-}
-
 // searchMemo is a parsed /v1/search request as the pipeline runs it: a
 // pass-through (sreq) or a merged search (fed).
 type searchMemo struct {
@@ -193,7 +187,7 @@ type searchHandler struct {
 }
 
 func newSearchHandler(rules queryRules, pipe *Searcher, reg *Registry, fed *Federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
-	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: NewParseMemo[searchMemo](4096)}
+	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: search.NewParseMemo[searchMemo](4096)}
 	return h.serve
 }
 
@@ -276,7 +270,7 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 			Render: func(p *TargetPage) Rendered { return renderSearch(req, p, t, nil) }}}, nil
 	}
 	fr := &fedRequest{search: req, targets: names, order: plan.Order, facets: facets,
-		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + FedKey(names, req.query, plan.Order)}
+		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + search.FedKey(names, req.query, plan.Order)}
 	return searchMemo{req: req, fed: fr}, nil
 }
 
@@ -321,7 +315,7 @@ func renderSearch(req *searchRequest, p *TargetPage, t *RegTarget, facets []stri
 	if len(diags) > 0 && len(p.Records) == 0 {
 		// A query the target refuses (10-49 in the diagnostics list) is the
 		// client's mistake; so is a start past the end (61).
-		r.Status = DiagnosticStatus(diags[0])
+		r.Status = search.DiagnosticStatus(diags[0])
 	}
 	var body []byte
 	if req.format == "marcxml" {

@@ -32,6 +32,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/staff"
 	"github.com/almanet/gateway/upstream"
@@ -187,9 +188,12 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(s.upstreamBytes.InUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(s.upstreamBytes.Refused()) })
 	timeout := cfg.Upstream.Timeout.D()
-	if err := s.buildRegistry(tr); err != nil {
+	reg, err := search.BuildRegistry(&s.cfg, tr, s.health)
+	if err != nil {
 		return nil, err
 	}
+	s.reg, s.zOrigins = reg, reg.Origins()
+	s.m.reg.MustRegister(reg.Collector())
 	s.apiGuard = map[string]*upstream.Guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.Doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
@@ -239,15 +243,6 @@ func New(cfg Config, opt Options) (*Server, error) {
 	go s.refreshIndexes(ctx)
 	go s.history.Run(ctx)
 	return s, nil
-}
-
-// sruProbe is the cheap half-open trial for an SRU upstream: a count-only
-// search, which Alma answers without building records.
-func (s *Server) sruProbe(c *sru.Client) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := c.Search(ctx, sru.SearchParams{Query: `alma.mms_id=0`, Start: 1, Max: 0, Schema: "marcxml"})
-		return err
-	}
 }
 
 // apiProbe is the cheap half-open trial for the REST API with one key: a

@@ -14,6 +14,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/internal/hostname"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -58,7 +59,7 @@ type sruHandler struct {
 }
 
 func newSRUHandler(rules queryRules, pipe *Searcher, reg *Registry, fed *Federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
-	h := &sruHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: NewParseMemo[sruMemo](4096)}
+	h := &sruHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: search.NewParseMemo[sruMemo](4096)}
 	return h.serve
 }
 
@@ -168,7 +169,7 @@ func (h *sruHandler) plan(req *sru.Request, names []string) (sruMemo, error) {
 			Render: func(p *TargetPage) Rendered { return renderSRU(req, p) }}}, nil
 	}
 	return sruMemo{req: req, fed: q, names: names, order: plan.Order,
-		key: "fed|sru|" + strings.Join(opts, "|") + "|" + FedKey(names, q, plan.Order)}, nil
+		key: "fed|sru|" + strings.Join(opts, "|") + "|" + search.FedKey(names, q, plan.Order)}, nil
 }
 
 // markStale is the one stale marker of SRU answers (SPEC 4): a stale hit

@@ -28,14 +28,14 @@ type z3950Backend struct{ s *Server }
 
 // NetworkCode is the network's code: the last path segment of its SRU
 // URL (…/view/sru/<code>).
-func (s *Server) NetworkCode() string { return s.reg.network }
+func (s *Server) NetworkCode() string { return s.reg.Network() }
 
 // Z3950Databases lists the database names the Z39.50 server answers, from
 // the registry: Default (default_targets), the network code (nz), each
 // other target by name, then each group (a federated, merged database).
 func (s *Server) Z3950Databases() []string {
 	out := []string{"Default"}
-	if nc := s.reg.network; nc != "" {
+	if nc := s.reg.Network(); nc != "" {
 		out = append(out, nc)
 	}
 	for _, t := range s.reg.Targets() {
@@ -54,7 +54,7 @@ func (b z3950Backend) Database(name string) (string, bool) {
 	}
 	for _, db := range b.s.Z3950Databases() {
 		if strings.EqualFold(name, db) {
-			if db == b.s.reg.network {
+			if db == b.s.reg.Network() {
 				return NZTarget, true
 			}
 			return db, true

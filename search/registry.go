@@ -1,6 +1,7 @@
-package gateway
+package search
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"path"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/upstream"
 	"github.com/almanet/gateway/z3950"
@@ -76,6 +78,14 @@ func (t *RegTarget) Refuses(q *sru.Query) *sru.Diagnostic {
 	return nil
 }
 
+// Origin is a Z39.50 target's session pool, nil for other kinds.
+func (t *RegTarget) Origin() *z3950.Origin {
+	if z, ok := t.adapter.(*ZTarget); ok {
+		return z.Origin
+	}
+	return nil
+}
+
 // targetInfo exports the registry in /metrics: one gateway_target_info
 // series per target, naming its kind and the upstream label its calls,
 // breaker and budget are counted under.
@@ -95,13 +105,18 @@ func (c targetInfo) Collect(ch chan<- prometheus.Metric) {
 
 // registry is the gateway's targets and groups.
 type Registry struct {
-	cfg     *Config // groups and default_targets, resolved by Config.ResolveTargets
+	cfg     *config.Config // groups and default_targets, resolved by Config.ResolveTargets
 	list    []*RegTarget
 	byName  map[string]*RegTarget // by lower-case name
 	network string                // the network code (…/view/sru/<code>), "" when the URL names none
+	origins []*z3950.Origin       // the Z39.50 targets' session pools
 }
 
-func NewRegistry(cfg *Config) *Registry {
+// Network is the network code (…/view/sru/<code>), "" when the network's
+// SRU URL names none.
+func (r *Registry) Network() string { return r.network }
+
+func NewRegistry(cfg *config.Config) *Registry {
 	return &Registry{cfg: cfg, byName: map[string]*RegTarget{}, network: networkCode(cfg.SRUURL)}
 }
 
@@ -130,7 +145,7 @@ func (r *Registry) Add(t *RegTarget) {
 func (r *Registry) Targets() []*RegTarget { return r.list }
 
 // nz is the network's own target, always registered.
-func (r *Registry) NZ() *RegTarget { return r.byName[NZTarget] }
+func (r *Registry) NZ() *RegTarget { return r.byName[config.NZTarget] }
 
 // get finds a target by name, case-insensitively.
 func (r *Registry) Get(name string) (*RegTarget, bool) {
@@ -184,7 +199,7 @@ func (r *Registry) Resolve(list string) ([]string, error) {
 		parts := strings.Split(list, ",")
 		for i, p := range parts {
 			if strings.EqualFold(strings.TrimSpace(p), r.network) {
-				parts[i] = NZTarget
+				parts[i] = config.NZTarget
 			}
 		}
 		list = strings.Join(parts, ",")
@@ -215,24 +230,30 @@ func (r *Registry) ByGuard(name string) (*RegTarget, bool) {
 	return nil, false
 }
 
-// buildRegistry registers every target with its client and guard: the
+// BuildRegistry registers every target with its client and guard: the
 // network's SRU (nz), each member with an sru_url (by code), then each
 // configured target (SPEC 9.1). Alma SRU guards probe with a count-only
-// search; each target's calls spend the budget named after its guard.
-func (s *Server) buildRegistry(tr *upstream.Transport) error {
-	cfg := &s.cfg
+// search; each target's calls spend the budget named after its guard, and
+// report to health.
+func BuildRegistry(cfg *config.Config, tr *upstream.Transport, health *upstream.Health) (*Registry, error) {
 	r := NewRegistry(cfg)
 	timeout := cfg.Upstream.Timeout.D()
+	memberName := func(code string) string {
+		if m, ok := cfg.Member(code); ok {
+			return m.Name
+		}
+		return ""
+	}
 	alma := func(name, member, label, baseURL string) *RegTarget {
 		up := "sru:" + name
 		client := &sru.Client{BaseURL: baseURL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes}
-		g := upstream.NewGuard(up, cfg.Breaker, timeout, s.health)
-		g.Probe = s.sruProbe(client)
-		return &RegTarget{Name: name, Kind: KindAlma, Label: label, Target: Guarded(g, &SRUTarget{Client: client, Names: s.memberName}), Guard: g, Budget: up,
-			NZ: name == NZTarget, Member: member, MemberName: s.memberName(member), Weight: 1, MaxRecords: cfg.Limits.MaxRecords, PageSize: sru.AlmaMaxRecords,
+		g := upstream.NewGuard(up, cfg.Breaker, timeout, health)
+		g.Probe = sruProbe(client)
+		return &RegTarget{Name: name, Kind: KindAlma, Label: label, Target: Guarded(g, &SRUTarget{Client: client, Names: memberName}), Guard: g, Budget: up,
+			NZ: name == config.NZTarget, Member: member, MemberName: memberName(member), Weight: 1, MaxRecords: cfg.Limits.MaxRecords, PageSize: sru.AlmaMaxRecords,
 			Schema: "marcxml", Sorts: true, Client: client}
 	}
-	r.Add(alma(NZTarget, "", "Network search (NZ SRU)", cfg.SRUURL))
+	r.Add(alma(config.NZTarget, "", "Network search (NZ SRU)", cfg.SRUURL))
 	for _, m := range cfg.Members {
 		if m.SRUURL == "" {
 			continue
@@ -246,22 +267,36 @@ func (s *Server) buildRegistry(tr *upstream.Transport) error {
 	for i := range cfg.Federation.Targets {
 		tc := &cfg.Federation.Targets[i]
 		if tc.IsZ3950() {
-			zt, err := s.zRegTarget(tc, tr)
+			zt, err := zRegTarget(cfg, tc, tr, health)
 			if err != nil {
-				return fmt.Errorf("config: targets: %s: %v", tc.Name, err)
+				return nil, fmt.Errorf("config: targets: %s: %v", tc.Name, err)
 			}
+			r.origins = append(r.origins, zt.Origin())
 			r.Add(zt)
 			continue
 		}
 		up := "sru:" + tc.Name
 		client := &sru.Client{BaseURL: tc.URL, HTTP: tr.Doer(up), MaxBody: cfg.Upstream.MaxBodyBytes,
 			Version: tc.Version, PageMax: tc.PageSize, APIKey: tc.APIKey}
-		g := upstream.NewGuard(up, cfg.Breaker, tc.Timeout.D(), s.health)
+		g := upstream.NewGuard(up, cfg.Breaker, tc.Timeout.D(), health)
 		r.Add(&RegTarget{Name: tc.Name, Kind: KindSRU, Label: tc.Name + ": federation target (SRU)",
 			Target: Guarded(g, &fedSRUTarget{client: client, indexMap: tc.IndexMap}), Guard: g, Budget: up,
 			Weight: tc.Weight, MaxRecords: tc.MaxRecords, PageSize: tc.PageSize, IndexMap: tc.IndexMap, Schema: tc.RecordSchema, Client: client})
 	}
-	s.reg = r
-	s.m.reg.MustRegister(targetInfo{r})
-	return nil
+	return r, nil
+}
+
+// Origins lists the Z39.50 targets' session pools, for Close.
+func (r *Registry) Origins() []*z3950.Origin { return r.origins }
+
+// Collector is the registry's /metrics collector (gateway_target_info).
+func (r *Registry) Collector() prometheus.Collector { return targetInfo{r} }
+
+// sruProbe is the cheap half-open trial for an SRU upstream: a count-only
+// search, which Alma answers without building records.
+func sruProbe(c *sru.Client) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.Search(ctx, sru.SearchParams{Query: `alma.mms_id=0`, Start: 1, Max: 0, Schema: "marcxml"})
+		return err
+	}
 }

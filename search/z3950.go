@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -31,7 +32,7 @@ type ZTarget struct {
 }
 
 // newZTarget builds the adapter of a validated Z39.50 target config.
-func newZTarget(tc *TargetConfig) (*ZTarget, error) {
+func newZTarget(tc *config.TargetConfig) (*ZTarget, error) {
 	index, err := z3950.ParseIndexMap(tc.IndexMap)
 	if err != nil {
 		return nil, err
@@ -159,15 +160,14 @@ func (t *ZTarget) failure(ctx context.Context, err error) error {
 // searches once and presents them in pages of page_size on one session, so
 // the federation asks it once. Its index map is the Bib-1 one, so a query
 // using an index it lacks skips it with diagnostic 16, as for SRU.
-func (s *Server) zRegTarget(tc *TargetConfig, tr *upstream.Transport) (*RegTarget, error) {
+func zRegTarget(cfg *config.Config, tc *config.TargetConfig, tr *upstream.Transport, health *upstream.Health) (*RegTarget, error) {
 	zt, err := newZTarget(tc)
 	if err != nil {
 		return nil, err
 	}
-	s.zOrigins = append(s.zOrigins, zt.Origin)
 	up := "z3950:" + tc.Name
 	zt.spend = func(ctx context.Context) error { return tr.Doer(up).Spend(ctx, up) }
-	g := upstream.NewGuard(up, s.cfg.Breaker, tc.Timeout.D(), s.health)
+	g := upstream.NewGuard(up, cfg.Breaker, tc.Timeout.D(), health)
 	return &RegTarget{Name: tc.Name, Kind: KindZ3950, Label: tc.Name + ": federation target (Z39.50)",
 		Target: Guarded(g, zt), adapter: zt, Guard: g, Budget: up, Weight: tc.Weight,
 		MaxRecords: tc.MaxRecords, PageSize: tc.MaxRecords, IndexMap: tc.IndexMap}, nil

@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +133,17 @@ type Federation struct {
 	merging map[string]chan struct{} // federated key -> closed when its first answer is ready
 }
 
+// Held is the merged results held now, in no order.
+func (f *Federation) Held() []*Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*Result, 0, len(f.results))
+	for _, r := range f.results {
+		out = append(out, r)
+	}
+	return out
+}
+
 // recordCost estimates the memory of one held parsed record.
 const recordCost = 6 << 10
 
@@ -167,11 +179,11 @@ func (f *Federation) Search(ctx context.Context, names []string, q *sru.Query, o
 	return f.SearchTo(ctx, names, q, order, 0)
 }
 
-// maxRoundsPerSearch bounds the rounds one request fetches, so that a
+// MaxRoundsPerSearch bounds the rounds one request fetches, so that a
 // jump far ahead (start=9990 over several targets) costs each target at
 // most this many rounds of calls; the answer says it is not complete, and
 // asking again goes on from there.
-const maxRoundsPerSearch = 10
+const MaxRoundsPerSearch = 10
 
 // searchTo is search for a client that needs the merged records up to
 // position want (SPEC 14, merged results paged to the end): while the held
@@ -184,7 +196,7 @@ const maxRoundsPerSearch = 10
 // for the next request).
 func (f *Federation) SearchTo(ctx context.Context, names []string, q *sru.Query, order federate.Sort, want int) (*Result, bool, error) {
 	key := FedKey(names, q, order)
-	want = min(want, almaMaxPosition)
+	want = min(want, sru.AlmaMaxPosition)
 	cached := true
 	for rounds := 0; ; rounds++ {
 		f.mu.Lock()
@@ -217,7 +229,7 @@ func (f *Federation) SearchTo(ctx context.Context, names []string, q *sru.Query,
 			return r, false, ErrNoTarget
 		}
 		cached = false
-		if len(r.Clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil || rounds+1 >= maxRoundsPerSearch {
+		if len(r.Clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil || rounds+1 >= MaxRoundsPerSearch {
 			return r, false, nil
 		}
 	}
@@ -390,7 +402,7 @@ func (f *Federation) chain(s *fedSlot, q *sru.Query, rounds int) {
 		}
 		s.answers = append(s.answers, a)
 		// A failed round is asked again when a client pages on.
-		s.more = len(a.diags) == 0 && (a.err != nil || len(a.records) > 0) && fetched < min(total, almaMaxPosition)
+		s.more = len(a.diags) == 0 && (a.err != nil || len(a.records) > 0) && fetched < min(total, sru.AlmaMaxPosition)
 		more := s.more && a.err == nil
 		s.mu.Unlock()
 		if !more {
@@ -512,7 +524,7 @@ func errorStatus(err error) string {
 // answerKey names one target's answer to one query's round of records
 // (round 1 is records 1..maxRecords).
 func answerKey(t *RegTarget, q *sru.Query, round int) string {
-	return t.Name + "\x00" + q.AlmaQuery + "\x00" + itoa(round)
+	return t.Name + "\x00" + q.AlmaQuery + "\x00" + strconv.Itoa(round)
 }
 
 // call returns the target's call for q: a fresh held answer as a finished
@@ -586,7 +598,7 @@ func (f *Federation) fetch(t *RegTarget, q *sru.Query, round int) *targetAnswer 
 	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
 	first := (round-1)*t.MaxRecords + 1
-	end := min(first+t.MaxRecords-1, almaMaxPosition) // the last position asked
+	end := min(first+t.MaxRecords-1, sru.AlmaMaxPosition) // the last position asked
 	var starts []int
 	for s := first; s <= end; s += t.PageSize {
 		starts = append(starts, s)

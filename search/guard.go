@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"

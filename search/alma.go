@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -11,9 +11,6 @@ import (
 
 // almaPageSize is Alma's cap on records per SRU page (SPEC section 1).
 const almaPageSize = sru.AlmaMaxRecords
-
-// almaMaxPosition is the last record position Alma will page to.
-const almaMaxPosition = sru.AlmaMaxPosition
 
 // sruTarget is the Target adapter for an Alma SRU endpoint (the network's
 // or a member's). A query for more than Alma's page is split into pages of
@@ -33,7 +30,7 @@ func (t *SRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 	if schema == "" {
 		schema = "marcxml"
 	}
-	req := sru.Request{AlmaQuery: q.CQL, StartRecord: start, MaximumRecords: max(0, min(q.Count, almaMaxPosition-start+1))}
+	req := sru.Request{AlmaQuery: q.CQL, StartRecord: start, MaximumRecords: max(0, min(q.Count, sru.AlmaMaxPosition-start+1))}
 	calls := req.AlmaPages()
 	for i := range calls {
 		calls[i].Schema = schema

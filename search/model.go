@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"github.com/almanet/gateway/federate"

@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -90,7 +90,7 @@ func (p *TargetPage) Next(start, count int) int {
 	if n := NextPosition(start, len(p.Records), p.Total); n > 0 {
 		return n
 	}
-	if m := p.Merged; m != nil && !m.Complete && len(p.Records) > 0 && start+len(p.Records) <= almaMaxPosition {
+	if m := p.Merged; m != nil && !m.Complete && len(p.Records) > 0 && start+len(p.Records) <= sru.AlmaMaxPosition {
 		return start + len(p.Records)
 	}
 	return 0
