@@ -495,12 +495,12 @@ func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, err
 			}
 		}
 	}
-	reg := w.s.reg.member(code)
+	reg := w.s.reg.Member(code)
 	if reg == nil || w.network == "" {
 		return "", nil
 	}
 	query := `alma.other_system_number="(EXLNZ-` + w.network + `)` + nzID + `"`
-	page, err := reg.target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
+	page, err := reg.Target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
 	if err != nil {
 		return "", err
 	}
