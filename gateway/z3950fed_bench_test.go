@@ -65,8 +65,8 @@ func BenchmarkZ3950FederationFigures(b *testing.B) {
 	})
 	be.set(func(z *zSimBackend) { z.sim = env.sim })
 	origin := func(name string) *z3950.Origin {
-		t, _ := env.gw.reg.get(name)
-		return t.adapter.(*zTarget).origin
+		t, _ := env.gw.reg.Get(name)
+		return t.Origin()
 	}
 	warm, cold := origin("zt"), origin("zcold")
 	cold.Close() // from now on every session of zcold is closed after its search
