@@ -30,7 +30,12 @@
 # Tunables (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_NICE (the
 # run's niceness, and its autogroup's, -15 as root, else 0), BENCH_CONNS (wrk
 # connections, 64), BENCH_SOAK (memory soak per run, 40s), BENCH_MISS_N
-# (BenchmarkMiss iterations, 40). Needs go, curl, wrk, taskset, nginx,
+# (BenchmarkMiss iterations, 40), BENCH_PROFILE (a directory: after the
+# search and records pieces, a second gateway, pinned alike, started with
+# -cpuprofile, takes BENCH_DURATION of the same wrk load alone and writes
+# DIR/search.pprof and DIR/records.pprof, with the binary as DIR/gateway
+# for `go tool pprof DIR/gateway DIR/search.pprof`; the measured rounds
+# are never profiled). Needs go, curl, wrk, taskset, nginx,
 # varnishd and yaz-marcdump (bash scripts/install-tools.sh). Everything
 # listens on 127.0.0.1 only; a watchdog ends the run after 20 minutes, and
 # any side that fails (a non-2xx, a socket error, a process gone, a miss
@@ -187,10 +192,11 @@ if any sru search records stampede memory; then
   # throttle the miss-heavy runs, so it is raised. Everything else is default.
   printf 'upstream:\n  rate_per_second: 100000\n  rate_burst: 10000\n' >"$work/gw.yaml"
 fi
+gwflags=() # more flags for start_gateway's gateway
 start_gateway() { # start_gateway CONFIG OUTFILE [VAR=value...]: sets $gwbase and $gwpid; pinned
   local cfg=$1 out=$2
   shift 2
-  "${SERVER[@]}" ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$@" "$work/gateway" -config "$cfg" >"$out" 2>"$out.err" &
+  "${SERVER[@]}" ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$@" "$work/gateway" -config "$cfg" "${gwflags[@]}" >"$out" 2>"$out.err" &
   gwpid=$!
   pids+=("$gwpid")
   gwbase=$(wait_line "$out" 'gateway listening on' | awk '{print $4}')
@@ -261,17 +267,38 @@ v1_target() { # v1_target NAME LABEL URL
   row "| cached $label | gateway $(field "$s" gateway) rps ($(bytes_of "$u") B) | bare Fiber, same bytes $(field "$s" bare-fiber) rps | **$r** ($(field "$s" min)–$(field "$s" max)) | ≥ 0.90 | $(verdict "$r" 0.9) |"
   kill "$fppid"
 }
+# profile_gateway NAME PATH: with BENCH_PROFILE set, a fresh gateway with
+# -cpuprofile serves PATH (warmed, a cache hit) to one wrk run, then stops
+# and writes $BENCH_PROFILE/NAME.pprof.
+profile_gateway() {
+  [ -n "${BENCH_PROFILE:-}" ] || return 0
+  local name=$1 path=$2 prof
+  mkdir -p "$BENCH_PROFILE"
+  prof="$(cd "$BENCH_PROFILE" && pwd)/$name.pprof"
+  cp "$work/gateway" "$BENCH_PROFILE/gateway"
+  gwflags=(-cpuprofile "$prof")
+  start_gateway "$work/gw.yaml" "$work/prof-$name.out"
+  gwflags=()
+  curl -sf -o /dev/null "$gwbase$path" || die "GET $gwbase$path failed"
+  must_hit "profiled gateway" "$gwbase$path"
+  local r; r=$(one_run "profiled-$name" "$gwbase$path" "$gwpid")
+  kill "$gwpid"; wait "$gwpid" 2>/dev/null || true
+  [ -s "$prof" ] || die "the profiled gateway wrote no $prof"
+  log "  profile of $name ($r rps under the profiler): $prof"
+}
 # stripmeta drops the per-request meta block (request id, age) of a /v1 body.
 stripmeta() { sed -E 's/,"meta":\{[^}]*\}\}?$//'; }
 if want search; then
   log "search: cached /v1/search (10 records) vs a bare Fiber handler serving the same bytes"
   v1_target search '`/v1/search`, 10 records' "$gw/v1/search?q=history"
+  profile_gateway search "/v1/search?q=history"
 fi
 if want records; then
   log "records: cached /v1/records/{id} vs a bare Fiber handler serving the same bytes"
   id=$(curl -sf "$gw/v1/search?q=history&limit=1" | grep -oE '"mms_id":"[0-9]+"' | head -1 | grep -oE '[0-9]+') ||
     die "no MMS ID in $gw/v1/search?q=history&limit=1"
   v1_target records '`/v1/records/{id}`' "$gw/v1/records/$id"
+  profile_gateway records "/v1/records/$id"
 fi
 
 # ----------------------------------------------- miss latency (Go benchmark)
