@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -47,6 +52,105 @@ func TestCachedHitAllocatesNothing(t *testing.T) {
 			}
 			if allocs >= 1 {
 				t.Errorf("a cached hit allocates %.2f times on average, want 0", allocs)
+			}
+		})
+	}
+}
+
+// writeCounter counts the write calls on the connections it accepts.
+type writeCounter struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: c, writes: &l.writes}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestCachedPageIsOneWrite: a cached page larger than fasthttp's default
+// 4 KiB write buffer and within limits.write_buffer_bytes goes out in one
+// write system call, as a bare fasthttp server sends it in one writev. Behind the
+// edge's connection wrapper fasthttp cannot use writev, and with the
+// default buffer every such answer cost two writes (issue 23).
+func TestCachedPageIsOneWrite(t *testing.T) {
+	sim := almasim.New(almasim.Config{Seed: 7, Records: 300})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	simS, err := sim.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer simS.Close()
+	gw, err := New(Config{SRUURL: sim.SRUURL(simS.URL()), APIURL: sim.APIURL(simS.URL()), APIKey: sim.NZKey()},
+		Options{Logger: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &writeCounter{Listener: inner}
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	conn, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, uri := range []string{
+		"/v1/search?q=history",
+		"/sru?version=1.2&operation=searchRetrieve&query=alma.title%3Dhistory&maximumRecords=5",
+	} {
+		t.Run(uri, func(t *testing.T) {
+			ask := func() (*http.Response, []byte) {
+				t.Helper()
+				if _, err := io.WriteString(conn, "GET "+uri+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp, body
+			}
+			ask() // fills the cache
+			before := ln.writes.Load()
+			resp, body := ask()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("status %d X-Cache %q, want a 200 HIT", resp.StatusCode, resp.Header.Get("X-Cache"))
+			}
+			if len(body) <= 4096 {
+				t.Fatalf("the page is %d bytes; the test needs one larger than fasthttp's default write buffer", len(body))
+			}
+			if n := ln.writes.Load() - before; n != 1 {
+				t.Errorf("a cached page of %d bytes took %d writes, want 1", len(body), n)
 			}
 		})
 	}
