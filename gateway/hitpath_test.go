@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/cache"
 )
 
 // TestCachedHitAllocatesNothing holds the hit path to its design (DESIGN.md
@@ -153,5 +155,41 @@ func TestCachedPageIsOneWrite(t *testing.T) {
 				t.Errorf("a cached page of %d bytes took %d writes, want 1", len(body), n)
 			}
 		})
+	}
+}
+
+// TestHitReadsTheClockOnce: a cached Search or Load reads the clock once,
+// for the cache's freshness and the answer's Age alike (CacheView.At);
+// the lookup and the view read it once each before (issue 23: a clock
+// read is ~190 ns on this VM).
+func TestHitReadsTheClockOnce(t *testing.T) {
+	mem, err := cache.NewMemory(8 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	at := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)
+	now := func() time.Time { reads.Add(1); return at }
+	loader := cache.NewLoader(cache.LoaderOptions{Memory: mem, Now: now, Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { loader.Close(); mem.Close() })
+	pipe := NewSearcher(SearcherOptions{Loader: loader, Life: cache.Lifetime{Fresh: time.Minute, Stale: time.Hour},
+		DiagnosticTTL: 10 * time.Second, Wait: 5 * time.Second, Now: now})
+	load := func(context.Context) (Rendered, error) {
+		return Rendered{ContentType: ContentJSON, Body: []byte(`{"x":1`)}, nil
+	}
+	if _, _, err := pipe.Load(context.Background(), "k", cache.Lifetime{Fresh: time.Minute}, load); err != nil {
+		t.Fatal(err)
+	}
+	mem.Wait() // ristretto's Set is asynchronous
+	reads.Store(0)
+	_, v, err := pipe.Load(context.Background(), "k", cache.Lifetime{Fresh: time.Minute}, load)
+	if err != nil || v.Status != cache.StatusHit {
+		t.Fatalf("status %q err %v, want a hit", v.Status, err)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("a hit read the clock %d times, want 1", n)
+	}
+	if !v.At.Equal(at) {
+		t.Errorf("CacheView.At = %v, want the clock's %v", v.At, at)
 	}
 }

@@ -226,7 +226,7 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 	if err != nil {
 		return h.errs.json(c, "/v1/search", err, t0)
 	}
-	return writeAnswer(c, h.pipe.now(), a, v, t0)
+	return writeAnswer(c, v.At, a, v, t0)
 }
 
 // parse reads a /v1/search request: targets, sort and facets (each at most

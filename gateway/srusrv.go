@@ -127,7 +127,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	if v.Stale {
 		a.Body = markStale(a.Body, v)
 	}
-	return writeAnswer(c, h.pipe.now(), a, v, t0)
+	return writeAnswer(c, v.At, a, v, t0)
 }
 
 // database resolves a database name: "" is default_targets; an unknown one
