@@ -305,7 +305,9 @@ func TestTerms(t *testing.T) {
 		}
 	}
 	c := &Cluster{Record: rec{id: "1", title: "Computing"}.parse(t), Weight: 1}
-	if got := newScorer([]string{"comput*"}).score(c); got != weightTitle {
+	var sc scorer
+	sc.reset([]string{"comput*"})
+	if got := sc.score(c); got != weightTitle {
 		t.Errorf("a truncated term scores %v on the title, want %v", got, weightTitle)
 	}
 }

@@ -64,17 +64,19 @@ func isArticle(w, lang string) bool {
 	return anyArticle[w]
 }
 
-// eachWord calls fn with every folded word of s, in order, using buf as
-// scratch space (returned for reuse); fn must not keep the slice. Folding
-// lowers case, strips diacritics, spells ß, æ, œ and þ out, and then writes
-// the German digraphs ae, oe and ue as a, o and u, so that "Müller",
-// "Mueller" and "Muller" are one word (and "Boell" is "Böll").
-func eachWord(buf []byte, s string, fn func(w []byte)) []byte {
-	buf = buf[:0]
-	emit := func() {
-		if len(buf) > 0 {
-			fn(foldDigraphs(buf))
-			buf = buf[:0]
+// set replaces l's words with the folded words of s, in order, folded in
+// place in l's buffer. Folding lowers case, strips diacritics, spells ß, æ,
+// œ and þ out, and then writes the German digraphs ae, oe and ue as a, o
+// and u, so that "Müller", "Mueller" and "Muller" are one word (and "Boell"
+// is "Böll").
+func (l *wordList) set(s string) {
+	buf, spans := l.buf[:0], l.spans[:0]
+	start := 0 // of the word being read
+	end := func() {
+		if len(buf) > start {
+			buf = buf[:start+len(foldDigraphs(buf[start:]))]
+			spans = append(spans, [2]int32{int32(start), int32(len(buf))})
+			start = len(buf)
 		}
 	}
 	for i := 0; i < len(s); {
@@ -87,7 +89,7 @@ func eachWord(buf []byte, s string, fn func(w []byte)) []byte {
 			case 'A' <= c && c <= 'Z':
 				buf = append(buf, c+'a'-'A')
 			default:
-				emit()
+				end()
 			}
 			continue
 		}
@@ -95,13 +97,13 @@ func eachWord(buf []byte, s string, fn func(w []byte)) []byte {
 		i += n
 		f := foldRune(r)
 		if f == 0 {
-			emit()
+			end()
 			continue
 		}
 		buf = appendFolded(buf, f)
 	}
-	emit()
-	return buf[:0]
+	end()
+	l.buf, l.spans = buf, spans
 }
 
 // foldDigraphs rewrites ae, oe and ue as a, o and u in place.
@@ -117,41 +119,20 @@ func foldDigraphs(w []byte) []byte {
 	return w[:j]
 }
 
-// words is a list of folded words held in one buffer.
+// wordList is a list of folded words held in one buffer.
 type wordList struct {
 	buf   []byte
 	spans [][2]int32
-}
-
-func (l *wordList) reset() { l.buf, l.spans = l.buf[:0], l.spans[:0] }
-
-func (l *wordList) add(w []byte) {
-	start := int32(len(l.buf))
-	l.buf = append(l.buf, w...)
-	l.spans = append(l.spans, [2]int32{start, int32(len(l.buf))})
 }
 
 func (l *wordList) word(i int) []byte { return l.buf[l.spans[i][0]:l.spans[i][1]] }
 
 // keyBuilder builds work keys and sort keys with reused buffers.
 type keyBuilder struct {
-	scratch []byte
-	title   wordList
-	rest    wordList
-	parts   wordList
-	author  wordList
-	addFn   func(w []byte)
-	into    *wordList
-}
-
-// fill replaces l's words with s's.
-func (k *keyBuilder) fill(l *wordList, s string) {
-	l.reset()
-	if k.addFn == nil {
-		k.addFn = func(w []byte) { k.into.add(w) }
-	}
-	k.into = l
-	k.scratch = eachWord(k.scratch, s, k.addFn)
+	title  wordList
+	rest   wordList
+	parts  wordList
+	author wordList
 }
 
 // workKey appends the record's work key to dst and returns it with the span
@@ -161,7 +142,7 @@ func (k *keyBuilder) fill(l *wordList, s string) {
 //   - the main title: 245 $a after its non-filing characters (ind2), cut
 //     at the first subtitle mark (":", " ; ", " = ", " / ", " - ", or ". "
 //     after a word of four letters or more), its words folded (see
-//     eachWord), conjunctions left out, and a leading article left out when
+//     wordList.set), conjunctions left out, and a leading article left out when
 //     ind2 skipped none;
 //   - the part: the number of the volume (arabic, roman or an ordinal) from
 //     245 $n $p, else from a volume word and number in $a ("Band 1", "v. 2",
@@ -177,7 +158,7 @@ func (k *keyBuilder) workKey(dst []byte, r *transform.Record) (key []byte, part 
 		title, skipped = nonfiling(title, n)
 	}
 	main, rest := splitSubtitle(title)
-	k.fill(&k.title, main)
+	k.title.set(main)
 	words := k.title.spans
 	// Conjunctions out; a volume word followed by a number ends the title.
 	var partNum string
@@ -212,7 +193,7 @@ func (k *keyBuilder) workKey(dst []byte, r *transform.Record) (key []byte, part 
 	part[0] = len(dst)
 	switch {
 	case r.TitleParts != "":
-		k.fill(&k.parts, r.TitleParts)
+		k.parts.set(r.TitleParts)
 		if n := partNumber(&k.parts); n != "" {
 			dst = append(dst, n...)
 		} else {
@@ -226,7 +207,7 @@ func (k *keyBuilder) workKey(dst []byte, r *transform.Record) (key []byte, part 
 	case partNum != "":
 		dst = append(dst, partNum...)
 	case rest != "":
-		k.fill(&k.rest, rest)
+		k.rest.set(rest)
 		if len(k.rest.spans) >= 2 && volumeWords[string(k.rest.word(0))] {
 			dst = append(dst, number(k.rest.word(1))...)
 		}
@@ -248,7 +229,7 @@ func (k *keyBuilder) workKey(dst []byte, r *transform.Record) (key []byte, part 
 // G." are all "marquez|g".
 func (k *keyBuilder) appendAuthor(dst []byte, name string) []byte {
 	surname, forename, inverted := strings.Cut(name, ",")
-	k.fill(&k.author, surname)
+	k.author.set(surname)
 	n := len(k.author.spans)
 	if n == 0 {
 		return append(dst, '|')
@@ -257,7 +238,7 @@ func (k *keyBuilder) appendAuthor(dst []byte, name string) []byte {
 	dst = append(dst, '|')
 	var first []byte
 	if inverted {
-		k.fill(&k.author, forename)
+		k.author.set(forename)
 		if len(k.author.spans) > 0 {
 			first = k.author.word(0)
 		}
@@ -438,7 +419,7 @@ func itoa(n int) string {
 // with dropArticle a first word that is a leading article (of any
 // language) is left out, unless it is the only word.
 func (k *keyBuilder) appendWords(dst []byte, s string, dropArticle bool) []byte {
-	k.fill(&k.rest, s)
+	k.rest.set(s)
 	ws := k.rest.spans
 	if dropArticle && len(ws) > 1 && isArticle(string(k.rest.word(0)), "") {
 		ws = ws[1:]
@@ -550,7 +531,11 @@ var foldLatin, foldTwo = func() (*[foldLimit]rune, []string) {
 
 // words returns s's folded words.
 func words(s string) []string {
+	var l wordList
+	l.set(s)
 	var out []string
-	eachWord(nil, s, func(w []byte) { out = append(out, string(w)) })
+	for i := range l.spans {
+		out = append(out, string(l.word(i)))
+	}
 	return out
 }

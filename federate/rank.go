@@ -83,25 +83,30 @@ func Terms(query string) []string {
 
 // scorer computes relevance with reused buffers.
 type scorer struct {
-	terms   []string
-	prefix  []bool // terms[i] ended in '*': a prefix
-	hits    []int  // per term, the set of field weights that hold it
-	digits  bool   // some term holds a digit
-	scratch []byte
+	terms  []string
+	prefix []bool // terms[i] ended in '*': a prefix
+	hits   []int  // per term, the set of field weights that hold it
+	digits bool   // some term holds a digit
+	words  wordList
 }
 
-func newScorer(terms []string) *scorer {
-	s := &scorer{terms: make([]string, len(terms)), prefix: make([]bool, len(terms)), hits: make([]int, len(terms))}
+// reset makes s score terms, reusing its buffers.
+func (s *scorer) reset(terms []string) {
+	s.terms = sized(s.terms, len(terms))
+	s.prefix = sized(s.prefix, len(terms))
+	s.hits = sized(s.hits, len(terms))
+	s.digits = false
 	for i, t := range terms {
 		s.terms[i], s.prefix[i] = strings.CutSuffix(t, "*")
 		s.digits = s.digits || strings.ContainsAny(t, "0123456789")
 	}
-	return s
 }
 
 // mark records weight w for every term that is a word of v.
 func (s *scorer) mark(v string, w int) {
-	s.scratch = eachWord(s.scratch, v, func(word []byte) {
+	s.words.set(v)
+	for j := range s.words.spans {
+		word := s.words.word(j)
 		for i, t := range s.terms {
 			if s.hits[i]&w != 0 {
 				continue
@@ -110,7 +115,7 @@ func (s *scorer) mark(v string, w int) {
 				s.hits[i] |= w
 			}
 		}
-	})
+	}
 }
 
 // score is a cluster's relevance: for every term, the weights of the fields
@@ -149,15 +154,25 @@ func (s *scorer) score(c *Cluster) float64 {
 // sortClusters orders clusters by s, every order ending in the same
 // tie-breakers, so that the result is one order for one input.
 func sortClusters(cs []*Cluster, s Sort) {
+	// Each comparison is made only when the ones before it tie (cmp.Or
+	// would make all six for every pair).
 	ties := func(a, b *Cluster) int {
-		return cmp.Or(
-			cmp.Compare(b.Score, a.Score),
-			cmp.Compare(len(b.Holdings), len(a.Holdings)),
-			cmp.Compare(len(b.Sources), len(a.Sources)),
-			cmp.Compare(a.Position, b.Position),
-			cmp.Compare(a.first, b.first),
-			cmp.Compare(a.id, b.id),
-		)
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(b.Holdings), len(a.Holdings)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(b.Sources), len(a.Sources)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Position, b.Position); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
 	}
 	var f func(a, b *Cluster) int
 	switch s {
@@ -166,13 +181,27 @@ func sortClusters(cs []*Cluster, s Sort) {
 			if (a.year == 0) != (b.year == 0) {
 				return cmp.Compare(b.year, a.year) // unknown (0) last
 			}
-			return cmp.Or(cmp.Compare(b.year, a.year), ties(a, b))
+			if c := cmp.Compare(b.year, a.year); c != 0 {
+				return c
+			}
+			return ties(a, b)
 		}
 	case SortTitle:
-		f = func(a, b *Cluster) int { return cmp.Or(strings.Compare(a.title, b.title), ties(a, b)) }
+		f = func(a, b *Cluster) int {
+			if c := strings.Compare(a.title, b.title); c != 0 {
+				return c
+			}
+			return ties(a, b)
+		}
 	case SortPosition:
 		f = func(a, b *Cluster) int {
-			return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.first, b.first), ties(a, b))
+			if c := cmp.Compare(a.Position, b.Position); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.first, b.first); c != 0 {
+				return c
+			}
+			return ties(a, b)
 		}
 	default:
 		f = ties
