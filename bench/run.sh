@@ -13,6 +13,10 @@
 #             two in each round), and a bare Fiber handler serving the gateway's bytes
 #   search    cached /v1/search (10 records) vs bare Fiber serving the same bytes
 #   records   cached /v1/records/{id} vs bare Fiber serving the same bytes
+#   fed       cached federated /v1/search page (10 records merged from the
+#             network, two members' IZ SRU and the external SRU 2.0 target)
+#             vs the cached single-target page of the same query, both from
+#             one gateway configured with that group
 #   miss      a miss's added latency at 5 ms and 50 ms simulated Alma latency,
 #             JSON and SRU (BenchmarkMiss, medians)
 #   allocs    allocations per cached hit, gateway vs bare Fiber (BenchmarkCachedHit -benchmem)
@@ -52,7 +56,7 @@ cd "$(dirname "$0")/.."
 
 rows_out=""
 if [ "${1:-}" = "-o" ]; then rows_out=$2; shift 2; fi
-all=(sru search records miss allocs convert stampede memory)
+all=(sru search records fed miss allocs convert stampede memory)
 pieces=("$@")
 [ ${#pieces[@]} -gt 0 ] || pieces=("${all[@]}")
 for p in "${pieces[@]}"; do
@@ -182,7 +186,7 @@ load_start=$(loadavg)
 log "load average at start: $load_start"
 
 # ---------------------------------------------------------------- processes
-if any sru search records stampede memory; then
+if any sru search records fed stampede memory; then
   "$work/gateway" simulate -addr 127.0.0.1:0 >"$work/sim.out" 2>&1 &
   simpid=$!; pids+=("$simpid")
   sru=$(wait_line "$work/sim.out" 'NZ SRU:' | awk '{print $3}')
@@ -299,6 +303,38 @@ if want records; then
     die "no MMS ID in $gw/v1/search?q=history&limit=1"
   v1_target records '`/v1/records/{id}`' "$gw/v1/records/$id"
   profile_gateway records "/v1/records/$id"
+fi
+
+# ------------------------------- cached federated page vs single-target page
+if want fed; then
+  log "fed: cached federated /v1/search page (4 targets) vs the cached single-target page, one gateway"
+  # The simulator's members (code, SRU URL) and its external target, as
+  # gateway simulate printed them, configured as an operator would.
+  {
+    cat "$work/gw.yaml"
+    echo "members:"
+    awk '$1 ~ /^[0-9A-Z_]+$/ && / SRU http/ { for (i = 1; i <= NF; i++) if ($i == "SRU") print "  - code: " $1 "\n    sru_url: " $(i + 1) }' "$work/sim.out"
+    ext=$(awk '/external:/ {print $2}' "$work/sim.out")
+    printf 'targets:\n  - name: ext\n    url: %s\n    version: "2.0"\n    page_size: 25\n    index_map:\n' "$ext"
+    printf '      alma.all_for_ui: cql.serverChoice\n      alma.title: dc.title\n      alma.creator: dc.creator\n      alma.isbn: bath.isbn\n'
+  } >"$work/fed.yaml"
+  mapfile -t members < <(awk '/^members:/ {m = 1; next} m && /code:/ {print $3}' "$work/fed.yaml")
+  [ ${#members[@]} -ge 2 ] || die "no members found in the simulator's output ($work/sim.out)"
+  printf 'groups:\n  all: [nz, %s, %s, ext]\n' "${members[0]}" "${members[1]}" >>"$work/fed.yaml"
+  start_gateway "$work/fed.yaml" "$work/fedgw.out"
+  fedgw=$gwbase fedpid=$gwpid
+  single="$fedgw/v1/search?q=history" merged="$fedgw/v1/search?q=history&targets=all"
+  for u in "$single" "$merged"; do
+    for _ in 1 2 3; do curl -sf -o /dev/null "$u" || die "GET $u failed"; done
+    must_hit "federating gateway" "$u"
+  done
+  [ "$(curl -s "$merged" | grep -o '"status":"ok"' | wc -l)" = 4 ] || die "the merged page does not have four targets answering ok: $merged"
+  compare "$work/fed.rounds" fed "$merged" "$fedpid" single "$single" "$fedpid"
+  must_hit "federating gateway" "$single"; must_hit "federating gateway" "$merged"
+  s=$("$work/rounds" ratio -a fed -b single "$work/fed.rounds")
+  r=$(field "$s" ratio)
+  row "| cached federated \`/v1/search\` page, 10 records of 4 targets | gateway $(field "$s" fed) rps ($(bytes_of "$merged") B) | the same gateway's cached single-target page $(field "$s" single) rps ($(bytes_of "$single") B) | **$r** ($(field "$s" min)–$(field "$s" max)) | ≥ 1.00 | $(verdict "$r" 1) |"
+  kill "$fedpid"; wait "$fedpid" 2>/dev/null || true
 fi
 
 # ----------------------------------------------- miss latency (Go benchmark)

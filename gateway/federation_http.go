@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/almanet/gateway/cache"
@@ -21,6 +22,8 @@ type fedRequest struct {
 	order   federate.Sort
 	facets  []string
 	key     string
+	// load makes the merged page on a miss (the Searcher's Load).
+	load func(ctx context.Context) (Rendered, error)
 }
 
 // fedLife is the lifetime of a federated page: a search answer's.

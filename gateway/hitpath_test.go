@@ -27,7 +27,7 @@ func TestCachedHitAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items); .ci/run runs this without -race")
 	}
-	rig := newBenchRig(t, almasim.Config{Seed: 7, Records: 300}, nil)
+	rig := newBenchRig(t, almasim.Config{Seed: 7, Records: 300}, fedRig)
 	if rig.gw.access == nil {
 		t.Fatal("the access log is off in the rig; the hit path is measured with it on, as in production")
 	}
@@ -35,6 +35,7 @@ func TestCachedHitAllocatesNothing(t *testing.T) {
 	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	for _, uri := range []string{
 		"/v1/search?q=history",
+		"/v1/search?q=history&targets=all", // a merged page: stored bytes too
 		"/sru?version=1.2&operation=searchRetrieve&query=alma.title%3Dhistory&maximumRecords=10",
 		"/v1/records/" + rig.sim.Records()[0].MMSID,
 	} {

@@ -212,14 +212,7 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 	var v CacheView
 	var err error
 	if m.fed != nil {
-		fr := m.fed
-		a, v, err = h.pipe.Load(context.Background(), fr.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.searchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
-			if err != nil {
-				return Rendered{}, err
-			}
-			return renderSearch(fr.search, r.targetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
-		})
+		a, v, err = h.pipe.Load(context.Background(), m.fed.key, h.life, m.fed.load)
 	} else {
 		a, v, err = h.pipe.Search(context.Background(), m.sreq)
 	}
@@ -277,6 +270,15 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 	}
 	fr := &fedRequest{search: req, targets: names, order: plan.order, facets: facets,
 		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + fedKey(names, req.query, plan.order)}
+	// Made once with the parse, so that a hit passes it without making a
+	// closure (an allocation per cached merged page).
+	fr.load = func(ctx context.Context) (Rendered, error) {
+		r, _, err := h.fed.searchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
+		if err != nil {
+			return Rendered{}, err
+		}
+		return renderSearch(fr.search, r.targetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
+	}
 	return searchMemo{req: req, fed: fr}, nil
 }
 
