@@ -87,7 +87,12 @@ type scorer struct {
 	prefix []bool // terms[i] ended in '*': a prefix
 	hits   []int  // per term, the set of field weights that hold it
 	digits bool   // some term holds a digit
-	words  wordList
+	// pre is, per term, what an ASCII field must contain (in any case)
+	// for one of its words to fold to the term: the term up to its first
+	// a, o or u (the first place a digraph's e may have been folded
+	// away), all of it if it has none; "" for a term that is not ASCII.
+	pre   []string
+	words wordList
 }
 
 // reset makes s score terms, reusing its buffers.
@@ -95,15 +100,77 @@ func (s *scorer) reset(terms []string) {
 	s.terms = sized(s.terms, len(terms))
 	s.prefix = sized(s.prefix, len(terms))
 	s.hits = sized(s.hits, len(terms))
+	s.pre = sized(s.pre, len(terms))
 	s.digits = false
 	for i, t := range terms {
 		s.terms[i], s.prefix[i] = strings.CutSuffix(t, "*")
 		s.digits = s.digits || strings.ContainsAny(t, "0123456789")
+		t = s.terms[i]
+		switch k := strings.IndexAny(t, "aou"); {
+		case t == "" || !ascii(t):
+			s.pre[i] = ""
+		case k >= 0:
+			s.pre[i] = t[:k+1]
+		default:
+			s.pre[i] = t
+		}
 	}
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// mayHold reports whether v may hold a term not yet marked with w: v is
+// not ASCII, or it holds the term's pre in some case. Folding an ASCII
+// field only lowers its letters and drops an e after a, o or u, so a word
+// that folds to the term starts with its pre; most fields hold no term,
+// and this spares folding them.
+func (s *scorer) mayHold(v string, w int) bool {
+	for i, p := range s.pre {
+		if s.hits[i]&w != 0 {
+			continue
+		}
+		if p == "" || containsFold(v, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether v holds a byte that is not ASCII, or p (a
+// lower-case ASCII word) in any case.
+func containsFold(v, p string) bool {
+	c0 := p[0]
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x80 {
+			return true
+		}
+		if c|0x20 != c0 || len(v)-i < len(p) {
+			continue
+		}
+		j := 1
+		for j < len(p) && v[i+j]|0x20 == p[j] {
+			j++
+		}
+		if j == len(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // mark records weight w for every term that is a word of v.
 func (s *scorer) mark(v string, w int) {
+	if !s.mayHold(v, w) {
+		return
+	}
 	s.words.set(v)
 	for j := range s.words.spans {
 		word := s.words.word(j)
