@@ -13,6 +13,10 @@
 #             two in each round), and a bare Fiber handler serving the gateway's bytes
 #   search    cached /v1/search (10 records) vs bare Fiber serving the same bytes
 #   records   cached /v1/records/{id} vs bare Fiber serving the same bytes
+#   fed       cached federated /v1/search page (10 records merged from the
+#             network, two members' IZ SRU and the external SRU 2.0 target)
+#             vs the cached single-target page of the same query, both from
+#             one gateway configured with that group
 #   miss      a miss's added latency at 5 ms and 50 ms simulated Alma latency,
 #             JSON and SRU (BenchmarkMiss, medians)
 #   allocs    allocations per cached hit, gateway vs bare Fiber (BenchmarkCachedHit -benchmem)
@@ -30,7 +34,12 @@
 # Tunables (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_NICE (the
 # run's niceness, and its autogroup's, -15 as root, else 0), BENCH_CONNS (wrk
 # connections, 64), BENCH_SOAK (memory soak per run, 40s), BENCH_MISS_N
-# (BenchmarkMiss iterations, 40). Needs go, curl, wrk, taskset, nginx,
+# (BenchmarkMiss iterations, 40), BENCH_PROFILE (a directory: after the
+# search and records pieces, a second gateway, pinned alike, started with
+# -cpuprofile, takes BENCH_DURATION of the same wrk load alone and writes
+# DIR/search.pprof and DIR/records.pprof, with the binary as DIR/gateway
+# for `go tool pprof DIR/gateway DIR/search.pprof`; the measured rounds
+# are never profiled). Needs go, curl, wrk, taskset, nginx,
 # varnishd and yaz-marcdump (bash scripts/install-tools.sh). Everything
 # listens on 127.0.0.1 only; a watchdog ends the run after 20 minutes, and
 # any side that fails (a non-2xx, a socket error, a process gone, a miss
@@ -47,7 +56,7 @@ cd "$(dirname "$0")/.."
 
 rows_out=""
 if [ "${1:-}" = "-o" ]; then rows_out=$2; shift 2; fi
-all=(sru search records miss allocs convert stampede memory)
+all=(sru search records fed miss allocs convert stampede memory)
 pieces=("$@")
 [ ${#pieces[@]} -gt 0 ] || pieces=("${all[@]}")
 for p in "${pieces[@]}"; do
@@ -177,7 +186,7 @@ load_start=$(loadavg)
 log "load average at start: $load_start"
 
 # ---------------------------------------------------------------- processes
-if any sru search records stampede memory; then
+if any sru search records fed stampede memory; then
   "$work/gateway" simulate -addr 127.0.0.1:0 >"$work/sim.out" 2>&1 &
   simpid=$!; pids+=("$simpid")
   sru=$(wait_line "$work/sim.out" 'NZ SRU:' | awk '{print $3}')
@@ -187,10 +196,11 @@ if any sru search records stampede memory; then
   # throttle the miss-heavy runs, so it is raised. Everything else is default.
   printf 'upstream:\n  rate_per_second: 100000\n  rate_burst: 10000\n' >"$work/gw.yaml"
 fi
+gwflags=() # more flags for start_gateway's gateway
 start_gateway() { # start_gateway CONFIG OUTFILE [VAR=value...]: sets $gwbase and $gwpid; pinned
   local cfg=$1 out=$2
   shift 2
-  "${SERVER[@]}" ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$@" "$work/gateway" -config "$cfg" >"$out" 2>"$out.err" &
+  "${SERVER[@]}" ALMA_SRU_URL="$sru" GATEWAY_ADDR=127.0.0.1:0 "$@" "$work/gateway" -config "$cfg" "${gwflags[@]}" >"$out" 2>"$out.err" &
   gwpid=$!
   pids+=("$gwpid")
   gwbase=$(wait_line "$out" 'gateway listening on' | awk '{print $4}')
@@ -261,17 +271,70 @@ v1_target() { # v1_target NAME LABEL URL
   row "| cached $label | gateway $(field "$s" gateway) rps ($(bytes_of "$u") B) | bare Fiber, same bytes $(field "$s" bare-fiber) rps | **$r** ($(field "$s" min)–$(field "$s" max)) | ≥ 0.90 | $(verdict "$r" 0.9) |"
   kill "$fppid"
 }
+# profile_gateway NAME PATH: with BENCH_PROFILE set, a fresh gateway with
+# -cpuprofile serves PATH (warmed, a cache hit) to one wrk run, then stops
+# and writes $BENCH_PROFILE/NAME.pprof.
+profile_gateway() {
+  [ -n "${BENCH_PROFILE:-}" ] || return 0
+  local name=$1 path=$2 prof
+  mkdir -p "$BENCH_PROFILE"
+  prof="$(cd "$BENCH_PROFILE" && pwd)/$name.pprof"
+  cp "$work/gateway" "$BENCH_PROFILE/gateway"
+  gwflags=(-cpuprofile "$prof")
+  start_gateway "$work/gw.yaml" "$work/prof-$name.out"
+  gwflags=()
+  curl -sf -o /dev/null "$gwbase$path" || die "GET $gwbase$path failed"
+  must_hit "profiled gateway" "$gwbase$path"
+  local r; r=$(one_run "profiled-$name" "$gwbase$path" "$gwpid")
+  kill "$gwpid"; wait "$gwpid" 2>/dev/null || true
+  [ -s "$prof" ] || die "the profiled gateway wrote no $prof"
+  log "  profile of $name ($r rps under the profiler): $prof"
+}
 # stripmeta drops the per-request meta block (request id, age) of a /v1 body.
 stripmeta() { sed -E 's/,"meta":\{[^}]*\}\}?$//'; }
 if want search; then
   log "search: cached /v1/search (10 records) vs a bare Fiber handler serving the same bytes"
   v1_target search '`/v1/search`, 10 records' "$gw/v1/search?q=history"
+  profile_gateway search "/v1/search?q=history"
 fi
 if want records; then
   log "records: cached /v1/records/{id} vs a bare Fiber handler serving the same bytes"
   id=$(curl -sf "$gw/v1/search?q=history&limit=1" | grep -oE '"mms_id":"[0-9]+"' | head -1 | grep -oE '[0-9]+') ||
     die "no MMS ID in $gw/v1/search?q=history&limit=1"
   v1_target records '`/v1/records/{id}`' "$gw/v1/records/$id"
+  profile_gateway records "/v1/records/$id"
+fi
+
+# ------------------------------- cached federated page vs single-target page
+if want fed; then
+  log "fed: cached federated /v1/search page (4 targets) vs the cached single-target page, one gateway"
+  # The simulator's members (code, SRU URL) and its external target, as
+  # gateway simulate printed them, configured as an operator would.
+  {
+    cat "$work/gw.yaml"
+    echo "members:"
+    awk '$1 ~ /^[0-9A-Z_]+$/ && / SRU http/ { for (i = 1; i <= NF; i++) if ($i == "SRU") print "  - code: " $1 "\n    sru_url: " $(i + 1) }' "$work/sim.out"
+    ext=$(awk '/external:/ {print $2}' "$work/sim.out")
+    printf 'targets:\n  - name: ext\n    url: %s\n    version: "2.0"\n    page_size: 25\n    index_map:\n' "$ext"
+    printf '      alma.all_for_ui: cql.serverChoice\n      alma.title: dc.title\n      alma.creator: dc.creator\n      alma.isbn: bath.isbn\n'
+  } >"$work/fed.yaml"
+  mapfile -t members < <(awk '/^members:/ {m = 1; next} m && /code:/ {print $3}' "$work/fed.yaml")
+  [ ${#members[@]} -ge 2 ] || die "no members found in the simulator's output ($work/sim.out)"
+  printf 'groups:\n  all: [nz, %s, %s, ext]\n' "${members[0]}" "${members[1]}" >>"$work/fed.yaml"
+  start_gateway "$work/fed.yaml" "$work/fedgw.out"
+  fedgw=$gwbase fedpid=$gwpid
+  single="$fedgw/v1/search?q=history" merged="$fedgw/v1/search?q=history&targets=all"
+  for u in "$single" "$merged"; do
+    for _ in 1 2 3; do curl -sf -o /dev/null "$u" || die "GET $u failed"; done
+    must_hit "federating gateway" "$u"
+  done
+  [ "$(curl -s "$merged" | grep -o '"status":"ok"' | wc -l)" = 4 ] || die "the merged page does not have four targets answering ok: $merged"
+  compare "$work/fed.rounds" fed "$merged" "$fedpid" single "$single" "$fedpid"
+  must_hit "federating gateway" "$single"; must_hit "federating gateway" "$merged"
+  s=$("$work/rounds" ratio -a fed -b single "$work/fed.rounds")
+  r=$(field "$s" ratio)
+  row "| cached federated \`/v1/search\` page, 10 records of 4 targets | gateway $(field "$s" fed) rps ($(bytes_of "$merged") B) | the same gateway's cached single-target page $(field "$s" single) rps ($(bytes_of "$single") B) | **$r** ($(field "$s" min)–$(field "$s" max)) | ≥ 1.00 | $(verdict "$r" 1) |"
+  kill "$fedpid"; wait "$fedpid" 2>/dev/null || true
 fi
 
 # ----------------------------------------------- miss latency (Go benchmark)

@@ -236,12 +236,18 @@ func (l *Loader) Get(ctx context.Context, key string, life Lifetime, load LoadFu
 // path without a load function, a context or a timer: it allocates
 // nothing.
 func (l *Loader) Cached(key string) (Result, bool) {
+	return l.CachedAt(key, l.now())
+}
+
+// CachedAt is Cached for a caller that has read the Loader's clock (its
+// LoaderOptions.Now) already: a hit then costs no clock read of its own.
+func (l *Loader) CachedAt(key string, now time.Time) (Result, bool) {
 	b, ok := l.mem.Get(key)
 	if !ok {
 		return Result{}, false
 	}
 	e, err := decodeEntry(b)
-	if err != nil || e.stateAt(l.now()) != stateFresh {
+	if err != nil || e.stateAt(now) != stateFresh {
 		return Result{}, false // Get deals with it
 	}
 	l.hits.Add(1)

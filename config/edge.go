@@ -27,6 +27,12 @@ type EdgeLimits struct {
 	// a request head (request line and headers; larger is 431). Zero means
 	// 16 KiB; it must hold limits.max_url_bytes plus 1 KiB of headers.
 	ReadBufferBytes int `yaml:"read_buffer_bytes"`
+	// WriteBufferBytes is each connection's write buffer: an answer whose
+	// head and body fit in it goes out in one write system call, a larger
+	// one in several (a cached page of 10 records, JSON or MARCXML, fits
+	// the default). A connection keeps it while it is open. Zero means 32
+	// KiB; at least 4 KiB, at most 1 MiB.
+	WriteBufferBytes int `yaml:"write_buffer_bytes"`
 	// MaxConnectionsPerClient caps the open connections of one client
 	// address (an IPv6 client by its /64); one over is answered 503 with
 	// Retry-After and closed. Peers in limits.trusted_proxies are not
@@ -50,6 +56,9 @@ func (l *EdgeLimits) applyDefaults() {
 	}
 	if l.ReadBufferBytes == 0 {
 		l.ReadBufferBytes = 16 << 10
+	}
+	if l.WriteBufferBytes == 0 {
+		l.WriteBufferBytes = 32 << 10
 	}
 	if l.MaxConnectionsPerClient == 0 {
 		l.MaxConnectionsPerClient = 64
@@ -94,6 +103,8 @@ func (c *Config) validateEdge() error {
 		return errors.New("config: limits.read_buffer_bytes must be at least limits.max_url_bytes plus 1024 (it holds the request head)")
 	case c.Limits.ReadBufferBytes > 1<<20:
 		return errors.New("config: limits.read_buffer_bytes must be at most 1 MiB")
+	case c.Limits.WriteBufferBytes < 4<<10 || c.Limits.WriteBufferBytes > 1<<20:
+		return errors.New("config: limits.write_buffer_bytes must be from 4096 to 1 MiB")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/almanet/gateway/internal/stdnum"
 	"github.com/almanet/gateway/transform"
@@ -92,11 +93,65 @@ type idEntry struct {
 	item, next int32 // item -1: left out of the join
 }
 
+// scratch is one Merge's working memory. It is pooled: a merge of 4 × 100
+// records needs some 200 kB of it (the identifier map above all), and
+// allocating that anew each time made the garbage collector the merge's
+// largest cost (issue 23). Nothing in it outlives the Merge: the clusters
+// and everything they hold are allocated for the caller.
+type scratch struct {
+	items   []item
+	arena   []byte
+	keys    [][2]int32 // the work key; [0] -1 when the record has none
+	parts   [][2]int32
+	isbns   [][2]int32
+	isbnOf  [][2]int32 // isbns[isbnOf[i][0]:isbnOf[i][1]]
+	byKey   map[idKey]int32
+	groups  []idGroup
+	entries []idEntry
+	keyHead map[string]int32
+	prev    []int32
+	u       union
+	kb      keyBuilder
+	// cluster membership: group[root] (-1 none yet), then the members of
+	// every cluster in one list, at start[g]:start[g+1]
+	group   []int32
+	start   []int32
+	members []int32
+	cursor  []int32
+	hs      holdingSet
+	sc      scorer
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{byKey: map[idKey]int32{}, keyHead: map[string]int32{}}
+}}
+
+// release drops what points into the sources and returns s to the pool.
+func (s *scratch) release() {
+	clear(s.items)
+	clear(s.byKey)
+	clear(s.keyHead)
+	s.hs.reset()
+	s.sc.terms = s.sc.terms[:0]
+	scratchPool.Put(s)
+}
+
+// sized returns b with length n, reusing its array when it is large enough;
+// the elements are not cleared.
+func sized[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
 // Merge clusters the sources' records, ranks the clusters and sorts them
 // (see the package comment). It never changes the sources' records. Records
 // without a parsed record (Rec nil) are left out.
 func Merge(sources []Source, opt Options) []*Cluster {
-	var items []item
+	s := scratchPool.Get().(*scratch)
+	defer s.release()
+	items := s.items[:0]
 	for si := range sources {
 		for ri := range sources[si].Records {
 			if sources[si].Records[ri].Rec != nil {
@@ -104,17 +159,19 @@ func Merge(sources []Source, opt Options) []*Cluster {
 			}
 		}
 	}
+	s.items = items
 	n := len(items)
-	u := newUnion(n, len(sources))
+	u := &s.u
+	u.reset(n, len(sources))
 
 	// Every record's work key and the ISBN-13s of its ISBNs go into one
 	// arena, made a string once, so that map keys are substrings of it.
-	var kb keyBuilder
-	arena := make([]byte, 0, n*80)
-	keys := make([][2]int32, n) // the work key; [0] -1 when the record has none
-	parts := make([][2]int32, n)
-	isbns := make([][2]int32, 0, n)
-	isbnOf := make([][2]int32, n) // isbns[isbnOf[i][0]:isbnOf[i][1]]
+	kb := &s.kb
+	arena := s.arena[:0]
+	keys := sized(s.keys, n)
+	parts := sized(s.parts, n)
+	isbns := s.isbns[:0]
+	isbnOf := sized(s.isbnOf, n)
 	for i, it := range items {
 		r := it.rec.Rec
 		start := len(arena)
@@ -126,6 +183,7 @@ func Merge(sources []Source, opt Options) []*Cluster {
 		} else {
 			arena = arena[:start]
 			keys[i] = [2]int32{-1, -1}
+			parts[i] = [2]int32{}
 		}
 		isbnOf[i][0] = int32(len(isbns))
 		for _, s := range r.ISBNs {
@@ -139,13 +197,14 @@ func Merge(sources []Source, opt Options) []*Cluster {
 		}
 		isbnOf[i][1] = int32(len(isbns))
 	}
+	s.arena, s.keys, s.parts, s.isbns, s.isbnOf = arena, keys, parts, isbns, isbnOf
 	text := string(arena)
 	sub := func(s [2]int32) string { return text[s[0]:s[1]] }
 
 	// Identifiers, in SPEC 9.4's order, grouped.
-	byKey := make(map[idKey]int32, n*3)
-	groups := make([]idGroup, 0, n*3)
-	entries := make([]idEntry, 0, n*3)
+	byKey := s.byKey
+	groups := s.groups[:0]
+	entries := s.entries[:0]
 	add := func(key idKey, i int32) {
 		g, ok := byKey[key]
 		if !ok {
@@ -168,7 +227,7 @@ func Merge(sources []Source, opt Options) []*Cluster {
 	for i, it := range items {
 		i := int32(i)
 		src, r := &sources[it.src], it.rec.Rec
-		u.targets[i].set(it.src)
+		u.setTarget(i, it.src)
 		if src.NZ && r.MMSID != "" {
 			add(idKey{'n', "", r.MMSID}, i)
 		}
@@ -198,6 +257,7 @@ func Merge(sources []Source, opt Options) []*Cluster {
 			add(idKey{'s', "", s}, i)
 		}
 	}
+	s.groups, s.entries = groups, entries
 	// Which ISBNs name a work: not one on several records of one target
 	// (a set's, or a reused one), nor one on records of different volumes.
 	// The classes are marked on every record before any join.
@@ -228,8 +288,9 @@ func Merge(sources []Source, opt Options) []*Cluster {
 
 	// Then the work key, where it cannot be wrong: each record meets the
 	// earlier records of its key.
-	keyHead := make(map[string]int32, n)
-	prev := make([]int32, n)
+	keyHead := s.keyHead
+	prev := sized(s.prev, n)
+	s.prev = prev
 	for i := range items {
 		i := int32(i)
 		prev[i] = -1
@@ -248,8 +309,9 @@ func Merge(sources []Source, opt Options) []*Cluster {
 			}
 		}
 	}
-	clusters := u.clusters(items, sources)
-	sc := newScorer(opt.Terms)
+	clusters := s.clusters(sources)
+	sc := &s.sc
+	sc.reset(opt.Terms)
 	for _, c := range clusters {
 		c.Score = sc.score(c)
 	}
@@ -329,44 +391,32 @@ const (
 	classISSN
 )
 
-// bits is a small set of source indexes.
-type bits []uint64
-
-func (b bits) set(i int) { b[i/64] |= 1 << (i % 64) }
-
-func (b bits) or(o bits) {
-	for i := range b {
-		b[i] |= o[i]
-	}
-}
-
-func and(a, b bits) bool {
-	for i := range a {
-		if a[i]&b[i] != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // union is a union-find over the items whose root is always the lowest
 // index, so that the outcome does not depend on the order of joins; each
-// root carries its cluster's identifier classes and targets.
+// root carries its cluster's identifier classes and targets (a set of
+// source indexes, words uint64s per item in targets).
 type union struct {
 	parent  []int32
 	mask    []uint8
-	targets []bits
+	words   int
+	targets []uint64
 }
 
-func newUnion(n, nSources int) *union {
-	words := (nSources + 63) / 64
-	backing := make([]uint64, n*words)
-	u := &union{parent: make([]int32, n), mask: make([]uint8, n), targets: make([]bits, n)}
+// reset makes u n singletons over nSources sources.
+func (u *union) reset(n, nSources int) {
+	u.words = (nSources + 63) / 64
+	u.parent = sized(u.parent, n)
+	u.mask = sized(u.mask, n)
+	u.targets = sized(u.targets, n*u.words)
 	for i := range u.parent {
 		u.parent[i] = int32(i)
-		u.targets[i] = bits(backing[i*words : (i+1)*words : (i+1)*words])
 	}
-	return u
+	clear(u.mask)
+	clear(u.targets)
+}
+
+func (u *union) setTarget(i int32, src int) {
+	u.targets[int(i)*u.words+src/64] |= 1 << (src % 64)
 }
 
 func (u *union) find(i int32) int32 {
@@ -388,37 +438,94 @@ func (u *union) union(a, b int32) int32 {
 	}
 	u.parent[b] = a
 	u.mask[a] |= u.mask[b]
-	u.targets[a].or(u.targets[b])
+	ta, tb := u.targets[int(a)*u.words:][:u.words], u.targets[int(b)*u.words:][:u.words]
+	for w := range ta {
+		ta[w] |= tb[w]
+	}
 	return a
 }
 
 // compatible reports whether the clusters of roots a and b may be joined by
 // the key alone: no target in common, and no identifier class in common.
 func (u *union) compatible(a, b int32) bool {
-	return u.mask[a]&u.mask[b] == 0 && !and(u.targets[a], u.targets[b])
+	if u.mask[a]&u.mask[b] != 0 {
+		return false
+	}
+	ta, tb := u.targets[int(a)*u.words:][:u.words], u.targets[int(b)*u.words:][:u.words]
+	for w := range ta {
+		if ta[w]&tb[w] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
-// clusters builds one Cluster per root, in the order of their first records.
-func (u *union) clusters(items []item, sources []Source) []*Cluster {
-	index := make(map[int32]int, len(items))
-	var groups [][]int32
+// clusters builds one Cluster per root, in the order of their first
+// records. The clusters, their sources, their holdings and the holdings'
+// types are each allocated once for all clusters, each cluster's slices
+// capped at their length, so that the merge makes a handful of allocations
+// however many clusters it yields.
+func (s *scratch) clusters(sources []Source) []*Cluster {
+	items, u := s.items, &s.u
+	n := len(items)
+	group := sized(s.group, n)
+	for i := range group {
+		group[i] = -1
+	}
+	count := sized(s.start, n+1)[:0]
+	holdings, types := 0, 0 // upper bounds of what the clusters hold
 	for i := range items {
 		r := u.find(int32(i))
-		g, ok := index[r]
-		if !ok {
-			g = len(groups)
-			index[r] = g
-			groups = append(groups, nil)
+		g := group[r]
+		if g < 0 {
+			g = int32(len(count))
+			group[r] = g
+			count = append(count, 0)
 		}
-		groups[g] = append(groups[g], int32(i))
+		count[g]++
+		rec := items[i].rec.Rec
+		holdings += len(rec.Holdings)
+		for _, h := range rec.Holdings {
+			types += len(h.Types)
+		}
+		if sources[items[i].src].Member != "" {
+			holdings++
+			types += min(len(rec.Availability), 3)
+		}
 	}
-	out := make([]*Cluster, len(groups))
-	for gi, g := range groups {
-		out[gi] = build(g, items, sources)
+	ng := len(count)
+	// count becomes start: group g's members are members[start[g]:start[g+1]].
+	start := append(count, 0)
+	at := int32(0)
+	for g := range ng {
+		c := start[g]
+		start[g] = at
+		at += c
+	}
+	start[ng] = at
+	members := sized(s.members, n)
+	cursor := append(sized(s.cursor, 0), start[:ng]...)
+	s.group, s.start, s.members, s.cursor = group, start, members, cursor
+	// Filled in index order, so that each cluster's members are in index
+	// order.
+	for i := range items {
+		g := group[u.find(int32(i))]
+		members[cursor[g]] = int32(i)
+		cursor[g]++
+	}
+
+	cs := make([]Cluster, ng)
+	out := make([]*Cluster, ng)
+	refs := make([]Ref, n)
+	hold := make([]transform.Holding, 0, max(holdings, 1))
+	typ := make([]string, 0, max(types, 1))
+	for g := range ng {
+		c := &cs[g]
+		hold, typ = s.build(c, members[start[g]:start[g+1]], refs[start[g]:start[g+1]:start[g+1]], sources, hold, typ)
+		out[g] = c
 	}
 	return out
 }
-
 func weightOf(s *Source) float64 {
 	if s.Weight == 0 {
 		return 1
@@ -426,8 +533,11 @@ func weightOf(s *Source) float64 {
 	return s.Weight
 }
 
-// build makes the cluster of items g (in index order).
-func build(g []int32, items []item, sources []Source) *Cluster {
+// build makes cluster c of items g (in index order), its Sources in refs
+// (len(g) long); its holdings and their types are appended to hold and
+// typ, which it returns.
+func (s *scratch) build(c *Cluster, g []int32, refs []Ref, sources []Source, hold []transform.Holding, typ []string) ([]transform.Holding, []string) {
+	items := s.items
 	pref := g[0]
 	better := func(a, b int32) bool { // a preferred over b
 		sa, sb := &sources[items[a].src], &sources[items[b].src]
@@ -442,7 +552,7 @@ func build(g []int32, items []item, sources []Source) *Cluster {
 		}
 		return items[a].rec.Position < items[b].rec.Position
 	}
-	c := &Cluster{Sources: make([]Ref, 0, len(g)), first: items[g[0]].src, Position: items[g[0]].rec.Position}
+	*c = Cluster{Sources: refs[:0], first: items[g[0]].src, Position: items[g[0]].rec.Position}
 	for _, i := range g {
 		it := items[i]
 		if better(i, pref) {
@@ -464,54 +574,85 @@ func build(g []int32, items []item, sources []Source) *Cluster {
 	c.id = p.rec.ID
 	c.year = yearOf(c.Record.Year)
 
-	var hb holdingSet
-	hb.add852s(c.Record.Holdings)
+	hs := &s.hs
+	hs.reset()
+	hs.add852s(c.Record.Holdings)
 	for _, i := range g {
 		if i != pref {
-			hb.add852s(items[i].rec.Rec.Holdings)
+			hs.add852s(items[i].rec.Rec.Holdings)
 		}
 	}
 	for _, i := range g {
 		it := items[i]
 		if m := sources[it.src].Member; m != "" {
-			hb.addIZ(m, sources[it.src].MemberName, it.rec.Rec)
+			hs.addIZ(m, sources[it.src].MemberName, it.rec.Rec)
 		}
 	}
-	c.Holdings = hb.list
-	if c.Holdings == nil {
-		c.Holdings = []transform.Holding{}
-	}
-	return c
+	at := len(hold)
+	hold, typ = hs.appendTo(hold, typ)
+	c.Holdings = hold[at:len(hold):len(hold)] // never nil: hold has an array
+	return hold, typ
 }
 
 // holdingSet is the union of holdings, one per institution in first-seen
-// order, types in the order print, electronic, digital, then others.
+// order, types in the order print, electronic, digital, then others in
+// first-seen order.
 type holdingSet struct {
-	list []transform.Holding
+	list []holdingTypes
 }
 
-func (h *holdingSet) find(inst string) int {
-	for i := range h.list {
-		if h.list[i].Institution == inst {
-			return i
+// holdingTypes is one holding of a holdingSet: the types print,
+// electronic and digital as bits, the others in a list.
+type holdingTypes struct {
+	inst, izID, name string
+	known            uint8
+	others           []string
+}
+
+// The known types, in their order.
+var knownTypes = [...]string{"print", "electronic", "digital"}
+
+func (h *holdingSet) reset() {
+	clear(h.list)
+	h.list = h.list[:0]
+}
+
+// add merges one holding into the set and returns its index.
+func (h *holdingSet) add(inst, izID, name string, types []string) int {
+	i := -1
+	for j := range h.list {
+		if h.list[j].inst == inst {
+			i = j
+			break
 		}
 	}
-	return -1
-}
-
-func (h *holdingSet) add(inst, izID, name string, types []string) {
-	i := h.find(inst)
 	if i < 0 {
-		h.list = append(h.list, transform.Holding{Institution: inst, IZMMSID: izID, Name: name, Types: orderTypes(nil, types)})
-		return
+		h.list = append(h.list, holdingTypes{inst: inst, izID: izID, name: name})
+		i = len(h.list) - 1
+	} else {
+		if h.list[i].izID == "" {
+			h.list[i].izID = izID
+		}
+		if h.list[i].name == "" {
+			h.list[i].name = name
+		}
 	}
-	if h.list[i].IZMMSID == "" {
-		h.list[i].IZMMSID = izID
+	x := &h.list[i]
+	for _, t := range types {
+		switch t {
+		case "print":
+			x.known |= 1
+		case "electronic":
+			x.known |= 2
+		case "digital":
+			x.known |= 4
+		default:
+			if !slices.Contains(x.others, t) {
+				x.others = append(x.others, t)
+			}
+		}
 	}
-	if h.list[i].Name == "" {
-		h.list[i].Name = name
-	}
-	h.list[i].Types = orderTypes(h.list[i].Types, types)
+	return i
 }
 
 func (h *holdingSet) add852s(hs []transform.Holding) {
@@ -523,46 +664,33 @@ func (h *holdingSet) add852s(hs []transform.Holding) {
 // addIZ adds the holding an IZ record stands for: member holds it, with the
 // types its AVA (print), AVE (electronic) and AVD (digital) fields show.
 func (h *holdingSet) addIZ(member, name string, r *transform.Record) {
-	var types []string
+	x := &h.list[h.add(member, r.MMSID, name, nil)]
 	for _, a := range r.Availability {
 		switch a.Kind {
 		case "physical":
-			types = append(types, "print")
+			x.known |= 1
 		case "electronic":
-			types = append(types, "electronic")
+			x.known |= 2
 		case "digital":
-			types = append(types, "digital")
+			x.known |= 4
 		}
 	}
-	h.add(member, r.MMSID, name, types)
 }
 
-var typeOrder = map[string]int{"print": 0, "electronic": 1, "digital": 2}
-
-// orderTypes returns the union of have and add (a new slice, never one of
-// the records'), known types first in their fixed order.
-func orderTypes(have, add []string) []string {
-	out := make([]string, 0, len(have)+len(add))
-	out = append(out, have...)
-	for _, t := range add {
-		if !slices.Contains(out, t) {
-			out = append(out, t)
+// appendTo appends the set's holdings to hold, their types to typ (each
+// holding's Types capped at its length, never nil), and returns both.
+func (h *holdingSet) appendTo(hold []transform.Holding, typ []string) ([]transform.Holding, []string) {
+	for _, x := range h.list {
+		at := len(typ)
+		for b, t := range knownTypes {
+			if x.known&(1<<b) != 0 {
+				typ = append(typ, t)
+			}
 		}
+		typ = append(typ, x.others...)
+		hold = append(hold, transform.Holding{Institution: x.inst, IZMMSID: x.izID, Name: x.name, Types: typ[at:len(typ):len(typ)]})
 	}
-	slices.SortStableFunc(out, func(a, b string) int {
-		ra, oka := typeOrder[a]
-		rb, okb := typeOrder[b]
-		switch {
-		case oka && okb:
-			return ra - rb
-		case oka:
-			return -1
-		case okb:
-			return 1
-		}
-		return 0
-	})
-	return out
+	return hold, typ
 }
 
 func yearOf(s string) int {

@@ -289,6 +289,38 @@ func TestRanking(t *testing.T) {
 	}
 }
 
+// TestScoreFolding holds the scorer to the words' folding, through its
+// shortcut for ASCII fields (mayHold): a term found in any case, through a
+// digraph or a diacritic, as a prefix when truncated, and never inside
+// another word.
+func TestScoreFolding(t *testing.T) {
+	tests := []struct {
+		query, title string
+		want         float64
+	}{
+		{`alma.creator=Müller`, "Mueller lectures", weightTitle},
+		{`alma.creator=Müller`, "MÜLLER LECTURES", weightTitle},
+		{`alma.creator=Müller`, "MUELLER: lectures", weightTitle},
+		{`alma.creator=Mueller`, "Muller lectures", weightTitle},
+		{`alma.creator=Müller`, "Mullers lectures", 0},
+		{`alma.title=history`, "Prehistory", 0},
+		{`alma.title=history`, "HISTORY", weightTitle},
+		{`alma.title=histor*`, "Historiography", weightTitle},
+		{`alma.title=straße`, "Strasse und Weg", weightTitle},
+		{`alma.title=1984`, "Nineteen 1984", weightTitle},
+		{`alma.title=lyrics`, "Lyrics", weightTitle}, // no a, o or u: the whole term must be there
+		{`alma.title=lyrics`, "Lyric", 0},
+	}
+	for _, tt := range tests {
+		var sc scorer
+		sc.reset(Terms(tt.query))
+		c := &Cluster{Record: rec{id: "1", title: tt.title}.parse(t), Weight: 1}
+		if got := sc.score(c); got != tt.want {
+			t.Errorf("%s on the title %q scores %v, want %v", tt.query, tt.title, got, tt.want)
+		}
+	}
+}
+
 func TestTerms(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{`alma.title="Data and Society"`, "data and society"},
@@ -305,7 +337,9 @@ func TestTerms(t *testing.T) {
 		}
 	}
 	c := &Cluster{Record: rec{id: "1", title: "Computing"}.parse(t), Weight: 1}
-	if got := newScorer([]string{"comput*"}).score(c); got != weightTitle {
+	var sc scorer
+	sc.reset([]string{"comput*"})
+	if got := sc.score(c); got != weightTitle {
 		t.Errorf("a truncated term scores %v on the title, want %v", got, weightTitle)
 	}
 }

@@ -83,25 +83,97 @@ func Terms(query string) []string {
 
 // scorer computes relevance with reused buffers.
 type scorer struct {
-	terms   []string
-	prefix  []bool // terms[i] ended in '*': a prefix
-	hits    []int  // per term, the set of field weights that hold it
-	digits  bool   // some term holds a digit
-	scratch []byte
+	terms  []string
+	prefix []bool // terms[i] ended in '*': a prefix
+	hits   []int  // per term, the set of field weights that hold it
+	digits bool   // some term holds a digit
+	// pre is, per term, what an ASCII field must contain (in any case)
+	// for one of its words to fold to the term: the term up to its first
+	// a, o or u (the first place a digraph's e may have been folded
+	// away), all of it if it has none; "" for a term that is not ASCII.
+	pre   []string
+	words wordList
 }
 
-func newScorer(terms []string) *scorer {
-	s := &scorer{terms: make([]string, len(terms)), prefix: make([]bool, len(terms)), hits: make([]int, len(terms))}
+// reset makes s score terms, reusing its buffers.
+func (s *scorer) reset(terms []string) {
+	s.terms = sized(s.terms, len(terms))
+	s.prefix = sized(s.prefix, len(terms))
+	s.hits = sized(s.hits, len(terms))
+	s.pre = sized(s.pre, len(terms))
+	s.digits = false
 	for i, t := range terms {
 		s.terms[i], s.prefix[i] = strings.CutSuffix(t, "*")
 		s.digits = s.digits || strings.ContainsAny(t, "0123456789")
+		t = s.terms[i]
+		switch k := strings.IndexAny(t, "aou"); {
+		case t == "" || !ascii(t):
+			s.pre[i] = ""
+		case k >= 0:
+			s.pre[i] = t[:k+1]
+		default:
+			s.pre[i] = t
+		}
 	}
-	return s
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// mayHold reports whether v may hold a term not yet marked with w: v is
+// not ASCII, or it holds the term's pre in some case. Folding an ASCII
+// field only lowers its letters and drops an e after a, o or u, so a word
+// that folds to the term starts with its pre; most fields hold no term,
+// and this spares folding them.
+func (s *scorer) mayHold(v string, w int) bool {
+	for i, p := range s.pre {
+		if s.hits[i]&w != 0 {
+			continue
+		}
+		if p == "" || containsFold(v, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether v holds a byte that is not ASCII, or p (a
+// lower-case ASCII word) in any case.
+func containsFold(v, p string) bool {
+	c0 := p[0]
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x80 {
+			return true
+		}
+		if c|0x20 != c0 || len(v)-i < len(p) {
+			continue
+		}
+		j := 1
+		for j < len(p) && v[i+j]|0x20 == p[j] {
+			j++
+		}
+		if j == len(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // mark records weight w for every term that is a word of v.
 func (s *scorer) mark(v string, w int) {
-	s.scratch = eachWord(s.scratch, v, func(word []byte) {
+	if !s.mayHold(v, w) {
+		return
+	}
+	s.words.set(v)
+	for j := range s.words.spans {
+		word := s.words.word(j)
 		for i, t := range s.terms {
 			if s.hits[i]&w != 0 {
 				continue
@@ -110,7 +182,7 @@ func (s *scorer) mark(v string, w int) {
 				s.hits[i] |= w
 			}
 		}
-	})
+	}
 }
 
 // score is a cluster's relevance: for every term, the weights of the fields
@@ -149,15 +221,25 @@ func (s *scorer) score(c *Cluster) float64 {
 // sortClusters orders clusters by s, every order ending in the same
 // tie-breakers, so that the result is one order for one input.
 func sortClusters(cs []*Cluster, s Sort) {
+	// Each comparison is made only when the ones before it tie (cmp.Or
+	// would make all six for every pair).
 	ties := func(a, b *Cluster) int {
-		return cmp.Or(
-			cmp.Compare(b.Score, a.Score),
-			cmp.Compare(len(b.Holdings), len(a.Holdings)),
-			cmp.Compare(len(b.Sources), len(a.Sources)),
-			cmp.Compare(a.Position, b.Position),
-			cmp.Compare(a.first, b.first),
-			cmp.Compare(a.id, b.id),
-		)
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(b.Holdings), len(a.Holdings)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(b.Sources), len(a.Sources)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Position, b.Position); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.first, b.first); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
 	}
 	var f func(a, b *Cluster) int
 	switch s {
@@ -166,13 +248,27 @@ func sortClusters(cs []*Cluster, s Sort) {
 			if (a.year == 0) != (b.year == 0) {
 				return cmp.Compare(b.year, a.year) // unknown (0) last
 			}
-			return cmp.Or(cmp.Compare(b.year, a.year), ties(a, b))
+			if c := cmp.Compare(b.year, a.year); c != 0 {
+				return c
+			}
+			return ties(a, b)
 		}
 	case SortTitle:
-		f = func(a, b *Cluster) int { return cmp.Or(strings.Compare(a.title, b.title), ties(a, b)) }
+		f = func(a, b *Cluster) int {
+			if c := strings.Compare(a.title, b.title); c != 0 {
+				return c
+			}
+			return ties(a, b)
+		}
 	case SortPosition:
 		f = func(a, b *Cluster) int {
-			return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.first, b.first), ties(a, b))
+			if c := cmp.Compare(a.Position, b.Position); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.first, b.first); c != 0 {
+				return c
+			}
+			return ties(a, b)
 		}
 	default:
 		f = ties

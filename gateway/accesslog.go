@@ -145,7 +145,7 @@ func (a *accessLog) write(c *fiber.Ctx, client net.IP, start, now time.Time) {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, int64(sentBytes(c)), 10)
 	b = append(b, `,"ms":`...)
-	b = strconv.AppendFloat(b, float64(now.Sub(start).Microseconds())/1000, 'f', 3, 64)
+	b = appendMillis(b, now.Sub(start))
 	b = append(b, "}\n"...)
 	a.mu.Lock()
 	if a.every > 0 && !a.shut {
@@ -161,6 +161,16 @@ func (a *accessLog) write(c *fiber.Ctx, client net.IP, start, now time.Time) {
 	*bp = b
 	a.pool.Put(bp)
 	a.pool.Put(pp)
+}
+
+// appendMillis appends d in milliseconds with three decimals (0.412),
+// from whole microseconds with integer arithmetic: strconv.AppendFloat was
+// a seventh of a line's cost.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := max(0, d.Microseconds())
+	b = strconv.AppendInt(b, us/1000, 10)
+	f := us % 1000
+	return append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
 }
 
 // sentBytes is the length of the body the client gets: none for HEAD, 1xx,

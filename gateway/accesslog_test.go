@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -276,5 +277,20 @@ func TestAccessLogNamesTheProxiedClient(t *testing.T) {
 		if len(lines) == 0 || lines[len(lines)-1].Client != tc.want {
 			t.Errorf("trusted proxies %v: lines %+v, want the last with client %s", tc.trusted, lines, tc.want)
 		}
+	}
+}
+
+// TestAppendMillis: the log's "ms" is what strconv.AppendFloat with three
+// decimals wrote, from whole microseconds; a negative duration is 0.
+func TestAppendMillis(t *testing.T) {
+	for _, us := range []int64{0, 1, 9, 10, 99, 100, 412, 999, 1000, 1001, 12345, 999999, 1234567890} {
+		d := time.Duration(us) * time.Microsecond
+		want := strconv.FormatFloat(float64(us)/1000, 'f', 3, 64)
+		if got := string(appendMillis(nil, d+999*time.Nanosecond)); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+	if got := string(appendMillis(nil, -time.Second)); got != "0.000" {
+		t.Errorf("a negative duration: %q, want 0.000", got)
 	}
 }

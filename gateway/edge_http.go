@@ -25,9 +25,9 @@ func (s *Server) corsHeaders(c *fiber.Ctx) {
 		return
 	}
 	h := &c.Response().Header
-	h.Set(fiber.HeaderAccessControlAllowOrigin, "*")
+	h.SetCanonical(hdrAllowOrigin, valAnyOrigin)
 	if c.Method() != fiber.MethodOptions {
-		h.Set(fiber.HeaderAccessControlExposeHeaders, corsExpose)
+		h.SetCanonical(hdrExposeHeaders, valCORSExpose)
 	}
 }
 

@@ -117,18 +117,18 @@ func TestEdgeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 4096, IdleTimeout: Duration(30 * time.Second), ReadBufferBytes: 16 << 10, MaxConnectionsPerClient: 64, HeaderTimeout: Duration(10 * time.Second)}); diff != "" {
+	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 4096, IdleTimeout: Duration(30 * time.Second), ReadBufferBytes: 16 << 10, WriteBufferBytes: 32 << 10, MaxConnectionsPerClient: 64, HeaderTimeout: Duration(10 * time.Second)}); diff != "" {
 		t.Errorf("defaults (-got +want):\n%s", diff)
 	}
 	file := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 100\n  idle_timeout: 45s\n  read_buffer_bytes: 32768\n  max_connections_per_client: 8\n  header_timeout: 5s\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("limits:\n  max_connections: 100\n  idle_timeout: 45s\n  read_buffer_bytes: 32768\n  write_buffer_bytes: 65536\n  max_connections_per_client: 8\n  header_timeout: 5s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err = config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL, "GATEWAY_IDLE_TIMEOUT": "10s", "GATEWAY_PUBLIC_URL": "https://search.example.org"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 100, IdleTimeout: Duration(10 * time.Second), ReadBufferBytes: 32 << 10, MaxConnectionsPerClient: 8, HeaderTimeout: Duration(5 * time.Second)}); diff != "" {
+	if diff := cmp.Diff(cfg.Limits.EdgeLimits, EdgeLimits{MaxConnections: 100, IdleTimeout: Duration(10 * time.Second), ReadBufferBytes: 32 << 10, WriteBufferBytes: 64 << 10, MaxConnectionsPerClient: 8, HeaderTimeout: Duration(5 * time.Second)}); diff != "" {
 		t.Errorf("file and environment (-got +want):\n%s", diff)
 	}
 	if cfg.PublicURL != "https://search.example.org" {
@@ -157,6 +157,14 @@ func TestEdgeConfig(t *testing.T) {
 	}
 	if _, err := config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL})); err == nil || !strings.Contains(err.Error(), "limits.read_buffer_bytes") {
 		t.Errorf("a read buffer smaller than the URL limit: error %v", err)
+	}
+	for _, n := range []string{"1024", "2097152"} {
+		if err := os.WriteFile(file, []byte("limits:\n  write_buffer_bytes: "+n+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(file, envOf(map[string]string{"ALMA_SRU_URL": sruURL})); err == nil || !strings.Contains(err.Error(), "limits.write_buffer_bytes") {
+			t.Errorf("write_buffer_bytes %s: error %v, want one naming limits.write_buffer_bytes", n, err)
+		}
 	}
 }
 

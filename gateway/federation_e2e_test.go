@@ -87,9 +87,7 @@ func fedEnvTB(t testing.TB, simCfg almasim.Config, mutate func(*Config)) (*testE
 	}
 	base := simS.URL()
 	cfg := Config{SRUURL: sim.SRUURL(base), APIURL: base, APIKey: sim.NZKey()}
-	for _, m := range sim.Members() {
-		cfg.Members = append(cfg.Members, Member{Code: m.Code, Name: m.Name, APIKey: m.APIKey, SRUURL: base + "/view/sru/" + m.Code})
-	}
+	names := fedTargets(&cfg, sim, base)
 	cfg.Cache.ExplainRefresh = -1
 	cfg.Upstream.Timeout = Duration(8 * time.Second)
 	cfg.Upstream.HeaderTimeout = Duration(8 * time.Second)
@@ -98,11 +96,6 @@ func fedEnvTB(t testing.TB, simCfg almasim.Config, mutate func(*Config)) (*testE
 	// Generous for a loaded test machine: the healthy targets must answer
 	// within it; only the faulted one may not.
 	cfg.Federation.FanOut.Timeout = Duration(3 * time.Second)
-	cfg.Federation.Targets = []TargetConfig{{Name: "ext", URL: sim.ExternalSRUURL(base), Version: "2.0",
-		PageSize: 25, Timeout: Duration(8 * time.Second),
-		IndexMap: map[string]string{"alma.all_for_ui": "cql.serverChoice", "alma.title": "dc.title", "alma.creator": "dc.creator", "alma.isbn": "bath.isbn"}}}
-	names := []string{NZTarget, cfg.Members[0].Code, cfg.Members[1].Code, "ext"}
-	cfg.Federation.Groups = map[string][]string{"all": names}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -128,6 +121,21 @@ func fedEnvTB(t testing.TB, simCfg almasim.Config, mutate func(*Config)) (*testE
 		simS.Close()
 	})
 	return env, names
+}
+
+// fedTargets configures the simulator's members (with their IZ SRU) and
+// its external SRU 2.0 target "ext" on cfg, and the group "all": the
+// network, two members and ext, whose names it returns.
+func fedTargets(cfg *Config, sim *almasim.Simulator, base string) []string {
+	for _, m := range sim.Members() {
+		cfg.Members = append(cfg.Members, Member{Code: m.Code, Name: m.Name, APIKey: m.APIKey, SRUURL: base + "/view/sru/" + m.Code})
+	}
+	cfg.Federation.Targets = []TargetConfig{{Name: "ext", URL: sim.ExternalSRUURL(base), Version: "2.0",
+		PageSize: 25, Timeout: Duration(8 * time.Second),
+		IndexMap: map[string]string{"alma.all_for_ui": "cql.serverChoice", "alma.title": "dc.title", "alma.creator": "dc.creator", "alma.isbn": "bath.isbn"}}}
+	names := []string{NZTarget, cfg.Members[0].Code, cfg.Members[1].Code, "ext"}
+	cfg.Federation.Groups = map[string][]string{"all": names}
+	return names
 }
 
 func (e *testEnv) fed(params url.Values) (int, http.Header, fedJSON) {

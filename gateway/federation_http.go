@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/search"
@@ -19,6 +21,8 @@ type fedRequest struct {
 	order   federate.Sort
 	facets  []string
 	key     string
+	// load makes the merged page on a miss (the Searcher's Load).
+	load func(ctx context.Context) (Rendered, error)
 }
 
 // fedLife is the lifetime of a federated page: a search answer's.

@@ -99,8 +99,11 @@ func (s *Searcher) Search(ctx context.Context, req *SearchRequest) (Answer, Cach
 	if life.Fresh <= 0 {
 		life = s.life
 	}
-	if res, ok := s.loader.Cached(req.Key); ok {
-		return s.answerOf(res, life)
+	// One clock read serves the cache's freshness check and the answer's
+	// Age (CacheView.At): a hit reads the clock once.
+	now := s.now()
+	if res, ok := s.loader.CachedAt(req.Key, now); ok {
+		return s.answerAt(res, life, now)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
@@ -121,8 +124,9 @@ func (s *Searcher) Search(ctx context.Context, req *SearchRequest) (Answer, Cach
 // with its live availability, a member's local-then-network view): load
 // makes the finished answer on a miss.
 func (s *Searcher) Load(ctx context.Context, key string, life cache.Lifetime, load func(ctx context.Context) (Rendered, error)) (Answer, CacheView, error) {
-	if res, ok := s.loader.Cached(key); ok {
-		return s.answerOf(res, life)
+	now := s.now()
+	if res, ok := s.loader.CachedAt(key, now); ok {
+		return s.answerAt(res, life, now)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
@@ -151,11 +155,16 @@ func (s *Searcher) loaded(r Rendered) cache.Loaded {
 }
 
 func (s *Searcher) answerOf(res cache.Result, life cache.Lifetime) (Answer, CacheView, error) {
+	return s.answerAt(res, life, s.now())
+}
+
+// answerAt is answerOf with the clock read at now.
+func (s *Searcher) answerAt(res cache.Result, life cache.Lifetime, now time.Time) (Answer, CacheView, error) {
 	a, ok := unpackAnswer(res.Value)
 	if !ok {
 		return Answer{}, CacheView{}, errCorruptEntry
 	}
-	return a, viewOf(res, life, s.now()), nil
+	return a, viewOf(res, life, now), nil
 }
 
 // maxEntryTags is how many tags the cache keeps on one entry. A list longer

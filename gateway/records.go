@@ -257,7 +257,7 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 	if err != nil {
 		return h.errs.json(c, "/v1/records", err, t0)
 	}
-	return writeAnswer(c, h.pipe.now(), a, v, t0)
+	return writeAnswer(c, v.At, a, v, t0)
 }
 
 // recordID reads the route's {mms_id}: an NZ MMS ID, or {target}:{id}
@@ -425,7 +425,7 @@ func (h *availabilityHandler) serve(c *fiber.Ctx) error {
 	if err != nil {
 		return h.errs.json(c, "/v1/availability", err, t0)
 	}
-	return writeAnswer(c, h.pipe.now(), a, v, t0)
+	return writeAnswer(c, v.At, a, v, t0)
 }
 
 func (h *availabilityHandler) render(ctx context.Context, member Member, id string) (Rendered, error) {

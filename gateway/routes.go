@@ -88,10 +88,15 @@ func (s *Server) newApp() *fiber.App {
 		DisableStartupMessage: true,
 		BodyLimit:             s.cfg.Limits.MaxBodyBytes,
 		ReadBufferSize:        s.cfg.Limits.ReadBufferBytes, // the largest request head (URL + headers) accepted
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
-		IdleTimeout:           s.cfg.Limits.IdleTimeout.D(),
-		ErrorHandler:          s.fiberError,
+		// An answer that fits goes out in one write: fasthttp's writev of
+		// head and body works only on a bare *net.TCPConn, which the edge's
+		// edgeConn is not, so with its 4 KiB default a cached page of 10
+		// records cost two write system calls (issue 23).
+		WriteBufferSize: s.cfg.Limits.WriteBufferBytes,
+		ReadTimeout:     30 * time.Second,
+		WriteTimeout:    60 * time.Second,
+		IdleTimeout:     s.cfg.Limits.IdleTimeout.D(),
+		ErrorHandler:    s.fiberError,
 		// Fiber's Protocol and IP believe the same peers as the door
 		// (door.go): X-Forwarded-* from anyone else are ignored.
 		EnableTrustedProxyCheck: true,

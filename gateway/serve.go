@@ -93,6 +93,9 @@ type CacheView struct {
 	Stale    bool
 	StoredAt time.Time
 	Life     cache.Lifetime
+	// At is when the answer was looked up: the Searcher's one clock read
+	// of the request, which writeAnswer's Age is counted to.
+	At time.Time
 }
 
 func viewOf(r cache.Result, life cache.Lifetime, now time.Time) CacheView {
@@ -103,7 +106,7 @@ func viewOf(r cache.Result, life cache.Lifetime, now time.Time) CacheView {
 	if r.Life.Fresh > 0 {
 		life = r.Life // the entry's own lifetime (a diagnostic's is shorter)
 	}
-	return CacheView{Status: r.Status, Stale: r.Stale, StoredAt: at, Life: life}
+	return CacheView{Status: r.Status, Stale: r.Stale, StoredAt: at, Life: life, At: now}
 }
 
 // worse combines the views of an answer made of several cached parts: the
@@ -140,13 +143,13 @@ func (v CacheView) worse(o CacheView) CacheView {
 // stack arrays, the body is appended to the response's pooled buffer.
 func writeAnswer(c *fiber.Ctx, now time.Time, a Answer, v CacheView, t0 time.Time) error {
 	h := &c.Response().Header
-	h.Set("X-Cache", string(v.Status))
+	h.SetCanonical(hdrXCache, xCacheValue(v.Status))
 	var buf [96]byte
 	age := max(0, int(now.Sub(v.StoredAt)/time.Second))
 	if v.Status == cache.StatusHit || v.Status == cache.StatusStale {
 		// Age is how long the answer sat in the cache (RFC 9111 5.1); an
 		// answer fetched for this request has none.
-		h.SetBytesV("Age", strconv.AppendInt(buf[:0], int64(age), 10))
+		h.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], int64(age), 10))
 	}
 	cc := buf[:0]
 	if v.Stale {
@@ -157,8 +160,8 @@ func writeAnswer(c *fiber.Ctx, now time.Time, a Answer, v CacheView, t0 time.Tim
 		cc = append(cc, ", stale-while-revalidate="...)
 		cc = strconv.AppendInt(cc, int64(v.Life.Stale/time.Second), 10)
 	}
-	h.SetBytesV("Cache-Control", cc)
-	h.SetBytesV("ETag", a.ETag)
+	h.SetCanonical(hdrCacheControl, cc)
+	h.SetCanonical(hdrETag, a.ETag)
 	if a.Status == http.StatusOK && etagMatches(c.Request().Header.Peek("If-None-Match"), a.ETag) {
 		c.Status(http.StatusNotModified)
 		c.Response().ResetBody()
@@ -178,6 +181,20 @@ func writeAnswer(c *fiber.Ctx, now time.Time, a Answer, v CacheView, t0 time.Tim
 	var meta [160]byte
 	resp.AppendBody(jsonMeta(meta[:0], v, time.Since(t0)))
 	return nil
+}
+
+// xCacheValues are the X-Cache header's values as bytes, so that setting
+// one converts nothing.
+var xCacheValues = map[cache.Status][]byte{
+	cache.StatusHit: []byte(cache.StatusHit), cache.StatusMiss: []byte(cache.StatusMiss),
+	cache.StatusStale: []byte(cache.StatusStale), cache.StatusCoalesced: []byte(cache.StatusCoalesced),
+}
+
+func xCacheValue(s cache.Status) []byte {
+	if v, ok := xCacheValues[s]; ok {
+		return v
+	}
+	return []byte(s)
 }
 
 // etagMatches applies If-None-Match's weak comparison (RFC 9110 13.1.2)

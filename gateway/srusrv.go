@@ -40,6 +40,9 @@ type sruMemo struct {
 	names []string
 	order federate.Sort
 	key   string // the merged page's cache key
+	// load makes the merged page on a miss, made once with the plan so
+	// that a hit makes no closure.
+	load func(ctx context.Context) (Rendered, error)
 }
 
 // sruHandler is the one SRU front end (SPEC 3.1, 9.2, 14): GET and POST
@@ -112,13 +115,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	var v CacheView
 	var err error
 	if m.fed != nil {
-		a, v, err = h.pipe.Load(context.Background(), m.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.SearchTo(ctx, m.names, m.fed, m.order, m.req.StartRecord+m.req.MaximumRecords-1)
-			if err != nil {
-				return Rendered{}, err
-			}
-			return renderSRU(m.req, r.TargetPage(m.req.StartRecord, m.req.MaximumRecords)), nil
-		})
+		a, v, err = h.pipe.Load(context.Background(), m.key, h.life, m.load)
 	} else {
 		a, v, err = h.pipe.Search(context.Background(), m.sreq)
 	}
@@ -128,7 +125,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	if v.Stale {
 		a.Body = markStale(a.Body, v)
 	}
-	return writeAnswer(c, h.pipe.now(), a, v, t0)
+	return writeAnswer(c, v.At, a, v, t0)
 }
 
 // database resolves a database name: "" is default_targets; an unknown one
@@ -168,8 +165,16 @@ func (h *sruHandler) plan(req *sru.Request, names []string) (sruMemo, error) {
 		return sruMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.Target, Query: tq,
 			Render: func(p *TargetPage) Rendered { return renderSRU(req, p) }}}, nil
 	}
-	return sruMemo{req: req, fed: q, names: names, order: plan.Order,
-		key: "fed|sru|" + strings.Join(opts, "|") + "|" + search.FedKey(names, q, plan.Order)}, nil
+	m := sruMemo{req: req, fed: q, names: names, order: plan.Order,
+		key: "fed|sru|" + strings.Join(opts, "|") + "|" + search.FedKey(names, q, plan.Order)}
+	m.load = func(ctx context.Context) (Rendered, error) {
+		r, _, err := h.fed.SearchTo(ctx, m.names, m.fed, m.order, m.req.StartRecord+m.req.MaximumRecords-1)
+		if err != nil {
+			return Rendered{}, err
+		}
+		return renderSRU(m.req, r.TargetPage(m.req.StartRecord, m.req.MaximumRecords)), nil
+	}
+	return m, nil
 }
 
 // markStale is the one stale marker of SRU answers (SPEC 4): a stale hit

@@ -30,7 +30,7 @@ func TestCQLToRPN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := decodeQuery(p)
+		q, err := decodeQuery(elOf(p))
 		if err != nil {
 			t.Fatalf("%s: the server cannot decode it: %v", c.cql, err)
 		}

@@ -175,8 +175,18 @@ type OtherRequest struct {
 	ReferenceID []byte
 }
 
-// decodePDU decodes one framed PDU.
+// decodePDU decodes one framed PDU. A searchRequest or presentRequest,
+// the PDUs of every exchange, is read in place when it can be; every other
+// PDU, and one the in-place reader does not take, is asn1-ber's.
 func decodePDU(frame []byte) (any, error) {
+	if req, ok, err := decodeInPlace(frame); ok {
+		return req, err
+	}
+	return decodePacket(frame)
+}
+
+// decodePacket decodes one framed PDU through asn1-ber's packet tree.
+func decodePacket(frame []byte) (any, error) {
 	p, err := ber.DecodePacketErr(frame)
 	if err != nil {
 		return nil, protoErr("BER: %v", err)
@@ -188,9 +198,9 @@ func decodePDU(frame []byte) (any, error) {
 	case tagInitRequest:
 		return decodeInit(p)
 	case tagSearchRequest:
-		return decodeSearch(p)
+		return decodeSearch(elOf(p))
 	case tagPresentRequest:
-		return decodePresent(p)
+		return decodePresent(elOf(p))
 	case tagDeleteRequest:
 		return decodeDelete(p)
 	case tagClose:
@@ -202,7 +212,7 @@ func decodePDU(frame []byte) (any, error) {
 	return nil, protoErr("unknown or unexpected PDU [%d]", p.Tag)
 }
 
-// ctx reports whether p is context tag n.
+// isCtx reports whether p is context tag n.
 func isCtx(p *ber.Packet, n int) bool { return p.ClassType == ber.ClassContext && int(p.Tag) == n }
 
 func content(p *ber.Packet) []byte {
@@ -221,17 +231,25 @@ func refID(p *ber.Packet) []byte {
 	return nil
 }
 
-// primitive checks that p is primitive (an IMPLICIT tag on a simple type).
-func primitive(p *ber.Packet, what string) ([]byte, error) {
-	if p.TagType != ber.TypePrimitive {
+// The packet forms of the field readers, for the PDUs asn1-ber decodes.
+func primitive(p *ber.Packet, what string) ([]byte, error) { return elOf(p).primitive(what) }
+func intOf(p *ber.Packet, what string) (int, error)        { return elOf(p).int(what) }
+func boolOf(p *ber.Packet, what string) (bool, error)      { return elOf(p).bool(what) }
+func stringOf(p *ber.Packet, what string) (string, error)  { return elOf(p).string(what) }
+func oidOf(p *ber.Packet, what string) (string, error)     { return elOf(p).oid(what) }
+func bitsOf(p *ber.Packet, what string) ([]int, error)     { return elOf(p).bits(what) }
+
+// primitive checks that e is primitive (an IMPLICIT tag on a simple type).
+func (e el) primitive(what string) ([]byte, error) {
+	if e.cons {
 		return nil, protoErr("%s is constructed", what)
 	}
-	return content(p), nil
+	return e.data, nil
 }
 
-// intOf reads an INTEGER's content octets (IMPLICIT tags carry no Value).
-func intOf(p *ber.Packet, what string) (int, error) {
-	b, err := primitive(p, what)
+// int reads an INTEGER's content octets (IMPLICIT tags carry no Value).
+func (e el) int(what string) (int, error) {
+	b, err := e.primitive(what)
 	if err != nil {
 		return 0, err
 	}
@@ -245,8 +263,8 @@ func intOf(p *ber.Packet, what string) (int, error) {
 	return int(n), nil
 }
 
-func boolOf(p *ber.Packet, what string) (bool, error) {
-	b, err := primitive(p, what)
+func (e el) bool(what string) (bool, error) {
+	b, err := e.primitive(what)
 	if err != nil {
 		return false, err
 	}
@@ -256,8 +274,8 @@ func boolOf(p *ber.Packet, what string) (bool, error) {
 	return b[0] != 0, nil
 }
 
-func stringOf(p *ber.Packet, what string) (string, error) {
-	b, err := primitive(p, what)
+func (e el) string(what string) (string, error) {
+	b, err := e.primitive(what)
 	if err != nil {
 		return "", err
 	}
@@ -267,11 +285,24 @@ func stringOf(p *ber.Packet, what string) (string, error) {
 	return string(b), nil
 }
 
-// oidOf decodes an OBJECT IDENTIFIER's content octets.
-func oidOf(p *ber.Packet, what string) (string, error) {
-	b, err := primitive(p, what)
+// wellKnownOIDs are the object identifiers requests carry, by their
+// content octets: decoding one is a map lookup, not a string built.
+var wellKnownOIDs = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{OIDBib1Attributes, OIDBib1Diagnostic, OIDUSMARC, OIDSUTRS, OIDOPAC, OIDXML, OIDXMLApp, OIDCQL} {
+		m[string(oid(s).Data.Bytes())] = s
+	}
+	return m
+}()
+
+// oid decodes an OBJECT IDENTIFIER's content octets.
+func (e el) oid(what string) (string, error) {
+	b, err := e.primitive(what)
 	if err != nil {
 		return "", err
+	}
+	if s, ok := wellKnownOIDs[string(b)]; ok {
+		return s, nil
 	}
 	if len(b) == 0 || len(b) > 64 || b[len(b)-1]&0x80 != 0 {
 		return "", protoErr("%s: malformed object identifier", what)
@@ -302,9 +333,9 @@ func oidOf(p *ber.Packet, what string) (string, error) {
 	return strings.Join(parts, "."), nil
 }
 
-// bitsOf returns the set bits of a BIT STRING's content octets.
-func bitsOf(p *ber.Packet, what string) ([]int, error) {
-	b, err := primitive(p, what)
+// bits returns the set bits of a BIT STRING's content octets.
+func (e el) bits(what string) ([]int, error) {
+	b, err := e.primitive(what)
 	if err != nil {
 		return nil, err
 	}
@@ -322,12 +353,14 @@ func bitsOf(p *ber.Packet, what string) ([]int, error) {
 	return out, nil
 }
 
-// one unwraps an explicit tag: p must hold exactly one element.
-func one(p *ber.Packet, what string) (*ber.Packet, error) {
-	if p.TagType != ber.TypeConstructed || len(p.Children) != 1 {
-		return nil, protoErr("%s: explicit tag must hold one element", what)
+// one unwraps an explicit tag: e must hold exactly one element.
+func (e el) one(what string) (el, error) {
+	var buf [2]el
+	k := e.kids(buf[:0])
+	if !e.cons || len(k) != 1 {
+		return el{}, protoErr("%s: explicit tag must hold one element", what)
 	}
-	return p.Children[0], nil
+	return k[0], nil
 }
 
 func decodeInit(p *ber.Packet) (*InitRequest, error) {
@@ -375,41 +408,48 @@ func decodeInit(p *ber.Packet) (*InitRequest, error) {
 	return r, nil
 }
 
-func decodeSearch(p *ber.Packet) (*SearchRequest, error) {
+// The searchRequest and presentRequest decoders read el, so the same
+// rules serve a PDU read in place (decodeInPlace) and one asn1-ber
+// decoded. A request's fields are few: the children fit in buffers on the
+// stack.
+
+func decodeSearch(p el) (*SearchRequest, error) {
 	r := &SearchRequest{}
 	var have int
-	for _, c := range p.Children {
-		if c.ClassType != ber.ClassContext {
+	var buf [16]el
+	for _, c := range p.kids(buf[:0]) {
+		if c.class != classContext {
 			continue
 		}
 		var err error
-		switch int(c.Tag) {
+		switch c.tag {
 		case 2:
-			r.ReferenceID = append([]byte(nil), content(c)...)
+			r.ReferenceID = append([]byte(nil), c.data...)
 		case 13:
-			r.SmallSetUpperBound, err = intOf(c, "smallSetUpperBound")
+			r.SmallSetUpperBound, err = c.int("smallSetUpperBound")
 			have |= 1
 		case 14:
-			r.LargeSetLowerBound, err = intOf(c, "largeSetLowerBound")
+			r.LargeSetLowerBound, err = c.int("largeSetLowerBound")
 			have |= 2
 		case 15:
-			r.MediumSetPresentNumber, err = intOf(c, "mediumSetPresentNumber")
+			r.MediumSetPresentNumber, err = c.int("mediumSetPresentNumber")
 			have |= 4
 		case 16:
-			r.ReplaceIndicator, err = boolOf(c, "replaceIndicator")
+			r.ReplaceIndicator, err = c.bool("replaceIndicator")
 			have |= 8
 		case 17:
-			r.ResultSetName, err = stringOf(c, "resultSetName")
+			r.ResultSetName, err = c.string("resultSetName")
 			have |= 16
 		case 18:
-			if c.TagType != ber.TypeConstructed {
+			if !c.cons {
 				return nil, protoErr("databaseNames is not a SEQUENCE OF")
 			}
-			for _, d := range c.Children {
-				if !isCtx(d, 105) {
-					return nil, protoErr("databaseNames holds a [%d]", d.Tag)
+			var dbuf [4]el
+			for _, d := range c.kids(dbuf[:0]) {
+				if !d.isCtx(105) {
+					return nil, protoErr("databaseNames holds a [%d]", d.tag)
 				}
-				s, err := stringOf(d, "databaseName")
+				s, err := d.string("databaseName")
 				if err != nil {
 					return nil, err
 				}
@@ -421,10 +461,10 @@ func decodeSearch(p *ber.Packet) (*SearchRequest, error) {
 		case 101:
 			r.MediumSetElementSetName, err = elementSetNames(c)
 		case 104:
-			r.PreferredRecordSyntax, err = oidOf(c, "preferredRecordSyntax")
+			r.PreferredRecordSyntax, err = c.oid("preferredRecordSyntax")
 		case 21:
-			var q *ber.Packet
-			if q, err = one(c, "query"); err == nil {
+			var q el
+			if q, err = c.one("query"); err == nil {
 				r.Query, err = decodeQuery(q)
 			}
 			have |= 64
@@ -441,36 +481,38 @@ func decodeSearch(p *ber.Packet) (*SearchRequest, error) {
 
 // elementSetNames decodes an explicitly tagged ElementSetNames CHOICE;
 // only a generic name is served.
-func elementSetNames(c *ber.Packet) (string, error) {
-	e, err := one(c, "elementSetNames")
+func elementSetNames(c el) (string, error) {
+	e, err := c.one("elementSetNames")
 	if err != nil {
 		return "", err
 	}
-	if !isCtx(e, 0) {
+	if !e.isCtx(0) {
 		return "", protoErr("database-specific element set names are not served")
 	}
-	return stringOf(e, "genericElementSetName")
+	return e.string("genericElementSetName")
 }
 
-func decodeQuery(q *ber.Packet) (Query, error) {
-	if q.ClassType != ber.ClassContext {
+func decodeQuery(q el) (Query, error) {
+	if q.class != classContext {
 		return Query{}, protoErr("query is not a context-tagged CHOICE")
 	}
-	out := Query{Type: int(q.Tag)}
+	out := Query{Type: int(q.tag)}
 	switch out.Type {
 	case 1, 101:
-		if q.TagType != ber.TypeConstructed || len(q.Children) != 2 {
+		var buf [3]el
+		k := q.kids(buf[:0])
+		if !q.cons || len(k) != 2 {
 			return out, protoErr("RPNQuery must hold an attribute set and a structure")
 		}
-		set := q.Children[0]
-		if set.ClassType != ber.ClassUniversal || set.Tag != ber.TagObjectIdentifier {
+		set := k[0]
+		if set.class != classUniversal || set.tag != uint64(ber.TagObjectIdentifier) {
 			return out, protoErr("RPNQuery attributeSet is not an OBJECT IDENTIFIER")
 		}
 		var err error
-		if out.AttributeSet, err = oidOf(set, "attributeSet"); err != nil {
+		if out.AttributeSet, err = set.oid("attributeSet"); err != nil {
 			return out, err
 		}
-		out.RPN, err = decodeRPN(q.Children[1])
+		out.RPN, err = decodeRPN(k[1])
 		return out, err
 	case 104:
 		oid, data, err := external(q)
@@ -495,26 +537,27 @@ const maxQueryBytes = 8 << 10
 // external decodes an EXTERNAL (here IMPLICIT-tagged, so p is the
 // SEQUENCE): its direct-reference and, for single-ASN1-type holding a
 // string or octet-aligned, the data.
-func external(p *ber.Packet) (oid string, data []byte, err error) {
-	if p.TagType != ber.TypeConstructed {
+func external(p el) (oid string, data []byte, err error) {
+	if !p.cons {
 		return "", nil, protoErr("EXTERNAL is not constructed")
 	}
-	for _, c := range p.Children {
+	var buf [4]el
+	for _, c := range p.kids(buf[:0]) {
 		switch {
-		case c.ClassType == ber.ClassUniversal && c.Tag == ber.TagObjectIdentifier:
-			if oid, err = oidOf(c, "direct-reference"); err != nil {
+		case c.class == classUniversal && c.tag == uint64(ber.TagObjectIdentifier):
+			if oid, err = c.oid("direct-reference"); err != nil {
 				return "", nil, err
 			}
-		case isCtx(c, 0):
-			v, err := one(c, "single-ASN1-type")
+		case c.isCtx(0):
+			v, err := c.one("single-ASN1-type")
 			if err != nil {
 				return "", nil, err
 			}
-			if data, err = primitive(v, "single-ASN1-type value"); err != nil {
+			if data, err = v.primitive("single-ASN1-type value"); err != nil {
 				return "", nil, err
 			}
-		case isCtx(c, 1):
-			if data, err = primitive(c, "octet-aligned"); err != nil {
+		case c.isCtx(1):
+			if data, err = c.primitive("octet-aligned"); err != nil {
 				return "", nil, err
 			}
 		}
@@ -525,42 +568,44 @@ func external(p *ber.Packet) (oid string, data []byte, err error) {
 	return oid, data, nil
 }
 
-func decodeRPN(p *ber.Packet) (*RPNNode, error) {
-	if p.ClassType != ber.ClassContext || p.TagType != ber.TypeConstructed {
+func decodeRPN(p el) (*RPNNode, error) {
+	if p.class != classContext || !p.cons {
 		return nil, protoErr("RPNStructure is not a context-tagged CHOICE")
 	}
-	switch p.Tag {
+	switch p.tag {
 	case 0: // op [0] Operand (explicit)
-		o, err := one(p, "operand")
+		o, err := p.one("operand")
 		if err != nil {
 			return nil, err
 		}
 		return decodeOperand(o)
 	case 1: // rpnRpnOp [1] IMPLICIT SEQUENCE
-		if len(p.Children) != 3 {
+		var buf [4]el
+		k := p.kids(buf[:0])
+		if len(k) != 3 {
 			return nil, protoErr("rpnRpnOp must hold two operands and an operator")
 		}
-		l, err := decodeRPN(p.Children[0])
+		l, err := decodeRPN(k[0])
 		if err != nil {
 			return nil, err
 		}
-		r, err := decodeRPN(p.Children[1])
+		r, err := decodeRPN(k[1])
 		if err != nil {
 			return nil, err
 		}
-		op := p.Children[2]
-		if !isCtx(op, 46) {
+		op := k[2]
+		if !op.isCtx(46) {
 			return nil, protoErr("operator is not [46]")
 		}
-		o, err := one(op, "operator")
+		o, err := op.one("operator")
 		if err != nil {
 			return nil, err
 		}
-		if o.ClassType != ber.ClassContext {
+		if o.class != classContext {
 			return nil, protoErr("operator is not context-tagged")
 		}
 		n := &RPNNode{Left: l, Right: r}
-		switch o.Tag {
+		switch o.tag {
 		case 0:
 			n.Op = "and"
 		case 1:
@@ -570,21 +615,24 @@ func decodeRPN(p *ber.Packet) (*RPNNode, error) {
 		case 3:
 			n.Op = "prox"
 		default:
-			return nil, protoErr("unknown operator [%d]", o.Tag)
+			return nil, protoErr("unknown operator [%d]", o.tag)
 		}
 		return n, nil
 	}
-	return nil, protoErr("unknown RPNStructure [%d]", p.Tag)
+	return nil, protoErr("unknown RPNStructure [%d]", p.tag)
 }
 
-func decodeOperand(o *ber.Packet) (*RPNNode, error) {
+func decodeOperand(o el) (*RPNNode, error) {
 	switch {
-	case isCtx(o, 102):
-		if o.TagType != ber.TypeConstructed || len(o.Children) != 2 || !isCtx(o.Children[0], 44) {
+	case o.isCtx(102):
+		var buf [3]el
+		k := o.kids(buf[:0])
+		if !o.cons || len(k) != 2 || !k[0].isCtx(44) {
 			return nil, protoErr("AttributesPlusTerm must hold [44] attributes and a term")
 		}
 		t := &Term{}
-		for _, a := range o.Children[0].Children {
+		var abuf [8]el
+		for _, a := range k[0].kids(abuf[:0]) {
 			attr, err := decodeAttribute(a)
 			if err != nil {
 				return nil, err
@@ -594,16 +642,16 @@ func decodeOperand(o *ber.Packet) (*RPNNode, error) {
 		if len(t.Attributes) > 64 {
 			return nil, protoErr("more than 64 attributes on one term")
 		}
-		v := o.Children[1]
-		if v.ClassType != ber.ClassContext {
+		v := k[1]
+		if v.class != classContext {
 			return nil, protoErr("term is not context-tagged")
 		}
-		switch v.Tag {
+		switch v.tag {
 		case 45:
 			t.Kind = "general"
 		case 215:
 			t.Kind = "numeric"
-			n, err := intOf(v, "numeric term")
+			n, err := v.int("numeric term")
 			if err != nil {
 				return nil, err
 			}
@@ -612,10 +660,10 @@ func decodeOperand(o *ber.Packet) (*RPNNode, error) {
 		case 216:
 			t.Kind = "characterString"
 		default:
-			t.Kind = "[" + strconv.Itoa(int(v.Tag)) + "]"
+			t.Kind = "[" + strconv.Itoa(int(v.tag)) + "]"
 			return &RPNNode{Term: t}, nil
 		}
-		b, err := primitive(v, "term")
+		b, err := v.primitive("term")
 		if err != nil {
 			return nil, err
 		}
@@ -624,36 +672,37 @@ func decodeOperand(o *ber.Packet) (*RPNNode, error) {
 		}
 		t.Value = string(b)
 		return &RPNNode{Term: t}, nil
-	case isCtx(o, 31):
-		s, err := stringOf(o, "resultSetId")
+	case o.isCtx(31):
+		s, err := o.string("resultSetId")
 		if err != nil {
 			return nil, err
 		}
 		return &RPNNode{ResultSet: s, ResultSetRef: true}, nil
-	case isCtx(o, 214):
+	case o.isCtx(214):
 		return &RPNNode{ResultAttr: true}, nil
 	}
-	return nil, protoErr("unknown operand [%d]", o.Tag)
+	return nil, protoErr("unknown operand [%d]", o.tag)
 }
 
-func decodeAttribute(a *ber.Packet) (Attribute, error) {
+func decodeAttribute(a el) (Attribute, error) {
 	var out Attribute
-	if a.ClassType != ber.ClassUniversal || a.Tag != ber.TagSequence || a.TagType != ber.TypeConstructed {
+	if a.class != classUniversal || a.tag != uint64(ber.TagSequence) || !a.cons {
 		return out, protoErr("AttributeElement is not a SEQUENCE")
 	}
 	var have int
-	for _, c := range a.Children {
+	var buf [4]el
+	for _, c := range a.kids(buf[:0]) {
 		var err error
 		switch {
-		case isCtx(c, 1):
-			out.Set, err = oidOf(c, "attributeSet")
-		case isCtx(c, 120):
-			out.Type, err = intOf(c, "attributeType")
+		case c.isCtx(1):
+			out.Set, err = c.oid("attributeSet")
+		case c.isCtx(120):
+			out.Type, err = c.int("attributeType")
 			have |= 1
-		case isCtx(c, 121):
-			out.Value, err = intOf(c, "attributeValue")
+		case c.isCtx(121):
+			out.Value, err = c.int("attributeValue")
 			have |= 2
-		case isCtx(c, 224):
+		case c.isCtx(224):
 			out.Complex = true
 			have |= 2
 		default:
@@ -669,25 +718,26 @@ func decodeAttribute(a *ber.Packet) (Attribute, error) {
 	return out, nil
 }
 
-func decodePresent(p *ber.Packet) (*PresentRequest, error) {
+func decodePresent(p el) (*PresentRequest, error) {
 	r := &PresentRequest{}
 	var have int
-	for _, c := range p.Children {
-		if c.ClassType != ber.ClassContext {
+	var buf [16]el
+	for _, c := range p.kids(buf[:0]) {
+		if c.class != classContext {
 			continue
 		}
 		var err error
-		switch int(c.Tag) {
+		switch c.tag {
 		case 2:
-			r.ReferenceID = append([]byte(nil), content(c)...)
+			r.ReferenceID = append([]byte(nil), c.data...)
 		case 31:
-			r.ResultSetID, err = stringOf(c, "resultSetId")
+			r.ResultSetID, err = c.string("resultSetId")
 			have |= 1
 		case 30:
-			r.Start, err = intOf(c, "resultSetStartPoint")
+			r.Start, err = c.int("resultSetStartPoint")
 			have |= 2
 		case 29:
-			r.Count, err = intOf(c, "numberOfRecordsRequested")
+			r.Count, err = c.int("numberOfRecordsRequested")
 			have |= 4
 		case 212:
 			r.AdditionalRanges = true
@@ -696,9 +746,9 @@ func decodePresent(p *ber.Packet) (*PresentRequest, error) {
 		case 209:
 			r.ComplexComposition = true
 		case 104:
-			r.PreferredRecordSyntax, err = oidOf(c, "preferredRecordSyntax")
+			r.PreferredRecordSyntax, err = c.oid("preferredRecordSyntax")
 		case 206:
-			r.MaxRecordSize, err = intOf(c, "maxRecordSize")
+			r.MaxRecordSize, err = c.int("maxRecordSize")
 		}
 		if err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -153,6 +154,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	configFile := fs.String("config", "", "YAML configuration file (members, tuning); also GATEWAY_CONFIG")
 	demo := fs.Bool("demo", false, "serve against an embedded simulated Alma network: no network, no keys")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` when the server stops (bench/run.sh BENCH_PROFILE)")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -168,6 +170,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	version := buildVersion(version, debug.ReadBuildInfo)
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	// The log and the access log write whole lines to one stream: one lock
 	// keeps their lines apart whatever stderr is.
 	stderr = &lineWriter{w: stderr}
@@ -386,4 +395,22 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// startCPUProfile profiles the process's CPU into file until the returned
+// function is called (when the server has stopped): the profile of a
+// pinned benchmark run is the server's own, not a test binary's.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -21,12 +21,18 @@ import (
 // returns its base URL; the program stops when the test ends.
 func startDemo(t *testing.T, env map[string]string) string {
 	t.Helper()
+	return startDemoArgs(t, env)
+}
+
+// startDemoArgs is startDemo with more command-line flags.
+func startDemoArgs(t *testing.T, env map[string]string, flags ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		err := run(ctx, []string{"-demo"}, getenv, strings.NewReader(""), pw, io.Discard)
+		err := run(ctx, append([]string{"-demo"}, flags...), getenv, strings.NewReader(""), pw, io.Discard)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -359,5 +365,32 @@ func TestBuildVersion(t *testing.T) {
 				t.Errorf("buildVersion = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCPUProfileWrittenAtStop: -cpuprofile FILE profiles the server's run
+// and writes the profile (gzip-compressed, as pprof reads it) when it stops.
+func TestCPUProfileWrittenAtStop(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cpu.pprof")
+	t.Run("serve", func(t *testing.T) {
+		base := startDemoArgs(t, map[string]string{"GATEWAY_ADDR": "127.0.0.1:0"}, "-cpuprofile", file)
+		if code, _, body := get(t, base+"/v1/search?q=history"); code != http.StatusOK {
+			t.Fatalf("/v1/search: status %d: %s", code, body)
+		}
+	}) // the subtest's cleanup stops the server
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("the profile is %d bytes and not gzip-compressed", len(b))
+	}
+}
+
+func TestCPUProfileBadFile(t *testing.T) {
+	err := run(context.Background(), []string{"-demo", "-cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.pprof")},
+		func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "cpuprofile") {
+		t.Fatalf("err = %v, want a cpuprofile error", err)
 	}
 }
