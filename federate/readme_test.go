@@ -1,9 +1,13 @@
 package federate
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -39,20 +43,58 @@ func TestREADMEMergeRules(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	want := []string{"&"}
-	for w := range conjunctions {
-		want = append(want, w)
-	}
+	want := append([]string{"&"}, switchCases(t, "isConjunction", "")...)
 	slices.Sort(want)
 	if got := list("the conjunctions"); !slices.Equal(got, want) {
 		t.Errorf("README's conjunctions %q, the code's %q", got, want)
 	}
-	want = want[:0]
-	for lang := range articles {
-		want = append(want, lang)
-	}
+	want = switchCases(t, "isArticle", "lang")
 	slices.Sort(want)
 	if got := list("for the languages"); !slices.Equal(got, want) {
 		t.Errorf("README's languages with articles %q, the code's %q", got, want)
 	}
+}
+
+// switchCases reads the code's word lists where they are kept: the string
+// cases of the first switch in normalize.go's function fn (on the
+// identifier tag, if one is named), so that the README is held to the
+// switches themselves and not to a copy of them.
+func switchCases(t *testing.T, fn, tag string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "normalize.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		d, ok := n.(*ast.FuncDecl)
+		if !ok || d.Name.Name != fn {
+			return true
+		}
+		ast.Inspect(d.Body, func(n ast.Node) bool {
+			sw, ok := n.(*ast.SwitchStmt)
+			if !ok || found {
+				return !found
+			}
+			if id, ok := sw.Tag.(*ast.Ident); tag != "" && (!ok || id.Name != tag) {
+				return true
+			}
+			found = true
+			for _, st := range sw.Body.List {
+				for _, e := range st.(*ast.CaseClause).List {
+					if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						w, _ := strconv.Unquote(lit.Value)
+						out = append(out, w)
+					}
+				}
+			}
+			return false
+		})
+		return false
+	})
+	if !found {
+		t.Fatalf("normalize.go has no switch in %s", fn)
+	}
+	return out
 }
