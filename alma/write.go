@@ -34,7 +34,7 @@ type Written struct {
 // Alma answers the new IZ record (XML only: the Bibs create API refuses
 // JSON with 60105).
 func (c *Client) CreateLinkedBib(ctx context.Context, nzMMSID, apiKey string) (*Bib, error) {
-	if !validMMSID(nzMMSID) {
+	if !ValidMMSID(nzMMSID) {
 		return nil, ErrInvalidMMSID
 	}
 	q := url.Values{"from_nz_mms_id": {nzMMSID}}
@@ -48,7 +48,7 @@ func (c *Client) CreateLinkedBib(ctx context.Context, nzMMSID, apiKey string) (*
 // GetBibRecord fetches a record without availability: GET
 // /almaws/v1/bibs/{mms_id}, for editing.
 func (c *Client) GetBibRecord(ctx context.Context, mmsID, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	w, err := c.send(ctx, http.MethodGet, []string{"bibs", mmsID}, nil, "", nil, apiKey)
@@ -65,7 +65,7 @@ func (c *Client) GetBibRecord(ctx context.Context, mmsID, apiKey string) (*Bib, 
 // silently. validate=false and override_warning=true are Alma's defaults,
 // sent explicitly so that a changed default cannot change the outcome.
 func (c *Client) UpdateBib(ctx context.Context, mmsID string, record []byte, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	body := make([]byte, 0, len(record)+16)
@@ -83,7 +83,7 @@ func (c *Client) UpdateBib(ctx context.Context, mmsID string, record []byte, api
 // UnlinkFromNZ detaches an IZ record from its NZ record: POST
 // /almaws/v1/bibs/{mms_id}?op=unlink_from_nz (XML only).
 func (c *Client) UnlinkFromNZ(ctx context.Context, mmsID, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	q := url.Values{"op": {"unlink_from_nz"}}

@@ -23,19 +23,10 @@ import (
 
 var errCorruptEntry = errors.New("a cached entry could not be read")
 
-// validMMSID says whether s can be an Alma MMS ID: digits only, of a sane
-// length. Anything else never reaches Alma (SPEC section 6).
-func validMMSID(s string) bool {
-	if len(s) < 2 || len(s) > 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// validMMSID is alma.ValidMMSID, the one rule for what can be an MMS ID:
+// anything else never reaches Alma (SPEC section 6). The name stays for
+// writes.go until it moves.
+var validMMSID = alma.ValidMMSID
 
 // records is where the record routes get their parts: the NZ record
 // through the network's SRU Target, live availability through the Bibs
@@ -198,7 +189,8 @@ func (f bibFunc) GetBib(ctx context.Context, mmsID, apiKey string) (*alma.Bib, e
 	return f(ctx, mmsID, apiKey)
 }
 
-var errNoAPI = errors.New("live availability is not configured (ALMA_API_URL and ALMA_API_KEY)")
+// errNoAPI is upstream.ErrNoAPI; the name stays for writes.go until it moves.
+var errNoAPI = upstream.ErrNoAPI
 
 // recordMemo is a parsed record request.
 type recordMemo struct {
