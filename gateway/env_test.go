@@ -175,7 +175,7 @@ type searchJSON struct {
 			Types       []string `json:"types"`
 		} `json:"holdings"`
 	} `json:"records"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Meta        struct {
 		Cache string `json:"cache"`
 		Stale bool   `json:"stale"`

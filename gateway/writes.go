@@ -64,11 +64,11 @@ func newWriting(s *Server) *writing {
 		Members: s.cfg.Member,
 		Records: nzRecords{s.recs},
 		Search: func(ctx context.Context, code, cql string, count int) ([]*transform.Record, bool, error) {
-			reg := s.reg.member(code)
+			reg := s.reg.Member(code)
 			if reg == nil {
 				return nil, false, nil
 			}
-			page, err := reg.target.Search(ctx, TargetQuery{CQL: cql, Start: 1, Count: count})
+			page, err := reg.Target.Search(ctx, TargetQuery{CQL: cql, Start: 1, Count: count})
 			if err != nil {
 				return nil, true, err
 			}

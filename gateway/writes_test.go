@@ -101,7 +101,7 @@ type writeReply struct {
 			Value string `json:"value"`
 		} `json:"partner"`
 	} `json:"request"`
-	Diagnostics []jsonDiagnostic  `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic  `json:"diagnostics"`
 	Alma        *writes.AlmaError `json:"alma"`
 }
 
