@@ -9,11 +9,14 @@
 // (EXLNZ-…)), an IZ MMS ID (an IZ record's 001 against an NZ record's 852 $6
 // for that member), the CZ ID (035 (EXLCZ)), the OCLC number (035 (OCoLC),
 // prefixes and leading zeros dropped), a normalized ISBN (ISBN-10 written as
-// ISBN-13) and ISSN. Joining is transitive: every record that shares an
-// identifier with another lands in its cluster. Then clusters with no
-// identifier in common are joined by a key of normalized main title (case,
-// accents, punctuation and a leading article dropped), first author's
-// surname and year, but only when that cannot be wrong by what is known:
+// ISBN-13) and ISSN; an ISBN that names no one work (a set's, one on several
+// records of one target, one on records of different volumes) joins
+// nothing. Joining is transitive: every record that shares an identifier
+// with another lands in its cluster. Then clusters with no identifier in
+// common are joined by a work key (main title, volume, first author's
+// surname and forename initial, year; normalize.go and the README's "How
+// federated records are merged" say how each is folded), but only when
+// that cannot be wrong by what is known:
 // never when the two clusters hold records of one target (two records of one
 // target are never merged by the key alone) and never when both carry
 // identifiers of one kind that differ (two NZ MMS IDs are two works).

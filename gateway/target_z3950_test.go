@@ -344,7 +344,7 @@ func zExternal(syntax string, data []byte) []byte {
 
 // zScripted serves each connection with handle, a misbehaving Z39.50
 // target, until the test ends (connections are closed then).
-func zScripted(t *testing.T, handle func(c net.Conn)) string {
+func zScripted(t testing.TB, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

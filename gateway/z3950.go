@@ -124,8 +124,11 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 			if err != nil {
 				return Rendered{}, err
 			}
-			out := packZ3950(r.TargetPage(q.Start, q.Count), q)
-			out.Uncached = r.Pending > 0
+			p := r.TargetPage(q.Start, q.Count)
+			out := packZ3950(p, q)
+			// As for /sru/{db}: a page short of what was asked while the
+			// result is incomplete is not stored, so asking again goes on.
+			out.Uncached = r.Pending > 0 || !p.Merged.Complete && len(p.Records) < q.Count
 			return out, nil
 		})
 	}
@@ -194,8 +197,10 @@ func (s *Server) z3950Error(err error) error {
 }
 
 // packZ3950 is a page as cached: the hit count, then either the target's
-// first diagnostic (kept for the diagnostic lifetime) or the records, each
-// an encoded EXTERNAL or a surrogate diagnostic, length-prefixed.
+// first diagnostic (kept for the diagnostic lifetime) or the records ('R',
+// or 'M' for a merged result that is not complete: its count grows as
+// presents past it fetch deeper, z3950.Result.More), each an encoded
+// EXTERNAL or a surrogate diagnostic, length-prefixed.
 func packZ3950(p *TargetPage, q z3950.Search) Rendered {
 	b := binary.AppendUvarint(nil, uint64(p.Total))
 	if len(p.Diagnostics) > 0 && len(p.Records) == 0 {
@@ -205,7 +210,11 @@ func packZ3950(p *TargetPage, q z3950.Search) Rendered {
 		b = append(b, d.AddInfo...)
 		return Rendered{ContentType: contentZ3950, Body: b, Diagnostic: true}
 	}
-	b = append(b, 'R')
+	if p.Merged != nil && !p.Merged.Complete {
+		b = append(b, 'M')
+	} else {
+		b = append(b, 'R')
+	}
 	tags := []string{"q:" + q.CQL}
 	for _, tr := range p.Records {
 		var rec z3950.Record
@@ -254,6 +263,7 @@ func unpackZ3950(v []byte) (*z3950.Result, error) {
 		}
 		return nil, &z3950.Diagnostic{Condition: int(c), AddInfo: string(v[n:])}
 	}
+	res.More = kind == 'M'
 	for len(v) > 0 {
 		kind := v[0]
 		v = v[1:]

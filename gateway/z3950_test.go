@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,107 @@ func TestZ3950OPACIsLive(t *testing.T) {
 	}
 	if with == 0 {
 		t.Errorf("member database %s: no OPAC record has a holding of %s with circulation", m.Code, m.Code)
+	}
+}
+
+// TestZ3950GroupPagedToTheEnd: a Z39.50 client pages a group (a merged
+// database) by nextResultSetPosition from the first record to the last,
+// past the first round the Search merged: each present past the records
+// held asks the federation to fetch deeper (as /sru/{db} does), no record
+// is lost or repeated, every position holds one work of the simulator's
+// ground truth, and at the end every target's every hit is in the result.
+func TestZ3950GroupPagedToTheEnd(t *testing.T) {
+	env, names := fedEnv(t, func(c *Config) {
+		c.Limits.MaxRecords = 20 // records per target per round
+		c.Federation.Targets[0].MaxRecords, c.Federation.Targets[0].PageSize = 20, 10
+	})
+	simName := map[string]string{NZTarget: env.gw.reg.Network(), "ext": almasim.ExternalTarget}
+	for _, n := range names[1:3] {
+		simName[n] = n
+	}
+	c := dialZ(t, z3950Env(t, env))
+	first, err := c.SearchCQL("all", "default", `alma.all_for_ui="history"`)
+	if err != nil || first == 0 {
+		t.Fatalf("search: %d hits, %v", first, err)
+	}
+	var served []*transform.Record // by position
+	seen := map[string]int{}       // record -> position
+	for pos, pages := 1, 0; pos != 0; pages++ {
+		if pages > 200 {
+			t.Fatal("more than 200 presents")
+		}
+		recs, info, err := c.PresentPage("default", pos, 20, z3950.OIDXML)
+		if err != nil {
+			t.Fatalf("present at %d: %v", pos, err)
+		}
+		if len(recs) == 0 && info.Next == pos {
+			continue // the targets missed the deadline: ask again
+		}
+		if info.Next != 0 && info.Next != pos+len(recs) || len(recs) == 0 {
+			t.Fatalf("present at %d: %d records, next %d, status %d", pos, len(recs), info.Next, info.Status)
+		}
+		for i, b := range recs {
+			r, err := transform.Parse(b)
+			if err != nil {
+				t.Fatalf("record at %d: %v", pos+i, err)
+			}
+			if at, ok := seen[r.MMSID]; ok {
+				t.Errorf("record %s at %d was already at %d", r.MMSID, pos+i, at)
+			}
+			seen[r.MMSID] = pos + i
+			served = append(served, r)
+		}
+		pos = info.Next
+	}
+	if len(served) <= first {
+		t.Fatalf("%d records paged, no more than the %d the search counted", len(served), first)
+	}
+	heldAll := env.gw.fed.Held()
+	n := len(heldAll)
+	if n != 1 {
+		t.Fatalf("%d held results", n)
+	}
+	held := heldAll[0]
+	if !held.TargetPage(1, 1).Merged.Complete || len(served) != len(held.Clusters) {
+		t.Fatalf("%d records paged, %d merged (complete %v)", len(served), len(held.Clusters), held.TargetPage(1, 1).Merged.Complete)
+	}
+	work := map[string]int{} // work -> position
+	got := map[string]int{}  // target -> records merged
+	for i, c := range held.Clusters {
+		// The record served at a position is one of the sources merged
+		// there (a deeper round may since have joined a better copy of the
+		// same work, which is now the cluster's preferred record).
+		r, from := served[i], false
+		w := ""
+		for _, s := range c.Sources {
+			from = from || s.ID == r.MMSID
+			got[s.Target]++
+			sw, ok := env.sim.Work(simName[s.Target], s.ID)
+			if !ok {
+				t.Fatalf("the simulator knows no %s:%s", s.Target, s.ID)
+			}
+			if w != "" && sw != w {
+				t.Errorf("record at %d merges two works (%s and %s)", i+1, w, sw)
+			}
+			w = sw
+		}
+		if !from {
+			t.Errorf("position %d: served %s %q, which is not among its merged sources %v", i+1, r.MMSID, r.Title, c.Sources)
+		}
+		if at, ok := work[w]; ok {
+			t.Errorf("work %s is at %d and at %d", w, at, i+1)
+		}
+		work[w] = i + 1
+	}
+	for _, ts := range held.Targets {
+		if got[ts.Name] != min(ts.Hits, 10000) || ts.Hits <= 20 && ts.Name == NZTarget {
+			t.Errorf("%s: %d of its %d hits were merged", ts.Name, got[ts.Name], ts.Hits)
+		}
+	}
+	// Past the end: diagnostic 13, which names the grown count.
+	_, err = c.Present("default", len(served)+1, 1, z3950.OIDXML)
+	var d *z3950.Diagnostic
+	if !errors.As(err, &d) || d.Condition != 13 || !strings.Contains(d.AddInfo, "has "+strconv.Itoa(len(served))+" records") {
+		t.Errorf("present past the end: %v", err)
 	}
 }

@@ -116,6 +116,25 @@ func (c *Client) search(db, set string, q *ber.Packet) (int, error) {
 // response is walked TLV by TLV (records are most of it; a full packet
 // tree would copy each one at every level).
 func (c *Client) Present(set string, start, count int, syntax string) ([][]byte, error) {
+	recs, _, err := c.PresentPage(set, start, count, syntax)
+	return recs, err
+}
+
+// PresentInfo is a presentResponse's position and status.
+type PresentInfo struct {
+	Next   int // nextResultSetPosition; 0 past the last record
+	Status int // presentStatus: 0 success, 1-4 partial-1..4, 5 failure
+}
+
+// PresentPage is Present that also returns the response's
+// nextResultSetPosition and presentStatus.
+func (c *Client) PresentPage(set string, start, count int, syntax string) ([][]byte, PresentInfo, error) {
+	var info PresentInfo
+	recs, err := c.present(set, start, count, syntax, &info)
+	return recs, info, err
+}
+
+func (c *Client) present(set string, start, count int, syntax string, info *PresentInfo) ([][]byte, error) {
 	raw, err := c.exchangeRaw(pdu(tagPresentRequest, nil, ctxString(31, set), ctxInt(30, start), ctxInt(29, count),
 		ber.NewOID(ber.ClassContext, ber.TypePrimitive, 104, syntax, "")))
 	if err != nil {
@@ -131,8 +150,16 @@ func (c *Client) Present(set string, start, count int, syntax string) ([][]byte,
 	}
 	var list *tlv
 	for i := range fields {
-		if fields[i].tag == 28 && fields[i].class == 0x80 {
+		if fields[i].class != 0x80 {
+			continue
+		}
+		switch fields[i].tag {
+		case 28:
 			list = &fields[i]
+		case 25:
+			info.Next, _ = tlvInt(fields[i].content)
+		case 27:
+			info.Status, _ = tlvInt(fields[i].content)
 		}
 	}
 	if list == nil {

@@ -49,6 +49,12 @@ type Search struct {
 type Result struct {
 	Total   int
 	Records []Record // in result-list order from Start
+	// More says the result list may grow past Total: a merged result
+	// that fetches more of its targets' hits when positions past the
+	// records merged so far are asked for. The server then asks the
+	// Backend for a present past Total instead of refusing it, and the
+	// result set's count grows with the answers.
+	More bool
 }
 
 // Config bounds the server. Zero values mean the defaults in parentheses.

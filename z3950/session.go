@@ -45,7 +45,21 @@ type resultSet struct {
 	db, cql string
 	name    string // the database as the client named it, echoed in records
 	total   int
+	more    bool // the list may grow past total (Result.More): presents past it ask the Backend
 	expires time.Time
+}
+
+// grow takes a later answer's count: a count never falls within a result
+// set (an earlier page may still answer from the cache with the count it
+// had), and whether more may come is the answer's when it is at least as
+// deep as what the set already knew.
+func (rs *resultSet) grow(res *Result) {
+	if !rs.more {
+		return
+	}
+	if res.Total >= rs.total {
+		rs.total, rs.more = res.Total, res.More
+	}
 }
 
 func newSession(s *Server, c net.Conn) *session {
@@ -365,7 +379,7 @@ func (ss *session) search(r *SearchRequest) []byte {
 	if err != nil {
 		return ss.searchFailed(r.ReferenceID, err)
 	}
-	ss.sets[name] = &resultSet{db: db, name: r.DatabaseNames[0], cql: cql, total: res.Total, expires: ss.srv.now().Add(ss.srv.cfg.ResultSetTTL)}
+	ss.sets[name] = &resultSet{db: db, name: r.DatabaseNames[0], cql: cql, total: res.Total, more: res.More, expires: ss.srv.now().Add(ss.srv.cfg.ResultSetTTL)}
 	n, medium := 0, false
 	switch {
 	case res.Total <= r.SmallSetUpperBound:
@@ -488,6 +502,11 @@ func (ss *session) records(res *Result, db string, n int) ([]record, int) {
 	return out, status
 }
 
+// outOfRange is diagnostic 13 for a present past a result set's end.
+func (ss *session) outOfRange(r *PresentRequest, rs *resultSet) *Diagnostic {
+	return diag(13, "start "+strconv.Itoa(r.Start)+", result set "+r.ResultSetID+" has "+strconv.Itoa(rs.total)+" records")
+}
+
 func (ss *session) presentFailed(ref []byte, d *Diagnostic, next int) []byte {
 	ss.srv.stats.diagnostics.Add(1)
 	return pdu(tagPresentResponse, ref, ctxInt(24, 0), ctxInt(25, next), ctxInt(27, 5), recordsPacket(nil, d))
@@ -506,8 +525,8 @@ func (ss *session) present(r *PresentRequest) []byte {
 		return ss.presentFailed(r.ReferenceID, diag(243, ""), r.Start)
 	case r.ComplexComposition:
 		return ss.presentFailed(r.ReferenceID, diag(244, ""), r.Start)
-	case r.Start < 1 || r.Count < 0 || r.Start > rs.total:
-		return ss.presentFailed(r.ReferenceID, diag(13, "start "+strconv.Itoa(r.Start)+", result set "+r.ResultSetID+" has "+strconv.Itoa(rs.total)+" records"), r.Start)
+	case r.Start < 1 || r.Count < 0 || r.Start > rs.total && !rs.more:
+		return ss.presentFailed(r.ReferenceID, ss.outOfRange(r, rs), r.Start)
 	case r.Start > ss.srv.cfg.MaxPosition:
 		return ss.presentFailed(r.ReferenceID, diag(13, "positions past "+strconv.Itoa(ss.srv.cfg.MaxPosition)+" cannot be presented (Alma pages no further)"), r.Start)
 	}
@@ -515,7 +534,12 @@ func (ss *session) present(r *PresentRequest) []byte {
 	if d != nil {
 		return ss.presentFailed(r.ReferenceID, d, r.Start)
 	}
-	n := min(r.Count, rs.total-r.Start+1, ss.srv.cfg.MaxPresent, ss.srv.cfg.MaxPosition-r.Start+1)
+	// A set that may grow (a merged result) is asked past its count: the
+	// Backend fetches deeper, and its answer's count is the set's new one.
+	n := min(r.Count, ss.srv.cfg.MaxPresent, ss.srv.cfg.MaxPosition-r.Start+1)
+	if !rs.more {
+		n = min(n, rs.total-r.Start+1)
+	}
 	if n == 0 {
 		return pdu(tagPresentResponse, r.ReferenceID, ctxInt(24, 0), ctxInt(25, r.Start), ctxInt(27, 0))
 	}
@@ -523,12 +547,19 @@ func (ss *session) present(r *PresentRequest) []byte {
 	if d != nil {
 		return ss.presentFailed(r.ReferenceID, d, r.Start)
 	}
-	recs, status := ss.records(res, rs.name, n)
-	if len(recs) < n && status == 0 {
-		status = 4 // partial-4: Alma returned fewer than asked (its list changed)
+	rs.grow(res)
+	if r.Start > rs.total && !rs.more {
+		return ss.presentFailed(r.ReferenceID, ss.outOfRange(r, rs), r.Start)
+	}
+	recs, status := ss.records(res, rs.name, min(n, max(rs.total-r.Start+1, 0)))
+	if status == 0 && (len(recs) < min(n, rs.total-r.Start+1) || rs.more && len(recs) < n) {
+		// partial-4: fewer than asked: Alma's list changed, or a merged
+		// result's targets did not bring more within the deadline (the
+		// next position says where to ask again).
+		status = 4
 	}
 	next := r.Start + len(recs)
-	if next > rs.total {
+	if next > rs.total && !rs.more {
 		next = 0
 	}
 	return pduRecords(tagPresentResponse, r.ReferenceID, true, recs, ctxInt(24, len(recs)), ctxInt(25, next), ctxInt(27, status))

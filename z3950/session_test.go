@@ -1,6 +1,7 @@
 package z3950
 
 import (
+	"context"
 	"errors"
 	"net"
 	"runtime"
@@ -553,4 +554,118 @@ func settleGoroutines(t *testing.T, base int) {
 	}
 	buf := make([]byte, 1<<20)
 	t.Errorf("goroutines: %d, want at most %d\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+}
+
+// growingBackend is a merged result that deepens as it is paged: it holds
+// the first round records of its list, answers Total as the records held
+// and More while the list has more, and fetches further rounds when asked
+// for positions past them (as the gateway's federation does). stall makes
+// the next deepening bring nothing (targets that missed the deadline).
+type growingBackend struct {
+	*fakeBackend
+	round, held int
+	stall       int
+}
+
+func (g *growingBackend) Search(ctx context.Context, q Search) (*Result, error) {
+	g.mu.Lock()
+	g.searches = append(g.searches, q)
+	if g.stall > 0 && q.Start+q.Count-1 > g.held {
+		g.stall--
+	} else {
+		for g.held < len(g.records) && (g.held == 0 || g.held < q.Start+q.Count-1) {
+			g.held = min(g.held+g.round, len(g.records))
+		}
+	}
+	held := g.held
+	g.mu.Unlock()
+	res := &Result{Total: held, More: held < len(g.records)}
+	for i := q.Start - 1; i < q.Start-1+q.Count && i < held; i++ {
+		res.Records = append(res.Records, EncodeRecord(g.records[i], q.Syntax, q.ElementSet))
+	}
+	return res, nil
+}
+
+// TestPresentPastAGrowingSet: a result set whose Backend says more may
+// come (a merged group) is paged past the count the Search gave: the
+// present asks the Backend, the set's count grows with the answers, and a
+// client paging by nextResultSetPosition gets every record once, in order,
+// to the end, where next is 0 and a present past it is diagnostic 13. A
+// deepening that brings nothing is partial-4 with next where it was.
+func TestPresentPastAGrowingSet(t *testing.T) {
+	g := &growingBackend{fakeBackend: newFake(t), round: 2, stall: 1}
+	_, addr := startServer(t, g, Config{})
+	c, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hits, err := c.SearchCQL("Default", "default", `alma.title="history"`)
+	if err != nil || hits != 2 {
+		t.Fatalf("search: %d hits, %v; want the first round's 2", hits, err)
+	}
+	var got [][]byte
+	stalled := 0
+	for pos, pages := 1, 0; pos != 0; pages++ {
+		if pages > 20 {
+			t.Fatal("more than 20 pages")
+		}
+		recs, info, err := c.PresentPage("default", pos, 2, OIDUSMARC)
+		if err != nil {
+			t.Fatalf("present at %d: %v", pos, err)
+		}
+		if len(recs) == 0 {
+			if info.Status != 4 || info.Next != pos {
+				t.Fatalf("present at %d: no records, status %d, next %d; want partial-4 and next %d", pos, info.Status, info.Next, pos)
+			}
+			stalled++
+			continue
+		}
+		if info.Next != 0 && info.Next != pos+len(recs) {
+			t.Fatalf("present at %d: %d records, next %d", pos, len(recs), info.Next)
+		}
+		got = append(got, recs...)
+		pos = info.Next
+	}
+	if len(got) != len(g.records) || stalled != 1 {
+		t.Fatalf("%d records paged, %d stalled pages; want all %d and 1", len(got), stalled, len(g.records))
+	}
+	for i, r := range got {
+		if want, _ := g.records[i].AppendISO2709(nil); string(r) != string(want) {
+			t.Errorf("record at %d is not the list's record %d", i+1, i+1)
+		}
+	}
+	// Past the end, now known: diagnostic 13 naming the grown count.
+	_, err = c.Present("default", len(g.records)+1, 1, OIDUSMARC)
+	var d *Diagnostic
+	if !errors.As(err, &d) || d.Condition != 13 || !strings.Contains(d.AddInfo, "has 10 records") {
+		t.Errorf("present past the end: %v, want diagnostic 13 with the grown count", err)
+	}
+	// A search again counts what is held now.
+	if hits, err := c.SearchCQL("Default", "default", `alma.title="history"`); err != nil || hits != len(g.records) {
+		t.Errorf("search again: %d hits, %v", hits, err)
+	}
+	// A set that cannot grow is still refused past its count without
+	// asking the Backend.
+	f := newFake(t)
+	f.total = 4
+	_, addr2 := startServer(t, f, Config{})
+	c2, err := Dial(context.Background(), addr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.SearchCQL("Default", "default", `alma.title="history"`); err != nil {
+		t.Fatal(err)
+	}
+	asked := f.calls()
+	if _, err := c2.Present("default", 5, 1, OIDUSMARC); !errors.As(err, &d) || d.Condition != 13 || f.calls() != asked {
+		t.Errorf("present past a fixed set: %v, %d backend calls; want diagnostic 13 and none", err, f.calls()-asked)
+	}
+}
+
+func (f *fakeBackend) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.searches)
 }
