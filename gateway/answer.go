@@ -20,6 +20,7 @@ import (
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
+	"github.com/almanet/gateway/writes"
 )
 
 // This file is the one place where errors become answers (STYLE.md): an
@@ -188,7 +189,7 @@ func errorHeaders(h *fasthttp.ResponseHeader, a answer, body []byte) {
 // fields are what a surface adds in front, each ending in a comma (DAIA's
 // error, code and error_description); alma is Alma's own refusal, which
 // the writes add (nil: none).
-func errorBody(fields []byte, diags []sru.Diagnostic, alma *almaErrorJSON, asOf time.Time, took time.Duration) []byte {
+func errorBody(fields []byte, diags []sru.Diagnostic, alma *writes.AlmaError, asOf time.Time, took time.Duration) []byte {
 	body := append([]byte{'{'}, fields...)
 	body = append(body, `"diagnostics":`...)
 	body = appendJSONDiagnostics(body, diags)

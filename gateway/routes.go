@@ -68,11 +68,11 @@ func (s *Server) routeTable() []route {
 
 		// Network write workflows (SPEC 12, writes.go): staff only, each for
 		// the institutions the Principal may act for.
-		{method: post, path: "/v1/institutions/:code/bibs", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.linkOp()))},
-		{method: put, path: "/v1/institutions/:code/bibs/:iz_mms_id/local-fields", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.localFieldsOp()))},
-		{method: post, path: "/v1/institutions/:code/bibs/:iz_mms_id/unlink", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.unlinkOp()))},
-		{method: post, path: "/v1/institutions/:code/po-lines", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.poLineOp()))},
-		{method: post, path: "/v1/institutions/:code/resource-sharing-requests", staff: true, doc: true, handlers: h(staff, s.handleWrite(s.writes.rsRequestOp()))},
+		{method: post, path: "/v1/institutions/:code/bibs", staff: true, doc: true, handlers: h(staff, newWriteHandler(s.writing.svc, s.writing.svc.Link()))},
+		{method: put, path: "/v1/institutions/:code/bibs/:iz_mms_id/local-fields", staff: true, doc: true, handlers: h(staff, newWriteHandler(s.writing.svc, s.writing.svc.LocalFields()))},
+		{method: post, path: "/v1/institutions/:code/bibs/:iz_mms_id/unlink", staff: true, doc: true, handlers: h(staff, newWriteHandler(s.writing.svc, s.writing.svc.Unlink()))},
+		{method: post, path: "/v1/institutions/:code/po-lines", staff: true, doc: true, handlers: h(staff, newWriteHandler(s.writing.svc, s.writing.svc.POLine()))},
+		{method: post, path: "/v1/institutions/:code/resource-sharing-requests", staff: true, doc: true, handlers: h(staff, newWriteHandler(s.writing.svc, s.writing.svc.ResourceSharing()))},
 
 		// Alma's webhooks (webhooks.go): Alma calls them, not a browser.
 		{method: get, path: "/webhooks/alma", handlers: h(s.handleWebhookChallenge())},

@@ -71,7 +71,7 @@ type Server struct {
 	staff   *staff.Auth    // staff tokens and sessions (package staff)
 	history *staff.History // the dashboard's charts (package staff)
 	z3950   *z3950.Server  // the Z39.50 server (SPEC 10); listens only in ServeZ3950
-	writes  *writes        // the network write workflows and webhooks (SPEC 12, writes.go)
+	writing *writing       // the network write workflows (package writes) and webhooks (SPEC 12, writes.go)
 }
 
 // serverInfo is what the gateway is and runs with.
@@ -235,7 +235,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.registerCacheMetrics()
 	s.initZ3950()
 	s.initStaff()
-	s.writes = newWrites(s)
+	s.writing = newWriting(s)
 	s.app = s.newApp()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -326,7 +326,7 @@ func (s *Server) Close() error {
 	}
 	<-s.bg
 	<-s.history.Done()
-	s.writes.close()
+	s.writing.close()
 	s.loader.Close()
 	s.memory.Close()
 	s.access.close()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/almanet/gateway/idempotency"
 	"github.com/almanet/gateway/internal/ident"
+	"github.com/almanet/gateway/writes"
 )
 
 // Alma's webhooks (SPEC 12). Alma first checks the URL with GET
@@ -81,7 +82,7 @@ func (s *Server) handleWebhookChallenge() fiber.Handler {
 
 // handleWebhook takes Alma's events, each once (idempotency.Events).
 func (s *Server) handleWebhook() fiber.Handler {
-	w := s.writes
+	w := s.writing
 	var rc *redis.Client
 	if s.redis != nil {
 		rc = s.redis.Client()
@@ -91,8 +92,8 @@ func (s *Server) handleWebhook() fiber.Handler {
 		c.Set("Cache-Control", "no-store")
 		reqID := strings.Clone(string(c.Response().Header.Peek("X-Request-Id")))
 		refuse := func(status int, outcome, msg string) error {
-			w.m.webhooks.WithLabelValues("unknown", outcome).Inc()
-			w.audit(auditEntry{Who: "alma", Operation: "webhook", Status: status, Outcome: outcome, RequestID: reqID})
+			w.svc.Metrics.Webhook("unknown", outcome)
+			w.svc.Audit(writes.Entry{Who: "alma", Operation: "webhook", Status: status, Outcome: outcome, RequestID: reqID})
 			return s.refuse(c, refused(status, msg))
 		}
 		secret := s.cfg.Writes.WebhookSecret
@@ -116,10 +117,10 @@ func (s *Server) handleWebhook() fiber.Handler {
 		// retry) and counted; nothing is purged or audited again.
 		switch seen.First(c.UserContext(), idempotency.EventKey(ev.ID, body), ev.Time) {
 		case idempotency.EventReplay:
-			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "replayed").Inc()
+			w.svc.Metrics.Webhook(webhookAction(ev.Action), "replayed")
 			return c.JSON(fiber.Map{"status": "replayed"})
 		case idempotency.EventStale:
-			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "stale").Inc()
+			w.svc.Metrics.Webhook(webhookAction(ev.Action), "stale")
 			return c.JSON(fiber.Map{"status": "stale"})
 		}
 		var id string
@@ -134,8 +135,8 @@ func (s *Server) handleWebhook() fiber.Handler {
 			}
 		default:
 			// Job ends, loans, users, requests: nothing the gateway caches.
-			w.m.webhooks.WithLabelValues(webhookAction(ev.Action), "ignored").Inc()
-			w.audit(auditEntry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Action), Status: http.StatusOK, Outcome: "ignored", RequestID: reqID})
+			w.svc.Metrics.Webhook(webhookAction(ev.Action), "ignored")
+			w.svc.Audit(writes.Entry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Action), Status: http.StatusOK, Outcome: "ignored", RequestID: reqID})
 			return c.JSON(fiber.Map{"status": "ignored"})
 		}
 		if !validMMSID(id) {
@@ -147,12 +148,12 @@ func (s *Server) handleWebhook() fiber.Handler {
 		// A record that is cached now is in use: fetch it again after the
 		// purge. Only NZ records are cached by MMS ID alone ("rec|").
 		_, inUse := s.loader.Cached("rec|" + id)
-		w.evict(ctx, []string{id})
+		w.svc.Evict(ctx, []string{id})
 		if inUse {
 			w.refresh(id)
 		}
-		w.m.webhooks.WithLabelValues(ev.Action, "evicted").Inc()
-		w.audit(auditEntry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Event.Value), Records: []string{id}, Status: http.StatusOK, Outcome: "evicted", RequestID: reqID})
+		w.svc.Metrics.Webhook(ev.Action, "evicted")
+		w.svc.Audit(writes.Entry{Who: "alma", Institution: clip(ev.Institution.Value), Operation: "webhook:" + clip(ev.Event.Value), Records: []string{id}, Status: http.StatusOK, Outcome: "evicted", RequestID: reqID})
 		return c.JSON(fiber.Map{"status": "ok", "evicted": []string{id}, "refreshing": inUse})
 	}
 }
@@ -175,13 +176,13 @@ func clip(s string) string {
 }
 
 // refresh loads an NZ record into the cache again in the background.
-func (w *writes) refresh(id string) {
+func (w *writing) refresh(id string) {
 	w.bg.Add(1)
 	go func() {
 		defer w.bg.Done()
-		ctx, cancel := context.WithTimeout(w.bgCtx, w.s.cfg.Upstream.Timeout.D())
+		ctx, cancel := context.WithTimeout(w.bgCtx, w.timeout)
 		defer cancel()
-		if _, _, err := w.s.recs.nzRecord(ctx, id); err != nil {
+		if _, _, err := w.recs.nzRecord(ctx, id); err != nil {
 			w.log.Warn("webhook: refreshing a record failed; the next reader loads it", "mms_id", id, "error", err.Error())
 		}
 	}()

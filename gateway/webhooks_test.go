@@ -116,7 +116,7 @@ func TestWebhookEvictsExactlyItsRecord(t *testing.T) {
 	if err := json.Unmarshal(out, &ans); err != nil || len(ans.Evicted) != 1 || ans.Evicted[0] != a.MMSID || !ans.Refreshing {
 		t.Errorf("answer %s", out)
 	}
-	env.gw.writes.bg.Wait() // the background refresh
+	env.gw.writing.bg.Wait() // the background refresh
 	from = env.logLen()
 	env.get("/v1/records/" + b.MMSID)
 	if n := env.logLen() - from; n != 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/writes"
 )
 
 // restCall is one REST call the simulator saw, as the tests compare it.
@@ -100,8 +101,8 @@ type writeReply struct {
 			Value string `json:"value"`
 		} `json:"partner"`
 	} `json:"request"`
-	Diagnostics []JSONDiagnostic `json:"diagnostics"`
-	Alma        *almaErrorJSON   `json:"alma"`
+	Diagnostics []JSONDiagnostic  `json:"diagnostics"`
+	Alma        *writes.AlmaError `json:"alma"`
 }
 
 func decodeWrite(t *testing.T, body []byte) writeReply {
@@ -271,8 +272,8 @@ func TestLinkWithoutMemberSRUIsSeeOtherFromTheNZRecord(t *testing.T) {
 	nz, iz := heldBy(t, env.sim, m.Code, 0)
 	from := env.logLen()
 	code, h, body := env.send(http.MethodPost, "/v1/institutions/"+m.Code+"/bibs?from_nz_mms_id="+nz.MMSID, "", "", "Idempotency-Key", "k")
-	if code != http.StatusSeeOther || h.Get("Location") != availabilityLocation(m.Code, iz) {
-		t.Fatalf("status = %d Location %q, want 303 to %s\n%s", code, h.Get("Location"), availabilityLocation(m.Code, iz), body)
+	if code != http.StatusSeeOther || h.Get("Location") != "/v1/availability/"+iz+"?institution="+url.QueryEscape(m.Code) {
+		t.Fatalf("status = %d Location %q, want 303 to %s\n%s", code, h.Get("Location"), "/v1/availability/"+iz+"?institution="+url.QueryEscape(m.Code), body)
 	}
 	if calls := env.restCalls(from); len(calls) != 0 {
 		t.Errorf("REST calls %v, want none", calls)
@@ -647,11 +648,11 @@ func withPrincipal(s *Server, p Principal) *fiber.App {
 		c.Locals(principalKey, p)
 		return c.Next()
 	})
-	app.Post("/v1/institutions/:code/bibs", s.handleWrite(s.writes.linkOp()))
-	app.Put("/v1/institutions/:code/bibs/:iz_mms_id/local-fields", s.handleWrite(s.writes.localFieldsOp()))
-	app.Post("/v1/institutions/:code/bibs/:iz_mms_id/unlink", s.handleWrite(s.writes.unlinkOp()))
-	app.Post("/v1/institutions/:code/po-lines", s.handleWrite(s.writes.poLineOp()))
-	app.Post("/v1/institutions/:code/resource-sharing-requests", s.handleWrite(s.writes.rsRequestOp()))
+	app.Post("/v1/institutions/:code/bibs", newWriteHandler(s.writing.svc, s.writing.svc.Link()))
+	app.Put("/v1/institutions/:code/bibs/:iz_mms_id/local-fields", newWriteHandler(s.writing.svc, s.writing.svc.LocalFields()))
+	app.Post("/v1/institutions/:code/bibs/:iz_mms_id/unlink", newWriteHandler(s.writing.svc, s.writing.svc.Unlink()))
+	app.Post("/v1/institutions/:code/po-lines", newWriteHandler(s.writing.svc, s.writing.svc.POLine()))
+	app.Post("/v1/institutions/:code/resource-sharing-requests", newWriteHandler(s.writing.svc, s.writing.svc.ResourceSharing()))
 	return app
 }
 

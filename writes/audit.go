@@ -1,4 +1,4 @@
-package gateway
+package writes
 
 import (
 	"context"
@@ -7,32 +7,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// auditEntry is one line of the audit log: one per write (SPEC 12) and per
+// Entry is one line of the audit log: one per write (SPEC 12) and per
 // webhook. It names who acted and on what, never a key or a token: the
 // staff member is named by the YAML entry's name ("admin" for the admin
 // token), the idempotency key is the client's own label.
-type auditEntry struct {
+type Entry struct {
 	Who            string   // staff name, or "alma" for a webhook
 	Institution    string   // member code (for a webhook: Alma's institution)
 	Operation      string   // link, local_fields, unlink, po_line, rs_request, webhook:BIB_UPDATED …
 	Records        []string // MMS IDs touched (NZ and IZ)
 	Status         int      // the gateway's answer
 	AlmaCode       string   // Alma's error code; "" when Alma accepted
-	Outcome        string   // ok, existing (303), refused, conflict, unavailable, replayed, bad_signature …
+	Outcome        string   // ok, existing (303), reconciled, unknown, held, refused, conflict, unavailable, replayed, bad_signature …
 	IdempotencyKey string
 	RequestID      string
 }
 
-// writeMetrics count writes and webhooks on the server's registry.
-type writeMetrics struct {
+// Metrics are the package's collectors: writes and webhooks.
+type Metrics struct {
 	writes   *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	evicted  prometheus.Counter
 	replays  prometheus.Counter
 }
 
-func newWriteMetrics(reg *prometheus.Registry) *writeMetrics {
-	m := &writeMetrics{
+// NewMetrics registers the collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_writes_total", Help: "Network write requests (SPEC 12), by operation and outcome.",
 		}, []string{"operation", "outcome"}),
@@ -50,12 +51,15 @@ func newWriteMetrics(reg *prometheus.Registry) *writeMetrics {
 	return m
 }
 
-// audit writes the entry as one structured line and counts it.
-func (w *writes) audit(e auditEntry) {
+// Webhook counts one webhook event by action and outcome.
+func (m *Metrics) Webhook(action, outcome string) { m.webhooks.WithLabelValues(action, outcome).Inc() }
+
+// Audit writes the entry as one structured line.
+func (w *Service) Audit(e Entry) {
 	if e.Records == nil {
 		e.Records = []string{}
 	}
-	w.log.LogAttrs(context.Background(), slog.LevelInfo, "audit",
+	w.Log.LogAttrs(context.Background(), slog.LevelInfo, "audit",
 		slog.String("who", e.Who),
 		slog.String("institution", e.Institution),
 		slog.String("operation", e.Operation),
