@@ -54,14 +54,14 @@ type Bib struct {
 	Remaining int    // X-Exl-Api-Remaining (daily calls left); -1 unknown
 }
 
-// ErrInvalidMMSID is returned, without any call, for an MMS ID that is not
-// all digits.
-var ErrInvalidMMSID = errors.New("alma: mms id must be 1 to 32 digits")
+// ErrInvalidMMSID is returned, without any call, for an MMS ID that
+// ValidMMSID refuses.
+var ErrInvalidMMSID = errors.New("alma: mms id must be 2 to 24 digits")
 
 // GetBib fetches one record with its physical, electronic and digital
 // availability (AVA, AVE and AVD fields) using apiKey.
 func (c *Client) GetBib(ctx context.Context, mmsID, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
@@ -126,8 +126,12 @@ func (c *Client) GetBib(ctx context.Context, mmsID, apiKey string) (*Bib, error)
 	return bib, nil
 }
 
-func validMMSID(s string) bool {
-	if len(s) == 0 || len(s) > 32 {
+// ValidMMSID says whether s can be an Alma MMS ID: 2 to 24 ASCII digits
+// (Alma's are 15 to 19 long). It is the one rule: the gateway refuses
+// anything else at the door (SPEC section 6) and this client never sends
+// it to Alma.
+func ValidMMSID(s string) bool {
+	if len(s) < 2 || len(s) > 24 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -237,7 +237,7 @@ func TestGetBibMalformed(t *testing.T) {
 			fake := &fakeAlma{status: 200, contentType: tt.contentType, body: tt.body}
 			srv := fake.start(t)
 			c := &Client{BaseURL: srv.URL, HTTP: srv.Client(), MaxBody: tt.maxBody}
-			bib, err := c.GetBib(context.Background(), "1", testKey)
+			bib, err := c.GetBib(context.Background(), "11", testKey)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got bib=%v err=%v, want %v", bib != nil, err, tt.want)
 			}
@@ -249,7 +249,7 @@ func TestGetBibRejectsBadMMSIDWithoutCalling(t *testing.T) {
 	fake := &fakeAlma{status: 200}
 	srv := fake.start(t)
 	c := &Client{BaseURL: srv.URL, HTTP: srv.Client()}
-	for _, id := range []string{"", "abc", "123/../456", "99 1", "1?apikey=x", strings.Repeat("9", 33), "١٢٣"} {
+	for _, id := range []string{"", "abc", "123/../456", "99 1", "1?apikey=x", strings.Repeat("9", 33), "١٢٣", "7", strings.Repeat("9", 25)} {
 		t.Run(id, func(t *testing.T) {
 			_, err := c.GetBib(context.Background(), id, testKey)
 			if !errors.Is(err, ErrInvalidMMSID) {
@@ -267,7 +267,7 @@ func TestGetBibTransportError(t *testing.T) {
 	url := srv.URL
 	srv.Close() // nothing listens any more
 	c := &Client{BaseURL: url}
-	_, err := c.GetBib(context.Background(), "1", testKey)
+	_, err := c.GetBib(context.Background(), "11", testKey)
 	if err == nil {
 		t.Fatal("got nil error from a closed server")
 	}
@@ -293,7 +293,7 @@ func TestGetBibContextCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c := &Client{BaseURL: srv.URL, HTTP: srv.Client()}
-	_, err := c.GetBib(ctx, "1", testKey)
+	_, err := c.GetBib(ctx, "11", testKey)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
@@ -302,7 +302,7 @@ func TestGetBibContextCanceled(t *testing.T) {
 func TestBadBaseURL(t *testing.T) {
 	for _, base := range []string{"", "ftp://x", "://", "api.example.org"} {
 		c := &Client{BaseURL: base}
-		if _, err := c.GetBib(context.Background(), "1", testKey); err == nil {
+		if _, err := c.GetBib(context.Background(), "11", testKey); err == nil {
 			t.Errorf("BaseURL %q: got nil error", base)
 		}
 	}

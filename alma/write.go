@@ -34,7 +34,7 @@ type Written struct {
 // Alma answers the new IZ record (XML only: the Bibs create API refuses
 // JSON with 60105).
 func (c *Client) CreateLinkedBib(ctx context.Context, nzMMSID, apiKey string) (*Bib, error) {
-	if !validMMSID(nzMMSID) {
+	if !ValidMMSID(nzMMSID) {
 		return nil, ErrInvalidMMSID
 	}
 	q := url.Values{"from_nz_mms_id": {nzMMSID}}
@@ -48,7 +48,7 @@ func (c *Client) CreateLinkedBib(ctx context.Context, nzMMSID, apiKey string) (*
 // GetBibRecord fetches a record without availability: GET
 // /almaws/v1/bibs/{mms_id}, for editing.
 func (c *Client) GetBibRecord(ctx context.Context, mmsID, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	w, err := c.send(ctx, http.MethodGet, []string{"bibs", mmsID}, nil, "", nil, apiKey)
@@ -65,7 +65,7 @@ func (c *Client) GetBibRecord(ctx context.Context, mmsID, apiKey string) (*Bib, 
 // silently. validate=false and override_warning=true are Alma's defaults,
 // sent explicitly so that a changed default cannot change the outcome.
 func (c *Client) UpdateBib(ctx context.Context, mmsID string, record []byte, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	body := make([]byte, 0, len(record)+16)
@@ -83,7 +83,7 @@ func (c *Client) UpdateBib(ctx context.Context, mmsID string, record []byte, api
 // UnlinkFromNZ detaches an IZ record from its NZ record: POST
 // /almaws/v1/bibs/{mms_id}?op=unlink_from_nz (XML only).
 func (c *Client) UnlinkFromNZ(ctx context.Context, mmsID, apiKey string) (*Bib, error) {
-	if !validMMSID(mmsID) {
+	if !ValidMMSID(mmsID) {
 		return nil, ErrInvalidMMSID
 	}
 	q := url.Values{"op": {"unlink_from_nz"}}
@@ -116,9 +116,67 @@ func (c *Client) CreateResourceSharingRequest(ctx context.Context, userID string
 	return c.send(ctx, http.MethodPost, []string{"users", userID, "resource-sharing-requests"}, nil, "application/json", req, apiKey)
 }
 
+// POLine is one PO line as Retrieve PO-Lines lists it: what identifies it
+// and Alma's whole object.
+type POLine struct {
+	Number      string          // Alma's PO line number
+	MMSID       string          // resource_metadata.mms_id
+	Owner       string          // owner.value
+	Type        string          // type.value
+	CreatedDate string          // created_date as Alma sends it (2026-12-07Z)
+	JSON        json.RawMessage // the whole po_line object
+}
+
+// ListPOLines asks Retrieve PO-Lines (GET /almaws/v1/acq/po-lines) for
+// the key's institution's PO lines matching q (Alma's brief search, such as
+// mms_id~991234), of every status, at most 100. total is Alma's
+// total_record_count.
+func (c *Client) ListPOLines(ctx context.Context, q, apiKey string) (lines []POLine, total int, err error) {
+	v := url.Values{"q": {q}, "status": {"ALL_WITH_CLOSED"}, "limit": {"100"}, "order_by": {"created_date"}}
+	w, err := c.call(ctx, http.MethodGet, []string{"acq", "po-lines"}, v, "", "application/json", nil, apiKey)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out struct {
+		POLine []json.RawMessage `json:"po_line"`
+		Total  int               `json:"total_record_count"`
+	}
+	if err := json.Unmarshal(w.Body, &out); err != nil {
+		return nil, 0, fmt.Errorf("alma: po-lines: %w: %w", ErrMalformed, err)
+	}
+	for _, raw := range out.POLine {
+		var pl struct {
+			Number   string `json:"number"`
+			Created  string `json:"created_date"`
+			Resource struct {
+				MMSID struct {
+					Value string `json:"value"`
+				} `json:"mms_id"`
+			} `json:"resource_metadata"`
+			Owner, Type struct {
+				Value string `json:"value"`
+			}
+		}
+		if err := json.Unmarshal(raw, &pl); err != nil {
+			return nil, 0, fmt.Errorf("alma: po-lines: %w: %w", ErrMalformed, err)
+		}
+		lines = append(lines, POLine{Number: pl.Number, MMSID: pl.Resource.MMSID.Value, Owner: pl.Owner.Value, Type: pl.Type.Value, CreatedDate: pl.Created, JSON: raw})
+	}
+	return lines, out.Total, nil
+}
+
 // send makes one call. Path segments are escaped by JoinPath; the key goes
 // in the header only.
 func (c *Client) send(ctx context.Context, method string, path []string, q url.Values, ctype string, body []byte, apiKey string) (*Written, error) {
+	accept := "application/xml"
+	if ctype == "application/json" {
+		accept = "application/json"
+	}
+	return c.call(ctx, method, path, q, ctype, accept, body, apiKey)
+}
+
+// call is send with the Accept header named.
+func (c *Client) call(ctx context.Context, method string, path []string, q url.Values, ctype, accept string, body []byte, apiKey string) (*Written, error) {
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("alma: invalid base url %q", c.BaseURL)
@@ -134,10 +192,6 @@ func (c *Client) send(ctx context.Context, method string, path []string, q url.V
 		return nil, fmt.Errorf("alma: %w", err)
 	}
 	req.Header.Set("Authorization", "apikey "+apiKey)
-	accept := "application/xml"
-	if ctype == "application/json" {
-		accept = "application/json"
-	}
 	req.Header.Set("Accept", accept)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)

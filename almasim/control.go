@@ -26,7 +26,7 @@ type faultJSON struct {
 //	POST   /_sim/faults    set a fault (faultJSON); kind "none" clears the endpoint (or target)
 //	GET    /_sim/faults    the active faults: by endpoint, and as "target:<name>" per target
 //	DELETE /_sim/faults    clear every fault
-//	GET    /_sim/counters  {"sru":n,"bibs":n,"all":n,"targets":{"<name>":n}}
+//	GET    /_sim/counters  {"sru":n,"bibs":n,"all":n,"writes":n,"targets":{"<name>":n}} (writes: those that took effect)
 //	GET    /_sim/works     the ground truth of clustering: {"<target>":{"<record id>":"<work>"}}
 //	GET    /_sim/requests  the request log, oldest first
 //	GET    /_sim/network   network code, NZ key, members and their keys
@@ -45,7 +45,7 @@ func (s *Simulator) ControlHandler() http.Handler {
 			targets[t] = s.CountTarget(t)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{
-			"sru": s.Count(EndpointSRU), "bibs": s.Count(EndpointBibs), "all": s.Count(EndpointAll), "targets": targets})
+			"sru": s.Count(EndpointSRU), "bibs": s.Count(EndpointBibs), "all": s.Count(EndpointAll), "writes": s.WritesDone(), "targets": targets})
 	})
 	mux.HandleFunc("GET /_sim/works", func(w http.ResponseWriter, r *http.Request) {
 		works := s.Works()

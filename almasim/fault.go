@@ -53,9 +53,10 @@ const (
 	FaultTruncated FaultKind = "truncated" // HTTP 200, the body cut in the middle of a record, Content-Length honest
 	FaultHang      FaultKind = "hang"      // no answer until the client gives up, Server.Close, or SetFault/ClearFaults (see below)
 	FaultReset     FaultKind = "reset"     // the connection is reset (RST) without an answer
+	FaultLost      FaultKind = "lost"      // a write (not GET) is done, then its answer is held as in FaultHang: the caller cannot know Alma did it
 )
 
-var faultKinds = []FaultKind{FaultNone, FaultSlow, Fault500, Fault429, FaultMalformed, FaultTruncated, FaultHang, FaultReset}
+var faultKinds = []FaultKind{FaultNone, FaultSlow, Fault500, Fault429, FaultMalformed, FaultTruncated, FaultHang, FaultReset, FaultLost}
 
 // Fault is injected into the next requests of an endpoint.
 //
@@ -171,11 +172,12 @@ func (s *Simulator) Faults() map[Endpoint]Fault {
 }
 
 // take returns the fault for this request (its target's, else its
-// endpoint's) and uses it up.
-func (t *faultTable) take(e Endpoint, target string) (Fault, bool) {
+// endpoint's) and uses it up. FaultLost is for writes only: a read
+// (write false) passes it by without using it.
+func (t *faultTable) take(e Endpoint, target string, write bool) (Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if f := t.byTarget[target]; f != nil && target != "" {
+	if f := t.byTarget[target]; f != nil && target != "" && (write || f.Kind != FaultLost) {
 		if f.Times > 0 {
 			f.left--
 			if f.left <= 0 {
@@ -185,7 +187,7 @@ func (t *faultTable) take(e Endpoint, target string) (Fault, bool) {
 		return f.Fault, true
 	}
 	f := t.active[e]
-	if f == nil {
+	if f == nil || !write && f.Kind == FaultLost {
 		return Fault{}, false
 	}
 	if f.Times > 0 {

@@ -2,6 +2,7 @@ package almasim
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -48,7 +49,7 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 	if !sleep(ctx, s.cfg.Latency) {
 		panic(http.ErrAbortHandler) // the client left or the server closes: drop the connection, answer nothing
 	}
-	f, faulted := s.faults.take(ep, target)
+	f, faulted := s.faults.take(ep, target, r.Method != http.MethodGet && r.Method != http.MethodHead)
 	if faulted {
 		switch f.Kind {
 		case FaultSlow:
@@ -83,6 +84,16 @@ func (s *Simulator) serveAlma(w http.ResponseWriter, r *http.Request) {
 	}
 	if faulted {
 		switch f.Kind {
+		case FaultLost:
+			// Alma did the write; the answer never reaches the caller. The
+			// body is read to its end so that the server sees the client
+			// leave (net/http watches the connection only then).
+			io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+			select {
+			case <-ctx.Done():
+				panic(http.ErrAbortHandler)
+			case <-released:
+			}
 		case FaultMalformed:
 			resp.body = malformed(resp)
 		case FaultTruncated:

@@ -26,6 +26,8 @@ import (
 //	                                          fields ($9 local) change, all of them ("swap all")
 //	POST /almaws/v1/bibs/{mms_id}?op=unlink_from_nz
 //	POST /almaws/v1/acq/po-lines              a PO line (JSON)
+//	GET  /almaws/v1/acq/po-lines?q=mms_id~…   the PO lines so far, as Alma's Retrieve PO-Lines lists them
+//	                                          (q by mms_id or number; status; JSON {po_line, total_record_count})
 //	POST /almaws/v1/users/{id}/resource-sharing-requests   a borrowing request (JSON)
 //
 // Changes live in an overlay beside the generated zones (which stay
@@ -54,11 +56,13 @@ import (
 
 // writeState is the overlay of written records and the webhook target.
 type writeState struct {
-	mu                  sync.RWMutex       // guards recs, added
+	mu                  sync.RWMutex       // guards recs, added, poLines
 	recs                map[string]*Record // by MMS ID: records created or changed by writes
 	added               map[string][]*Record
-	seq                 atomic.Int64 // new MMS IDs, PO line and request numbers
-	hookMu              sync.Mutex   // guards hookURL, hookSecret
+	poLines             map[string][]map[string]any // by institution: PO lines created, oldest first
+	done                atomic.Int64                // writes that took effect
+	seq                 atomic.Int64                // new MMS IDs, PO line and request numbers
+	hookMu              sync.Mutex                  // guards hookURL, hookSecret
 	hookURL, hookSecret string
 	hooks               sync.WaitGroup
 	sent                atomic.Int64
@@ -68,7 +72,13 @@ type writeState struct {
 func (w *writeState) init() {
 	w.recs = map[string]*Record{}
 	w.added = map[string][]*Record{}
+	w.poLines = map[string][]map[string]any{}
 }
+
+// WritesDone is the number of writes that took effect in Alma (a record
+// linked, changed or unlinked, a PO line or a resource-sharing request
+// created), whether or not their answer reached the caller.
+func (s *Simulator) WritesDone() int64 { return s.writes.done.Load() }
 
 // SetWebhook makes the simulator post Alma's webhook events for every change
 // to url, signed with secret. An empty url turns webhooks off.
@@ -229,6 +239,8 @@ func (s *Simulator) serveREST(r *http.Request) response {
 		return s.operateBib(r)
 	case p == "/almaws/v1/acq/po-lines" && r.Method == http.MethodPost:
 		return s.createPOLine(r)
+	case p == "/almaws/v1/acq/po-lines" && r.Method == http.MethodGet:
+		return s.listPOLines(r)
 	case strings.HasPrefix(p, "/almaws/v1/users/") && strings.HasSuffix(p, "/resource-sharing-requests") && r.Method == http.MethodPost:
 		return s.createRSRequest(r)
 	case strings.HasPrefix(p, bibsPrefix):
@@ -346,6 +358,7 @@ func (s *Simulator) createBib(r *http.Request) response {
 	s.writes.recs[nz.MMSID] = nz2
 	s.writes.added[c.inst] = append(s.writes.added[c.inst], iz)
 	s.writes.mu.Unlock()
+	s.writes.done.Add(1)
 
 	s.notify(iz, "BIB_CREATED", "BIB record created")
 	s.notify(nz2, "BIB_UPDATED", "BIB record updated")
@@ -436,6 +449,7 @@ func (s *Simulator) updateBib(r *http.Request) response {
 	renderRecord(next, z.nz)
 	s.writes.recs[id] = next
 	s.writes.mu.Unlock()
+	s.writes.done.Add(1)
 	s.notify(next, "BIB_UPDATED", "BIB record updated")
 	return response{status: http.StatusOK, ctype: apiXMLType, header: c.hdr, body: s.bibXML(next, r)}
 }
@@ -486,6 +500,7 @@ func (s *Simulator) operateBib(r *http.Request) response {
 		s.writes.recs[nzID] = nz2
 	}
 	s.writes.mu.Unlock()
+	s.writes.done.Add(1)
 	s.notify(next, "BIB_UPDATED", "BIB record updated")
 	if nz2 != nil {
 		s.notify(nz2, "BIB_UPDATED", "BIB record updated")
@@ -618,11 +633,97 @@ func (s *Simulator) createPOLine(r *http.Request) response {
 			return s.errorResponseH(apiError{http.StatusBadRequest, "401872", "Given mms_id is illegal."}, true, c.hdr)
 		}
 	}
-	n := s.writes.seq.Add(1)
-	in["number"] = "POL-" + strconv.FormatInt(n, 10)
+	s.writes.mu.Lock()
+	if num, _ := in["number"].(string); num != "" {
+		// A caller's own number: Alma refuses it twice.
+		for _, pl := range s.writes.poLines[c.inst] {
+			if pl["number"] == num {
+				s.writes.mu.Unlock()
+				return s.errorResponseH(apiError{http.StatusBadRequest, "401870", "PoLine " + num + " already exists."}, true, c.hdr)
+			}
+		}
+	} else {
+		in["number"] = "POL-" + strconv.FormatInt(s.writes.seq.Add(1), 10)
+	}
 	in["status"] = map[string]any{"value": "IN_REVIEW", "desc": "In Review"}
 	in["created_date"] = s.cfg.Now().UTC().Format("2006-01-02Z")
-	return response{status: http.StatusOK, ctype: jsonType, header: c.hdr, body: marshalJSON(in)}
+	body := marshalJSON(in)
+	s.writes.poLines[c.inst] = append(s.writes.poLines[c.inst], in)
+	s.writes.mu.Unlock()
+	s.writes.done.Add(1)
+	return response{status: http.StatusOK, ctype: jsonType, header: c.hdr, body: body}
+}
+
+// listPOLines answers GET /almaws/v1/acq/po-lines: the key's institution's
+// PO lines, filtered by q (mms_id~V or number~V; Alma's brief search, here
+// on those two fields only) and status (ACTIVE, CLOSED, CANCELLED; ALL and
+// ALL_WITH_CLOSED take every line: the simulator closes none), newest first,
+// at most limit (default 10, at most 100) from offset.
+func (s *Simulator) listPOLines(r *http.Request) response {
+	c, resp, ok := s.caller(r, true)
+	if !ok {
+		return resp
+	}
+	q := r.URL.Query()
+	field, value := "", ""
+	if qs := q.Get("q"); qs != "" {
+		var found bool
+		field, value, found = strings.Cut(qs, "~")
+		if !found || field != "mms_id" && field != "number" || value == "" {
+			return s.errorResponseH(apiError{http.StatusBadRequest, "402119", "General error."}, true, c.hdr)
+		}
+	}
+	limit, offset := 10, 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			return s.errorResponseH(apiError{http.StatusBadRequest, "402119", "General error."}, true, c.hdr)
+		}
+		limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s.errorResponseH(apiError{http.StatusBadRequest, "402119", "General error."}, true, c.hdr)
+		}
+		offset = n
+	}
+	status := q.Get("status")
+	s.writes.mu.RLock()
+	var match []map[string]any
+	lines := s.writes.poLines[c.inst]
+	for i := len(lines) - 1; i >= 0; i-- {
+		pl := lines[i]
+		switch field {
+		case "number":
+			if pl["number"] != value {
+				continue
+			}
+		case "mms_id":
+			if poLineMMSID(pl) != value {
+				continue
+			}
+		}
+		if st, _ := pl["status"].(map[string]any); status == "ACTIVE" && st["value"] == "CLOSED" || status == "CLOSED" && st["value"] != "CLOSED" || status == "CANCELLED" && st["value"] != "CANCELLED" {
+			continue
+		}
+		match = append(match, pl)
+	}
+	total := len(match)
+	page := []map[string]any{}
+	if offset < total {
+		page = match[offset:min(total, offset+limit)]
+	}
+	body := marshalJSON(map[string]any{"po_line": page, "total_record_count": total})
+	s.writes.mu.RUnlock()
+	return response{status: http.StatusOK, ctype: jsonType, header: c.hdr, body: body}
+}
+
+func poLineMMSID(pl map[string]any) string {
+	rm, _ := pl["resource_metadata"].(map[string]any)
+	m, _ := rm["mms_id"].(map[string]any)
+	v, _ := m["value"].(string)
+	return v
 }
 
 // createRSRequest answers POST /almaws/v1/users/{user_id}/resource-sharing-requests.
@@ -657,6 +758,7 @@ func (s *Simulator) createRSRequest(r *http.Request) response {
 	in["external_id"] = c.inst + "-" + strconv.FormatInt(n, 10)
 	in["user_primary_id"] = user
 	in["status"] = map[string]any{"value": "READY_TO_BE_SENT", "desc": "Ready to be sent"}
+	s.writes.done.Add(1)
 	return response{status: http.StatusOK, ctype: jsonType, header: c.hdr, body: marshalJSON(in)}
 }
 

@@ -1,10 +1,12 @@
 package almasim
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -211,4 +213,122 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// A PO line created is listed by Retrieve PO-Lines, by its record and by
+// its number, to the creating institution only: the read a caller whose
+// answer was lost looks in (issue 21 item 3).
+func TestPOLinesAreListedAfterTheirCreation(t *testing.T) {
+	s := New(Config{Records: 300, Now: fixedNow})
+	m, other := s.Members()[0], s.Members()[1]
+	iz := ""
+	for _, r := range s.Records() {
+		for _, h := range r.Holdings {
+			if h.Institution == m.Code && h.Has6 && iz == "" {
+				iz = h.IZMMSID
+			}
+		}
+	}
+	list := func(key, q string) (int, []string) {
+		t.Helper()
+		code, body := writeCall(t, s, "GET", "/almaws/v1/acq/po-lines?status=ALL_WITH_CLOSED&q="+q, key, "", "")
+		var out struct {
+			POLine []struct {
+				Number string `json:"number"`
+			} `json:"po_line"`
+			Total int `json:"total_record_count"`
+		}
+		if code == 200 {
+			if err := json.Unmarshal([]byte(body), &out); err != nil {
+				t.Fatalf("list is not JSON: %v\n%s", err, body)
+			}
+		}
+		nums := []string{}
+		for _, pl := range out.POLine {
+			nums = append(nums, pl.Number)
+		}
+		if len(nums) != out.Total {
+			t.Errorf("total_record_count %d for %d lines", out.Total, len(nums))
+		}
+		return code, nums
+	}
+	if code, nums := list(m.APIKey, "mms_id~"+iz); code != 200 || len(nums) != 0 {
+		t.Fatalf("before any order: %d %v", code, nums)
+	}
+	before := s.WritesDone()
+	line := `{"owner":{"value":"MAIN"},"type":{"value":"PRINTED_BOOK_OT"},"resource_metadata":{"mms_id":{"value":"` + iz + `"}}}`
+	code, body := writeCall(t, s, "POST", "/almaws/v1/acq/po-lines", m.APIKey, "application/json", line)
+	if code != 200 {
+		t.Fatalf("create = %d\n%s", code, body)
+	}
+	var made struct {
+		Number string `json:"number"`
+	}
+	json.Unmarshal([]byte(body), &made)
+	if n := s.WritesDone() - before; n != 1 {
+		t.Errorf("WritesDone grew by %d, want 1", n)
+	}
+	for _, q := range []string{"mms_id~" + iz, "number~" + made.Number} {
+		if code, nums := list(m.APIKey, q); code != 200 || len(nums) != 1 || nums[0] != made.Number {
+			t.Errorf("q=%s: %d %v, want [%s]", q, code, nums, made.Number)
+		}
+	}
+	if _, nums := list(other.APIKey, "mms_id~"+iz); len(nums) != 0 {
+		t.Errorf("another institution sees %v", nums)
+	}
+	if code, _ := list(m.APIKey, "title"); code != 400 {
+		t.Errorf("q without a tilde = %d, want 400", code)
+	}
+}
+
+// FaultLost does the write and withholds its answer; reads pass it by.
+func TestFaultLostDoesTheWriteButNotTheAnswer(t *testing.T) {
+	s := New(Config{Records: 300, Now: fixedNow})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	m := s.Members()[0]
+	var free Record
+	for _, r := range s.Records() {
+		has := false
+		for _, h := range r.Holdings {
+			has = has || h.Institution == m.Code
+		}
+		if !has && len(r.Holdings) > 0 {
+			free = r
+			break
+		}
+	}
+	s.SetFault(EndpointBibs, Fault{Kind: FaultLost, Times: 1})
+	// A read is answered and leaves the fault for the write.
+	if code, _ := writeCall(t, s, "GET", "/almaws/v1/bibs/"+free.MMSID, s.NZKey(), "", ""); code != 200 {
+		t.Fatalf("read under FaultLost = %d", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/almaws/v1/bibs?from_nz_mms_id="+free.MMSID, strings.NewReader("<bib/>"))
+	req.Header.Set("Authorization", "apikey "+m.APIKey)
+	req.Header.Set("Content-Type", "application/xml")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	// The write is logged, then done, then held.
+	for s.WritesDone() == 0 {
+		select {
+		case err := <-errc:
+			t.Fatalf("the write ended before its effect: %v", err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Error("the lost write was answered")
+	}
+	if n := s.WritesDone(); n != 1 {
+		t.Errorf("WritesDone = %d, want 1", n)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -45,7 +46,7 @@ func badRequest(n int, details string) error {
 }
 
 func fromDiagnostic(d *sru.Diagnostic) error {
-	return &clientError{status: diagnosticStatus(*d), diag: *d}
+	return &clientError{status: search.DiagnosticStatus(*d), diag: *d}
 }
 
 // notFound is an unknown record: 404 with diagnostic 65, "record does not
@@ -67,21 +68,6 @@ func refused(status int, details string) *clientError {
 // shutting down.
 var errDraining = errors.New("the gateway is shutting down")
 
-// diagnosticStatus is the JSON feed's HTTP status for an answer that is
-// only a diagnostic: 400 for the client's own mistakes (a query the target
-// or the gateway refuses, the diagnostics list's 4-49, and 6-8 parameter
-// errors; a sort it cannot do, 80-96), 404 for an unknown record (65), else
-// 200 (a start past the end, 61, still answers with the real total).
-func diagnosticStatus(d sru.Diagnostic) int {
-	switch n := d.Number(); {
-	case n == 65:
-		return http.StatusNotFound
-	case n >= 4 && n < 50, n >= 80 && n <= 96:
-		return http.StatusBadRequest
-	}
-	return http.StatusOK
-}
-
 // answer is what errorAnswer decides.
 type answer struct {
 	status     int
@@ -95,6 +81,10 @@ func errorAnswer(log *slog.Logger, route string, err error) answer {
 	var ce *clientError
 	if errors.As(err, &ce) {
 		return answer{status: ce.status, diag: ce.diag, retryAfter: ce.retryAfter}
+	}
+	var qe *search.QueryError
+	if errors.As(err, &qe) {
+		return answer{status: http.StatusBadRequest, diag: qe.Diag}
 	}
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
@@ -264,17 +254,5 @@ func appendJSONDiagnostics(dst []byte, ds []sru.Diagnostic) []byte {
 	return append(dst, ']')
 }
 
-// jsonDiagnostic is a diagnostic in the JSON feed.
-type jsonDiagnostic struct {
-	URI     string `json:"uri"`
-	Message string `json:"message"`
-	Details string `json:"details,omitempty"`
-}
-
-func toJSONDiagnostics(ds []sru.Diagnostic) []jsonDiagnostic {
-	out := make([]jsonDiagnostic, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details})
-	}
-	return out
-}
+// JSONDiagnostics is search.JSONDiagnostics.
+var JSONDiagnostics = search.JSONDiagnostics

@@ -208,7 +208,7 @@ func (s *Server) daiaDocuments(ctx context.Context, base string, id daia.Request
 	}
 	docs := make([]daia.Document, 0, len(recs))
 	for i, rec := range recs {
-		s.recs.owners.learn(rec)
+		s.recs.owners.Learn(rec)
 		recURL := base + "/v1/records/" + rec.MMSID
 		docID := recURL
 		if i == 0 && isURI {
@@ -248,7 +248,7 @@ func (s *Server) isbnRecords(ctx context.Context, isbn string) ([]*transform.Rec
 	query := strings.Join(terms, " or ")
 	life := cache.Lifetime{Fresh: s.cfg.Cache.TTL.D(), Stale: s.cfg.Cache.Stale.D()}
 	res, err := s.loader.Get(ctx, "daia-isbn|"+forms[0], life, func(ctx context.Context) (cache.Loaded, error) {
-		page, err := s.reg.nz().target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: maxDAIAPerISBN})
+		page, err := s.reg.NZ().Target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: maxDAIAPerISBN})
 		if err != nil {
 			return cache.Loaded{}, err
 		}

@@ -174,7 +174,7 @@ func TestDAIAAnswers(t *testing.T) {
 			}
 			if code != 200 {
 				var diags struct {
-					Diagnostics []jsonDiagnostic `json:"diagnostics"`
+					Diagnostics []JSONDiagnostic `json:"diagnostics"`
 				}
 				mustUnmarshal(t, body, &diags)
 				if got.Error != "invalid_request" || got.Code != code || len(diags.Diagnostics) != 1 {

@@ -102,22 +102,22 @@ type upstreamStatus struct {
 // SRU and API, then each member's SRU and API in configuration order, then
 // the other registered targets (the registry's order).
 func (s *Server) guards() []*upstream.Guard {
-	nz := s.reg.nz()
-	out := []*upstream.Guard{nz.guard}
+	nz := s.reg.NZ()
+	out := []*upstream.Guard{nz.Guard}
 	if g, ok := s.apiGuard["nz"]; ok {
 		out = append(out, g)
 	}
 	for _, m := range s.cfg.Members {
-		if t := s.reg.member(m.Code); t != nil {
-			out = append(out, t.guard)
+		if t := s.reg.Member(m.Code); t != nil {
+			out = append(out, t.Guard)
 		}
 		if g, ok := s.apiGuard[m.Code]; ok {
 			out = append(out, g)
 		}
 	}
-	for _, t := range s.reg.targets() {
-		if t != nz && t.member == "" {
-			out = append(out, t.guard)
+	for _, t := range s.reg.Targets() {
+		if t != nz && t.Member == "" {
+			out = append(out, t.Guard)
 		}
 	}
 	return out
@@ -158,8 +158,8 @@ type verdict struct {
 // meanwhile says what users get while an upstream is failing.
 func (s *Server) meanwhile(name string) string {
 	kind, code, _ := strings.Cut(name, ":")
-	if t, ok := s.reg.byGuard(name); ok && t.kind != KindAlma {
-		return "federated searches show " + t.name + " as breaker_open or answer it from its stale copy; the other targets answer"
+	if t, ok := s.reg.ByGuard(name); ok && t.Kind != KindAlma {
+		return "federated searches show " + t.Name + " as breaker_open or answer it from its stale copy; the other targets answer"
 	}
 	switch {
 	case name == "sru:nz":
@@ -218,8 +218,8 @@ func (s *Server) budgetStatus(ks []budget.KeyStats) []budgetLine {
 		codes[id] = append(codes[id], code)
 		names[id] = append(names[id], name)
 	}
-	for _, t := range s.reg.targets() { // each target's searches spend its own budget
-		add(budget.ID(t.budget), t.name, t.label)
+	for _, t := range s.reg.Targets() { // each target's searches spend its own budget
+		add(budget.ID(t.Budget), t.Name, t.Label)
 	}
 	if s.cfg.APIKey != "" {
 		add(budget.ID("apikey:"+s.cfg.APIKey), "nz", "Network (NZ API key)")
@@ -270,8 +270,8 @@ func (s *Server) handleHistory() fiber.Handler {
 
 // upstreamLabel is an upstream's name in words, from the members' names.
 func (s *Server) upstreamLabel(name string) string {
-	if t, ok := s.reg.byGuard(name); ok {
-		return t.label
+	if t, ok := s.reg.ByGuard(name); ok {
+		return t.Label
 	}
 	kind, code, _ := strings.Cut(name, ":")
 	who := "Network"

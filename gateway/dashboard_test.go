@@ -64,7 +64,7 @@ func TestStatusInWords(t *testing.T) {
 	}
 
 	env.sim.SetFault(almasim.EndpointSRU, almasim.Fault{Kind: almasim.Fault500})
-	for i := 0; env.gw.reg.nz().guard.State().String() == "closed"; i++ {
+	for i := 0; env.gw.reg.NZ().Guard.State().String() == "closed"; i++ {
 		if i == 20 {
 			t.Fatal("the breaker never opened")
 		}

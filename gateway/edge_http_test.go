@@ -67,7 +67,7 @@ func TestExplainHostAndCaching(t *testing.T) {
 			// /sru/{db} and /view/sru/{db} named the client's Host whatever
 			// GATEWAY_PUBLIC_URL said, and were cached public as a HIT.
 			paths := []string{"/sru", "/sru/nz", "/view/sru/nz"}
-			if nc := networkCode(env.gw.cfg.SRUURL); nc != "" {
+			if nc := env.gw.reg.Network(); nc != "" {
 				paths = append(paths, "/view/sru/"+nc)
 			}
 			for _, path := range paths {

@@ -221,7 +221,7 @@ func TestEdgeRefusesAmbiguousFraming(t *testing.T) {
 					t.Errorf("%d without Connection: close", a.status)
 				}
 				var doc struct {
-					Diagnostics []jsonDiagnostic `json:"diagnostics"`
+					Diagnostics []JSONDiagnostic `json:"diagnostics"`
 				}
 				if err := json.Unmarshal(a.body, &doc); err != nil || len(doc.Diagnostics) != 1 || doc.Diagnostics[0].Details == "" {
 					t.Errorf("%d body is not the gateway's JSON error: %q", a.status, a.body)

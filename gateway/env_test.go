@@ -76,11 +76,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newEnv(t *testing.T, mutate func(*Config)) *testEnv {
 	t.Helper()
 	sim := almasim.New(almasim.Config{Seed: 7, Records: 3000})
-	ctx, cancel := context.WithCancel(context.Background())
-	simS, err := sim.Start(ctx, "127.0.0.1:0")
+	simCtx, simCancel := context.WithCancel(context.Background())
+	simS, err := sim.Start(simCtx, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("starting the simulator: %v", err)
 	}
+	t.Cleanup(func() { simCancel(); simS.Close() })
+	return newEnvOn(t, sim, simS, nil, mutate)
+}
+
+// newEnvOn is a gateway in front of a running simulator: a second replica
+// of another env's gateway (sharing its clock when clock is not nil).
+func newEnvOn(t *testing.T, sim *almasim.Simulator, simS *almasim.Server, clock *fakeClock, mutate func(*Config)) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	cfg := Config{
 		SRUURL: sim.SRUURL(simS.URL()),
 		APIURL: simS.URL(),
@@ -95,7 +104,10 @@ func newEnv(t *testing.T, mutate func(*Config)) *testEnv {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	env := &testEnv{t: t, sim: sim, simS: simS, logs: &syncBuffer{}, access: &syncBuffer{}, now: &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}}
+	if clock == nil {
+		clock = &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	}
+	env := &testEnv{t: t, sim: sim, simS: simS, logs: &syncBuffer{}, access: &syncBuffer{}, now: clock}
 	gw, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: env.now.Now, AccessLog: env.access})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
@@ -114,7 +126,6 @@ func newEnv(t *testing.T, mutate func(*Config)) *testEnv {
 			t.Errorf("Serve: %v", err)
 		}
 		gw.Close()
-		simS.Close()
 	})
 	return env
 }
@@ -164,7 +175,7 @@ type searchJSON struct {
 			Types       []string `json:"types"`
 		} `json:"holdings"`
 	} `json:"records"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Meta        struct {
 		Cache string `json:"cache"`
 		Stale bool   `json:"stale"`

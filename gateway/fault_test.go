@@ -67,7 +67,7 @@ func TestFaultSuite(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			env := faultEnv(t)
-			cb := env.gw.reg.nz().guard
+			cb := env.gw.reg.NZ().Guard
 
 			// A cached answer, then past its fresh lifetime.
 			code, _, first := env.searchPage(1)
@@ -224,7 +224,7 @@ func TestFaultRecordsAPI(t *testing.T) {
 		var got struct {
 			MMSID        string            `json:"mms_id"`
 			Availability []json.RawMessage `json:"availability"`
-			Diagnostics  []jsonDiagnostic  `json:"diagnostics"`
+			Diagnostics  []JSONDiagnostic  `json:"diagnostics"`
 		}
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("record %d: %v: %s", i, err, body)
@@ -239,7 +239,7 @@ func TestFaultRecordsAPI(t *testing.T) {
 	if api.State() != gobreaker.StateOpen {
 		t.Errorf("API breaker %v after %d failures, want open", api.State(), len(ids))
 	}
-	if s := env.gw.reg.nz().guard.State(); s != gobreaker.StateClosed {
+	if s := env.gw.reg.NZ().Guard.State(); s != gobreaker.StateClosed {
 		t.Errorf("SRU breaker %v; the API's failures must not trip it", s)
 	}
 	env.sim.ClearFaults()

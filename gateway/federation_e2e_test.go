@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/almanet/gateway/almasim"
+	"github.com/almanet/gateway/search"
 )
 
 // fedJSON is a federated /v1/search answer.
@@ -42,7 +43,7 @@ type fedJSON struct {
 		Hits       int             `json:"hits"`
 		Fetched    int             `json:"fetched"`
 		TookMS     int64           `json:"took_ms"`
-		Diagnostic *jsonDiagnostic `json:"diagnostic"`
+		Diagnostic *JSONDiagnostic `json:"diagnostic"`
 		AsOf       *time.Time      `json:"as_of"`
 		Dropped    int             `json:"dropped"`
 	} `json:"targets"`
@@ -50,7 +51,7 @@ type fedJSON struct {
 		Value string
 		Count int
 	} `json:"facets"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Meta        struct {
 		Cache string `json:"cache"`
 	} `json:"meta"`
@@ -146,7 +147,7 @@ func TestFederatedSearchEndToEnd(t *testing.T) {
 		t.Fatalf("status %d, X-Cache %s, %v", code, h.Get("X-Cache"), r.Diagnostics)
 	}
 	for _, n := range names {
-		if r.status()[n] != tsOK {
+		if r.status()[n] != search.StatusOK {
 			t.Errorf("target %s: %s", n, r.status()[n])
 		}
 	}
@@ -223,10 +224,10 @@ func TestFederatedOneTargetFailing(t *testing.T) {
 		fault  almasim.Fault
 		status string
 	}{
-		{"hang", almasim.Fault{Kind: almasim.FaultHang}, tsTimeout},
-		{"500", almasim.Fault{Kind: almasim.Fault500}, tsError},
-		{"429", almasim.Fault{Kind: almasim.Fault429, RetryAfter: 1}, tsRateLimited},
-		{"malformed", almasim.Fault{Kind: almasim.FaultMalformed}, tsError},
+		{"hang", almasim.Fault{Kind: almasim.FaultHang}, search.StatusTimeout},
+		{"500", almasim.Fault{Kind: almasim.Fault500}, search.StatusError},
+		{"429", almasim.Fault{Kind: almasim.Fault429, RetryAfter: 1}, search.StatusRateLimited},
+		{"malformed", almasim.Fault{Kind: almasim.FaultMalformed}, search.StatusError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,12 +239,12 @@ func TestFederatedOneTargetFailing(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("status %d: %v", code, r.Diagnostics)
 			}
-			want := map[string]string{NZTarget: tsOK, names[1]: tt.status, names[2]: tsOK, "ext": tsOK}
+			want := map[string]string{NZTarget: search.StatusOK, names[1]: tt.status, names[2]: search.StatusOK, "ext": search.StatusOK}
 			if got := r.status(); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("statuses %v, want %v", got, want)
 			}
 			for _, tg := range r.Targets {
-				if tg.Name == failing && (tg.Fetched != 0 || tg.Status != tsTimeout && tg.Diagnostic == nil) {
+				if tg.Name == failing && (tg.Fetched != 0 || tg.Status != search.StatusTimeout && tg.Diagnostic == nil) {
 					t.Errorf("failing target's state %+v", tg)
 				}
 			}
@@ -262,8 +263,8 @@ func TestFederatedBreakerOpenAndOutage(t *testing.T) {
 	for i := range 5 { // each a new query: the breaker sees every failure
 		_, _, r = env.fed(url.Values{"q": {fmt.Sprintf("history %d", i)}, "targets": {"all"}})
 	}
-	if got := r.status()["ext"]; got != tsBreakerOpen {
-		t.Errorf("after repeated failures the external target is %q, want %s", got, tsBreakerOpen)
+	if got := r.status()["ext"]; got != search.StatusBreakerOpen {
+		t.Errorf("after repeated failures the external target is %q, want %s", got, search.StatusBreakerOpen)
 	}
 	calls := env.sim.CountTarget("ext")
 	env.fed(url.Values{"q": {"history 99"}, "targets": {"all"}})
@@ -293,13 +294,13 @@ func TestFederatedLateTargetWithoutASecondCall(t *testing.T) {
 	env.sim.SetTargetFault("ext", almasim.Fault{Kind: almasim.FaultSlow, Delay: 5 * time.Second, Times: 1})
 	q := url.Values{"q": {"history"}, "targets": {"all"}, "limit": {"100"}}
 	_, _, first := env.fed(q)
-	if first.status()["ext"] != tsTimeout {
+	if first.status()["ext"] != search.StatusTimeout {
 		t.Fatalf("the slow target is %q in the first answer, want timeout", first.status()["ext"])
 	}
 	var done fedJSON
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		_, _, done = env.fed(q)
-		if done.status()["ext"] == tsOK {
+		if done.status()["ext"] == search.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) { // a hang guard
@@ -330,7 +331,7 @@ func TestFederatedLateTargetWithoutASecondCall(t *testing.T) {
 func TestFederatedSkipsTargetsThatCannotMap(t *testing.T) {
 	env, _ := fedEnv(t, nil)
 	code, _, r := env.fed(url.Values{"query": {"alma.publisher=routledge"}, "targets": {"all"}})
-	if code != 200 || r.status()["ext"] != tsSkipped || r.status()[NZTarget] != tsOK {
+	if code != 200 || r.status()["ext"] != search.StatusSkipped || r.status()[NZTarget] != search.StatusOK {
 		t.Fatalf("%d %v", code, r.status())
 	}
 	for _, tg := range r.Targets {

@@ -133,7 +133,7 @@ func FuzzParseSearch(f *testing.F) {
 			}
 			return
 		}
-		if req.start < 1 || req.start > almaMaxPosition || req.limit < 0 || req.limit > s.cfg.Limits.MaxRecords {
+		if req.start < 1 || req.start > sru.AlmaMaxPosition || req.limit < 0 || req.limit > s.cfg.Limits.MaxRecords {
 			t.Fatalf("parseSearch(%q) accepted start %d limit %d", raw, req.start, req.limit)
 		}
 		if req.format != "json" && req.format != "marcxml" {

@@ -372,7 +372,7 @@ func TestRecordWithLiveAvailability(t *testing.T) {
 			Total       *int   `json:"total"`
 			Available   *int   `json:"available"`
 		} `json:"availability"`
-		Diagnostics []jsonDiagnostic `json:"diagnostics"`
+		Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatalf("%v: %s", err, body)

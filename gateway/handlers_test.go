@@ -24,6 +24,7 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -57,7 +58,7 @@ type fakeTarget struct {
 }
 
 func (f *fakeTarget) target() Target {
-	return TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+	return search.TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 		f.mu.Lock()
 		f.got = append(f.got, q)
 		f.mu.Unlock()
@@ -146,7 +147,7 @@ type feedAnswer struct {
 	Total       int              `json:"total"`
 	Next        *int             `json:"next"`
 	Records     []map[string]any `json:"records"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Meta        map[string]any   `json:"meta"`
 }
 
@@ -161,11 +162,11 @@ func decodeFeed(t *testing.T, body []byte) feedAnswer {
 
 // soloRegistry is a registry of one target, nz, answered by tg: the
 // search model then passes every search through to tg.
-func soloRegistry(tg Target) *registry {
+func soloRegistry(tg Target) *Registry {
 	cfg := &Config{}
 	cfg.ApplyDefaults()
-	r := newRegistry(cfg)
-	r.add(&regTarget{name: NZTarget, kind: KindAlma, target: tg, nz: true, sorts: true, weight: 1, schema: "marcxml"})
+	r := search.NewRegistry(cfg)
+	r.Add(&RegTarget{Name: NZTarget, Kind: KindAlma, Target: tg, NZ: true, Sorts: true, Weight: 1, Schema: "marcxml"})
 	return r
 }
 
@@ -283,7 +284,7 @@ func TestSRUTargetPastTheEndAsksForTheTotal(t *testing.T) {
 		io.WriteString(w, `<searchRetrieveResponse xmlns="http://www.loc.gov/zing/srw/"><version>1.2</version><diagnostics><diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/61</uri><message>First record position out of range</message></diagnostic></diagnostics></searchRetrieveResponse>`)
 	}))
 	defer srv.Close()
-	tg := &sruTarget{client: &sru.Client{BaseURL: srv.URL}}
+	tg := &search.SRUTarget{Client: &sru.Client{BaseURL: srv.URL}}
 	p, err := tg.Search(context.Background(), TargetQuery{CQL: "alma.title=x", Start: 21, Count: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +548,7 @@ func TestAvailabilityHandlerWithFakeTarget(t *testing.T) {
 // maps errors with ErrorAnswer.
 func TestSearcherWithoutFiber(t *testing.T) {
 	var calls atomic.Int64
-	tg := TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+	tg := search.TargetFunc(func(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 		calls.Add(1)
 		if q.CQL == "down" {
 			return nil, &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:x", Detail: "Alma could not be reached", RetryAfter: 3 * time.Second}

@@ -194,7 +194,7 @@ func TestHostileInputs(t *testing.T) {
 				}
 			case strings.HasPrefix(ctype, "application/json"):
 				var v struct {
-					Diagnostics []jsonDiagnostic `json:"diagnostics"`
+					Diagnostics []JSONDiagnostic `json:"diagnostics"`
 				}
 				if err := json.Unmarshal(got.body, &v); err != nil || len(v.Diagnostics) == 0 || v.Diagnostics[0].Details == "" {
 					t.Errorf("JSON error without a diagnostic that says why (%v): %.300s", err, got.body)

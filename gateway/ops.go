@@ -33,7 +33,7 @@ func (s *Server) handleReadyz() fiber.Handler {
 		if s.draining.Load() {
 			return s.refuse(c, errDraining)
 		}
-		st := s.reg.nz().guard.State()
+		st := s.reg.NZ().Guard.State()
 		return c.JSON(fiber.Map{"status": "ready", "alma": stateWords(st), "alma_breaker": st.String()})
 	}
 }
@@ -82,7 +82,7 @@ func (s *Server) handleStatus() fiber.Handler {
 			"connections":       fiber.Map{"open": s.edge.open.Load(), "max": s.cfg.Limits.MaxConnections}, // edge.go
 			"recent_errors":     s.health.Errors(),
 			"indexes":           s.indexes.Load().Len(),
-			"breaker_open":      s.reg.nz().guard.State() == gobreaker.StateOpen,
+			"breaker_open":      s.reg.NZ().Guard.State() == gobreaker.StateOpen,
 			"draining":          s.draining.Load(),
 			"live_availability": s.api != nil && s.cfg.APIKey != "",
 			"z3950":             s.z3950Status(),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/almanet/gateway/alma"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -23,19 +24,10 @@ import (
 
 var errCorruptEntry = errors.New("a cached entry could not be read")
 
-// validMMSID says whether s can be an Alma MMS ID: digits only, of a sane
-// length. Anything else never reaches Alma (SPEC section 6).
-func validMMSID(s string) bool {
-	if len(s) < 2 || len(s) > 24 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// validMMSID is alma.ValidMMSID, the one rule for what can be an MMS ID:
+// anything else never reaches Alma (SPEC section 6). The name stays for
+// writes.go until it moves.
+var validMMSID = alma.ValidMMSID
 
 // records is where the record routes get their parts: the NZ record
 // through the network's SRU Target, live availability through the Bibs
@@ -54,7 +46,7 @@ type records struct {
 	availLife   cache.Lifetime
 	now         func() time.Time
 	names       func(code string) string // member display names for holdings
-	owners      izOwners                 // which member an IZ MMS ID belongs to (izowners.go)
+	owners      IZOwners                 // which member an IZ MMS ID belongs to (izowners.go)
 }
 
 // nzRecord returns the NZ record with that MMS ID, found through the NZ
@@ -99,31 +91,31 @@ func saneRecordID(s string) bool {
 // gives a record without an NZ MMS ID), found by searching t for
 // alma.mms_id="id" (through its index_map: a target whose map has no
 // alma.mms_id cannot be asked, and says so).
-func (rs *records) targetRecord(ctx context.Context, t *regTarget, id string) (*transform.Record, CacheView, error) {
-	return rs.cachedRecord(ctx, "rec|"+t.name+":"+id, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
+func (rs *records) targetRecord(ctx context.Context, t *RegTarget, id string) (*transform.Record, CacheView, error) {
+	return rs.cachedRecord(ctx, "rec|"+t.Name+":"+id, rs.recordLife, func(ctx context.Context) (cache.Loaded, error) {
 		// id is saneRecordID's: no quote or backslash to escape.
 		q := TargetQuery{CQL: `alma.mms_id="` + id + `"`, Start: 1, Count: 5}
-		if t.kind != KindAlma {
-			q.Schema = t.schema
+		if t.Kind != KindAlma {
+			q.Schema = t.Schema
 		}
 		if pq, d := sru.ParseQuery(q.CQL, nil); d == nil {
-			if d := t.refuses(pq); d != nil {
-				return cache.Loaded{}, notFound("target " + t.name + " cannot look a record up by its identifier (its index_map has no alma.mms_id): " + d.Message)
+			if d := t.Refuses(pq); d != nil {
+				return cache.Loaded{}, notFound("target " + t.Name + " cannot look a record up by its identifier (its index_map has no alma.mms_id): " + d.Message)
 			}
 		}
-		p, err := t.target.Search(ctx, q)
+		p, err := t.Target.Search(ctx, q)
 		if err != nil {
 			return cache.Loaded{}, err
 		}
 		if len(p.Diagnostics) > 0 {
-			return cache.Loaded{}, notFound("target " + t.name + " answered the look-up with: " + p.Diagnostics[0].Message + " " + p.Diagnostics[0].Details)
+			return cache.Loaded{}, notFound("target " + t.Name + " answered the look-up with: " + p.Diagnostics[0].Message + " " + p.Diagnostics[0].Details)
 		}
 		for _, tr := range p.Records {
 			if tr.Record != nil && (tr.ID == id || tr.Record.MMSID == id) {
 				return cache.Loaded{Value: tr.Record.AppendMARCXML(nil), Cache: true, Tags: []string{"mms:" + id}}, nil
 			}
 		}
-		return cache.Loaded{}, notFound("target " + t.name + " has no record " + id)
+		return cache.Loaded{}, notFound("target " + t.Name + " has no record " + id)
 	})
 }
 
@@ -198,13 +190,14 @@ func (f bibFunc) GetBib(ctx context.Context, mmsID, apiKey string) (*alma.Bib, e
 	return f(ctx, mmsID, apiKey)
 }
 
-var errNoAPI = errors.New("live availability is not configured (ALMA_API_URL and ALMA_API_KEY)")
+// errNoAPI is upstream.ErrNoAPI; the name stays for writes.go until it moves.
+var errNoAPI = upstream.ErrNoAPI
 
 // recordMemo is a parsed record request.
 type recordMemo struct {
 	key    string
 	id     string     // the MMS ID, or the target's own identifier
-	target *regTarget // nil: an NZ record
+	target *RegTarget // nil: an NZ record
 	format string
 	life   cache.Lifetime
 	// load makes the finished answer on a miss; built once per memo
@@ -218,23 +211,23 @@ type recordMemo struct {
 type recordHandler struct {
 	pipe    *Searcher
 	recs    *records
-	reg     *registry
+	reg     *Registry
 	members func(code string) (Member, bool)
 	nzKey   string
 	log     *slog.Logger
 	errs    errorWriter
-	memo    *parseMemo[recordMemo] // by request URI
+	memo    *ParseMemo[recordMemo] // by request URI
 }
 
-func newRecordHandler(pipe *Searcher, recs *records, reg *registry, members func(string) (Member, bool), nzKey string, errs errorWriter) fiber.Handler {
-	h := &recordHandler{pipe: pipe, recs: recs, reg: reg, members: members, nzKey: nzKey, log: errs.log, errs: errs, memo: newParseMemo[recordMemo](4096)}
+func newRecordHandler(pipe *Searcher, recs *records, reg *Registry, members func(string) (Member, bool), nzKey string, errs errorWriter) fiber.Handler {
+	h := &recordHandler{pipe: pipe, recs: recs, reg: reg, members: members, nzKey: nzKey, log: errs.log, errs: errs, memo: search.NewParseMemo[recordMemo](4096)}
 	return h.serve
 }
 
 func (h *recordHandler) serve(c *fiber.Ctx) error {
 	t0 := requestStart(c)
 	uri := c.Request().RequestURI()
-	m, ok := h.memo.get(nil, uri)
+	m, ok := h.memo.Get(nil, uri)
 	if !ok {
 		id, target, err := h.recordID(c.Params("mms_id"))
 		if err != nil {
@@ -251,14 +244,14 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 		id = strings.Clone(id)
 		m = recordMemo{key: "v1rec|" + format + "|" + id, id: id, target: target, format: format, life: h.recs.availLife}
 		if target != nil {
-			m.key = "v1rec|" + format + "|" + target.name + ":" + id
+			m.key = "v1rec|" + format + "|" + target.Name + ":" + id
 		}
 		if format == "marcxml" {
 			m.life = h.recs.recordLife
 		}
 		mm := m
 		m.load = func(ctx context.Context) (Rendered, error) { return h.render(ctx, mm) }
-		h.memo.put(nil, uri, m)
+		h.memo.Put(nil, uri, m)
 	}
 	a, v, err := h.pipe.Load(context.Background(), m.key, m.life, m.load)
 	if err != nil {
@@ -270,7 +263,7 @@ func (h *recordHandler) serve(c *fiber.Ctx) error {
 // recordID reads the route's {mms_id}: an NZ MMS ID, or {target}:{id}
 // (SPEC 14: the feed's mms_id of a record without one); nz:{id} is the
 // MMS ID.
-func (h *recordHandler) recordID(raw string) (string, *regTarget, error) {
+func (h *recordHandler) recordID(raw string) (string, *RegTarget, error) {
 	if strings.Contains(raw, "%") {
 		if u, err := url.PathUnescape(raw); err == nil {
 			raw = u
@@ -283,11 +276,11 @@ func (h *recordHandler) recordID(raw string) (string, *regTarget, error) {
 		}
 		return strings.Clone(raw), nil, nil
 	}
-	t, found := h.reg.get(name)
+	t, found := h.reg.Get(name)
 	if !found {
-		return "", nil, notFound("no target is named " + strconv.Quote(name) + " (targets: " + strings.Join(h.reg.names(), ", ") + ")")
+		return "", nil, notFound("no target is named " + strconv.Quote(name) + " (targets: " + strings.Join(h.reg.Names(), ", ") + ")")
 	}
-	if t.nz {
+	if t.NZ {
 		if !validMMSID(id) {
 			return "", nil, badRequest(6, "an MMS ID is 2 to 24 digits")
 		}
@@ -353,7 +346,7 @@ func (h *recordHandler) renderTarget(ctx context.Context, m recordMemo) (Rendere
 	r := Rendered{ContentType: ContentJSON, Tags: tags}
 	var diags []sru.Diagnostic
 	avail := rec.Availability
-	if mem, ok := h.members(t.member); ok && t.member != "" && mem.APIKey != "" && validMMSID(m.id) {
+	if mem, ok := h.members(t.Member); ok && t.Member != "" && mem.APIKey != "" && validMMSID(m.id) {
 		live, _, err := h.recs.liveAvailability(ctx, mem.Code, mem.APIKey, m.id)
 		switch {
 		case err == nil:
@@ -367,7 +360,7 @@ func (h *recordHandler) renderTarget(ctx context.Context, m recordMemo) (Rendere
 	if avail == nil {
 		avail = []transform.Availability{}
 	}
-	body := rec.AppendFeedJSONAs(nil, 1, t.name+":"+m.id, rec.Holdings)
+	body := rec.AppendFeedJSONAs(nil, 1, t.Name+":"+m.id, rec.Holdings)
 	body = body[:len(body)-1]
 	body = append(body, `,"availability":`...)
 	aj, _ := json.Marshal(avail)
@@ -460,7 +453,7 @@ func (h *availabilityHandler) render(ctx context.Context, member Member, id stri
 		LocallyAvailable bool                     `json:"locally_available"`
 		Local            []transform.Availability `json:"local"`
 		Network          []networkHolder          `json:"network"`
-		Diagnostics      []jsonDiagnostic         `json:"diagnostics"`
+		Diagnostics      []JSONDiagnostic         `json:"diagnostics"`
 	}{IZMMSID: id, Institution: member.Code, Title: iz.Title, LocallyAvailable: locallyAvailable, Local: local, Network: []networkHolder{}}
 	var diags []sru.Diagnostic
 	if iz.NZMMSID != "" {
@@ -474,7 +467,7 @@ func (h *availabilityHandler) render(ctx context.Context, member Member, id stri
 	} else {
 		diags = append(diags, *sru.NewDiagnostic(1, "the IZ record carries no 035 (EXLNZ-…) link to a network record"))
 	}
-	out.Diagnostics = toJSONDiagnostics(diags)
+	out.Diagnostics = JSONDiagnostics(diags)
 	body, _ := json.Marshal(out)
 	r.Body = body[:len(body)-1]
 	return r, nil
@@ -502,7 +495,7 @@ func (h *availabilityHandler) networkHolders(ctx context.Context, nzID, self str
 	rec, _, err := h.recs.nzRecord(ctx, nzID)
 	if err != nil {
 		d := partDiagnostic(h.log, "/v1/availability", "The network record could not be fetched", err)
-		return []networkHolder{}, []sru.Diagnostic{d}, diagnosticStatus(d) == http.StatusOK
+		return []networkHolder{}, []sru.Diagnostic{d}, search.DiagnosticStatus(d) == http.StatusOK
 	}
 	var byInst map[string][]transform.Availability
 	live, _, err := h.recs.liveAvailability(ctx, "nz", h.nzKey, nzID)

@@ -55,7 +55,7 @@ func TestWrongMethodIs405WithAllowFromTheRouteTable(t *testing.T) {
 			t.Errorf("DELETE %s: %d Allow %q, want 405 %q", c.path, code, h.Get("Allow"), c.allow)
 		}
 		var e struct {
-			Diagnostics []jsonDiagnostic `json:"diagnostics"`
+			Diagnostics []JSONDiagnostic `json:"diagnostics"`
 			Meta        map[string]any   `json:"meta"`
 		}
 		if err := json.Unmarshal(body, &e); err != nil || len(e.Diagnostics) != 1 || e.Meta == nil {
@@ -108,7 +108,7 @@ func TestUnknownMethodIsJSON501(t *testing.T) {
 			t.Fatal(err)
 		}
 		var e struct {
-			Diagnostics []jsonDiagnostic `json:"diagnostics"`
+			Diagnostics []JSONDiagnostic `json:"diagnostics"`
 			Meta        map[string]any   `json:"meta"`
 		}
 		if got.status != http.StatusNotImplemented || !strings.HasPrefix(got.header.Get("Content-Type"), "application/json") ||

@@ -32,6 +32,7 @@ func TestPackageSeams(t *testing.T) {
 		{"upstream", []string{"alma", "budget", "config", "sru", "transform", "z3950"}},
 		{"idempotency", nil},
 		{"staff", []string{"alma", "budget", "cache", "config", "sru", "transform", "upstream", "z3950"}},
+		{"search", []string{"alma", "budget", "config", "federate", "sru", "transform", "upstream", "z3950"}},
 	} {
 		t.Run(c.pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", "../"+c.pkg).CombinedOutput()

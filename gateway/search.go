@@ -12,6 +12,7 @@ import (
 
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 )
@@ -39,7 +40,7 @@ func (r queryRules) validateCQL(q string) (*sru.Query, error) {
 }
 
 func (r queryRules) sruLimits() sru.Limits {
-	return sru.Limits{DefaultRecords: r.limits.DefaultRecords, MaxRecords: r.limits.MaxRecords, MaxPosition: almaMaxPosition}
+	return sru.Limits{DefaultRecords: r.limits.DefaultRecords, MaxRecords: r.limits.MaxRecords, MaxPosition: sru.AlmaMaxPosition}
 }
 
 // searchRequest is a /v1/search request, owned (copied out of Fiber).
@@ -91,9 +92,9 @@ func (r queryRules) parseSearch(p url.Values) (*searchRequest, error) {
 	}
 	req := &searchRequest{start: 1, limit: r.limits.DefaultRecords, format: "json"}
 	var err error
-	if req.start, err = intParam(p, "start", 1, 1, almaMaxPosition); err != nil {
-		if n, perr := strconv.Atoi(p.Get("start")); perr == nil && n > almaMaxPosition {
-			return nil, badRequest(61, "start may be at most "+itoa(almaMaxPosition)+" (Alma pages no further)")
+	if req.start, err = intParam(p, "start", 1, 1, sru.AlmaMaxPosition); err != nil {
+		if n, perr := strconv.Atoi(p.Get("start")); perr == nil && n > sru.AlmaMaxPosition {
+			return nil, badRequest(61, "start may be at most "+itoa(sru.AlmaMaxPosition)+" (Alma pages no further)")
 		}
 		return nil, err
 	}
@@ -164,13 +165,6 @@ func intParam(p url.Values, name string, def, lo, hi int) (int, error) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// nextPosition is the position a client asks for next, or 0 when the list
-// (or Alma's paging window) ends here.
-func nextPosition(start, got, total int) int {
-	req := sru.Request{StartRecord: start}
-	return req.NextPosition(total, got, almaMaxPosition)
-}
-
 // searchMemo is a parsed /v1/search request as the pipeline runs it: a
 // pass-through (sreq) or a merged search (fed).
 type searchMemo struct {
@@ -185,28 +179,28 @@ type searchMemo struct {
 type searchHandler struct {
 	rules queryRules
 	pipe  *Searcher
-	reg   *registry
-	fed   *federation
+	reg   *Registry
+	fed   *Federation
 	life  cache.Lifetime // a merged page's lifetime
 	errs  errorWriter
-	memo  *parseMemo[searchMemo] // parsed requests by raw query string
+	memo  *ParseMemo[searchMemo] // parsed requests by raw query string
 }
 
-func newSearchHandler(rules queryRules, pipe *Searcher, reg *registry, fed *federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
-	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: newParseMemo[searchMemo](4096)}
+func newSearchHandler(rules queryRules, pipe *Searcher, reg *Registry, fed *Federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
+	h := &searchHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: search.NewParseMemo[searchMemo](4096)}
 	return h.serve
 }
 
 func (h *searchHandler) serve(c *fiber.Ctx) error {
 	t0 := requestStart(c)
 	raw, idx := c.Request().URI().QueryString(), h.rules.indexes.Load()
-	m, ok := h.memo.get(idx, raw)
+	m, ok := h.memo.Get(idx, raw)
 	if !ok {
 		var err error
 		if m, err = h.parse(queryParams(c)); err != nil {
 			return h.errs.json(c, "/v1/search", err, t0)
 		}
-		h.memo.put(idx, raw, m)
+		h.memo.Put(idx, raw, m)
 	}
 	var a Answer
 	var v CacheView
@@ -214,11 +208,11 @@ func (h *searchHandler) serve(c *fiber.Ctx) error {
 	if m.fed != nil {
 		fr := m.fed
 		a, v, err = h.pipe.Load(context.Background(), fr.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.searchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
+			r, _, err := h.fed.SearchTo(ctx, fr.targets, fr.search.query, fr.order, fr.search.start+fr.search.limit-1)
 			if err != nil {
 				return Rendered{}, err
 			}
-			return renderSearch(fr.search, r.targetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
+			return renderSearch(fr.search, r.TargetPage(fr.search.start, fr.search.limit), nil, fr.facets), nil
 		})
 	} else {
 		a, v, err = h.pipe.Search(context.Background(), m.sreq)
@@ -250,7 +244,7 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 	if err != nil {
 		return searchMemo{}, err
 	}
-	names, err := h.reg.resolve(p.Get("targets"))
+	names, err := h.reg.Resolve(p.Get("targets"))
 	if err != nil {
 		return searchMemo{}, err
 	}
@@ -258,25 +252,25 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 	if err != nil {
 		return searchMemo{}, badRequest(6, err.Error())
 	}
-	plan, err := h.reg.plan(names, p.Get("sort"), len(facets) > 0, req.query)
+	plan, err := h.reg.Plan(names, p.Get("sort"), len(facets) > 0, req.query)
 	if err != nil {
 		return searchMemo{}, err
 	}
-	if t := plan.single; t != nil {
-		req.query = plan.query
+	if t := plan.Single; t != nil {
+		req.query = plan.Query
 		key := "v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + req.query.AlmaQuery
-		if !t.nz {
-			key = "v1@" + t.name + "|" + key[len("v1|"):]
+		if !t.NZ {
+			key = "v1@" + t.Name + "|" + key[len("v1|"):]
 		}
 		tq := TargetQuery{CQL: req.query.AlmaQuery, Start: req.start, Count: req.limit}
-		if t.kind != KindAlma {
-			tq.Schema = t.schema
+		if t.Kind != KindAlma {
+			tq.Schema = t.Schema
 		}
-		return searchMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.target, Query: tq,
+		return searchMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.Target, Query: tq,
 			Render: func(p *TargetPage) Rendered { return renderSearch(req, p, t, nil) }}}, nil
 	}
-	fr := &fedRequest{search: req, targets: names, order: plan.order, facets: facets,
-		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + fedKey(names, req.query, plan.order)}
+	fr := &fedRequest{search: req, targets: names, order: plan.Order, facets: facets,
+		key: "fed|v1|" + req.format + "|" + itoa(req.start) + "|" + itoa(req.limit) + "|" + strings.Join(facets, ",") + "|" + search.FedKey(names, req.query, plan.Order)}
 	return searchMemo{req: req, fed: fr}, nil
 }
 
@@ -286,16 +280,16 @@ func (h *searchHandler) parse(p url.Values) (searchMemo, error) {
 // (EXLNZ-…)) when it has one; else {target}:{id}, which /v1/records looks
 // up on that target. A merged record's ID is already chosen so
 // (fedResult.targetPage).
-func openID(t *regTarget, tr TargetRecord) string {
+func openID(t *RegTarget, tr TargetRecord) string {
 	switch {
 	case tr.Sources != nil || t == nil:
 		return tr.ID
-	case t.nz:
+	case t.NZ:
 		return tr.Record.MMSID
-	case t.member != "" && tr.Record.NZMMSID != "":
+	case t.Member != "" && tr.Record.NZMMSID != "":
 		return tr.Record.NZMMSID
 	}
-	return t.name + ":" + tr.ID
+	return t.Name + ":" + tr.ID
 }
 
 // renderSearch is the one /v1/search renderer, for a target's page and a
@@ -303,7 +297,7 @@ func openID(t *regTarget, tr TargetRecord) string {
 // target, nil for a merged page, which adds hits, targets, facets (the
 // names asked) and each record's sources. The JSON is left open before
 // "meta", which is added per request.
-func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []string) Rendered {
+func renderSearch(req *searchRequest, p *TargetPage, t *RegTarget, facets []string) Rendered {
 	tags := []string{"q:" + req.query.Canonical}
 	diags := p.Diagnostics
 	if len(p.Records) == 0 && req.limit > 0 && req.start > 1 && len(diags) == 0 && req.start > p.Total {
@@ -316,12 +310,12 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 		// request pages the completed result (SPEC 9.3). Nor is a page
 		// short of what was asked while more may come: the next request
 		// fetches deeper (SPEC 14).
-		r.Uncached = m.result.pending > 0 || !m.Complete && len(p.Records) < req.limit
+		r.Uncached = m.Result.Pending > 0 || !m.Complete && len(p.Records) < req.limit
 	}
 	if len(diags) > 0 && len(p.Records) == 0 {
 		// A query the target refuses (10-49 in the diagnostics list) is the
 		// client's mistake; so is a start past the end (61).
-		r.Status = diagnosticStatus(diags[0])
+		r.Status = search.DiagnosticStatus(diags[0])
 	}
 	var body []byte
 	if req.format == "marcxml" {
@@ -347,14 +341,14 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 	body = strconv.AppendInt(body, int64(p.Total), 10)
 	if m != nil {
 		body = append(body, `,"hits":`...)
-		body = strconv.AppendInt(body, int64(m.result.hits), 10)
+		body = strconv.AppendInt(body, int64(m.Result.Hits), 10)
 	}
 	body = append(body, `,"start":`...)
 	body = strconv.AppendInt(body, int64(req.start), 10)
 	body = append(body, `,"limit":`...)
 	body = strconv.AppendInt(body, int64(req.limit), 10)
 	body = append(body, `,"next":`...)
-	if next := p.next(req.start, req.limit); next > 0 {
+	if next := p.Next(req.start, req.limit); next > 0 {
 		body = strconv.AppendInt(body, int64(next), 10)
 	} else {
 		body = append(body, "null"...)
@@ -379,7 +373,7 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 			body = append(body[:len(body)-1], `,"sources":`...)
 			src, _ := json.Marshal(tr.Sources)
 			body = append(append(body, src...), '}')
-		case t == nil || t.nz:
+		case t == nil || t.NZ:
 			body = tr.Record.AppendFeedJSON(body, tr.Position)
 		default:
 			body = tr.Record.AppendFeedJSONAs(body, tr.Position, openID(t, tr), tr.Record.Holdings)
@@ -388,9 +382,9 @@ func renderSearch(req *searchRequest, p *TargetPage, t *regTarget, facets []stri
 	}
 	body = append(body, ']')
 	if m != nil {
-		targets, _ := json.Marshal(m.result.targets)
+		targets, _ := json.Marshal(m.Result.Targets)
 		body = append(append(body, `,"targets":`...), targets...)
-		fj, _ := json.Marshal(federate.Facets(m.result.clusters, facets))
+		fj, _ := json.Marshal(federate.Facets(m.Result.Clusters, facets))
 		body = append(append(body, `,"facets":`...), fj...)
 	}
 	body = append(body, `,"diagnostics":`...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/almanet/gateway/almasim"
 	"github.com/almanet/gateway/cache"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -61,7 +62,7 @@ func TestSearchModelPassThrough(t *testing.T) {
 		t.Logf("note: %s has %d hits for history (the 100-record cut is not exercised)", member, own.Total)
 	}
 
-	nc := networkCode(env.gw.cfg.SRUURL)
+	nc := env.gw.reg.Network()
 	if nc == "" {
 		t.Fatal("the simulator's SRU URL names no network code")
 	}
@@ -181,7 +182,7 @@ func TestMarkStale(t *testing.T) {
 	v := CacheView{Status: cache.StatusStale, Stale: true, StoredAt: at}
 	req := &sru.Request{Version: "1.2", Operation: "searchRetrieve", RecordSchema: "info:srw/schema/1/marcxml-v1.1", RecordPacking: "xml", MaximumRecords: 1}
 	plain := renderSRU(req, &TargetPage{Total: 0}).Body
-	merged := renderSRU(req, (&fedResult{targets: []targetState{{Name: "nz", Status: tsOK}}}).targetPage(1, 1)).Body
+	merged := renderSRU(req, (&Result{Targets: []TargetState{{Name: "nz", Status: search.StatusOK}}}).TargetPage(1, 1)).Body
 	for name, body := range map[string][]byte{"pass-through": plain, "merged": merged} {
 		out := markStale(body, v)
 		if bytes.Count(out, []byte("extraResponseData>")) != 2 || !bytes.Contains(out, []byte("<gw:stale>true</gw:stale>")) ||
@@ -208,7 +209,7 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 		c.Limits.MaxRecords = 20 // records per target per round, and per page
 		c.Federation.Targets[0].MaxRecords, c.Federation.Targets[0].PageSize = 20, 10
 	})
-	simName := map[string]string{NZTarget: networkCode(env.gw.cfg.SRUURL), "ext": almasim.ExternalTarget}
+	simName := map[string]string{NZTarget: env.gw.reg.Network(), "ext": almasim.ExternalTarget}
 	for _, n := range names[1:3] {
 		simName[n] = n
 	}
@@ -289,18 +290,13 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 	// Every hit of every target is in the held result, and the work of
 	// each was served at some position: a record that joined a work
 	// already served is in that position's sources from then on.
-	f := env.gw.fed
-	f.mu.Lock()
-	var held *fedResult
-	for _, r := range f.results {
-		held = r
+	heldAll := env.gw.fed.Held()
+	if len(heldAll) != 1 {
+		t.Fatalf("%d held results", len(heldAll))
 	}
-	f.mu.Unlock()
-	if held == nil || len(f.results) != 1 {
-		t.Fatalf("%d held results", len(f.results))
-	}
+	held := heldAll[0]
 	got := map[string]int{}
-	for _, c := range held.clusters {
+	for _, c := range held.Clusters {
 		for _, s := range c.Sources {
 			got[s.Target]++
 			sw, _ := env.sim.Work(simName[s.Target], s.ID)
@@ -314,8 +310,8 @@ func TestMergedPagedToTheEnd(t *testing.T) {
 			t.Errorf("%s: %d of its %d hits were merged", n, got[n], hits[n])
 		}
 	}
-	if len(work) != len(held.clusters) || lastTotal != len(held.clusters) {
-		t.Errorf("%d works served, %d merged records held, last total %d", len(work), len(held.clusters), lastTotal)
+	if len(work) != len(held.Clusters) || lastTotal != len(held.Clusters) {
+		t.Errorf("%d works served, %d merged records held, last total %d", len(work), len(held.Clusters), lastTotal)
 	}
 	if hits[NZTarget] <= 20 || pages < 3 {
 		t.Errorf("the test pages too little: nz has %d hits, %d pages", hits[NZTarget], pages)
@@ -348,7 +344,7 @@ type federateRef struct {
 }
 
 // TestMergedJumpIsBounded: a jump far past the merged records fetches at
-// most maxRoundsPerSearch rounds per request; the answer says it is not
+// most search.MaxRoundsPerSearch rounds per request; the answer says it is not
 // complete, is not cached, and asking again goes on.
 func TestMergedJumpIsBounded(t *testing.T) {
 	env, _ := fedEnv(t, func(c *Config) {
@@ -372,8 +368,8 @@ func TestMergedJumpIsBounded(t *testing.T) {
 	}
 	ask()
 	for _, tg := range page.Targets {
-		if tg.Fetched > 10*maxRoundsPerSearch {
-			t.Errorf("%s: %d records fetched for one request, want at most %d", tg.Name, tg.Fetched, 10*maxRoundsPerSearch)
+		if tg.Fetched > 10*search.MaxRoundsPerSearch {
+			t.Errorf("%s: %d records fetched for one request, want at most %d", tg.Name, tg.Fetched, 10*search.MaxRoundsPerSearch)
 		}
 	}
 	if *page.Complete {

@@ -32,6 +32,7 @@ import (
 	"github.com/almanet/gateway/budget"
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/staff"
 	"github.com/almanet/gateway/upstream"
@@ -95,7 +96,7 @@ type upstreams struct {
 	health *upstream.Health
 	// upstreamBytes bounds the upstream body bytes held at once (package upstream).
 	upstreamBytes *upstream.ByteGate
-	reg           *registry                  // every search target and group, with its guard (registry.go)
+	reg           *Registry                  // every search target and group, with its guard (registry.go)
 	api           *alma.Client               // Alma REST, shared by every key
 	apiGuard      map[string]*upstream.Guard // REST guards by "nz" or member code
 	zOrigins      []*z3950.Origin            // the Z39.50 targets' session pools, closed by Close
@@ -108,7 +109,7 @@ type searching struct {
 	recs    *records    // records and live availability for the record routes
 	rules   queryRules  // the request rules JSON and SRU share
 	errs    errorWriter // the one error mapping's writer
-	fed     *federation // federated searches (SPEC 9)
+	fed     *Federation // federated searches (SPEC 9)
 }
 
 // doorState is what the door keeps per process: request ids, routes,
@@ -187,9 +188,12 @@ func New(cfg Config, opt Options) (*Server, error) {
 	s.m.gaugeFunc("gateway_upstream_inflight_bytes", "Upstream answer bytes held now (bounded by upstream.max_inflight_bytes).", func() float64 { return float64(s.upstreamBytes.InUse()) })
 	s.m.counterFunc("gateway_upstream_inflight_refused_total", "Upstream answers refused room under upstream.max_inflight_bytes.", func() float64 { return float64(s.upstreamBytes.Refused()) })
 	timeout := cfg.Upstream.Timeout.D()
-	if err := s.buildRegistry(tr); err != nil {
+	reg, err := search.BuildRegistry(&s.cfg, tr, s.health)
+	if err != nil {
 		return nil, err
 	}
+	s.reg, s.zOrigins = reg, reg.Origins()
+	s.m.reg.MustRegister(reg.Collector())
 	s.apiGuard = map[string]*upstream.Guard{}
 	if cfg.APIURL != "" {
 		s.api = &alma.Client{BaseURL: cfg.APIURL, HTTP: tr.Doer("api"), MaxBody: cfg.Upstream.MaxBodyBytes}
@@ -217,7 +221,7 @@ func New(cfg Config, opt Options) (*Server, error) {
 		Logger: s.log,
 	})
 	s.recs = &records{
-		loader: s.loader, nz: s.reg.nz().target, apiGuard: s.apiGuard,
+		loader: s.loader, nz: s.reg.NZ().Target, apiGuard: s.apiGuard,
 		remaining:   func(who string, n int) { s.m.up.APIRemaining.WithLabelValues("api:" + who).Set(float64(n)) },
 		recordLife:  cache.Lifetime{Fresh: cfg.Cache.RecordTTL.D(), Stale: cfg.Cache.Stale.D()},
 		unknownLife: cache.Lifetime{Fresh: cfg.Cache.DiagnosticTTL.D()},
@@ -241,25 +245,18 @@ func New(cfg Config, opt Options) (*Server, error) {
 	return s, nil
 }
 
-// sruProbe is the cheap half-open trial for an SRU upstream: a count-only
-// search, which Alma answers without building records.
-func (s *Server) sruProbe(c *sru.Client) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := c.Search(ctx, sru.SearchParams{Query: `alma.mms_id=0`, Start: 1, Max: 0, Schema: "marcxml"})
-		return err
-	}
-}
-
 // apiProbe is the cheap half-open trial for the REST API with one key: a
-// lookup of MMS ID 0, which Alma answers at once with "not valid" (an
-// answer, so a healthy API) without building any record. Nil without a
-// key: the first client's call is then the trial.
+// lookup of MMS ID 00, which Alma answers at once with "not valid" (an
+// answer, so a healthy API) without building any record. It is the
+// shortest ID alma.ValidMMSID lets the client send: "0" never leaves the
+// client, and a probe that never reaches Alma never closes the breaker.
+// Nil without a key: the first client's call is then the trial.
 func (s *Server) apiProbe(key string) func(ctx context.Context) error {
 	if key == "" {
 		return nil
 	}
 	return func(ctx context.Context) error {
-		_, err := s.api.GetBib(ctx, "0", key)
+		_, err := s.api.GetBib(ctx, "00", key)
 		return err
 	}
 }
@@ -275,11 +272,11 @@ func (s *Server) Searcher() *Searcher { return s.pipe }
 // a member's code for a member with its own sru_url. Each is already
 // behind its upstream's breaker, budget and deadline.
 func (s *Server) Target(name string) (Target, bool) {
-	t, ok := s.reg.get(name)
+	t, ok := s.reg.Get(name)
 	if !ok {
 		return nil, false
 	}
-	return t.target, true
+	return t.Target, true
 }
 
 // The handlers of routes.go, each built from what it uses.
@@ -366,10 +363,10 @@ func (s *Server) refreshIndexes(ctx context.Context) {
 
 func (s *Server) loadIndexes(ctx context.Context) error {
 	var body []byte
-	nz := s.reg.nz()
-	err := nz.guard.Do(ctx, func(ctx context.Context) error {
+	nz := s.reg.NZ()
+	err := nz.Guard.Do(ctx, func(ctx context.Context) error {
 		var err error
-		body, err = nz.client.Explain(ctx)
+		body, err = nz.Client.Explain(ctx)
 		return err
 	})
 	if err != nil {

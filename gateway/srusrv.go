@@ -14,6 +14,7 @@ import (
 	"github.com/almanet/gateway/cache"
 	"github.com/almanet/gateway/federate"
 	"github.com/almanet/gateway/internal/hostname"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 )
 
@@ -50,15 +51,15 @@ type sruMemo struct {
 type sruHandler struct {
 	rules queryRules
 	pipe  *Searcher
-	reg   *registry
-	fed   *federation
+	reg   *Registry
+	fed   *Federation
 	life  cache.Lifetime // a merged page's lifetime
 	errs  errorWriter
-	memo  *parseMemo[sruMemo] // parsed GET requests by database and raw query string
+	memo  *ParseMemo[sruMemo] // parsed GET requests by database and raw query string
 }
 
-func newSRUHandler(rules queryRules, pipe *Searcher, reg *registry, fed *federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
-	h := &sruHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: newParseMemo[sruMemo](4096)}
+func newSRUHandler(rules queryRules, pipe *Searcher, reg *Registry, fed *Federation, life cache.Lifetime, errs errorWriter) fiber.Handler {
+	h := &sruHandler{rules: rules, pipe: pipe, reg: reg, fed: fed, life: life, errs: errs, memo: search.NewParseMemo[sruMemo](4096)}
 	return h.serve
 }
 
@@ -74,7 +75,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	var m sruMemo
 	ok := false
 	if get {
-		m, ok = h.memo.get(idx, memoKey)
+		m, ok = h.memo.Get(idx, memoKey)
 	}
 	if !ok {
 		p := sruParams(c)
@@ -104,7 +105,7 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 			return h.errs.sru(c, req.Version, "searchRetrieve", err)
 		}
 		if get {
-			h.memo.put(idx, memoKey, m)
+			h.memo.Put(idx, memoKey, m)
 		}
 	}
 	var a Answer
@@ -112,11 +113,11 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 	var err error
 	if m.fed != nil {
 		a, v, err = h.pipe.Load(context.Background(), m.key, h.life, func(ctx context.Context) (Rendered, error) {
-			r, _, err := h.fed.searchTo(ctx, m.names, m.fed, m.order, m.req.StartRecord+m.req.MaximumRecords-1)
+			r, _, err := h.fed.SearchTo(ctx, m.names, m.fed, m.order, m.req.StartRecord+m.req.MaximumRecords-1)
 			if err != nil {
 				return Rendered{}, err
 			}
-			return renderSRU(m.req, r.targetPage(m.req.StartRecord, m.req.MaximumRecords)), nil
+			return renderSRU(m.req, r.TargetPage(m.req.StartRecord, m.req.MaximumRecords)), nil
 		})
 	} else {
 		a, v, err = h.pipe.Search(context.Background(), m.sreq)
@@ -134,12 +135,12 @@ func (h *sruHandler) serve(c *fiber.Ctx) error {
 // is diagnostic 235.
 func (h *sruHandler) database(db string) ([]string, error) {
 	if db == "" {
-		return h.reg.resolve("")
+		return h.reg.Resolve("")
 	}
 	if strings.TrimSpace(db) == "" {
 		return nil, badRequest(235, db)
 	}
-	names, err := h.reg.resolve(db)
+	names, err := h.reg.Resolve(db)
 	if err != nil {
 		return nil, badRequest(235, db)
 	}
@@ -150,25 +151,25 @@ func (h *sruHandler) database(db string) ([]string, error) {
 // target passed through, several merged in relevance order.
 func (h *sruHandler) plan(req *sru.Request, names []string) (sruMemo, error) {
 	q := &sru.Query{CQL: req.CQL, Canonical: req.Canonical, SortKey: req.SortKey, AlmaQuery: req.AlmaQuery}
-	plan, err := h.reg.plan(names, "", false, q)
+	plan, err := h.reg.Plan(names, "", false, q)
 	if err != nil {
 		return sruMemo{}, err
 	}
 	opts := []string{string(req.Version), req.SchemaName, req.RecordPacking, itoa(req.StartRecord), itoa(req.MaximumRecords), req.Stylesheet, req.Echo.Get("queryType"), req.MediaType}
-	if t := plan.single; t != nil {
+	if t := plan.Single; t != nil {
 		key := "sru|" + strings.Join(opts, "|") + "|" + req.AlmaQuery
-		if !t.nz {
-			key = "sru@" + t.name + key[len("sru"):]
+		if !t.NZ {
+			key = "sru@" + t.Name + key[len("sru"):]
 		}
 		tq := TargetQuery{CQL: req.AlmaQuery, Start: req.StartRecord, Count: req.MaximumRecords}
-		if t.kind != KindAlma {
-			tq.Schema = t.schema
+		if t.Kind != KindAlma {
+			tq.Schema = t.Schema
 		}
-		return sruMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.target, Query: tq,
+		return sruMemo{req: req, sreq: &SearchRequest{Key: key, Target: t.Target, Query: tq,
 			Render: func(p *TargetPage) Rendered { return renderSRU(req, p) }}}, nil
 	}
-	return sruMemo{req: req, fed: q, names: names, order: plan.order,
-		key: "fed|sru|" + strings.Join(opts, "|") + "|" + fedKey(names, q, plan.order)}, nil
+	return sruMemo{req: req, fed: q, names: names, order: plan.Order,
+		key: "fed|sru|" + strings.Join(opts, "|") + "|" + search.FedKey(names, q, plan.Order)}, nil
 }
 
 // markStale is the one stale marker of SRU answers (SPEC 4): a stale hit
@@ -226,12 +227,12 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 		}
 		res.Records = append(res.Records, sru.Record{Schema: req.RecordSchema, Packing: req.RecordPacking, Data: data, Identifier: tr.ID, Position: tr.Position, WellFormed: true})
 	}
-	res.NextPosition = p.next(req.StartRecord, req.MaximumRecords)
+	res.NextPosition = p.Next(req.StartRecord, req.MaximumRecords)
 	r := Rendered{Status: http.StatusOK, ContentType: ContentSRU, Tags: tags, Diagnostic: len(p.Diagnostics) > 0}
 	if m := p.Merged; m != nil {
 		complete := m.Complete
 		res.Extra = &sru.Extra{Targets: []sru.ExtraTarget{}, Complete: &complete}
-		for _, t := range m.result.targets {
+		for _, t := range m.Result.Targets {
 			et := sru.ExtraTarget{Name: t.Name, Status: t.Status, Hits: t.Hits, Fetched: t.Fetched, TookMS: t.TookMS}
 			if t.AsOf != nil {
 				et.AsOf = *t.AsOf
@@ -245,7 +246,7 @@ func renderSRU(req *sru.Request, p *TargetPage) Rendered {
 		// request pages the completed result (SPEC 9.3).
 		// A page short of what was asked while more may come is not kept
 		// either: the next request fetches deeper (SPEC 14).
-		r.Uncached = m.result.pending > 0 || !m.Complete && len(p.Records) < req.MaximumRecords
+		r.Uncached = m.Result.Pending > 0 || !m.Complete && len(p.Records) < req.MaximumRecords
 		r.Diagnostic = false
 	}
 	// The echoed request shows the query as the gateway understood and sent
@@ -301,12 +302,12 @@ func (h *sruHandler) explain(c *fiber.Ctx, req *sru.Request, idx *sru.IndexSet, 
 	if db != "" {
 		info.Database = strings.TrimPrefix(strings.TrimSuffix(string(c.Request().URI().Path()), "/"), "/")
 		info.Title += ": " + db
-		switch t := h.reg.only(names); {
+		switch t := h.reg.Only(names); {
 		case t == nil:
 			info.Description = "Federated SRU database " + db + ": one search over " + strings.Join(names, ", ") + ", merged and de-duplicated, with each member's availability in MARC 852 fields; the targets' states are in extraResponseData."
-		case t.nz:
+		case t.NZ:
 		default:
-			info.Description = "SRU access to " + t.label + ", its records as it sends them."
+			info.Description = "SRU access to " + t.Label + ", its records as it sends them."
 		}
 	} else if len(names) > 1 {
 		info.Description = "SRU access to " + strings.Join(names, ", ") + ", merged and de-duplicated, with each member's availability in MARC 852 fields; the targets' states are in extraResponseData."

@@ -16,6 +16,7 @@ import (
 
 	"github.com/almanet/gateway/almasim"
 	"github.com/almanet/gateway/config"
+	"github.com/almanet/gateway/search"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/z3950"
@@ -132,11 +133,11 @@ func zFedEnv(t *testing.T, b *zSimBackend, zs []TargetConfig, mutate func(*Confi
 
 func (e *testEnv) origin(name string) *z3950.Origin {
 	e.t.Helper()
-	t, ok := e.gw.reg.get(name)
+	t, ok := e.gw.reg.Get(name)
 	if !ok {
 		e.t.Fatalf("no target %s", name)
 	}
-	return t.adapter.(*zTarget).origin
+	return t.Origin()
 }
 
 func targetState0(r fedJSON, name string) (st struct {
@@ -144,7 +145,7 @@ func targetState0(r fedJSON, name string) (st struct {
 	Hits       int
 	Fetched    int
 	Dropped    int
-	Diagnostic *jsonDiagnostic
+	Diagnostic *JSONDiagnostic
 }) {
 	for _, tg := range r.Targets {
 		if tg.Name == name {
@@ -171,7 +172,7 @@ func TestZ3950TargetFederated(t *testing.T) {
 		t.Fatalf("status %d: %v", code, r.Diagnostics)
 	}
 	for _, n := range names {
-		if r.status()[n] != tsOK {
+		if r.status()[n] != search.StatusOK {
 			t.Errorf("target %s: %s %+v", n, r.status()[n], targetState0(r, n).Diagnostic)
 		}
 	}
@@ -208,7 +209,7 @@ func TestZ3950TargetFederated(t *testing.T) {
 		t.Errorf("%d Inits after one search", o.Inits())
 	}
 	code, _, r = env.fed(url.Values{"q": {"alma.title=science"}, "targets": {"all"}})
-	if code != 200 || r.status()["zt"] != tsOK || o.Inits() != 1 {
+	if code != 200 || r.status()["zt"] != search.StatusOK || o.Inits() != 1 {
 		t.Errorf("a second search: %d, zt %s, %d Inits (want the session reused)", code, r.status()["zt"], o.Inits())
 	}
 
@@ -278,7 +279,7 @@ func TestZ3950TargetMARC8AndUndecodable(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	zt := targetState0(r, "zt")
-	if zt.Status != tsOK || zt.Dropped != 1 || zt.Hits != len(want)+2 || zt.Fetched != min(100, len(want)+2)-1 {
+	if zt.Status != search.StatusOK || zt.Dropped != 1 || zt.Hits != len(want)+2 || zt.Fetched != min(100, len(want)+2)-1 {
 		t.Errorf("zt: %+v (hits %d + 2 front)", zt, len(want))
 	}
 	code, _, r = env.fed(url.Values{"q": {"history"}, "targets": {"zt"}, "limit": {"5"}})
@@ -304,12 +305,12 @@ func TestZ3950TargetDiagnosticAndSkip(t *testing.T) {
 	env, _ := zFedEnv(t, b, []TargetConfig{z}, nil)
 	b.set(func(b *zSimBackend) { b.diag = &z3950.Diagnostic{Condition: 114, AddInfo: "1016"} })
 	code, _, r := env.fed(url.Values{"q": {"history"}, "targets": {"all"}})
-	if code != 200 || r.status()[NZTarget] != tsOK || len(r.Records) == 0 {
+	if code != 200 || r.status()[NZTarget] != search.StatusOK || len(r.Records) == 0 {
 		t.Fatalf("%d, nz %s, %d records", code, r.status()[NZTarget], len(r.Records))
 	}
 	zt := targetState0(r, "zt")
-	wantDiag := &jsonDiagnostic{URI: "info:oid/1.2.840.10003.4.1/114", Message: (&z3950.Diagnostic{Condition: 114, AddInfo: "1016"}).Error(), Details: "1016"}
-	if zt.Status != tsDiagnostic || !cmp.Equal(zt.Diagnostic, wantDiag) || !strings.Contains(zt.Diagnostic.Message, "use attribute") {
+	wantDiag := &JSONDiagnostic{URI: "info:oid/1.2.840.10003.4.1/114", Message: (&z3950.Diagnostic{Condition: 114, AddInfo: "1016"}).Error(), Details: "1016"}
+	if zt.Status != search.StatusDiagnostic || !cmp.Equal(zt.Diagnostic, wantDiag) || !strings.Contains(zt.Diagnostic.Message, "use attribute") {
 		t.Errorf("zt: %+v %+v, want %+v", zt, zt.Diagnostic, wantDiag)
 	}
 
@@ -318,7 +319,7 @@ func TestZ3950TargetDiagnosticAndSkip(t *testing.T) {
 	for _, q := range []string{"alma.creator=smith", `alma.title="hist*ory"`} {
 		code, _, r = env.fed(url.Values{"query": {q}, "targets": {"all"}})
 		zt = targetState0(r, "zt")
-		if code != 200 || zt.Status != tsSkipped || zt.Diagnostic == nil {
+		if code != 200 || zt.Status != search.StatusSkipped || zt.Diagnostic == nil {
 			t.Errorf("%s: %d, zt %+v", q, code, zt)
 		}
 	}
@@ -431,37 +432,37 @@ func TestZ3950HostileTargets(t *testing.T) {
 		status     string
 		words      string // in the status's diagnostic details
 	}{
-		{"silent", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), tsTimeout, "no answer within the federation deadline of 3s"},
-		{"midpresent", serveZ(t, hangPresent), tsTimeout, "no answer within the federation deadline of 3s"},
+		{"silent", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), search.StatusTimeout, "no answer within the federation deadline of 3s"},
+		{"midpresent", serveZ(t, hangPresent), search.StatusTimeout, "no answer within the federation deadline of 3s"},
 		{"closer", zScripted(t, func(c net.Conn) {
 			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
 				c.Write(zPDU(48, ber.NewInteger(ber.ClassContext, ber.TypePrimitive, 211, 2, ""), ber.NewString(ber.ClassContext, ber.TypePrimitive, 3, "going away", "")))
 			}
-		}), tsError, "closed the session (system problem): going away"},
+		}), search.StatusError, "closed the session (system problem): going away"},
 		{"garbage", zScripted(t, func(c net.Conn) {
 			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
 				c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
 				io.Copy(io.Discard, c)
 			}
-		}), tsError, "malformed"},
+		}), search.StatusError, "malformed"},
 		{"oversize", zScripted(t, func(c net.Conn) {
 			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
 				c.Write([]byte{0xb7, 0x84, 0x10, 0x00, 0x00, 0x00}) // a searchResponse of 256 MiB
 				io.Copy(io.Discard, c)
 			}
-		}), tsError, "malformed or oversize"},
+		}), search.StatusError, "malformed or oversize"},
 		{"truncated", zScripted(t, func(c net.Conn) {
 			if zRead(c) && zWrite(c, zInitOK) && zRead(c) {
 				c.Write([]byte{0xb7, 0x82, 0x01, 0x00, 0x97, 0x01}) // 256 bytes announced, 2 sent, then the end
 			}
-		}), tsError, "the Z39.50 target"},
+		}), search.StatusError, "the Z39.50 target"},
 		{"refuser", zScripted(t, func(c net.Conn) {
 			if zRead(c) {
 				c.Write(zPDU(21, zCtxBool(12, false), ber.NewString(ber.ClassContext, ber.TypePrimitive, 111, "Zebra", "")))
 			}
-		}), tsError, "refused the Init (Zebra)"},
-		{"unreachable", deadAddr, tsError, "could not be reached"},
-		{"shortfuse", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), tsTimeout, "the Z39.50 target did not answer within 300ms"},
+		}), search.StatusError, "refused the Init (Zebra)"},
+		{"unreachable", deadAddr, search.StatusError, "could not be reached"},
+		{"shortfuse", zScripted(t, func(c net.Conn) { io.Copy(io.Discard, c) }), search.StatusTimeout, "the Z39.50 target did not answer within 300ms"},
 	}
 	var zs []TargetConfig
 	for _, h := range hostile {
@@ -479,7 +480,7 @@ func TestZ3950HostileTargets(t *testing.T) {
 			t.Fatalf("round %d: %d, %d records", round, code, len(r.Records))
 		}
 		for _, n := range names[:4] {
-			if st := targetState0(r, n); st.Status != tsOK || st.Fetched == 0 {
+			if st := targetState0(r, n); st.Status != search.StatusOK || st.Fetched == 0 {
 				t.Errorf("round %d: %s beside the hostile targets: %+v", round, n, st)
 			}
 		}
@@ -584,12 +585,12 @@ func BenchmarkZ3950TargetSearch(b *testing.B) {
 	be.set(func(z *zSimBackend) { z.sim = env.sim })
 	q := TargetQuery{CQL: `alma.all_for_ui="history"`, Start: 1, Count: 10}
 	for _, name := range []string{"zt", "far"} {
-		t, _ := env.gw.reg.get(name)
-		o := t.adapter.(*zTarget).origin
+		t, _ := env.gw.reg.Get(name)
+		o := t.Origin()
 		search := func(b *testing.B) {
 			inits := o.Inits()
 			for b.Loop() {
-				p, err := t.target.Search(context.Background(), q)
+				p, err := t.Target.Search(context.Background(), q)
 				if err != nil || len(p.Records) != 10 {
 					b.Fatal(p, err)
 				}

@@ -70,12 +70,20 @@ func newWrites(s *Server) *writes {
 		w.log.Warn("idempotency store: redis failed; this replica answers from its own memory", "error", err.Error())
 	}
 	if s.redis != nil {
-		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, s.redis.Client(), onRedis)
+		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), w.pending(s), s.cfg.Writes.IdempotencyMaxKeys, s.redis.Client(), onRedis)
 	} else {
-		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), 2*s.cfg.Upstream.Timeout.D()+10*time.Second, s.cfg.Writes.IdempotencyMaxKeys, nil, onRedis)
+		w.idem = idempotency.NewStore(s.cfg.Writes.IdempotencyTTL.D(), w.pending(s), s.cfg.Writes.IdempotencyMaxKeys, nil, onRedis)
 	}
+	w.idem.SetClock(s.now)
 	w.bgCtx, w.stopBg = context.WithCancel(context.Background())
 	return w
+}
+
+// pending is how long a write's request may run (its context's 3 upstream
+// timeouts) plus a margin: after it, a claim's owner has surely ended, and
+// the next request with the key reconciles.
+func (w *writes) pending(s *Server) time.Duration {
+	return 3*s.cfg.Upstream.Timeout.D() + 10*time.Second
 }
 
 // close ends background refreshes and waits for them.
@@ -95,6 +103,10 @@ type writeReq struct {
 	body      []byte
 	idemKey   string
 	requestID string
+	// reconciling: an earlier request with the key may have done the
+	// write; look past the caches before writing.
+	reconciling   bool
+	reconcileSure bool // and it surely ran (idempotency.Reconcile)
 }
 
 // writeResult is a workflow's success.
@@ -110,12 +122,20 @@ type writeResult struct {
 // writeOp is one workflow. check runs before the idempotency key is claimed
 // and must not call Alma; run does the work.
 type writeOp struct {
-	name      string
-	method    string
-	params    []string // path parameters to copy
-	ctypes    []string // accepted request content types; nil: no body
-	check     func(r *writeReq) error
-	run       func(ctx context.Context, r *writeReq) (*writeResult, error)
+	name   string
+	method string
+	params []string // path parameters to copy
+	ctypes []string // accepted request content types; nil: no body
+	check  func(r *writeReq) error
+	run    func(ctx context.Context, r *writeReq) (*writeResult, error)
+	// reconcile looks in Alma for the effect of an earlier request with
+	// the key whose outcome is unknown (issue 21 item 3). since is when it
+	// began; sure says it surely ran (idempotency.Reconcile), not perhaps
+	// (idempotency.Unsure). It answers the effect found, nil when Alma
+	// shows none (run then writes), an *outcomeUnknown where Alma cannot
+	// show it, or a *writeHeld when the write cannot be taken safely now.
+	// nil: run is safe to repeat as it is.
+	reconcile func(ctx context.Context, r *writeReq, since time.Time, sure bool) (*writeResult, error)
 	keyNeeded bool // Idempotency-Key required (every POST)
 }
 
@@ -128,6 +148,23 @@ type almaRefusal struct {
 }
 
 func (e *almaRefusal) Error() string { return e.ae.Error() }
+
+// outcomeUnknown is a write whose earlier attempt may have reached Alma
+// where Alma offers no read that shows it: 409, with what to check, and
+// the key is kept unknown so that no request with it writes again.
+type outcomeUnknown struct{ check string }
+
+func (e *outcomeUnknown) Error() string { return "outcome unknown: " + e.check }
+
+// writeHeld is a write not taken now because the key store cannot vouch
+// for it and Alma cannot show an earlier attempt (Redis down or emptied):
+// 503 with Retry-After, nothing written, the key released.
+type writeHeld struct {
+	details string
+	retry   time.Duration
+}
+
+func (e *writeHeld) Error() string { return e.details }
 
 // almaWriteStatus is the status for Alma's write error codes: who must act.
 func almaWriteStatus(ae *alma.Error) int {
@@ -225,12 +262,19 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		}
 		r.idemKey = strings.Clone(key)
 
-		var id, fp string
+		var id, fp, owner string
+		var started time.Time
+		var state idempotency.State
 		if r.idemKey != "" {
 			id = idempotency.ID(r.code+"\x00"+staffName(p)+"\x00"+op.name, r.idemKey)
 			fp = idempotency.Fingerprint([]byte(op.method), []byte(c.Path()), []byte(r.params.Encode()), r.body)
-			state, stored := w.idem.Claim(context.Background(), id, fp)
+			var stored *idempotency.Answer
+			state, stored = w.idem.Claim(context.Background(), id, fp)
 			switch state {
+			case idempotency.Claimed, idempotency.Reconcile, idempotency.Unsure:
+				owner, started = stored.Owner, stored.StartedAt()
+				r.reconciling = state != idempotency.Claimed
+				r.reconcileSure = state == idempotency.Reconcile
 			case idempotency.Replayed:
 				w.m.replays.Inc()
 				w.m.writes.WithLabelValues(op.name, "replayed").Inc()
@@ -254,14 +298,47 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 3*s.cfg.Upstream.Timeout.D())
 		defer cancel()
-		res, err := op.run(ctx, r)
+		var res *writeResult
+		var err error
+		looked := false // err is the reconcile's: Alma could not be asked
+		if r.reconciling && op.reconcile != nil {
+			since := started
+			if state == idempotency.Unsure || since.IsZero() {
+				since = s.now().Add(-w.pending(s))
+			}
+			res, err = op.reconcile(ctx, r, since, state == idempotency.Reconcile)
+			looked = err != nil
+			if res != nil {
+				res.outcome = "reconciled"
+				if m, ok := res.body.(map[string]any); ok {
+					m["reconciled"] = true
+				}
+			}
+		}
+		if res == nil && err == nil {
+			res, err = op.run(ctx, r)
+		}
 		if err != nil {
-			status, body, retry, release := w.failure(r, err)
+			status, body, retry, keep := w.failure(r, err)
+			if looked && keep != keepUnknown {
+				// The look in Alma failed (or held the write): this request
+				// did nothing, and the earlier one's outcome is still
+				// unknown, so its answer is never stored. A takeover keeps
+				// the key unknown; an unsure claim is freed, to be unsure
+				// (or sure) again on the next request.
+				keep = keepNone
+				if r.reconcileSure {
+					keep = keepUnknown
+				}
+			}
 			if id != "" {
-				if release {
-					w.idem.Release(ctx, id)
-				} else {
-					w.idem.Finish(ctx, id, idempotency.Answer{Fingerprint: fp, Status: status, Body: body})
+				switch keep {
+				case keepNone:
+					w.idem.Release(ctx, id, owner)
+				case keepUnknown:
+					w.idem.Unknown(ctx, id, owner, started, fp)
+				default:
+					w.idem.Finish(ctx, id, owner, idempotency.Answer{Fingerprint: fp, Status: status, Body: body})
 				}
 			}
 			setRetryAfter(&c.Response().Header, retry)
@@ -271,7 +348,7 @@ func (s *Server) handleWrite(op writeOp) fiber.Handler {
 		body, _ := json.Marshal(res.body)
 		w.evict(ctx, res.records)
 		if id != "" {
-			w.idem.Finish(ctx, id, idempotency.Answer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
+			w.idem.Finish(ctx, id, owner, idempotency.Answer{Fingerprint: fp, Status: res.status, Location: res.location, Body: body})
 		}
 		w.m.writes.WithLabelValues(op.name, res.outcome).Inc()
 		w.audit(auditEntry{Who: staffName(p), Institution: r.code, Operation: op.name, Records: append(slices.Clone(res.records), res.noted...), Status: res.status, Outcome: res.outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
@@ -295,20 +372,42 @@ type writeErrorBody struct {
 }
 
 type almaErrorJSON struct {
-	Status  int    `json:"status"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Status  int    `json:"status,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Outcome "unknown": the write may have been done; Check says where to
+	// look in Alma.
+	Outcome string `json:"outcome,omitempty"`
+	Check   string `json:"check,omitempty"`
 }
 
-// failure turns a workflow's error into the answer; release says that Alma
-// surely did nothing, so the idempotency key is freed for a retry.
-func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry time.Duration, release bool) {
+// keep is what becomes of a failed write's idempotency key.
+type keep int
+
+const (
+	keepAnswer  keep = iota // the answer is final: stored
+	keepNone                // Alma surely did nothing: the key is free for a retry
+	keepUnknown             // nobody knows whether Alma did it: the next request reconciles
+)
+
+// failure turns a workflow's error into the answer, and says what becomes
+// of the key.
+func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry time.Duration, k keep) {
 	var out writeErrorBody
 	outcome, almaCode := "refused", ""
 	var ar *almaRefusal
 	var ae *alma.Error
 	var ue *upstream.Error
+	var ou *outcomeUnknown
+	var held *writeHeld
 	switch {
+	case errors.As(err, &ou):
+		status, outcome, k = http.StatusConflict, "unknown", keepUnknown
+		out.Diagnostics = []sru.Diagnostic{{URI: "info:srw/diagnostic/1/1", Message: "outcome unknown", Details: ou.check}}
+		out.Alma = &almaErrorJSON{Outcome: "unknown", Check: ou.check}
+	case errors.As(err, &held):
+		status, retry, outcome, k = http.StatusServiceUnavailable, held.retry, "held", keepNone
+		out.Diagnostics = []sru.Diagnostic{{URI: "info:srw/diagnostic/1/1", Message: "the write is held", Details: held.details}}
 	case errors.As(err, &ar) || errors.As(err, &ae) && !errors.As(err, &ue):
 		if ar == nil {
 			ar = &almaRefusal{status: almaWriteStatus(ae), ae: ae}
@@ -327,23 +426,27 @@ func (w *writes) failure(r *writeReq, err error) (status int, body []byte, retry
 	case errors.Is(err, errNoAPI):
 		status = http.StatusServiceUnavailable
 		out.Diagnostics = []sru.Diagnostic{{URI: "info:srw/diagnostic/1/1", Message: "Alma is unavailable", Details: err.Error()}}
-		release = true
+		k = keepNone
 	default:
 		a := errorAnswer(w.log, "write:"+r.op, err)
 		status, retry = a.status, a.retryAfter
 		out.Diagnostics = []sru.Diagnostic{a.diag}
 		if errors.As(err, &ue) {
 			outcome = "unavailable"
-			// A timeout may have reached Alma: keep the answer so that a
-			// retry does not write twice. Anything else never got an answer
-			// from Alma's application: the key is free again.
-			release = !errors.Is(err, context.DeadlineExceeded)
+			k = keepNone
+			if errors.Is(err, context.DeadlineExceeded) {
+				// A timeout may have reached Alma: the outcome is unknown,
+				// never stored as the answer (issue 21 item 3). The next
+				// request with the key looks in Alma for the effect.
+				outcome, k = "unknown", keepUnknown
+				out.Diagnostics[0].Details += "; Alma may have done the write: retry with the same Idempotency-Key, and the gateway looks in Alma for its effect before it writes again"
+			}
 		}
 	}
 	body = errorBody(nil, out.Diagnostics, out.Alma, w.s.now(), 0)
 	w.m.writes.WithLabelValues(r.op, outcome).Inc()
 	w.audit(auditEntry{Who: staffName(r.who), Institution: r.code, Operation: r.op, Status: status, AlmaCode: almaCode, Outcome: outcome, IdempotencyKey: r.idemKey, RequestID: r.requestID})
-	return status, body, retry, release
+	return status, body, retry, k
 }
 
 // fail answers a refusal before Alma was asked.
@@ -392,12 +495,12 @@ func (w *writes) findLinked(ctx context.Context, code, nzID string) (string, err
 			}
 		}
 	}
-	reg := w.s.reg.member(code)
+	reg := w.s.reg.Member(code)
 	if reg == nil || w.network == "" {
 		return "", nil
 	}
 	query := `alma.other_system_number="(EXLNZ-` + w.network + `)` + nzID + `"`
-	page, err := reg.target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
+	page, err := reg.Target.Search(ctx, TargetQuery{CQL: query, Start: 1, Count: 10})
 	if err != nil {
 		return "", err
 	}
@@ -413,10 +516,29 @@ func availabilityLocation(code, izID string) string {
 	return "/v1/availability/" + izID + "?institution=" + url.QueryEscape(code)
 }
 
+// linkedAlready is a link's answer when the member has a record linked to
+// nz already: 303 to its availability.
+func linkedAlready(code, nz, iz string) *writeResult {
+	return &writeResult{status: http.StatusSeeOther, location: availabilityLocation(code, iz), outcome: "existing",
+		body: map[string]any{"institution": code, "nz_mms_id": nz, "iz_mms_id": iz, "linked": "existing"}}
+}
+
 // linkOp is use case 1: a new IZ record linked to the NZ record.
 func (w *writes) linkOp() writeOp {
 	return writeOp{
 		name: "link", method: http.MethodPost, keyNeeded: true,
+		// The member's linked record shows a link: the NZ record is purged
+		// from the cache and looked at afresh (its 852s, the member's SRU).
+		// A link found is the earlier request's; none: run links.
+		reconcile: func(ctx context.Context, r *writeReq, _ time.Time, _ bool) (*writeResult, error) {
+			nz := r.params.Get("from_nz_mms_id")
+			w.evict(ctx, []string{nz})
+			iz, err := w.findLinked(ctx, r.code, nz)
+			if err != nil || iz == "" {
+				return nil, err
+			}
+			return linkedAlready(r.code, nz, iz), nil
+		},
 		check: func(r *writeReq) error {
 			for k := range r.params {
 				if k != "from_nz_mms_id" {
@@ -430,10 +552,7 @@ func (w *writes) linkOp() writeOp {
 		},
 		run: func(ctx context.Context, r *writeReq) (*writeResult, error) {
 			nz := r.params.Get("from_nz_mms_id")
-			existing := func(iz string) *writeResult {
-				return &writeResult{status: http.StatusSeeOther, location: availabilityLocation(r.code, iz), outcome: "existing",
-					body: map[string]any{"institution": r.code, "nz_mms_id": nz, "iz_mms_id": iz, "linked": "existing"}}
-			}
+			existing := func(iz string) *writeResult { return linkedAlready(r.code, nz, iz) }
 			if iz, err := w.findLinked(ctx, r.code, nz); err == nil && iz != "" {
 				return existing(iz), nil
 			}
@@ -575,6 +694,13 @@ func (w *writes) unlinkOp() writeOp {
 				nz = rec.NZMMSID
 			}
 			if nz == "" {
+				if r.reconciling && r.reconcileSure {
+					// The request with this key that ran first found it
+					// linked (else it would have answered): its unlink
+					// took effect.
+					return &writeResult{status: http.StatusOK, outcome: "reconciled", records: []string{iz},
+						body: map[string]any{"institution": r.code, "iz_mms_id": iz, "nz_mms_id": nil, "unlinked": true, "reconciled": true}}, nil
+				}
 				return nil, badStatus(http.StatusConflict, "record "+iz+" is not linked to a network record")
 			}
 			if err := w.call(ctx, r.code, func(ctx context.Context) error {
@@ -607,6 +733,10 @@ func (w *writes) poLineOp() writeOp {
 	}
 	return writeOp{
 		name: "po_line", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
+		reconcile: func(ctx context.Context, r *writeReq, since time.Time, sure bool) (*writeResult, error) {
+			in, _ := parse(r) // checked
+			return w.findPOLine(ctx, r, in, since, sure)
+		},
 		check: func(r *writeReq) error {
 			if len(r.params) > 0 {
 				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")
@@ -694,6 +824,70 @@ func (w *writes) poLineOp() writeOp {
 	}
 }
 
+// findPOLine looks in Alma (Retrieve PO-Lines, q=mms_id~) for the PO line
+// an earlier request with the key may have made: on the record it orders
+// for (for iz_and_nz, the member's record linked to the NZ record, looked
+// for past the cache), of the same owner and type (or the number, when the
+// request names one), created since the earlier request began. One found
+// when that request surely ran is its PO line; none: nothing was ordered
+// and the write goes on; several, or one when it perhaps ran: 409 outcome
+// unknown naming them.
+func (w *writes) findPOLine(ctx context.Context, r *writeReq, in *poLineIn, since time.Time, sure bool) (*writeResult, error) {
+	iz, nz := in.MMSID, ""
+	if in.Match == "iz_and_nz" {
+		w.evict(ctx, []string{in.MMSID})
+		found, err := w.findLinked(ctx, r.code, in.MMSID)
+		if err != nil {
+			return nil, err
+		}
+		if found != "" {
+			iz, nz = found, in.MMSID
+		}
+	}
+	value := func(k string) string {
+		var v struct {
+			Value string `json:"value"`
+		}
+		json.Unmarshal(in.POLine[k], &v)
+		return v.Value
+	}
+	var number string
+	json.Unmarshal(in.POLine["number"], &number)
+	var lines []alma.POLine
+	if err := w.call(ctx, r.code, func(ctx context.Context) error {
+		var err error
+		lines, _, err = w.s.api.ListPOLines(ctx, "mms_id~"+iz, r.member.APIKey)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	day := since.UTC().Format("2006-01-02")
+	var match []alma.POLine
+	for _, l := range lines {
+		switch {
+		case number != "":
+			if l.Number == number {
+				match = append(match, l)
+			}
+		case l.MMSID == iz && l.Owner == value("owner") && l.Type == value("type") && len(l.CreatedDate) >= 10 && l.CreatedDate[:10] >= day:
+			match = append(match, l)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return nil, nil
+	case len(match) == 1 && sure:
+		return &writeResult{status: http.StatusCreated, records: []string{iz, nz},
+			body: map[string]any{"institution": r.code, "match": in.Match, "iz_mms_id": iz, "nz_mms_id": nullable(nz), "po_line": match[0].JSON}}, nil
+	}
+	nums := make([]string, len(match))
+	for i, l := range match {
+		nums[i] = l.Number
+	}
+	return nil, &outcomeUnknown{check: "Alma holds PO line(s) " + strings.Join(nums, ", ") + " of owner " + value("owner") + " for record " + iz +
+		" created since " + day + ", and the gateway cannot tell whether one is this request's (the key store lost track of it); check them in Alma, and order again with a new Idempotency-Key only if none is"}
+}
+
 // rsIn is the resource-sharing request.
 type rsIn struct {
 	NZMMSID        string `json:"nz_mms_id"`
@@ -725,6 +919,18 @@ func (w *writes) rsRequestOp() writeOp {
 	}
 	return writeOp{
 		name: "rs_request", method: http.MethodPost, keyNeeded: true, ctypes: []string{"application/json"},
+		// Alma reads a user's borrowing request by its request_id only:
+		// nothing the gateway sent finds it. An earlier request that surely
+		// ran is an unknown outcome for good; one that perhaps ran (the key
+		// store down or emptied) holds the write until the store is sure.
+		reconcile: func(ctx context.Context, r *writeReq, since time.Time, sure bool) (*writeResult, error) {
+			in, _ := parse(r) // checked
+			if !sure {
+				return nil, &writeHeld{retry: w.pending(w.s), details: "the idempotency store cannot vouch for this key now (Redis is down or lost its keys), and Alma offers no read that shows an earlier resource-sharing request; retry later with the same Idempotency-Key"}
+			}
+			return nil, &outcomeUnknown{check: "an earlier request with this Idempotency-Key may have created a borrowing request in Alma for user " + in.UserID + " to lender " + in.Lender + " for network record " + in.NZMMSID +
+				" since " + since.UTC().Format(time.RFC3339) + "; Alma shows a user's resource-sharing requests in the user's record (Fulfillment > Resource Sharing > Borrowing Requests), not by anything the gateway sent; if there is none, send the request again with a new Idempotency-Key"}
+		},
 		check: func(r *writeReq) error {
 			if len(r.params) > 0 {
 				return badStatus(http.StatusBadRequest, "this endpoint takes no query parameters")

@@ -100,7 +100,7 @@ type writeReply struct {
 			Value string `json:"value"`
 		} `json:"partner"`
 	} `json:"request"`
-	Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 	Alma        *almaErrorJSON   `json:"alma"`
 }
 

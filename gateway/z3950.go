@@ -28,22 +28,22 @@ type z3950Backend struct{ s *Server }
 
 // NetworkCode is the network's code: the last path segment of its SRU
 // URL (…/view/sru/<code>).
-func (s *Server) NetworkCode() string { return s.reg.network }
+func (s *Server) NetworkCode() string { return s.reg.Network() }
 
 // Z3950Databases lists the database names the Z39.50 server answers, from
 // the registry: Default (default_targets), the network code (nz), each
 // other target by name, then each group (a federated, merged database).
 func (s *Server) Z3950Databases() []string {
 	out := []string{"Default"}
-	if nc := s.reg.network; nc != "" {
+	if nc := s.reg.Network(); nc != "" {
 		out = append(out, nc)
 	}
-	for _, t := range s.reg.targets() {
-		if !t.nz {
-			out = append(out, t.name)
+	for _, t := range s.reg.Targets() {
+		if !t.NZ {
+			out = append(out, t.Name)
 		}
 	}
-	return append(out, s.reg.groups()...)
+	return append(out, s.reg.Groups()...)
 }
 
 // Database resolves a name case-insensitively to the database's own name:
@@ -54,7 +54,7 @@ func (b z3950Backend) Database(name string) (string, bool) {
 	}
 	for _, db := range b.s.Z3950Databases() {
 		if strings.EqualFold(name, db) {
-			if db == b.s.reg.network {
+			if db == b.s.reg.Network() {
 				return NZTarget, true
 			}
 			return db, true
@@ -86,17 +86,17 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 	if db == "Default" {
 		db = "" // default_targets
 	}
-	names, err := s.reg.resolve(db)
+	names, err := s.reg.Resolve(db)
 	if err != nil {
 		return nil, &z3950.Diagnostic{Condition: 235, AddInfo: q.Database}
 	}
 	key := "z3950|" + q.Database + "|" + q.Syntax + "|" + q.ElementSet + "|" + itoa(q.Start) + "|" + itoa(q.Count) + "|" + q.CQL
 	var ans Answer
 	if len(names) == 1 {
-		t, _ := s.reg.get(names[0])
+		t, _ := s.reg.Get(names[0])
 		req := &SearchRequest{
 			Key:    key,
-			Target: t.target,
+			Target: t.Target,
 			Query:  TargetQuery{CQL: q.CQL, Start: q.Start, Count: q.Count},
 			Render: func(p *TargetPage) Rendered { return packZ3950(p, q) },
 		}
@@ -120,12 +120,12 @@ func (b z3950Backend) Search(ctx context.Context, q z3950.Search) (*z3950.Result
 			return nil, z3950.FromSRU(d)
 		}
 		ans, _, err = s.pipe.Load(ctx, "fed|"+key, s.fedLife(), func(ctx context.Context) (Rendered, error) {
-			r, _, err := s.fed.searchTo(ctx, names, query, federate.SortRelevance, q.Start+q.Count-1)
+			r, _, err := s.fed.SearchTo(ctx, names, query, federate.SortRelevance, q.Start+q.Count-1)
 			if err != nil {
 				return Rendered{}, err
 			}
-			out := packZ3950(r.targetPage(q.Start, q.Count), q)
-			out.Uncached = r.pending > 0
+			out := packZ3950(r.TargetPage(q.Start, q.Count), q)
+			out.Uncached = r.Pending > 0
 			return out, nil
 		})
 	}

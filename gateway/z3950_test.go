@@ -141,7 +141,7 @@ func TestZ3950WhileAlmaIsDown(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		c.SearchTerm("Default", "n", 4, "trip "+itoa(i))
 	}
-	if env.gw.reg.nz().guard.State() != gobreaker.StateOpen {
+	if env.gw.reg.NZ().Guard.State() != gobreaker.StateOpen {
 		t.Fatal("the breaker did not open")
 	}
 	var d *z3950.Diagnostic

@@ -325,6 +325,8 @@ type counters struct {
 	SRU  int64 `json:"sru"`
 	Bibs int64 `json:"bibs"`
 	All  int64 `json:"all"`
+	// Writes is how many writes took effect in Alma.
+	Writes int64 `json:"writes"`
 }
 
 func (s *sim) counters(t *testing.T) counters {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestWritesAcrossReplicas runs two gateway binaries on one redis-server in
@@ -203,4 +204,122 @@ func keysOf(ms []struct {
 		out = append(out, m.APIKey)
 	}
 	return out
+}
+
+// TestWriteKilledMidWriteIsReconciled is issue 21 item 3 on real processes:
+// a PO line posted to replica A, which Alma makes but whose answer it
+// loses, and A killed (SIGKILL) mid-write. Retries with the same key on B
+// answer 409 while A's deadline may still run (3 upstream timeouts + 10 s),
+// then look in Alma, find the PO line and answer it (201, reconciled);
+// Alma made one. Before: 409 for 30 s, then a second PO line.
+func TestWriteKilledMidWriteIsReconciled(t *testing.T) {
+	_, redisURL, _ := startRedis(t)
+	s := startSim(t)
+	code, _, body := get(t, s.base+"/_sim/network")
+	var network struct {
+		Members []struct {
+			Code   string `json:"code"`
+			APIKey string `json:"api_key"`
+		} `json:"members"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &network) != nil || len(network.Members) == 0 {
+		t.Fatalf("/_sim/network = %d %s", code, body)
+	}
+	var yaml strings.Builder
+	yaml.WriteString("members:\n")
+	env := []string{"REDIS_URL=" + redisURL, "GATEWAY_UPSTREAM_TIMEOUT=2s"}
+	for i, m := range network.Members {
+		v := "MEMBER_KEY_" + string(rune('A'+i))
+		yaml.WriteString("  - {code: " + m.Code + ", api_key_env: " + v + "}\n")
+		env = append(env, v+"="+m.APIKey)
+	}
+	cfg := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "GATEWAY_CONFIG="+cfg)
+	a := startGateway(t, s, env...)
+	b := startGateway(t, s, env...)
+	member := network.Members[0].Code
+
+	// A record of the member's own, from a network record's holdings.
+	_, _, body = get(t, b.base+"/v1/search?q=history&limit=50")
+	var page struct {
+		Records []struct {
+			Holdings []struct {
+				Institution string  `json:"institution"`
+				IZMMSID     *string `json:"iz_mms_id"`
+			} `json:"holdings"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	iz := ""
+	for _, r := range page.Records {
+		for _, h := range r.Holdings {
+			if h.Institution == member && h.IZMMSID != nil && iz == "" {
+				iz = *h.IZMMSID
+			}
+		}
+	}
+	if iz == "" {
+		t.Fatalf("no record of %s among 50", member)
+	}
+	order := `{"match":"iz","mms_id":"` + iz + `","po_line":{"owner":{"value":"MAIN"},"type":{"value":"PRINTED_BOOK_OT"}}}`
+	post := func(base string) (int, string, error) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/institutions/"+member+"/po-lines", strings.NewReader(order))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "killed-1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+
+	before := s.counters(t).Writes
+	s.setFault(t, "bibs", "lost", 1)
+	go post(a.base) // never answered: A dies
+	for s.counters(t).Writes == before {
+		select {
+		case <-a.done:
+			t.Fatalf("A ended before Alma did the write:\n%s", tail(a.stderr.String(), 2048))
+		default:
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	a.kill()
+
+	busy := 0
+	for {
+		code, out, err := post(b.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code == http.StatusConflict && strings.Contains(out, "still being processed") {
+			busy++
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		var got struct {
+			Reconciled bool `json:"reconciled"`
+			POLine     struct {
+				Number string `json:"number"`
+			} `json:"po_line"`
+		}
+		if code != http.StatusCreated || json.Unmarshal([]byte(out), &got) != nil || !got.Reconciled || got.POLine.Number == "" {
+			t.Errorf("retry on B after A died = %d %s, want 201 with the PO line Alma made, reconciled", code, out)
+		}
+		break
+	}
+	if code, out, err := post(b.base); err != nil || code != http.StatusCreated || !strings.Contains(out, `"reconciled":true`) {
+		t.Errorf("the retry after that = %d %s %v, want the same answer", code, out, err)
+	}
+	if n := s.counters(t).Writes - before; n != 1 {
+		t.Errorf("Alma made %d PO lines for one Idempotency-Key, want 1", n)
+	}
+	t.Logf("%d retries answered 409 while A's deadline ran", busy)
 }

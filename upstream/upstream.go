@@ -42,6 +42,11 @@ var (
 	ErrRateLimited = errors.New("alma rate limit reached")
 )
 
+// ErrNoAPI is returned for a call to Alma's REST API (live availability,
+// the writes) when the gateway has no API URL and key: not an outage, a
+// part the deployment left out.
+var ErrNoAPI = errors.New("live availability is not configured (ALMA_API_URL and ALMA_API_KEY)")
+
 // Error carries what a client may be told about a failed Alma call
 // (never a key, never a URL with a query) and the retry hint.
 type Error struct {

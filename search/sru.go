@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -50,12 +50,4 @@ func (t *fedSRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, 
 		out.Records = append(out.Records, TargetRecord{Position: pos, ID: id, Record: rec})
 	}
 	return out, nil
-}
-
-// buildFederation makes the federation over the registry's targets: nz
-// and the members share their breakers with the single-target path, each
-// configured target has its own.
-func (s *Server) buildFederation() {
-	cfg := s.cfg
-	s.fed = newFederation(s.reg.targets(), cfg.Federation.FanOut.Timeout.D(), cfg.Cache.TTL.D(), cfg.Cache.Stale.D(), cfg.Cache.MaxBytes/4, s.now, s.log)
 }

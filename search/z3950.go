@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/almanet/gateway/config"
 	"github.com/almanet/gateway/sru"
 	"github.com/almanet/gateway/transform"
 	"github.com/almanet/gateway/upstream"
@@ -21,9 +22,9 @@ import (
 // origin's pooled session searches and presents, and ISO 2709 or MARCXML
 // records become transform.Records like SRU ones. Like the other adapters
 // it has no breaker or deadline of its own: it is wrapped with guarded.
-type zTarget struct {
+type ZTarget struct {
 	name    string
-	origin  *z3950.Origin
+	Origin  *z3950.Origin
 	index   z3950.IndexAttributes
 	xml     bool
 	timeout time.Duration               // the target's own deadline, for the words of a timeout
@@ -31,7 +32,7 @@ type zTarget struct {
 }
 
 // newZTarget builds the adapter of a validated Z39.50 target config.
-func newZTarget(tc *TargetConfig) (*zTarget, error) {
+func newZTarget(tc *config.TargetConfig) (*ZTarget, error) {
 	index, err := z3950.ParseIndexMap(tc.IndexMap)
 	if err != nil {
 		return nil, err
@@ -44,14 +45,14 @@ func newZTarget(tc *TargetConfig) (*zTarget, error) {
 		Address: tc.Address, Database: tc.Database, Syntax: syntax, Elements: tc.Elements,
 		UTF8: tc.Charset == "utf-8", Auth: tc.Auth, PageSize: tc.PageSize, IdleTimeout: tc.IdleTimeout.D(),
 	})
-	return &zTarget{name: tc.Name, origin: o, index: index, xml: syntax == z3950.OIDXML, timeout: tc.Timeout.D()}, nil
+	return &ZTarget{name: tc.Name, Origin: o, index: index, xml: syntax == z3950.OIDXML, timeout: tc.Timeout.D()}, nil
 }
 
 // Search implements Target. A query the target cannot take, and the
 // target's Bib-1 diagnostic, are answers (diagnostics); failures are
 // upstreamErrors in words; records that cannot be read are dropped and
 // counted.
-func (t *zTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+func (t *ZTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 	parsed, d := sru.ParseQuery(q.CQL, nil)
 	if d != nil {
 		return &TargetPage{Diagnostics: []sru.Diagnostic{*d}}, nil
@@ -65,7 +66,7 @@ func (t *zTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error
 			return nil, err
 		}
 	}
-	res, err := t.origin.Search(ctx, rpn, q.Start, q.Count)
+	res, err := t.Origin.Search(ctx, rpn, q.Start, q.Count)
 	if err != nil {
 		return nil, t.failure(ctx, err)
 	}
@@ -86,7 +87,7 @@ func (t *zTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error
 }
 
 // record reads one retrieved record, nil when it cannot be read.
-func (t *zTarget) record(r z3950.Retrieved, latin1 bool) *transform.Record {
+func (t *ZTarget) record(r z3950.Retrieved, latin1 bool) *transform.Record {
 	if r.Data == nil || r.Problem != "" || r.Diagnostic != nil {
 		return nil
 	}
@@ -128,7 +129,7 @@ func bib1Diagnostic(d *z3950.Diagnostic) sru.Diagnostic {
 
 // failure turns an origin error into the target's failure in words; a
 // deadline stays a deadline (status timeout) and a cancel a cancel.
-func (t *zTarget) failure(ctx context.Context, err error) error {
+func (t *ZTarget) failure(ctx context.Context, err error) error {
 	up := "z3950:" + t.name
 	var ce *z3950.ClosedError
 	var pe *z3950.ProtocolError
@@ -159,16 +160,15 @@ func (t *zTarget) failure(ctx context.Context, err error) error {
 // searches once and presents them in pages of page_size on one session, so
 // the federation asks it once. Its index map is the Bib-1 one, so a query
 // using an index it lacks skips it with diagnostic 16, as for SRU.
-func (s *Server) zRegTarget(tc *TargetConfig, tr *upstream.Transport) (*regTarget, error) {
+func zRegTarget(cfg *config.Config, tc *config.TargetConfig, tr *upstream.Transport, health *upstream.Health) (*RegTarget, error) {
 	zt, err := newZTarget(tc)
 	if err != nil {
 		return nil, err
 	}
-	s.zOrigins = append(s.zOrigins, zt.origin)
 	up := "z3950:" + tc.Name
 	zt.spend = func(ctx context.Context) error { return tr.Doer(up).Spend(ctx, up) }
-	g := upstream.NewGuard(up, s.cfg.Breaker, tc.Timeout.D(), s.health)
-	return &regTarget{name: tc.Name, kind: KindZ3950, label: tc.Name + ": federation target (Z39.50)",
-		target: guarded(g, zt), adapter: zt, guard: g, budget: up, weight: tc.Weight,
-		maxRecords: tc.MaxRecords, pageSize: tc.MaxRecords, indexMap: tc.IndexMap}, nil
+	g := upstream.NewGuard(up, cfg.Breaker, tc.Timeout.D(), health)
+	return &RegTarget{Name: tc.Name, Kind: KindZ3950, Label: tc.Name + ": federation target (Z39.50)",
+		Target: Guarded(g, zt), adapter: zt, Guard: g, Budget: up, Weight: tc.Weight,
+		MaxRecords: tc.MaxRecords, PageSize: tc.MaxRecords, IndexMap: tc.IndexMap}, nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,14 +34,14 @@ import (
 
 // Target statuses (SPEC 9.2).
 const (
-	tsOK          = "ok"
-	tsStale       = "stale"
-	tsTimeout     = "timeout"
-	tsError       = "error"
-	tsBreakerOpen = "breaker_open"
-	tsRateLimited = "rate_limited"
-	tsSkipped     = "skipped"
-	tsDiagnostic  = "diagnostic"
+	StatusOK          = "ok"
+	StatusStale       = "stale"
+	StatusTimeout     = "timeout"
+	StatusError       = "error"
+	StatusBreakerOpen = "breaker_open"
+	StatusRateLimited = "rate_limited"
+	StatusSkipped     = "skipped"
+	StatusDiagnostic  = "diagnostic"
 )
 
 // targetAnswer is what one target answered for one query.
@@ -61,13 +62,13 @@ type targetCall struct {
 }
 
 // targetState is one entry of an answer's targets block.
-type targetState struct {
+type TargetState struct {
 	Name       string          `json:"name"`
 	Status     string          `json:"status"`
 	Hits       int             `json:"hits"`
 	Fetched    int             `json:"fetched"`
 	TookMS     int64           `json:"took_ms"`
-	Diagnostic *jsonDiagnostic `json:"diagnostic"`
+	Diagnostic *JSONDiagnostic `json:"diagnostic"`
 	AsOf       *time.Time      `json:"as_of"`
 	// Dropped counts records the target sent that could not be read.
 	Dropped int `json:"dropped,omitempty"`
@@ -78,20 +79,20 @@ type targetState struct {
 
 // fedResult is one merged federated result: every page of it is served from
 // here.
-type fedResult struct {
-	clusters []*federate.Cluster
-	targets  []targetState
-	hits     int       // the sum of the targets' own counts
+type Result struct {
+	Clusters []*federate.Cluster
+	Targets  []TargetState
+	Hits     int       // the sum of the targets' own counts
 	at       time.Time // when it was merged
-	pending  int       // targets still working
+	Pending  int       // targets still working
 	answered bool      // at least one target answered (or was answered from its stale copy)
 	rounds   int       // how many rounds of records (maxRecords each) every target was asked for
 }
 
 // fetched is how many records the targets gave.
-func (r *fedResult) fetched() int {
+func (r *Result) fetched() int {
 	n := 0
-	for _, t := range r.targets {
+	for _, t := range r.Targets {
 		n += t.Fetched
 	}
 	return n
@@ -99,11 +100,11 @@ func (r *fedResult) fetched() int {
 
 // deeper says whether paging past the merged records can fetch more: no
 // target is still working and one has hits not fetched yet.
-func (r *fedResult) deeper() bool {
-	if r.pending > 0 {
+func (r *Result) deeper() bool {
+	if r.Pending > 0 {
 		return false
 	}
-	for _, t := range r.targets {
+	for _, t := range r.Targets {
 		if t.more {
 			return true
 		}
@@ -112,8 +113,8 @@ func (r *fedResult) deeper() bool {
 }
 
 // federation runs federated searches.
-type federation struct {
-	targets  map[string]*regTarget
+type Federation struct {
+	targets  map[string]*RegTarget
 	order    []string // target names in configuration order
 	deadline time.Duration
 	ttl      time.Duration // fresh lifetime of answers and merged results
@@ -123,7 +124,7 @@ type federation struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex // guards results, resOrder, answers, ansOrder, ansBytes, calls, merging
-	results map[string]*fedResult
+	results map[string]*Result
 	resOrd  []string
 	answers map[string]*targetAnswer
 	ansOrd  []string
@@ -132,25 +133,36 @@ type federation struct {
 	merging map[string]chan struct{} // federated key -> closed when its first answer is ready
 }
 
+// Held is the merged results held now, in no order.
+func (f *Federation) Held() []*Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*Result, 0, len(f.results))
+	for _, r := range f.results {
+		out = append(out, r)
+	}
+	return out
+}
+
 // recordCost estimates the memory of one held parsed record.
 const recordCost = 6 << 10
 
 // maxResults bounds the merged results held.
 const maxResults = 2048
 
-func newFederation(targets []*regTarget, deadline, ttl, stale time.Duration, maxBytes int64, now func() time.Time, log *slog.Logger) *federation {
-	f := &federation{targets: map[string]*regTarget{}, deadline: deadline, ttl: ttl, stale: stale, maxBytes: maxBytes, now: now, log: log,
-		results: map[string]*fedResult{}, answers: map[string]*targetAnswer{}, calls: map[string]*targetCall{}, merging: map[string]chan struct{}{}}
+func NewFederation(targets []*RegTarget, deadline, ttl, stale time.Duration, maxBytes int64, now func() time.Time, log *slog.Logger) *Federation {
+	f := &Federation{targets: map[string]*RegTarget{}, deadline: deadline, ttl: ttl, stale: stale, maxBytes: maxBytes, now: now, log: log,
+		results: map[string]*Result{}, answers: map[string]*targetAnswer{}, calls: map[string]*targetCall{}, merging: map[string]chan struct{}{}}
 	for _, t := range targets {
-		f.targets[t.name] = t
-		f.order = append(f.order, t.name)
+		f.targets[t.Name] = t
+		f.order = append(f.order, t.Name)
 	}
 	return f
 }
 
 // fedKey is the canonical federated key: sorted target names, canonical
 // CQL with its sort, and the merged order (SPEC 9.2).
-func fedKey(names []string, q *sru.Query, order federate.Sort) string {
+func FedKey(names []string, q *sru.Query, order federate.Sort) string {
 	sorted := slices.Clone(names)
 	slices.Sort(sorted)
 	return "fed\x00" + strings.Join(sorted, ",") + "\x00" + q.AlmaQuery + "\x00" + string(order)
@@ -158,20 +170,20 @@ func fedKey(names []string, q *sru.Query, order federate.Sort) string {
 
 // errNoTarget is returned when no target could answer and nothing was
 // cached (SPEC 9.3: the only 503 of a federated search).
-var errNoTarget = &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "federation", Detail: "no target answered and nothing was cached"}
+var ErrNoTarget = &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "federation", Detail: "no target answered and nothing was cached"}
 
 // search answers a federated search for targets names (resolved, in
 // configuration order): the merged result, and whether it came from the
 // cache. It waits at most the federation deadline (or until ctx ends).
-func (f *federation) search(ctx context.Context, names []string, q *sru.Query, order federate.Sort) (*fedResult, bool, error) {
-	return f.searchTo(ctx, names, q, order, 0)
+func (f *Federation) Search(ctx context.Context, names []string, q *sru.Query, order federate.Sort) (*Result, bool, error) {
+	return f.SearchTo(ctx, names, q, order, 0)
 }
 
-// maxRoundsPerSearch bounds the rounds one request fetches, so that a
+// MaxRoundsPerSearch bounds the rounds one request fetches, so that a
 // jump far ahead (start=9990 over several targets) costs each target at
 // most this many rounds of calls; the answer says it is not complete, and
 // asking again goes on from there.
-const maxRoundsPerSearch = 10
+const MaxRoundsPerSearch = 10
 
 // searchTo is search for a client that needs the merged records up to
 // position want (SPEC 14, merged results paged to the end): while the held
@@ -182,9 +194,9 @@ const maxRoundsPerSearch = 10
 // 10,000 cap run out, when a round brings nothing new, or when a target
 // is still working at the deadline (its records complete the held result
 // for the next request).
-func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query, order federate.Sort, want int) (*fedResult, bool, error) {
-	key := fedKey(names, q, order)
-	want = min(want, almaMaxPosition)
+func (f *Federation) SearchTo(ctx context.Context, names []string, q *sru.Query, order federate.Sort, want int) (*Result, bool, error) {
+	key := FedKey(names, q, order)
+	want = min(want, sru.AlmaMaxPosition)
 	cached := true
 	for rounds := 0; ; rounds++ {
 		f.mu.Lock()
@@ -192,7 +204,7 @@ func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query,
 		if ok && f.now().Sub(prev.at) >= f.ttl {
 			prev, ok = nil, false
 		}
-		if ok && (len(prev.clusters) >= want || !prev.deeper()) {
+		if ok && (len(prev.Clusters) >= want || !prev.deeper()) {
 			f.mu.Unlock()
 			return prev, cached, nil
 		}
@@ -214,10 +226,10 @@ func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query,
 		}
 		r := f.fanOut(key, names, q, order, rounds, prev, ready)
 		if !r.answered {
-			return r, false, errNoTarget
+			return r, false, ErrNoTarget
 		}
 		cached = false
-		if len(r.clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil || rounds+1 >= maxRoundsPerSearch {
+		if len(r.Clusters) >= want || !r.deeper() || prev != nil && r.fetched() <= prev.fetched() || ctx.Err() != nil || rounds+1 >= MaxRoundsPerSearch {
 			return r, false, nil
 		}
 	}
@@ -230,7 +242,7 @@ func (f *federation) searchTo(ctx context.Context, names []string, q *sru.Query,
 // background. prev is the result being paged deeper (nil for a new
 // search): its records keep their positions. ready is closed when the
 // first result is stored.
-func (f *federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, rounds int, prev *fedResult, ready chan struct{}) *fedResult {
+func (f *Federation) fanOut(key string, names []string, q *sru.Query, order federate.Sort, rounds int, prev *Result, ready chan struct{}) *Result {
 	start := time.Now()
 	timer := time.NewTimer(f.deadline)
 	defer timer.Stop()
@@ -239,22 +251,22 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 		t := f.targets[n]
 		s := &fedSlot{t: t, done: make(chan struct{})}
 		slots[i] = s
-		if d := t.refuses(q); d != nil {
+		if d := t.Refuses(q); d != nil {
 			s.skip = d
 			close(s.done)
 			continue
 		}
 		go f.chain(s, q, rounds)
 	}
-	build := func() *fedResult {
-		r := &fedResult{at: f.now(), rounds: rounds}
+	build := func() *Result {
+		r := &Result{at: f.now(), rounds: rounds}
 		var sources []federate.Source
 		for _, s := range slots {
-			st := targetState{Name: s.t.name}
+			st := TargetState{Name: s.t.Name}
 			if s.skip != nil {
-				st.Status = tsSkipped
+				st.Status = StatusSkipped
 				st.Diagnostic = toJSONDiag(*s.skip)
-				r.targets = append(r.targets, st)
+				r.Targets = append(r.Targets, st)
 				continue
 			}
 			ans, finished, more := s.answer()
@@ -263,49 +275,49 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 			switch {
 			case ans == nil || !finished:
 				late = true
-				st.Status, st.TookMS = tsTimeout, time.Since(start).Milliseconds()
-				r.pending++
+				st.Status, st.TookMS = StatusTimeout, time.Since(start).Milliseconds()
+				r.Pending++
 			case len(ans.diags) > 0:
-				st.Status, st.Diagnostic = tsDiagnostic, toJSONDiag(ans.diags[0])
+				st.Status, st.Diagnostic = StatusDiagnostic, toJSONDiag(ans.diags[0])
 			case ans.err != nil:
 				st.Status, st.TookMS, failure = errorStatus(ans.err), ans.took.Milliseconds(), ans.err
 			default:
-				st.Status = tsOK
+				st.Status = StatusOK
 			}
 			if ans == nil || ans.err != nil && len(ans.records) == 0 {
 				if old := f.staleAnswer(s.t, q); old != nil {
-					ans, st.Status = old, tsStale // SPEC 9.3: its stale answer, marked, with its as_of
+					ans, st.Status = old, StatusStale // SPEC 9.3: its stale answer, marked, with its as_of
 				} else {
 					ans = nil
 				}
 			}
-			if failure != nil && st.Status != tsStale {
+			if failure != nil && st.Status != StatusStale {
 				st.Diagnostic = failureDiag(failure, ans != nil)
 			}
-			if late && st.Status == tsTimeout {
+			if late && st.Status == StatusTimeout {
 				st.Diagnostic = f.deadlineDiag()
 			}
 			if ans != nil {
 				r.answered = true
 				at := ans.at
 				st.Hits, st.Fetched, st.TookMS, st.AsOf, st.Dropped = ans.total, len(ans.records), ans.took.Milliseconds(), &at, ans.dropped
-				st.more = more && st.Status != tsStale
-				r.hits += ans.total
-				src := federate.Source{Target: s.t.name, Weight: s.t.weight, NZ: s.t.nz, Member: s.t.member, MemberName: s.t.memberName}
+				st.more = more && st.Status != StatusStale
+				r.Hits += ans.total
+				src := federate.Source{Target: s.t.Name, Weight: s.t.Weight, NZ: s.t.NZ, Member: s.t.Member, MemberName: s.t.MemberName}
 				for _, rec := range ans.records {
 					src.Records = append(src.Records, federate.Record{ID: rec.ID, Position: rec.Position, Rec: rec.Record})
 				}
 				sources = append(sources, src)
 			}
-			r.targets = append(r.targets, st)
+			r.Targets = append(r.Targets, st)
 		}
-		if len(slots) > 0 && allSkipped(r.targets) {
+		if len(slots) > 0 && allSkipped(r.Targets) {
 			r.answered = true // every target said why: an answer, not an outage
 		}
-		r.clusters = federate.Merge(sources, federate.Options{Terms: federate.Terms(q.AlmaQuery), Sort: order})
+		r.Clusters = federate.Merge(sources, federate.Options{Terms: federate.Terms(q.AlmaQuery), Sort: order})
 		return r
 	}
-	store := func(r *fedResult) {
+	store := func(r *Result) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if !r.answered {
@@ -342,7 +354,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 	all := waitAll(timer.C)
 	r := build()
 	if prev != nil {
-		r.clusters = keepPositions(prev.clusters, r.clusters)
+		r.Clusters = keepPositions(prev.Clusters, r.Clusters)
 	}
 	store(r)
 	release()
@@ -353,7 +365,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 		go func() {
 			waitAll(nil)
 			late := build()
-			late.clusters = keepPositions(r.clusters, late.clusters)
+			late.Clusters = keepPositions(r.Clusters, late.Clusters)
 			store(late)
 		}()
 	}
@@ -363,7 +375,7 @@ func (f *federation) fanOut(key string, names []string, q *sru.Query, order fede
 // fedSlot is one target's part of a fan-out: its rounds' answers as they
 // come.
 type fedSlot struct {
-	t    *regTarget
+	t    *RegTarget
 	skip *sru.Diagnostic // the query cannot be sent to it
 	done chan struct{}   // closed when its last round has answered
 
@@ -375,7 +387,7 @@ type fedSlot struct {
 // chain asks the slot's target for rounds 1..rounds in turn (held rounds
 // answer at once), stopping when its hits, Alma's cap or its answers run
 // out.
-func (f *federation) chain(s *fedSlot, q *sru.Query, rounds int) {
+func (f *Federation) chain(s *fedSlot, q *sru.Query, rounds int) {
 	defer close(s.done)
 	fetched := 0
 	for round := 1; round <= rounds; round++ {
@@ -390,7 +402,7 @@ func (f *federation) chain(s *fedSlot, q *sru.Query, rounds int) {
 		}
 		s.answers = append(s.answers, a)
 		// A failed round is asked again when a client pages on.
-		s.more = len(a.diags) == 0 && (a.err != nil || len(a.records) > 0) && fetched < min(total, almaMaxPosition)
+		s.more = len(a.diags) == 0 && (a.err != nil || len(a.records) > 0) && fetched < min(total, sru.AlmaMaxPosition)
 		more := s.more && a.err == nil
 		s.mu.Unlock()
 		if !more {
@@ -458,20 +470,20 @@ func keepPositions(prev, next []*federate.Cluster) []*federate.Cluster {
 	return out
 }
 
-func toJSONDiag(d sru.Diagnostic) *jsonDiagnostic {
-	return &jsonDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
+func toJSONDiag(d sru.Diagnostic) *JSONDiagnostic {
+	return &JSONDiagnostic{URI: d.URI, Message: d.Message, Details: d.Details}
 }
 
 // deadlineDiag says in words why a target still working at the deadline
 // has no records in the answer.
-func (f *federation) deadlineDiag() *jsonDiagnostic {
-	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target timeout",
+func (f *Federation) deadlineDiag() *JSONDiagnostic {
+	return &JSONDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target timeout",
 		Details: "no answer within the federation deadline of " + f.deadline.String() + "; its records complete the cached result when they come"}
 }
 
 // failureDiag says what failed, in words a client may see (never a key or
 // a URL): partial when some pages had answered.
-func failureDiag(err error, partial bool) *jsonDiagnostic {
+func failureDiag(err error, partial bool) *JSONDiagnostic {
 	msg := "the target could not be searched"
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
@@ -480,12 +492,12 @@ func failureDiag(err error, partial bool) *jsonDiagnostic {
 	if partial {
 		msg = "only part of the records were fetched: " + msg
 	}
-	return &jsonDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target unavailable", Details: msg}
+	return &JSONDiagnostic{URI: "info:srw/diagnostic/1/1", Message: "Target unavailable", Details: msg}
 }
 
-func allSkipped(ts []targetState) bool {
+func allSkipped(ts []TargetState) bool {
 	for _, t := range ts {
-		if t.Status != tsSkipped {
+		if t.Status != StatusSkipped {
 			return false
 		}
 	}
@@ -496,28 +508,28 @@ func allSkipped(ts []targetState) bool {
 func errorStatus(err error) string {
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
-		return tsBreakerOpen
+		return StatusBreakerOpen
 	case errors.Is(err, upstream.ErrRateLimited):
-		return tsRateLimited
+		return StatusRateLimited
 	case errors.Is(err, context.DeadlineExceeded):
-		return tsTimeout
+		return StatusTimeout
 	}
 	var he *sru.HTTPError
 	if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
-		return tsRateLimited
+		return StatusRateLimited
 	}
-	return tsError
+	return StatusError
 }
 
 // answerKey names one target's answer to one query's round of records
 // (round 1 is records 1..maxRecords).
-func answerKey(t *regTarget, q *sru.Query, round int) string {
-	return t.name + "\x00" + q.AlmaQuery + "\x00" + itoa(round)
+func answerKey(t *RegTarget, q *sru.Query, round int) string {
+	return t.Name + "\x00" + q.AlmaQuery + "\x00" + strconv.Itoa(round)
 }
 
 // call returns the target's call for q: a fresh held answer as a finished
 // call, the call in flight, or a new call.
-func (f *federation) call(t *regTarget, q *sru.Query, round int) *targetCall {
+func (f *Federation) call(t *RegTarget, q *sru.Query, round int) *targetCall {
 	k := answerKey(t, q, round)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -547,7 +559,7 @@ func (f *federation) call(t *regTarget, q *sru.Query, round int) *targetCall {
 
 // staleAnswer returns a held answer of the target within the stale window,
 // or nil.
-func (f *federation) staleAnswer(t *regTarget, q *sru.Query) *targetAnswer {
+func (f *Federation) staleAnswer(t *RegTarget, q *sru.Query) *targetAnswer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if a, ok := f.answers[answerKey(t, q, 1)]; ok && f.now().Sub(a.at) < f.ttl+f.stale {
@@ -557,7 +569,7 @@ func (f *federation) staleAnswer(t *regTarget, q *sru.Query) *targetAnswer {
 }
 
 // keep holds an answer within the byte budget, oldest out first; f.mu held.
-func (f *federation) keep(k string, a *targetAnswer) {
+func (f *Federation) keep(k string, a *targetAnswer) {
 	if old, ok := f.answers[k]; ok {
 		f.ansSize -= int64(len(old.records)) * recordCost
 	} else {
@@ -582,13 +594,13 @@ func (f *federation) keep(k string, a *targetAnswer) {
 // is ignored). It runs on its own context: a late answer is still wanted
 // after the request that started it has been answered; the Target's own
 // deadline bounds it.
-func (f *federation) fetch(t *regTarget, q *sru.Query, round int) *targetAnswer {
+func (f *Federation) fetch(t *RegTarget, q *sru.Query, round int) *targetAnswer {
 	start := time.Now() // took is real time; at is the gateway's clock
 	ctx := context.Background()
-	first := (round-1)*t.maxRecords + 1
-	end := min(first+t.maxRecords-1, almaMaxPosition) // the last position asked
+	first := (round-1)*t.MaxRecords + 1
+	end := min(first+t.MaxRecords-1, sru.AlmaMaxPosition) // the last position asked
 	var starts []int
-	for s := first; s <= end; s += t.pageSize {
+	for s := first; s <= end; s += t.PageSize {
 		starts = append(starts, s)
 	}
 	if len(starts) == 0 {
@@ -599,7 +611,7 @@ func (f *federation) fetch(t *regTarget, q *sru.Query, round int) *targetAnswer 
 	var wg sync.WaitGroup
 	for i, s := range starts {
 		wg.Go(func() {
-			pages[i], errs[i] = t.target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.pageSize, end-s+1), Schema: t.schema})
+			pages[i], errs[i] = t.Target.Search(ctx, TargetQuery{CQL: q.AlmaQuery, Start: s, Count: min(t.PageSize, end-s+1), Schema: t.Schema})
 		})
 	}
 	wg.Wait()

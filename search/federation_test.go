@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -79,7 +79,7 @@ func fakeRecords(t *testing.T, target string, n int) []TargetRecord {
 }
 
 type fedFixture struct {
-	f     *federation
+	f     *Federation
 	fakes map[string]*fedFake
 	clock *fedClock
 }
@@ -104,13 +104,13 @@ func (c *fedClock) add(d time.Duration) {
 func newFedFixture(t *testing.T, names ...string) *fedFixture {
 	t.Helper()
 	fx := &fedFixture{fakes: map[string]*fedFake{}, clock: &fedClock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}}
-	var ts []*regTarget
+	var ts []*RegTarget
 	for i, n := range names {
 		ft := &fedFake{name: n, recs: fakeRecords(t, n, 30)}
 		fx.fakes[n] = ft
-		ts = append(ts, &regTarget{name: n, target: ft, nz: i == 0, weight: 1, maxRecords: 25, pageSize: 10})
+		ts = append(ts, &RegTarget{Name: n, Target: ft, NZ: i == 0, Weight: 1, MaxRecords: 25, PageSize: 10})
 	}
-	fx.f = newFederation(ts, 100*time.Millisecond, time.Minute, time.Hour, 64<<20, fx.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fx.f = NewFederation(ts, 100*time.Millisecond, time.Minute, time.Hour, 64<<20, fx.clock.now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(func() {
 		for _, ft := range fx.fakes {
 			ft.set(nil, nil)
@@ -128,9 +128,9 @@ func mustQuery(t *testing.T, cql string) *sru.Query {
 	return q
 }
 
-func statuses(r *fedResult) map[string]string {
+func statuses(r *Result) map[string]string {
 	out := map[string]string{}
-	for _, s := range r.targets {
+	for _, s := range r.Targets {
 		out[s.Name] = s.Status
 	}
 	return out
@@ -143,12 +143,12 @@ func TestFederationOneTargetFailing(t *testing.T) {
 		hang   bool
 		status string
 	}{
-		{"hang", nil, true, tsTimeout},
-		{"500", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma answered HTTP 500"}, false, tsError},
-		{"429", &upstream.Error{Kind: upstream.ErrRateLimited, Upstream: "sru:b", Detail: "Alma answered 429"}, false, tsRateLimited},
-		{"malformed", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma sent a malformed or truncated answer", Cause: sru.ErrMalformed}, false, tsError},
-		{"breaker open", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "circuit breaker open", Cause: gobreaker.ErrOpenState}, false, tsBreakerOpen},
-		{"own deadline", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "did not answer", Cause: context.DeadlineExceeded}, false, tsTimeout},
+		{"hang", nil, true, StatusTimeout},
+		{"500", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma answered HTTP 500"}, false, StatusError},
+		{"429", &upstream.Error{Kind: upstream.ErrRateLimited, Upstream: "sru:b", Detail: "Alma answered 429"}, false, StatusRateLimited},
+		{"malformed", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "Alma sent a malformed or truncated answer", Cause: sru.ErrMalformed}, false, StatusError},
+		{"breaker open", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "circuit breaker open", Cause: gobreaker.ErrOpenState}, false, StatusBreakerOpen},
+		{"own deadline", &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "sru:b", Detail: "did not answer", Cause: context.DeadlineExceeded}, false, StatusTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,19 +158,19 @@ func TestFederationOneTargetFailing(t *testing.T) {
 				block = make(chan struct{})
 			}
 			fx.fakes["b"].set(tt.err, block)
-			r, cached, err := fx.f.search(context.Background(), []string{"nz", "b", "c"}, mustQuery(t, "alma.title=history"), federate.SortRelevance)
+			r, cached, err := fx.f.Search(context.Background(), []string{"nz", "b", "c"}, mustQuery(t, "alma.title=history"), federate.SortRelevance)
 			if err != nil || cached {
 				t.Fatalf("search: %v (cached %v)", err, cached)
 			}
-			want := map[string]string{"nz": tsOK, "b": tt.status, "c": tsOK}
+			want := map[string]string{"nz": StatusOK, "b": tt.status, "c": StatusOK}
 			if diff := cmp.Diff(want, statuses(r)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
 			}
 			// nz and c answered 25 records each, all of them pairs by OCLC number.
-			if len(r.clusters) != 25 || r.hits != 60 {
-				t.Errorf("%d clusters, %d hits; want 25 clusters of nz and c, hits 30+30", len(r.clusters), r.hits)
+			if len(r.Clusters) != 25 || r.Hits != 60 {
+				t.Errorf("%d clusters, %d hits; want 25 clusters of nz and c, hits 30+30", len(r.Clusters), r.Hits)
 			}
-			if st := r.targets[1]; st.Diagnostic == nil && tt.status != tsTimeout || st.Fetched != 0 || st.AsOf != nil {
+			if st := r.Targets[1]; st.Diagnostic == nil && tt.status != StatusTimeout || st.Fetched != 0 || st.AsOf != nil {
 				t.Errorf("failing target's state %+v", st)
 			}
 			if block != nil {
@@ -185,20 +185,20 @@ func TestFederationLateTargetCompletesTheCachedResult(t *testing.T) {
 	block := make(chan struct{})
 	fx.fakes["slow"].set(nil, block)
 	q := mustQuery(t, "alma.title=history")
-	r, _, err := fx.f.search(context.Background(), []string{"nz", "slow"}, q, federate.SortRelevance)
-	if err != nil || statuses(r)["slow"] != tsTimeout || r.pending != 1 {
-		t.Fatalf("first answer: %v %v pending %d", err, statuses(r), r.pending)
+	r, _, err := fx.f.Search(context.Background(), []string{"nz", "slow"}, q, federate.SortRelevance)
+	if err != nil || statuses(r)["slow"] != StatusTimeout || r.Pending != 1 {
+		t.Fatalf("first answer: %v %v pending %d", err, statuses(r), r.Pending)
 	}
 	close(block) // the slow target answers after the deadline
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r, cached, err := fx.f.search(context.Background(), []string{"slow", "nz"}, q, federate.SortRelevance)
+		r, cached, err := fx.f.Search(context.Background(), []string{"slow", "nz"}, q, federate.SortRelevance)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.pending == 0 {
-			if !cached || statuses(r)["slow"] != tsOK || r.targets[1].Fetched != 25 {
-				t.Errorf("completed answer: cached %v, %v, %+v", cached, statuses(r), r.targets[1])
+		if r.Pending == 0 {
+			if !cached || statuses(r)["slow"] != StatusOK || r.Targets[1].Fetched != 25 {
+				t.Errorf("completed answer: cached %v, %v, %+v", cached, statuses(r), r.Targets[1])
 			}
 			break
 		}
@@ -220,52 +220,52 @@ func TestFederationStaleAndOutage(t *testing.T) {
 	fx := newFedFixture(t, "nz", "b")
 	q := mustQuery(t, "alma.title=history")
 	names := []string{"nz", "b"}
-	if _, _, err := fx.f.search(context.Background(), names, q, federate.SortRelevance); err != nil {
+	if _, _, err := fx.f.Search(context.Background(), names, q, federate.SortRelevance); err != nil {
 		t.Fatal(err)
 	}
 	fx.clock.add(2 * time.Minute) // past the fresh lifetime, within the stale window
 	down := &upstream.Error{Kind: upstream.ErrUnavailable, Upstream: "x", Detail: "Alma could not be reached"}
 	fx.fakes["b"].set(down, nil)
-	r, cached, err := fx.f.search(context.Background(), names, q, federate.SortRelevance)
+	r, cached, err := fx.f.Search(context.Background(), names, q, federate.SortRelevance)
 	if err != nil || cached {
 		t.Fatalf("%v cached %v", err, cached)
 	}
-	if diff := cmp.Diff(map[string]string{"nz": tsOK, "b": tsStale}, statuses(r)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"nz": StatusOK, "b": StatusStale}, statuses(r)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if st := r.targets[1]; st.AsOf == nil || !st.AsOf.Equal(fx.clock.now().Add(-2*time.Minute)) || st.Fetched != 25 {
+	if st := r.Targets[1]; st.AsOf == nil || !st.AsOf.Equal(fx.clock.now().Add(-2*time.Minute)) || st.Fetched != 25 {
 		t.Errorf("stale target state %+v", st)
 	}
 
 	// Every target down and nothing held: the only outage.
 	fx.clock.add(2 * time.Hour)
 	fx.fakes["nz"].set(down, nil)
-	if _, _, err := fx.f.search(context.Background(), names, q, federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
+	if _, _, err := fx.f.Search(context.Background(), names, q, federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
 		t.Errorf("all down, nothing cached: %v, want upstream.ErrUnavailable", err)
 	}
-	if _, _, err := fx.f.search(context.Background(), names, mustQuery(t, "alma.title=other"), federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
+	if _, _, err := fx.f.Search(context.Background(), names, mustQuery(t, "alma.title=other"), federate.SortRelevance); !errors.Is(err, upstream.ErrUnavailable) {
 		t.Errorf("all down, another query: %v", err)
 	}
 }
 
 func TestFederationSkippedAndDiagnostic(t *testing.T) {
 	fx := newFedFixture(t, "nz", "dc", "diag")
-	fx.f.targets["dc"].indexMap = map[string]string{"alma.title": "dc.title"}
+	fx.f.targets["dc"].IndexMap = map[string]string{"alma.title": "dc.title"}
 	fx.fakes["diag"].diag = sru.NewDiagnostic(10, "syntax")
-	r, _, err := fx.f.search(context.Background(), []string{"nz", "dc", "diag"}, mustQuery(t, "alma.creator=smith"), federate.SortPosition)
+	r, _, err := fx.f.Search(context.Background(), []string{"nz", "dc", "diag"}, mustQuery(t, "alma.creator=smith"), federate.SortPosition)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]string{"nz": tsOK, "dc": tsSkipped, "diag": tsDiagnostic}, statuses(r)); diff != "" {
+	if diff := cmp.Diff(map[string]string{"nz": StatusOK, "dc": StatusSkipped, "diag": StatusDiagnostic}, statuses(r)); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
-	if d := r.targets[1].Diagnostic; d == nil || d.URI != "info:srw/diagnostic/1/16" || d.Details != "alma.creator" {
+	if d := r.Targets[1].Diagnostic; d == nil || d.URI != "info:srw/diagnostic/1/16" || d.Details != "alma.creator" {
 		t.Errorf("skipped target's diagnostic %+v", d)
 	}
 	if fx.fakes["dc"].calls.Load() != 0 {
 		t.Error("a target that cannot map the query was asked")
 	}
-	if d := r.targets[2].Diagnostic; d == nil || d.URI != "info:srw/diagnostic/1/10" {
+	if d := r.Targets[2].Diagnostic; d == nil || d.URI != "info:srw/diagnostic/1/10" {
 		t.Errorf("target diagnostic %+v", d)
 	}
 }
@@ -278,7 +278,7 @@ func TestFederationCoalesces(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if _, _, err := fx.f.search(context.Background(), []string{"nz", "b"}, q, federate.SortRelevance); err != nil {
+			if _, _, err := fx.f.Search(context.Background(), []string{"nz", "b"}, q, federate.SortRelevance); err != nil {
 				t.Error(err)
 			}
 		})

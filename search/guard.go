@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -16,7 +16,7 @@ type guardedTarget struct {
 }
 
 // guarded wraps t in g.
-func guarded(g *upstream.Guard, t Target) Target { return &guardedTarget{g: g, t: t} }
+func Guarded(g *upstream.Guard, t Target) Target { return &guardedTarget{g: g, t: t} }
 
 // Search implements Target: one guarded call, however many pages t fetches.
 func (gt *guardedTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {

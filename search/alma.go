@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -12,28 +12,25 @@ import (
 // almaPageSize is Alma's cap on records per SRU page (SPEC section 1).
 const almaPageSize = sru.AlmaMaxRecords
 
-// almaMaxPosition is the last record position Alma will page to.
-const almaMaxPosition = sru.AlmaMaxPosition
-
 // sruTarget is the Target adapter for an Alma SRU endpoint (the network's
 // or a member's). A query for more than Alma's page is split into pages of
 // at most 50 that are fetched concurrently (SPEC 3.1: 100 records cost
 // about one round trip) and joined in order; any failed page fails the
 // whole answer, so a partial list is never cached. It has no breaker and
 // no deadline of its own: wrap it with guarded.
-type sruTarget struct {
-	client *sru.Client
-	names  func(code string) string // member display names for the records' holdings; nil: none
+type SRUTarget struct {
+	Client *sru.Client
+	Names  func(code string) string // member display names for the records' holdings; nil: none
 }
 
 // Search implements Target.
-func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
+func (t *SRUTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, error) {
 	start := max(q.Start, 1)
 	schema := q.Schema
 	if schema == "" {
 		schema = "marcxml"
 	}
-	req := sru.Request{AlmaQuery: q.CQL, StartRecord: start, MaximumRecords: max(0, min(q.Count, almaMaxPosition-start+1))}
+	req := sru.Request{AlmaQuery: q.CQL, StartRecord: start, MaximumRecords: max(0, min(q.Count, sru.AlmaMaxPosition-start+1))}
 	calls := req.AlmaPages()
 	for i := range calls {
 		calls[i].Schema = schema
@@ -41,7 +38,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 	pages := make([]*sru.Page, len(calls))
 	parsed := make([][]*transform.Record, len(calls))
 	if len(calls) == 1 {
-		p, err := t.client.SearchWith(ctx, calls[0], recordReader(&parsed[0]))
+		p, err := t.Client.SearchWith(ctx, calls[0], recordReader(&parsed[0]))
 		if err != nil {
 			return nil, err
 		}
@@ -50,7 +47,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 		g, gctx := errgroup.WithContext(ctx)
 		for i, call := range calls {
 			g.Go(func() error {
-				p, err := t.client.SearchWith(gctx, call, recordReader(&parsed[i]))
+				p, err := t.Client.SearchWith(gctx, call, recordReader(&parsed[i]))
 				pages[i] = p
 				return err
 			})
@@ -83,8 +80,8 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 				rec, read = read[0], read[1:]
 			}
 			tr := targetRecord(r, rec, pos)
-			if tr.Record != nil && t.names != nil {
-				tr.Record.NameHoldings(t.names)
+			if tr.Record != nil && t.Names != nil {
+				tr.Record.NameHoldings(t.Names)
 			}
 			out.Records = append(out.Records, tr)
 		}
@@ -92,7 +89,7 @@ func (t *sruTarget) Search(ctx context.Context, q TargetQuery) (*TargetPage, err
 	if start > 1 && len(out.Records) == 0 && isPastEnd(out.Diagnostics) {
 		// Alma answers a start past the end with diagnostic 61 and no
 		// numberOfRecords; the client is told the real total.
-		p, err := t.client.Search(ctx, sru.SearchParams{Query: q.CQL, Start: 1, Max: 0, Schema: schema})
+		p, err := t.Client.Search(ctx, sru.SearchParams{Query: q.CQL, Start: 1, Max: 0, Schema: schema})
 		if err != nil {
 			return nil, err
 		}

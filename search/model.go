@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"github.com/almanet/gateway/federate"
@@ -14,14 +14,14 @@ import (
 // and the answer says whether it covers everything (complete).
 
 // searchPlan is how one search is answered.
-type searchPlan struct {
-	names []string // the resolved targets, in registration order
+type SearchPlan struct {
+	Names []string // the resolved targets, in registration order
 	// single is the pass-through target; nil when the search is merged.
-	single *regTarget
+	Single *RegTarget
 	// query is what goes to the targets: for a pass-through, with the
 	// sortBy the sort asks for.
-	query *sru.Query
-	order federate.Sort // the merged order (merged searches)
+	Query *sru.Query
+	Order federate.Sort // the merged order (merged searches)
 }
 
 // almaSorts are the sorts a target that sorts by Alma's indexes does
@@ -36,34 +36,34 @@ var almaSorts = map[federate.Sort]string{
 // value ("" for none; SRU and Z39.50 have none), facets whether facet
 // counts are asked. A sort= that asks for an order while the query has its
 // own CQL sortBy is a client error: the two would disagree.
-func (r *registry) plan(names []string, sort string, facets bool, q *sru.Query) (searchPlan, error) {
+func (r *Registry) Plan(names []string, sort string, facets bool, q *sru.Query) (SearchPlan, error) {
 	def := federate.SortRelevance
 	if len(names) == 1 {
 		def = federate.SortPosition
 	}
 	order, err := federate.ParseSort(sort, def)
 	if err != nil {
-		return searchPlan{}, badRequest(6, err.Error())
+		return SearchPlan{}, badRequest(6, err.Error())
 	}
-	p := searchPlan{names: names, query: q, order: order}
+	p := SearchPlan{Names: names, Query: q, Order: order}
 	if len(names) != 1 || facets {
 		return p, nil
 	}
-	t, _ := r.get(names[0])
+	t, _ := r.Get(names[0])
 	key, sorted := almaSorts[order]
 	if !sorted {
-		p.single = t // position and relevance: the target's own order
+		p.Single = t // position and relevance: the target's own order
 		return p, nil
 	}
 	if q.SortKey != "" {
-		return searchPlan{}, badRequest(6, "sort="+sort+" and the query's sortBy both ask for an order; give one of them")
+		return SearchPlan{}, badRequest(6, "sort="+sort+" and the query's sortBy both ask for an order; give one of them")
 	}
-	if !t.sorts {
+	if !t.Sorts {
 		return p, nil // merged: sorted over the records fetched, and says so (complete)
 	}
 	sq := *q
 	sq.SortKey = key
 	sq.AlmaQuery = q.Canonical + " sortBy " + key
-	p.single, p.query = t, &sq
+	p.Single, p.Query = t, &sq
 	return p, nil
 }

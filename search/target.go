@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"context"
@@ -55,7 +55,7 @@ type TargetPage struct {
 	// Merged is set when the page is one of a merged result (several
 	// targets, or a sort the target cannot do): the targets' states, their
 	// summed hits, and whether Total covers everything (fedResult.targetPage).
-	Merged *mergedInfo
+	Merged *MergedInfo
 	// Dropped counts the records the target sent that could not be read
 	// and were left out (a Z39.50 target's undecodable MARC).
 	Dropped int
@@ -83,14 +83,14 @@ type TargetRecord struct {
 // asked), or 0 when the list, or Alma's paging window, ends here. A page
 // of a merged result that is not complete goes on past its total: the
 // next page fetches deeper (SPEC 14).
-func (p *TargetPage) next(start, count int) int {
+func (p *TargetPage) Next(start, count int) int {
 	if count <= 0 {
 		return 0
 	}
-	if n := nextPosition(start, len(p.Records), p.Total); n > 0 {
+	if n := NextPosition(start, len(p.Records), p.Total); n > 0 {
 		return n
 	}
-	if m := p.Merged; m != nil && !m.Complete && len(p.Records) > 0 && start+len(p.Records) <= almaMaxPosition {
+	if m := p.Merged; m != nil && !m.Complete && len(p.Records) > 0 && start+len(p.Records) <= sru.AlmaMaxPosition {
 		return start + len(p.Records)
 	}
 	return 0

@@ -1,4 +1,4 @@
-package gateway
+package search
 
 import (
 	"sync"
@@ -11,19 +11,19 @@ import (
 // and canonicalizing the CQL and building the cache key. Only successful
 // parses are kept. It is bounded: when full, or when the index set the
 // parses were validated against changes, it starts over.
-type parseMemo[T any] struct {
+type ParseMemo[T any] struct {
 	mu  sync.RWMutex // guards idx and m
 	idx *sru.IndexSet
 	m   map[string]T
 	max int
 }
 
-func newParseMemo[T any](max int) *parseMemo[T] {
-	return &parseMemo[T]{m: make(map[string]T), max: max}
+func NewParseMemo[T any](max int) *ParseMemo[T] {
+	return &ParseMemo[T]{m: make(map[string]T), max: max}
 }
 
 // get looks raw up; it does not allocate.
-func (p *parseMemo[T]) get(idx *sru.IndexSet, raw []byte) (T, bool) {
+func (p *ParseMemo[T]) Get(idx *sru.IndexSet, raw []byte) (T, bool) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.idx != idx {
@@ -34,7 +34,7 @@ func (p *parseMemo[T]) get(idx *sru.IndexSet, raw []byte) (T, bool) {
 	return v, ok
 }
 
-func (p *parseMemo[T]) put(idx *sru.IndexSet, raw []byte, v T) {
+func (p *ParseMemo[T]) Put(idx *sru.IndexSet, raw []byte, v T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.idx != idx || len(p.m) >= p.max {
