@@ -86,3 +86,56 @@ func TestStatusInWords(t *testing.T) {
 		t.Errorf("/readyz with the breaker open: %s", body)
 	}
 }
+
+// TestHistoryCountsAreTheMetrics: the dashboard's history reads requests
+// from the routes' histogram children and calls from each guard's own
+// counters, not from the registry; those must be the numbers /metrics
+// exports (users' routes only; breaker refusals are no calls).
+func TestHistoryCountsAreTheMetrics(t *testing.T) {
+	env := newEnv(t, nil)
+	for _, p := range []string{"/v1/search?q=history", "/v1/search?q=history", "/v1/search?q=music&limit=3", "/sru?version=1.2&operation=explain", "/healthz", "/nope"} {
+		env.get(p)
+	}
+	fams, err := env.gw.m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests float64
+	calls, failures := map[string]float64{}, map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			switch f.GetName() {
+			case "gateway_requests_total":
+				if env.gw.routes.userTraffic(l["route"]) {
+					requests += m.GetCounter().GetValue()
+				}
+			case "gateway_upstream_calls_total":
+				if l["outcome"] != "breaker_open" {
+					calls[l["upstream"]] += m.GetCounter().GetValue()
+				}
+				if l["outcome"] == "error" {
+					failures[l["upstream"]] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	rt := env.gw.userRequests()
+	if requests < 4 || float64(rt.Count) != requests || len(rt.Buckets) != len(rt.Bounds) || rt.Buckets[len(rt.Buckets)-1] > rt.Count {
+		t.Errorf("history's requests %+v, /metrics %v users' requests", rt, requests)
+	}
+	var sum float64
+	for _, g := range env.gw.guards() {
+		c := g.Calls()
+		if float64(c.Calls) != calls[g.Name()] || float64(c.Failures) != failures[g.Name()] {
+			t.Errorf("%s: Calls %+v, /metrics %v calls and %v failures", g.Name(), c, calls[g.Name()], failures[g.Name()])
+		}
+		sum += float64(c.Calls)
+	}
+	if sum < 1 {
+		t.Errorf("no Alma call counted by any guard")
+	}
+}

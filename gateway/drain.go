@@ -53,7 +53,7 @@ func (l *edgeListener) drain(timeout time.Duration) (left int) {
 }
 
 // draining reports that the gateway is draining.
-func (c *edgeConn) draining() bool { return c.ln != nil && c.ln.draining.Load() }
+func (c *edgeConn) draining() bool { return c.ln.draining.Load() }
 
 // wake ends the connection's current read, so that it looks at what it
 // holds (called by the drain, on another goroutine).
@@ -65,7 +65,7 @@ func (c *edgeConn) wake() {
 
 // between reports that the stream is between messages with nothing held
 // back: where a connection may end without losing a request.
-func (c *edgeConn) between() bool { return c.st == stHead && len(c.buf) == 0 }
+func (c *edgeConn) between() bool { return c.f.st == stHead && len(c.buf) == 0 }
 
 // drainWoken handles a read error while draining: a read the drain ended
 // between messages goes on when a request is already in the socket and

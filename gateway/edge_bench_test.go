@@ -91,7 +91,7 @@ func BenchmarkEdgeGuardRead(b *testing.B) {
 	req := []byte("GET /v1/search?q=history HTTP/1.1\r\nHost: gateway.example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\nAccept: application/json\r\nAccept-Language: en\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\n\r\n")
 	s := &Server{m: newMetrics()}
 	s.registerEdgeMetrics()
-	c := &edgeConn{Conn: &loopConn{req: req}, edge: &s.edge, maxHead: 16 << 10}
+	c := &edgeConn{Conn: &loopConn{req: req}, ln: &edgeListener{edge: &s.edge, maxHead: 16 << 10}}
 	p := make([]byte, 16<<10)
 	b.SetBytes(int64(len(req)))
 	b.ReportAllocs()

@@ -34,7 +34,7 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 // pieces of sizes, with a reader buffer of bufSize.
 func drainEdge(data []byte, sizes []int, bufSize int) ([]byte, *edgeError) {
 	stats := &edgeStats{refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "x"}, []string{"reason"})}
-	c := &edgeConn{Conn: &chunkConn{data: data, sizes: sizes}, edge: stats, maxHead: 1 << 10}
+	c := &edgeConn{Conn: &chunkConn{data: data, sizes: sizes}, ln: &edgeListener{edge: stats, maxHead: 1 << 10}}
 	var out []byte
 	p := make([]byte, bufSize)
 	for range 1 << 20 {

@@ -10,10 +10,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/time/rate"
 
 	"github.com/almanet/gateway/internal/clientaddr"
 	"github.com/almanet/gateway/internal/ident"
+	"github.com/almanet/gateway/staff"
 )
 
 // requestID gives every answer an X-Request-Id: the client's own when it is
@@ -125,7 +127,7 @@ type routeObserver struct {
 // routeObservers are one route's observers by status code, filled as
 // statuses are seen.
 type routeObservers struct {
-	duration prometheus.Observer
+	duration prometheus.Histogram
 	byStatus [600]atomic.Pointer[routeObserver]
 }
 
@@ -140,7 +142,7 @@ func (s *Server) observer(route string, status int) *routeObserver {
 	if ro == nil {
 		s.routeMu.Lock()
 		if ro = s.routeObs[route]; ro == nil {
-			ro = &routeObservers{duration: s.m.requestDuration.WithLabelValues(route)}
+			ro = &routeObservers{duration: s.m.requestDuration.WithLabelValues(route).(prometheus.Histogram)}
 			if s.routeObs == nil {
 				s.routeObs = map[string]*routeObservers{}
 			}
@@ -157,6 +159,40 @@ func (s *Server) observer(route string, status int) *routeObserver {
 	o := &routeObserver{requests: s.m.requests.WithLabelValues(route, strconv.Itoa(status)), duration: ro.duration}
 	ro.byStatus[status].CompareAndSwap(nil, o)
 	return ro.byStatus[status].Load()
+}
+
+// userRequests are the users' requests answered so far and their latency
+// histogram (the dashboard's history), read from the routes' own
+// histogram children: every answered request is observed in its route's,
+// so their counts are the requests. Staff, probe and scrape routes are not
+// users' traffic (routes.go).
+func (s *Server) userRequests() staff.RequestTotals {
+	var out staff.RequestTotals
+	var m dto.Metric
+	s.routeMu.RLock()
+	defer s.routeMu.RUnlock()
+	for route, ro := range s.routeObs {
+		if !s.routes.userTraffic(route) {
+			continue
+		}
+		m.Reset()
+		if err := ro.duration.Write(&m); err != nil {
+			continue
+		}
+		h := m.GetHistogram()
+		out.Count += h.GetSampleCount()
+		bs := h.GetBucket()
+		if out.Buckets == nil {
+			out.Buckets, out.Bounds = make([]uint64, len(bs)), make([]float64, len(bs))
+			for i, b := range bs {
+				out.Bounds[i] = b.GetUpperBound()
+			}
+		}
+		for i, b := range bs[:min(len(bs), len(out.Buckets))] {
+			out.Buckets[i] += b.GetCumulativeCount()
+		}
+	}
+	return out
 }
 
 // bounds refuses oversized URLs and clients over their rate before any

@@ -105,8 +105,10 @@ func (s *Server) newApp() *fiber.App {
 	table := s.routeTable()
 	s.routes = newRouteIndex(table)
 	// Requests fasthttp cannot read are answered by the edge, without
-	// fasthttp's error text (it quotes the request head).
+	// fasthttp's error text; SecureErrorLogMessage keeps the request head
+	// out of that text in the first place.
 	app.Server().ErrorHandler = s.edgeRefusal
+	app.Server().SecureErrorLogMessage = true
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	// One middleware for what every request needs (middleware.go's door):
 	// one clock read and one step through Fiber's stack for the request id,

@@ -263,7 +263,6 @@ func (s *Server) initStaff() {
 	}
 	s.staff = staff.NewAuth(s.cfg, s.now, e)
 	s.history = staff.NewHistory(staff.HistorySources{
-		Metrics: s.m.reg, Cache: s.loader.Stats, Guards: s.guards, Now: s.now, Log: s.log,
-		UserRoute: func(r string) bool { return s.routes.userTraffic(r) }, // the route table is built later (newApp)
+		Requests: s.userRequests, Cache: s.loader.Stats, Guards: s.guards, Now: s.now,
 	}, s.cfg.Dashboard.HistoryInterval.D())
 }

@@ -2,13 +2,10 @@ package staff
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/almanet/gateway/cache"
@@ -16,8 +13,9 @@ import (
 )
 
 // The dashboard's charts (SPEC 11) come from an in-process history: every
-// HistoryInterval the sampler reads the gateway's own counters (the
-// Prometheus registry and the cache's statistics) into a snapshot, and a
+// HistoryInterval the sampler reads the gateway's own counters from the
+// types that keep them (the door's requests, each upstream guard's calls,
+// the cache's statistics) into a snapshot, and a
 // ring of snapshots covering one hour is kept. A chart point is the
 // difference between two consecutive snapshots, so nothing per request is
 // added to the hot path, and memory is bounded by the ring's length. The
@@ -49,14 +47,21 @@ type upCounters struct {
 	calls, failures, durSum, durCount float64
 }
 
-// HistorySources are what the history reads, each asked at sample time.
+// HistorySources are what the history reads, each asked at sample time,
+// each from the type that counts it.
 type HistorySources struct {
-	Metrics   prometheus.Gatherer     // the gateway's registry
-	Cache     func() cache.Stats      // the read-through cache's counters
-	UserRoute func(route string) bool // whether a route's requests are users' traffic
-	Guards    func() []*upstream.Guard
-	Now       func() time.Time
-	Log       *slog.Logger
+	Requests func() RequestTotals     // users' requests (staff and probe routes excluded)
+	Cache    func() cache.Stats       // the read-through cache's counters
+	Guards   func() []*upstream.Guard // each upstream's calls (Guard.Calls) and breaker
+	Now      func() time.Time
+}
+
+// RequestTotals are the users' requests answered so far and their
+// latency histogram, cumulative.
+type RequestTotals struct {
+	Count   uint64
+	Bounds  []float64 // the histogram's upper bounds, in seconds
+	Buckets []uint64  // requests at or under each bound (cumulative)
 }
 
 // History is the ring of snapshots and the upstreams' degraded-since marks.
@@ -101,88 +106,33 @@ func (h *History) Run(ctx context.Context) {
 	}
 }
 
-// userRoute says whether a route's requests count in the charts: the
-// staff pages, health probes and scrapes are not users' traffic.
-func (h *History) userRoute(r string) bool {
-	return h.src.UserRoute(r)
-}
-
 // take reads the counters now.
 func (h *History) take() snapshot {
 	snap := snapshot{at: h.src.Now(), upstream: map[string]upCounters{}}
 	cs := h.src.Cache()
 	snap.hits, snap.misses, snap.stale, snap.coalesced = cs.Hits, cs.Misses, cs.StaleServes, cs.Coalesced
-	fams, err := h.src.Metrics.Gather()
-	if err != nil {
-		h.src.Log.Warn("dashboard history: reading metrics", "error", err)
-	}
-	var bounds []float64
-	for _, f := range fams {
-		switch f.GetName() {
-		case "gateway_requests_total":
-			for _, m := range f.GetMetric() {
-				if h.userRoute(label(m, "route")) {
-					snap.requests += m.GetCounter().GetValue()
-				}
-			}
-		case "gateway_request_duration_seconds":
-			for _, m := range f.GetMetric() {
-				if !h.userRoute(label(m, "route")) {
-					continue
-				}
-				bs := m.GetHistogram().GetBucket()
-				if snap.buckets == nil {
-					snap.buckets = make([]float64, len(bs))
-					bounds = make([]float64, len(bs))
-					for i, b := range bs {
-						bounds[i] = b.GetUpperBound()
-					}
-				}
-				for i, b := range bs {
-					if i < len(snap.buckets) {
-						snap.buckets[i] += float64(b.GetCumulativeCount())
-					}
-				}
-			}
-		case "gateway_upstream_calls_total":
-			for _, m := range f.GetMetric() {
-				name, outcome := label(m, "upstream"), label(m, "outcome")
-				u := snap.upstream[name]
-				v := m.GetCounter().GetValue()
-				if outcome != "breaker_open" {
-					u.calls += v
-					snap.almaCalls += v
-				}
-				if outcome == "error" {
-					u.failures += v
-				}
-				snap.upstream[name] = u
-			}
-		case "gateway_upstream_duration_seconds":
-			for _, m := range f.GetMetric() {
-				name := label(m, "upstream")
-				u := snap.upstream[name]
-				u.durSum += m.GetHistogram().GetSampleSum()
-				u.durCount += float64(m.GetHistogram().GetSampleCount())
-				snap.upstream[name] = u
-			}
+	rt := h.src.Requests()
+	snap.requests = float64(rt.Count)
+	if len(rt.Buckets) > 0 && len(rt.Buckets) == len(rt.Bounds) {
+		snap.buckets = make([]float64, len(rt.Buckets))
+		for i, n := range rt.Buckets {
+			snap.buckets[i] = float64(n)
 		}
-	}
-	if bounds != nil {
 		h.mu.Lock()
-		h.bounds = bounds
+		h.bounds = rt.Bounds
 		h.mu.Unlock()
 	}
-	return snap
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
+	for _, g := range h.src.Guards() {
+		c := g.Calls()
+		u := snap.upstream[g.Name()]
+		u.calls += float64(c.Calls)
+		u.failures += float64(c.Failures)
+		u.durSum += c.Duration.Seconds()
+		u.durCount += float64(c.Timed)
+		snap.upstream[g.Name()] = u
+		snap.almaCalls += float64(c.Calls)
 	}
-	return ""
+	return snap
 }
 
 func (h *History) sample() {

@@ -75,6 +75,38 @@ type Guard struct {
 
 	cooldown time.Duration
 	openedAt atomic.Int64 // when the breaker last opened, Unix nanoseconds
+	counts   callCounters
+}
+
+// CallCounts are a guard's calls since it was made, cumulative: what the
+// dashboard's history and /v1/status's recent counts read (staff), the same
+// calls gateway_upstream_calls_total and _duration_seconds count.
+type CallCounts struct {
+	Calls    uint64        // calls made: every outcome but a breaker's refusal
+	Failures uint64        // of them, those that failed at Alma (outcome "error")
+	Timed    uint64        // calls timed, and their summed duration
+	Duration time.Duration // (the breaker's refusals included, as in the histogram)
+}
+
+type callCounters struct {
+	calls, failures, timed, nanos atomic.Uint64
+}
+
+// Calls are the guard's calls so far.
+func (g *Guard) Calls() CallCounts {
+	return CallCounts{Calls: g.counts.calls.Load(), Failures: g.counts.failures.Load(),
+		Timed: g.counts.timed.Load(), Duration: time.Duration(g.counts.nanos.Load())}
+}
+
+// outcome counts one call's outcome, in the metric and in Counts.
+func (g *Guard) outcome(o string) {
+	g.health.m.Calls.WithLabelValues(g.name, o).Inc()
+	if o != "breaker_open" {
+		g.counts.calls.Add(1)
+	}
+	if o == "error" {
+		g.counts.failures.Add(1)
+	}
 }
 
 // Name is the upstream's name ("sru:nz", "api:<member code>").
@@ -221,11 +253,14 @@ func (g *Guard) Do(ctx context.Context, call func(ctx context.Context) error) er
 	}
 	start := time.Now()
 	_, err := g.cb.Execute(func() (struct{}, error) { return struct{}{}, g.classify(ctx, call(ctx)) })
-	g.health.m.Duration.WithLabelValues(g.name).Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	g.health.m.Duration.WithLabelValues(g.name).Observe(took.Seconds())
+	g.counts.timed.Add(1)
+	g.counts.nanos.Add(uint64(took))
 	if err != nil {
 		return g.fail(err)
 	}
-	g.health.m.Calls.WithLabelValues(g.name, "ok").Inc()
+	g.outcome("ok")
 	return nil
 }
 
@@ -292,13 +327,13 @@ func (g *Guard) classify(ctx context.Context, err error) error {
 
 func (g *Guard) fail(err error) error {
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		g.health.m.Calls.WithLabelValues(g.name, "breaker_open").Inc()
+		g.outcome("breaker_open")
 		return &Error{Kind: ErrUnavailable, Upstream: g.name, Detail: "circuit breaker open after repeated Alma failures", RetryAfter: g.UntilTrial(), Cause: err}
 	}
 	var ue *Error
 	if errors.As(err, &ue) {
 		if isBreakerExcluded(err) && !errors.Is(ue.Kind, ErrRateLimited) {
-			g.health.m.Calls.WithLabelValues(g.name, "cancelled").Inc()
+			g.outcome("cancelled")
 			return err
 		}
 		outcome := "error"
@@ -306,7 +341,7 @@ func (g *Guard) fail(err error) error {
 			outcome = "rate_limited"
 			g.health.m.RateLimited.WithLabelValues(g.name).Inc()
 		}
-		g.health.m.Calls.WithLabelValues(g.name, outcome).Inc()
+		g.outcome(outcome)
 		g.health.record(g.name, err)
 		level := slog.LevelWarn
 		var be *BudgetError
@@ -318,7 +353,7 @@ func (g *Guard) fail(err error) error {
 		g.health.log.Log(context.Background(), level, "alma call failed", "upstream", g.name, "error", ue.Detail, "cause", redactErr(ue.Cause))
 		return err
 	}
-	g.health.m.Calls.WithLabelValues(g.name, "answer").Inc()
+	g.outcome("answer")
 	return err
 }
 
